@@ -1,0 +1,4 @@
+//! One module per subcommand: argument struct plus a `run` function.
+
+pub mod crds;
+pub mod validate;

@@ -1,0 +1,36 @@
+//! `kaltura-discord`: one binary for every way of running the project.
+
+mod cli;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "kaltura-discord", version, about = "Kaltura video in Discord, declared in Git and reconciled on Kubernetes")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the CustomResourceDefinitions as YAML, or write one file per kind to a folder.
+    Crds(cli::crds::Args),
+    /// Check a folder of manifests against the CRD schemas, their CEL rules and each other.
+    Validate(cli::validate::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Crds(args) => cli::crds::run(args),
+        Command::Validate(args) => cli::validate::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
