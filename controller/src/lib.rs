@@ -1,0 +1,3 @@
+//! The kaltura-discord operator: manifest sources, the reconcile pipeline and its backends.
+
+pub mod manifests;
