@@ -107,6 +107,9 @@ pub fn load(path: &Path) -> anyhow::Result<Loaded> {
     let mut loaded = Loaded::default();
     let mut sources: BTreeMap<ObjectKey, PathBuf> = BTreeMap::new();
     let files = yaml_files(path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+    if files.is_empty() {
+        anyhow::bail!("no YAML manifests (.yaml, .yml) under {}", path.display());
+    }
     for file in files {
         loaded.files += 1;
         let text = std::fs::read_to_string(&file)

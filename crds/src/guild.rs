@@ -170,6 +170,7 @@ pub enum Overridable {
 pub struct DiscordOverrides {
     /// Delegated setting groups; everything else stays as declared in Git.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 4))]
     #[x_kube(validation = kube::core::Rule::new("self.all(a, self.exists_one(b, b == a))").message("each setting group is listed once"))]
     pub allowed: Vec<Overridable>,
 }

@@ -112,6 +112,10 @@ impl SchemaValidator {
                             .map(|f| Problem::new(join(&path, f), "unknown field")),
                     );
                 }
+                // A value of the wrong type may be a credential pasted inline: never echo it.
+                jsonschema::error::ValidationErrorKind::Type { .. } => {
+                    problems.push(Problem::new(path, error.masked().to_string()))
+                }
                 _ => problems.push(Problem::new(path, error.to_string())),
             }
         }
