@@ -145,14 +145,14 @@ impl Checker<'_> {
                     self.secret(&k, path, secret);
                 }
             }
-            if let Some(partner) = &spec.default_partner_ref {
-                if find(&self.catalog.partners, &k.namespace, &partner.name).is_none() {
-                    self.error(
-                        &k,
-                        "spec.defaultPartnerRef.name",
-                        format!("KalturaPartner {:?} not found", partner.name),
-                    );
-                }
+            if let Some(partner) = &spec.default_partner_ref
+                && find(&self.catalog.partners, &k.namespace, &partner.name).is_none()
+            {
+                self.error(
+                    &k,
+                    "spec.defaultPartnerRef.name",
+                    format!("KalturaPartner {:?} not found", partner.name),
+                );
             }
         }
     }

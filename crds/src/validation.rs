@@ -120,14 +120,14 @@ impl SchemaValidator {
             }
         }
         // CEL rules assume a structurally valid object, as they do in the API server.
-        if problems.is_empty() {
-            if let Err(errors) = Validator::new().validate_compiled(&schema.cel, object, None) {
-                problems.extend(
-                    errors
-                        .iter()
-                        .map(|e| Problem::new(e.field_path.clone(), e.message.clone())),
-                );
-            }
+        if problems.is_empty()
+            && let Err(errors) = Validator::new().validate_compiled(&schema.cel, object, None)
+        {
+            problems.extend(
+                errors
+                    .iter()
+                    .map(|e| Problem::new(e.field_path.clone(), e.message.clone())),
+            );
         }
         problems
     }
@@ -148,10 +148,10 @@ fn strict(schema: &Value) -> Value {
             {
                 out.insert("additionalProperties".into(), Value::Bool(false));
             }
-            if map.get("nullable") == Some(&Value::Bool(true)) {
-                if let Some(Value::String(t)) = map.get("type") {
-                    out.insert("type".into(), serde_json::json!([t, "null"]));
-                }
+            if map.get("nullable") == Some(&Value::Bool(true))
+                && let Some(Value::String(t)) = map.get("type")
+            {
+                out.insert("type".into(), serde_json::json!([t, "null"]));
             }
             Value::Object(out)
         }
