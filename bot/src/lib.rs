@@ -1,0 +1,4 @@
+//! The Discord bot. Command logic is plain functions over data (this crate's modules); the
+//! twilight gateway and HTTP edges call into it.
+
+pub mod roles;
