@@ -1,4 +1,6 @@
 //! The Discord bot. Command logic is plain functions over data (this crate's modules); the
 //! twilight gateway and HTTP edges call into it.
 
+pub mod commands;
+pub mod config;
 pub mod roles;

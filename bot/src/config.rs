@@ -1,0 +1,133 @@
+//! The runtime configuration the bot runs: rendered by the operator from the custom resources
+//! (one per DiscordApplication), read from a file or handed over in-process, and applied without
+//! reconnecting. It holds Secret *references* only, so it can live in a ConfigMap.
+
+use kd_crds::SecretKeyRef;
+use kd_crds::guild::{Channels, Features, Overridable, Templates};
+use kd_crds::partner::SessionPolicies;
+use kd_crds::role_mapping::RoleRule;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RuntimeConfig {
+    /// Content hash of everything below; the bot reports it back as the revision it runs.
+    pub revision: String,
+    pub application: ApplicationRuntime,
+    /// KalturaPartners by resource name.
+    pub partners: BTreeMap<String, PartnerRuntime>,
+    /// Guilds by Discord guild id.
+    pub guilds: BTreeMap<String, GuildRuntime>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationRuntime {
+    pub name: String,
+    pub namespace: String,
+    pub application_id: String,
+    pub bot_token_ref: SecretKeyRef,
+    /// Base URL of the Activity and join links; absent when the Activity is off.
+    pub public_url: Option<String>,
+    pub activity_enabled: bool,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PartnerRuntime {
+    pub partner_id: i64,
+    pub service_url: String,
+    pub admin_secret_ref: SecretKeyRef,
+    pub sessions: SessionPolicies,
+    pub player_ui_conf_id: Option<i64>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct GuildRuntime {
+    /// The GuildConfig this came from.
+    pub config_name: String,
+    /// Key into [`RuntimeConfig::partners`].
+    pub partner: String,
+    pub features: Features,
+    /// Command name -> role names or ids allowed to run it.
+    pub permissions: BTreeMap<String, Vec<String>>,
+    pub channels: Channels,
+    pub templates: Templates,
+    /// Setting groups guild admins may override from Discord.
+    pub overridable: Vec<Overridable>,
+    pub roles: RoleTable,
+}
+
+/// The guild's RoleMapping, or only a default when it has none.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleTable {
+    pub rules: Vec<RoleRule>,
+    pub default: String,
+}
+
+impl Default for RoleTable {
+    fn default() -> Self {
+        Self {
+            rules: Vec::new(),
+            default: "viewer".into(),
+        }
+    }
+}
+
+impl RuntimeConfig {
+    /// Builds a config whose revision is the hash of its content: equal content, equal revision.
+    pub fn new(
+        application: ApplicationRuntime,
+        partners: BTreeMap<String, PartnerRuntime>,
+        guilds: BTreeMap<String, GuildRuntime>,
+    ) -> Self {
+        let mut config = Self {
+            revision: String::new(),
+            application,
+            partners,
+            guilds,
+        };
+        config.revision = config.content_hash();
+        config
+    }
+
+    fn content_hash(&self) -> String {
+        let unsealed = Self {
+            revision: String::new(),
+            ..self.clone()
+        };
+        let bytes = serde_json::to_vec(&unsealed).expect("runtime config serializes");
+        hex::encode(&Sha256::digest(&bytes)[..6])
+    }
+
+    /// Reads a rendered config, refusing one whose revision does not match its content
+    /// (hand-edited or truncated).
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        let config: Self =
+            serde_json::from_str(text).map_err(|e| format!("runtime config is not valid: {e}"))?;
+        let expected = config.content_hash();
+        if config.revision != expected {
+            return Err(format!(
+                "runtime config revision {} does not match its content ({expected})",
+                config.revision
+            ));
+        }
+        Ok(config)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("runtime config serializes")
+    }
+
+    pub fn guild(&self, guild_id: &str) -> Option<&GuildRuntime> {
+        self.guilds.get(guild_id)
+    }
+
+    pub fn partner_of(&self, guild: &GuildRuntime) -> Option<&PartnerRuntime> {
+        self.partners.get(&guild.partner)
+    }
+}
