@@ -1,3 +1,4 @@
 //! The kaltura-discord operator: manifest sources, the reconcile pipeline and its backends.
 
 pub mod manifests;
+pub mod reconcile;

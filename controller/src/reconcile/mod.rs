@@ -1,0 +1,4 @@
+//! The reconcile core, shared by the Kubernetes and the folder backends: plain functions from
+//! the resources to what should run.
+
+pub mod render;

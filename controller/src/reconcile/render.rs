@@ -1,0 +1,236 @@
+//! Renders each DiscordApplication's runtime configuration from the resources that refer to it.
+//! Resources with reference errors are left out (their status says why), so one broken
+//! GuildConfig never stops the others.
+
+use kd_bot::config::{ApplicationRuntime, GuildRuntime, PartnerRuntime, RoleTable, RuntimeConfig};
+use kd_crds::references::{Catalog, ObjectKey, Severity, check};
+use kd_crds::{DiscordApplication, GuildConfig, KalturaPartner};
+use kube::ResourceExt;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One application's rendered configuration and the guilds left out of it.
+#[derive(Debug)]
+pub struct Rendered {
+    pub application: ObjectKey,
+    pub config: RuntimeConfig,
+    /// GuildConfig names not rendered because of errors.
+    pub left_out: Vec<String>,
+}
+
+fn namespace<K: ResourceExt>(obj: &K) -> String {
+    obj.namespace().unwrap_or_else(|| "default".into())
+}
+
+fn object_key<K: ResourceExt>(kind: &'static str, obj: &K) -> ObjectKey {
+    ObjectKey {
+        kind,
+        namespace: namespace(obj),
+        name: obj.name_any(),
+    }
+}
+
+fn partner_runtime(partner: &KalturaPartner) -> PartnerRuntime {
+    PartnerRuntime {
+        partner_id: partner.spec.partner_id,
+        service_url: partner.spec.service_url.clone(),
+        admin_secret_ref: partner.spec.admin_secret_ref.clone(),
+        sessions: partner.spec.sessions.clone(),
+        player_ui_conf_id: partner.spec.player.as_ref().map(|p| p.ui_conf_id),
+    }
+}
+
+/// Every application's runtime configuration, from a consistent set of resources.
+pub fn render(catalog: &Catalog) -> Vec<Rendered> {
+    let broken: BTreeSet<ObjectKey> = check(catalog)
+        .into_iter()
+        .filter(|f| f.severity == Severity::Error)
+        .map(|f| f.object)
+        .collect();
+    catalog
+        .applications
+        .iter()
+        .filter(|app| !broken.contains(&object_key("DiscordApplication", *app)))
+        .map(|app| render_application(catalog, app, &broken))
+        .collect()
+}
+
+fn render_application(
+    catalog: &Catalog,
+    app: &DiscordApplication,
+    broken: &BTreeSet<ObjectKey>,
+) -> Rendered {
+    let ns = namespace(app);
+    let mut partners = BTreeMap::new();
+    let mut guilds = BTreeMap::new();
+    let mut left_out = Vec::new();
+    let ours = catalog
+        .guilds
+        .iter()
+        .filter(|g| namespace(*g) == ns && g.spec.application_ref.name == app.name_any());
+    for guild in ours {
+        if broken.contains(&object_key("GuildConfig", guild)) {
+            left_out.push(guild.name_any());
+            continue;
+        }
+        let partner_name = partner_name(guild, app);
+        let Some(partner) = catalog
+            .partners
+            .iter()
+            .find(|p| namespace(*p) == ns && p.name_any() == partner_name)
+        else {
+            left_out.push(guild.name_any());
+            continue;
+        };
+        partners.insert(partner_name.clone(), partner_runtime(partner));
+        guilds.insert(
+            guild.spec.guild_id.clone(),
+            guild_runtime(catalog, guild, partner_name, broken),
+        );
+    }
+    let application = ApplicationRuntime {
+        name: app.name_any(),
+        namespace: ns,
+        application_id: app.spec.application_id.clone(),
+        bot_token_ref: app.spec.bot_token_ref.clone(),
+        public_url: app.spec.activity.public_url.clone(),
+        activity_enabled: app.spec.activity.enabled,
+    };
+    Rendered {
+        application: object_key("DiscordApplication", app),
+        config: RuntimeConfig::new(application, partners, guilds),
+        left_out,
+    }
+}
+
+fn partner_name(guild: &GuildConfig, app: &DiscordApplication) -> String {
+    guild
+        .spec
+        .partner_ref
+        .as_ref()
+        .or(app.spec.default_partner_ref.as_ref())
+        .map(|r| r.name.clone())
+        .unwrap_or_default()
+}
+
+fn guild_runtime(
+    catalog: &Catalog,
+    guild: &GuildConfig,
+    partner: String,
+    broken: &BTreeSet<ObjectKey>,
+) -> GuildRuntime {
+    let roles = catalog
+        .role_mappings
+        .iter()
+        .find(|m| {
+            namespace(*m) == namespace(guild)
+                && m.spec.guild_config_ref.name == guild.name_any()
+                && !broken.contains(&object_key("RoleMapping", *m))
+        })
+        .map(|m| RoleTable {
+            rules: m.spec.rules.clone(),
+            default: m.spec.default.clone(),
+        })
+        .unwrap_or_default();
+    let spec = &guild.spec;
+    GuildRuntime {
+        config_name: guild.name_any(),
+        partner,
+        features: spec.features.clone(),
+        permissions: spec.commands.permissions.clone(),
+        channels: spec.channels.clone(),
+        templates: spec.templates.clone(),
+        overridable: spec.discord_overrides.allowed.clone(),
+        roles,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifests;
+    use std::path::Path;
+
+    fn examples() -> Catalog {
+        manifests::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples"))
+            .unwrap()
+            .catalog
+    }
+
+    #[test]
+    fn the_examples_render_one_application_with_both_guilds() {
+        let rendered = render(&examples());
+        assert_eq!(rendered.len(), 1);
+        let config = &rendered[0].config;
+        assert!(rendered[0].left_out.is_empty());
+        assert_eq!(config.application.application_id, "1283874310720716800");
+        assert_eq!(config.guilds.len(), 2);
+        let physics = config.guild("1283874310720716890").unwrap();
+        assert_eq!(physics.config_name, "physics-101");
+        assert_eq!(physics.roles.rules.len(), 3);
+        assert_eq!(config.partner_of(physics).unwrap().partner_id, 2365491);
+        assert_eq!(
+            config.partner_of(physics).unwrap().player_ui_conf_id,
+            Some(52876002)
+        );
+    }
+
+    #[test]
+    fn the_revision_follows_the_content_only() {
+        let catalog = examples();
+        let first = render(&catalog).remove(0).config;
+        assert_eq!(
+            first.revision,
+            render(&catalog).remove(0).config.revision,
+            "rendering is deterministic"
+        );
+        let mut changed = catalog.clone();
+        changed.guilds[0].spec.features.video_search =
+            !changed.guilds[0].spec.features.video_search;
+        let second = render(&changed).remove(0).config;
+        assert_ne!(first.revision, second.revision);
+        let reread = kd_bot::config::RuntimeConfig::from_json(&second.to_json()).unwrap();
+        assert_eq!(reread, second);
+    }
+
+    #[test]
+    fn a_tampered_config_is_refused() {
+        let config = render(&examples()).remove(0).config;
+        let tampered = config
+            .to_json()
+            .replace("\"videoSearch\": true", "\"videoSearch\": false");
+        assert_ne!(tampered, config.to_json());
+        let err = kd_bot::config::RuntimeConfig::from_json(&tampered).unwrap_err();
+        assert!(err.contains("does not match its content"), "{err}");
+    }
+
+    #[test]
+    fn a_broken_guild_is_left_out_and_the_others_still_render() {
+        let mut catalog = examples();
+        let mut copy = catalog.guilds[0].clone();
+        copy.metadata.name = Some("copy".into());
+        copy.spec.partner_ref = Some(kd_crds::LocalRef {
+            name: "nope".into(),
+        });
+        copy.spec.guild_id = "1283874310720716001".into();
+        catalog.guilds.push(copy);
+        let rendered = render(&catalog).remove(0);
+        assert_eq!(rendered.left_out, ["copy"]);
+        assert_eq!(rendered.config.guilds.len(), 2);
+    }
+
+    #[test]
+    fn the_rendered_config_holds_no_secret_values() {
+        let config = render(&examples()).remove(0).config.to_json();
+        for planted in [
+            "REPLACE-WITH-KALTURA-ADMIN-SECRET",
+            "REPLACE-WITH-DISCORD-BOT-TOKEN",
+            "REPLACE-WITH-DISCORD-OAUTH-CLIENT-SECRET",
+        ] {
+            assert!(
+                !config.contains(planted),
+                "{planted} leaked into the runtime config"
+            );
+        }
+        assert!(config.contains("\"adminSecretRef\""), "references stay");
+    }
+}
