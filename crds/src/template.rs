@@ -54,3 +54,68 @@ pub fn field_rule(allowed: &[&str]) -> Rule {
         .as_str(),
     )
 }
+
+/// The Rust twin of [`field_rule`], for templates set from Discord rather than through the
+/// API server: every `{{` closed, every placeholder in `allowed`.
+pub fn check(template: &str, allowed: &[&str]) -> Result<(), String> {
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let end = after
+            .find("}}")
+            .ok_or_else(|| "a {{ is never closed with }}".to_string())?;
+        let name = after[..end].trim();
+        if !allowed.contains(&name) {
+            return Err(format!(
+                "{{{{ {name} }}}} is not available here; use {}",
+                allowed.join(", ")
+            ));
+        }
+        rest = &after[end + 2..];
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::core::cel::Validator;
+    use proptest::prelude::*;
+
+    /// The CEL rule and [`check`] must agree on every template, or Discord-side overrides
+    /// could accept what Git would refuse.
+    fn cel_accepts(template: &str, allowed: &[&str]) -> bool {
+        let rule = field_rule(allowed);
+        let schema = serde_json::json!({"type": "string", "x-kubernetes-validations": [{"rule": rule.rule}]});
+        Validator::new()
+            .validate(&schema, &serde_json::json!(template), None)
+            .is_ok()
+    }
+
+    #[test]
+    fn check_examples() {
+        assert!(check("{{ title }} by {{host}}", MEETING).is_ok());
+        assert!(check("no placeholders", MEETING).is_ok());
+        assert!(
+            check("{{ entryId }}", MEETING)
+                .unwrap_err()
+                .contains("not available")
+        );
+        assert!(
+            check("{{ title", MEETING)
+                .unwrap_err()
+                .contains("never closed")
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn cel_rule_and_check_agree(parts in proptest::collection::vec(prop_oneof![
+            Just("{{ title }}".to_string()), Just("{{host}}".to_string()), Just("{{ name }}".to_string()),
+            Just("{{".to_string()), Just("}}".to_string()), Just(" text ".to_string()), "[a-z {}]{0,6}",
+        ], 0..6)) {
+            let template = parts.concat();
+            prop_assert_eq!(check(&template, MEETING).is_ok(), cel_accepts(&template, MEETING), "template {:?}", template);
+        }
+    }
+}
