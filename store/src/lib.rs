@@ -1,0 +1,90 @@
+//! The store: Discord-side overrides, the meeting registry and command registrations, behind
+//! one interface with two real backends. SQLite is the embedded default (one file, one
+//! replica); PostgreSQL serves several replicas. The same SQL runs on both through sqlx's
+//! `Any` driver, so the backends cannot drift apart.
+
+mod meetings;
+mod overrides;
+mod registrations;
+mod schema;
+
+pub use meetings::{Meeting, MeetingState};
+
+use sqlx::AnyPool;
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use std::fmt;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported store URL (use sqlite://PATH or postgres://...): {0}")]
+    Url(String),
+    #[error("store: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A handle on the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl fmt::Debug for Store {
+    // The URL may carry a password: it is never kept, so it cannot be printed.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (and for SQLite creates) the store at `url` and brings its schema up to date.
+    pub async fn open(url: &str) -> Result<Self> {
+        install_default_drivers();
+        let (backend, url, connections) = if let Some(rest) = url.strip_prefix("sqlite:") {
+            // One writer at a time is SQLite's nature; an in-memory database must share one
+            // connection to be one database.
+            let memory = rest.contains(":memory:");
+            let url = if memory || rest.contains("mode=") {
+                url.to_string()
+            } else {
+                format!("{url}?mode=rwc")
+            };
+            (Backend::Sqlite, url, if memory { 1 } else { 4 })
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_string(), 10)
+        } else {
+            let scheme = url.split(':').next().unwrap_or_default();
+            return Err(StoreError::Url(format!("{scheme}:...")));
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(connections)
+            .connect(&url)
+            .await?;
+        let store = Self { pool, backend };
+        schema::migrate(&store).await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes every connection (tests drop their PostgreSQL database afterwards).
+    pub async fn pool_close(&self) {
+        self.pool.close().await;
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}

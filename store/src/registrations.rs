@@ -1,0 +1,40 @@
+//! Which command set was last registered in each guild, so unchanged sets are not re-sent
+//! after a restart.
+
+use crate::overrides::now;
+use crate::{Result, Store};
+
+impl Store {
+    pub async fn registered_fingerprint(
+        &self,
+        application_id: &str,
+        guild_id: &str,
+    ) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT fingerprint FROM command_registrations WHERE application_id = $1 AND guild_id = $2",
+        )
+        .bind(application_id)
+        .bind(guild_id)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    pub async fn record_registration(
+        &self,
+        application_id: &str,
+        guild_id: &str,
+        fingerprint: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO command_registrations (application_id, guild_id, fingerprint, registered_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (application_id, guild_id) DO UPDATE SET fingerprint = excluded.fingerprint, registered_at = excluded.registered_at",
+        )
+        .bind(application_id)
+        .bind(guild_id)
+        .bind(fingerprint)
+        .bind(now())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,58 @@
+//! The schema, versioned: each step runs once, in order, inside a transaction.
+
+use crate::{Result, Store};
+
+/// Append-only: never edit a step that has shipped.
+const STEPS: &[&str] = &[
+    // 1: overrides, meetings, command registrations
+    "CREATE TABLE guild_overrides (
+        guild_id TEXT NOT NULL,
+        setting TEXT NOT NULL,
+        value TEXT NOT NULL,
+        set_by TEXT NOT NULL,
+        set_at BIGINT NOT NULL,
+        PRIMARY KEY (guild_id, setting)
+    );
+    CREATE TABLE meetings (
+        guild_id TEXT NOT NULL,
+        meeting_id TEXT NOT NULL,
+        resource_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        title TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        ended_by TEXT,
+        ended_at BIGINT,
+        PRIMARY KEY (guild_id, meeting_id)
+    );
+    CREATE TABLE command_registrations (
+        application_id TEXT NOT NULL,
+        guild_id TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        registered_at BIGINT NOT NULL,
+        PRIMARY KEY (application_id, guild_id)
+    )",
+];
+
+pub(crate) async fn migrate(store: &Store) -> Result<()> {
+    let pool = store.pool();
+    sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
+        .execute(pool)
+        .await?;
+    let mut tx = pool.begin().await?;
+    let current: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_version")
+        .fetch_one(&mut *tx)
+        .await?;
+    let current = current.unwrap_or(0) as usize;
+    for (index, step) in STEPS.iter().enumerate().skip(current) {
+        for statement in step.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            sqlx::query(statement).execute(&mut *tx).await?;
+        }
+        sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
+            .bind(index as i64 + 1)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,229 @@
+//! The same behaviour on both backends: SQLite in a temporary file and a real PostgreSQL server
+//! (a fresh database per test; `KD_TEST_POSTGRES` overrides the server URL).
+
+use kd_store::{Backend, Meeting, MeetingState, Store};
+use sqlx::Connection;
+
+const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
+
+/// A database of its own on the PostgreSQL server, dropped when the guard goes.
+struct PgDatabase {
+    server: String,
+    name: String,
+}
+
+impl PgDatabase {
+    async fn create(tag: &str) -> Self {
+        let server = std::env::var("KD_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_POSTGRES.into());
+        let name = format!("kd_store_{tag}_{}", std::process::id());
+        let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+            .await
+            .unwrap_or_else(|e| {
+                panic!("PostgreSQL at {server} is not reachable ({e}): run .ci/setup")
+            });
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        Self { server, name }
+    }
+
+    fn url(&self) -> String {
+        format!("{}/{}", self.server, self.name)
+    }
+
+    async fn drop_now(self) {
+        let mut admin = sqlx::PgConnection::connect(&format!("{}/postgres", self.server))
+            .await
+            .unwrap();
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    }
+}
+
+fn meeting(guild: &str, id: &str, at: i64) -> Meeting {
+    Meeting {
+        guild_id: guild.into(),
+        meeting_id: id.into(),
+        resource_id: format!("r{id}"),
+        kind: "meeting".into(),
+        title: format!("Lecture {id}"),
+        created_by: "111".into(),
+        created_at: at,
+        state: MeetingState::Active,
+    }
+}
+
+async fn overrides_suite(store: &Store) {
+    assert!(store.overrides("g1").await.unwrap().is_empty());
+    store
+        .set_override("g1", "channels.meetings", "lectures", "u1")
+        .await
+        .unwrap();
+    store
+        .set_override("g1", "features.meetings", "false", "u1")
+        .await
+        .unwrap();
+    store
+        .set_override("g1", "channels.meetings", "talks", "u2")
+        .await
+        .unwrap();
+    store
+        .set_override("g2", "channels.meetings", "other", "u3")
+        .await
+        .unwrap();
+    let o = store.overrides("g1").await.unwrap();
+    assert_eq!(o.len(), 2);
+    assert_eq!(
+        o["channels.meetings"], "talks",
+        "a second set replaces the first"
+    );
+    assert!(
+        store
+            .reset_override("g1", "channels.meetings")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .reset_override("g1", "channels.meetings")
+            .await
+            .unwrap(),
+        "nothing left to reset"
+    );
+    assert_eq!(
+        store
+            .overrides("g1")
+            .await
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        ["features.meetings"]
+    );
+    assert_eq!(
+        store.overrides("g2").await.unwrap()["channels.meetings"],
+        "other",
+        "guilds are separate"
+    );
+}
+
+async fn meetings_suite(store: &Store) {
+    store.add_meeting(&meeting("g1", "1", 100)).await.unwrap();
+    store.add_meeting(&meeting("g1", "2", 200)).await.unwrap();
+    store.add_meeting(&meeting("g2", "3", 300)).await.unwrap();
+    assert!(
+        store.add_meeting(&meeting("g1", "1", 400)).await.is_err(),
+        "a meeting id is recorded once"
+    );
+    let active: Vec<String> = store
+        .active_meetings("g1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.meeting_id)
+        .collect();
+    assert_eq!(active, ["2", "1"], "newest first");
+    assert!(store.end_meeting("g1", "2", "222").await.unwrap());
+    assert!(
+        !store.end_meeting("g1", "2", "333").await.unwrap(),
+        "ending twice is refused"
+    );
+    assert!(
+        !store.end_meeting("g2", "1", "333").await.unwrap(),
+        "another guild's meeting is not found"
+    );
+    let ended = store.meeting("g1", "2").await.unwrap().unwrap();
+    assert!(
+        matches!(ended.state, MeetingState::Ended { ref by, .. } if by == "222"),
+        "{ended:?}"
+    );
+    assert_eq!(store.active_meetings("g1").await.unwrap().len(), 1);
+    assert_eq!(store.meeting("g1", "9").await.unwrap(), None);
+}
+
+async fn registrations_suite(store: &Store) {
+    assert_eq!(
+        store.registered_fingerprint("app", "g1").await.unwrap(),
+        None
+    );
+    store.record_registration("app", "g1", "abc").await.unwrap();
+    store.record_registration("app", "g1", "def").await.unwrap();
+    assert_eq!(
+        store
+            .registered_fingerprint("app", "g1")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("def")
+    );
+    assert_eq!(
+        store.registered_fingerprint("other", "g1").await.unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn sqlite_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    let store = Store::open(&url).await.unwrap();
+    assert_eq!(store.backend(), Backend::Sqlite);
+    overrides_suite(&store).await;
+    meetings_suite(&store).await;
+    registrations_suite(&store).await;
+    drop(store);
+    // What was written survives reopening, and migrations do not run twice.
+    let reopened = Store::open(&url).await.unwrap();
+    assert_eq!(reopened.overrides("g1").await.unwrap().len(), 1);
+    assert_eq!(reopened.active_meetings("g1").await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn postgres_backend() {
+    let db = PgDatabase::create("suite").await;
+    let store = Store::open(&db.url()).await.unwrap();
+    assert_eq!(store.backend(), Backend::Postgres);
+    overrides_suite(&store).await;
+    meetings_suite(&store).await;
+    registrations_suite(&store).await;
+    drop(store);
+    let reopened = Store::open(&db.url()).await.unwrap();
+    assert_eq!(reopened.overrides("g1").await.unwrap().len(), 1);
+    reopened.pool_close().await;
+    db.drop_now().await;
+}
+
+#[tokio::test]
+async fn two_replicas_on_postgres_agree_on_who_ended_a_meeting() {
+    let db = PgDatabase::create("race").await;
+    let a = Store::open(&db.url()).await.unwrap();
+    let b = Store::open(&db.url()).await.unwrap();
+    a.add_meeting(&meeting("g", "m", 1)).await.unwrap();
+    let (x, y) = tokio::join!(
+        a.end_meeting("g", "m", "alice"),
+        b.end_meeting("g", "m", "bob")
+    );
+    assert!(x.unwrap() ^ y.unwrap(), "exactly one replica ends it");
+    a.pool_close().await;
+    b.pool_close().await;
+    db.drop_now().await;
+}
+
+#[tokio::test]
+async fn unsupported_urls_are_refused_without_echoing_them() {
+    let err = Store::open("mysql://root:hunter2@db/x")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unsupported store URL"), "{err}");
+    assert!(!err.contains("hunter2"), "{err}");
+}
