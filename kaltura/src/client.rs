@@ -144,8 +144,7 @@ impl Client {
         idempotency: Idempotency,
     ) -> Result<T> {
         let value = self.call(service, action, params, idempotency).await?;
-        serde_json::from_value(value)
-            .map_err(|e| Error::Decode(format!("{service}.{action}: {e}")))
+        serde_json::from_value(value).map_err(|e| Error::Decode(format!("{service}.{action}: {e}")))
     }
 
     async fn post(

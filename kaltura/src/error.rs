@@ -19,7 +19,8 @@ impl ApiError {
     /// Read an exception object (JSON format); `None` when `value` is not one.
     pub fn from_value(value: &Value) -> Option<ApiError> {
         let obj = value.as_object()?;
-        let is_exception = obj.get("objectType").and_then(Value::as_str) == Some("KalturaAPIException");
+        let is_exception =
+            obj.get("objectType").and_then(Value::as_str) == Some("KalturaAPIException");
         // Some error paths (e.g. a broken multirequest item) omit objectType but keep code+message.
         let code = obj.get("code").and_then(Value::as_str)?;
         let message = obj.get("message").and_then(Value::as_str)?;
@@ -29,24 +30,44 @@ impl ApiError {
         let args = match obj.get("args") {
             Some(Value::Object(map)) => map
                 .iter()
-                .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str().map_or_else(|| v.to_string(), str::to_string),
+                    )
+                })
                 .collect(),
             // XML-shaped args: a list of {name, value}.
             Some(Value::Array(items)) => items
                 .iter()
                 .filter_map(|item| {
                     let name = item.get("name")?.as_str()?;
-                    let value = item.get("value").and_then(Value::as_str).unwrap_or_default();
+                    let value = item
+                        .get("value")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
                     Some((name.to_string(), value.to_string()))
                 })
                 .collect(),
             _ => BTreeMap::new(),
         };
-        Some(ApiError {
+        Some(ApiError::redacted(code, message, args))
+    }
+
+    /// Kaltura echoes the KS in INVALID_KS messages; keep it out of errors (they get logged).
+    fn redacted(code: &str, message: &str, mut args: BTreeMap<String, String>) -> ApiError {
+        let mut message = message.to_string();
+        if let Some(ks) = args.get_mut("KS") {
+            if !ks.is_empty() {
+                message = message.replace(ks.as_str(), "<redacted>");
+            }
+            *ks = "<redacted>".to_string();
+        }
+        ApiError {
             code: code.to_string(),
-            message: message.to_string(),
+            message,
             args,
-        })
+        }
     }
 
     pub fn is(&self, code: &str) -> bool {
@@ -111,7 +132,10 @@ mod tests {
         let err = ApiError::from_value(&v).unwrap();
         assert!(err.is("ENTRY_ID_NOT_FOUND"));
         assert_eq!(err.args["ENTRY_ID"], "0_x");
-        assert!(ApiError::from_value(&json!({"id":"0_x","name":"n","code":"c","message":"m"})).is_none());
+        assert!(
+            ApiError::from_value(&json!({"id":"0_x","name":"n","code":"c","message":"m"}))
+                .is_none()
+        );
     }
 
     #[test]
@@ -119,7 +143,11 @@ mod tests {
         assert!(Error::Http { status: 503 }.is_transient());
         assert!(Error::Timeout(Duration::from_secs(1)).is_transient());
         assert!(!Error::Http { status: 404 }.is_transient());
-        let api = ApiError { code: "X".into(), message: "m".into(), args: BTreeMap::new() };
+        let api = ApiError {
+            code: "X".into(),
+            message: "m".into(),
+            args: BTreeMap::new(),
+        };
         assert!(!Error::Api(api).is_transient());
     }
 }

@@ -85,7 +85,10 @@ impl Privileges {
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
@@ -350,12 +353,13 @@ fn decode_v2(rest: &[u8], secrets: &[Secret]) -> Result<KsFields, KsError> {
         .ok_or(KsError::Malformed("no partner id"))?;
     let partner_id = parse_int(&rest[..sep])?;
     let cipher = &rest[sep + 1..];
-    if cipher.is_empty() || cipher.len() % BLOCK != 0 {
+    if cipher.is_empty() || !cipher.len().is_multiple_of(BLOCK) {
         return Err(KsError::Malformed("ciphertext is not whole AES blocks"));
     }
     for secret in secrets {
         let mut buf = cipher.to_vec();
-        let decryptor = cbc::Decryptor::<Aes128>::new(&aes_key(secret).into(), &[0u8; BLOCK].into());
+        let decryptor =
+            cbc::Decryptor::<Aes128>::new(&aes_key(secret).into(), &[0u8; BLOCK].into());
         let Ok(plain) = decryptor.decrypt_padded::<NoPadding>(&mut buf) else {
             continue;
         };
@@ -397,7 +401,10 @@ fn v2_fields(partner_id: i64, query: &[u8]) -> Result<KsFields, KsError> {
                     .ok_or(KsError::Malformed("bad _t"))?;
             }
             FIELD_USER => fields.user_id = value.into_owned(),
-            _ => fields.privileges.0.push((name.into_owned(), value.into_owned())),
+            _ => fields
+                .privileges
+                .0
+                .push((name.into_owned(), value.into_owned())),
         }
     }
     if !saw_expiry {
@@ -462,20 +469,35 @@ mod tests {
     fn expired_and_wrong_partner_are_refused() {
         let req = KsRequest::new(99, SessionType::User).expiry_secs(-10);
         let ks = generate_v2(&secret(), &req);
-        assert!(matches!(verify(ks.expose(), 99, &[secret()]), Err(KsError::Expired { .. })));
+        assert!(matches!(
+            verify(ks.expose(), 99, &[secret()]),
+            Err(KsError::Expired { .. })
+        ));
         let fresh = generate_v2(&secret(), &KsRequest::new(99, SessionType::User));
         assert_eq!(
             verify(fresh.expose(), 100, &[secret()]),
-            Err(KsError::WrongPartner { expected: 100, found: 99 })
+            Err(KsError::WrongPartner {
+                expected: 100,
+                found: 99
+            })
         );
-        assert_eq!(KsError::Expired { expiry: 0, now: 1 }.kaltura_reason(), (-5, "EXPIRED"));
+        assert_eq!(
+            KsError::Expired { expiry: 0, now: 1 }.kaltura_reason(),
+            (-5, "EXPIRED")
+        );
     }
 
     #[test]
     fn garbage_is_malformed() {
-        assert!(matches!(decode("not a ks!", &[secret()]), Err(KsError::Malformed(_))));
+        assert!(matches!(
+            decode("not a ks!", &[secret()]),
+            Err(KsError::Malformed(_))
+        ));
         let short = URL_SAFE.encode(b"v2|12|abc");
-        assert!(matches!(decode(&short, &[secret()]), Err(KsError::Malformed(_))));
+        assert!(matches!(
+            decode(&short, &[secret()]),
+            Err(KsError::Malformed(_))
+        ));
     }
 
     fn arb_request() -> impl Strategy<Value = KsRequest> {
@@ -495,8 +517,15 @@ mod tests {
                         privileges = privileges.with(&name, &value);
                     }
                 }
-                let kind = if admin { SessionType::Admin } else { SessionType::User };
-                KsRequest::new(pid, kind).user(user).expiry_secs(expiry).privileges(privileges)
+                let kind = if admin {
+                    SessionType::Admin
+                } else {
+                    SessionType::User
+                };
+                KsRequest::new(pid, kind)
+                    .user(user)
+                    .expiry_secs(expiry)
+                    .privileges(privileges)
             })
     }
 

@@ -124,7 +124,12 @@ impl Client {
             "pager": Pager::new(500, 1).to_value(),
         });
         let list: ListResponse<ScheduleEvent> = self
-            .call_as("schedule_scheduleevent", "list", params, Idempotency::Idempotent)
+            .call_as(
+                "schedule_scheduleevent",
+                "list",
+                params,
+                Idempotency::Idempotent,
+            )
             .await?;
         Ok(list.objects)
     }

@@ -49,11 +49,18 @@ impl Client {
         });
         match self.call("session", "start", params, Idempotent).await? {
             Value::String(ks) => Ok(Ks::new(ks)),
-            other => Err(Error::Decode(format!("session.start returned {}", kind(&other)))),
+            other => Err(Error::Decode(format!(
+                "session.start returned {}",
+                kind(&other)
+            ))),
         }
     }
 
-    pub async fn media_list(&self, filter: &MediaFilter, pager: Pager) -> Result<ListResponse<MediaEntry>> {
+    pub async fn media_list(
+        &self,
+        filter: &MediaFilter,
+        pager: Pager,
+    ) -> Result<ListResponse<MediaEntry>> {
         let params = json!({"filter": filter.to_value(), "pager": pager.to_value()});
         self.call_as("media", "list", params, Idempotent).await
     }
@@ -122,8 +129,13 @@ impl Client {
     }
 
     pub async fn user_add(&self, user: &UserInput) -> Result<User> {
-        self.call_as("user", "add", json!({"user": user.to_value()}), NotIdempotent)
-            .await
+        self.call_as(
+            "user",
+            "add",
+            json!({"user": user.to_value()}),
+            NotIdempotent,
+        )
+        .await
     }
 
     pub async fn user_get(&self, user_id: &str) -> Result<User> {
@@ -137,7 +149,11 @@ impl Client {
     }
 
     /// `user.list`, optionally only ids matching `id_or_screen_name_starts_with`.
-    pub async fn user_list(&self, starts_with: Option<&str>, pager: Pager) -> Result<ListResponse<User>> {
+    pub async fn user_list(
+        &self,
+        starts_with: Option<&str>,
+        pager: Pager,
+    ) -> Result<ListResponse<User>> {
         let mut filter = json!({"objectType": "KalturaUserFilter"});
         if let Some(prefix) = starts_with {
             filter["idOrScreenNameStartsWith"] = prefix.into();
@@ -155,7 +171,11 @@ impl Client {
     }
 
     /// `category.list`, optionally under one parent.
-    pub async fn category_list(&self, parent_id: Option<i64>, pager: Pager) -> Result<ListResponse<Category>> {
+    pub async fn category_list(
+        &self,
+        parent_id: Option<i64>,
+        pager: Pager,
+    ) -> Result<ListResponse<Category>> {
         let mut filter = json!({"objectType": "KalturaCategoryFilter"});
         if let Some(parent) = parent_id {
             filter["parentIdEqual"] = parent.into();

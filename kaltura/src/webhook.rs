@@ -99,7 +99,10 @@ pub fn verify<'h>(
         None => HashAlgo::Sha1,
     };
     let expected = algo.sign(secret, body);
-    if constant_time_eq(expected.as_bytes(), signature.trim().to_ascii_lowercase().as_bytes()) {
+    if constant_time_eq(
+        expected.as_bytes(),
+        signature.trim().to_ascii_lowercase().as_bytes(),
+    ) {
         Ok(algo)
     } else {
         Err(WebhookError::BadSignature)
@@ -135,8 +138,10 @@ impl Notification {
 
 /// Parse a notification body of either style (form `data=` or raw) and either payload format.
 pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<Notification, WebhookError> {
-    let is_form = content_type
-        .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+    let is_form = content_type.is_some_and(|ct| {
+        ct.to_ascii_lowercase()
+            .starts_with("application/x-www-form-urlencoded")
+    });
     let payload = if is_form {
         form_urlencoded::parse(body)
             .find(|(k, _)| k == "data")
@@ -147,7 +152,9 @@ pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<Notification, We
     };
     let value = match payload.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'<') => xml_to_value(&payload)?,
-        Some(b'{') => serde_json::from_slice(&payload).map_err(|e| WebhookError::BadBody(e.to_string()))?,
+        Some(b'{') => {
+            serde_json::from_slice(&payload).map_err(|e| WebhookError::BadBody(e.to_string()))?
+        }
         _ => return Err(WebhookError::BadBody("neither JSON nor XML".into())),
     };
     notification_from(value)
@@ -162,7 +169,8 @@ fn notification_from(value: Value) -> Result<Notification, WebhookError> {
         }
     };
     let int = |key: &str| text(key).and_then(|s| s.parse().ok());
-    let event_type = text("eventType").ok_or_else(|| WebhookError::BadBody("no eventType".into()))?;
+    let event_type =
+        text("eventType").ok_or_else(|| WebhookError::BadBody("no eventType".into()))?;
     Ok(Notification {
         event_type,
         event_object_type: text("eventObjectType").unwrap_or_default(),
@@ -180,8 +188,7 @@ fn notification_from(value: Value) -> Result<Notification, WebhookError> {
 fn xml_to_value(xml: &[u8]) -> Result<Value, WebhookError> {
     let mut reader = Reader::from_reader(xml);
     // No trimming: text around entities arrives in pieces, and leaf values keep their spaces.
-    // Stack of (element name, children, text).
-    let mut stack: Vec<(String, Vec<(String, Value)>, String)> = vec![(String::new(), Vec::new(), String::new())];
+    let mut stack = vec![Element::default()];
     let mut buf = Vec::new();
     loop {
         let event = reader
@@ -190,12 +197,15 @@ fn xml_to_value(xml: &[u8]) -> Result<Value, WebhookError> {
         match event {
             Event::Start(start) => {
                 let name = String::from_utf8_lossy(start.name().as_ref()).into_owned();
-                stack.push((name, Vec::new(), String::new()));
+                stack.push(Element {
+                    name,
+                    ..Element::default()
+                });
             }
             Event::Empty(empty) => {
                 let name = String::from_utf8_lossy(empty.name().as_ref()).into_owned();
                 if let Some(parent) = stack.last_mut() {
-                    parent.1.push((name, Value::String(String::new())));
+                    parent.children.push((name, Value::String(String::new())));
                 }
             }
             Event::Text(text) => {
@@ -205,12 +215,12 @@ fn xml_to_value(xml: &[u8]) -> Result<Value, WebhookError> {
                 let unescaped = quick_xml::escape::unescape(&decoded)
                     .map_err(|e| WebhookError::BadBody(format!("XML text: {e}")))?;
                 if let Some(top) = stack.last_mut() {
-                    top.2.push_str(&unescaped);
+                    top.text.push_str(&unescaped);
                 }
             }
             Event::CData(data) => {
                 if let Some(top) = stack.last_mut() {
-                    top.2.push_str(&String::from_utf8_lossy(&data));
+                    top.text.push_str(&String::from_utf8_lossy(&data));
                 }
             }
             Event::GeneralRef(reference) => {
@@ -227,30 +237,48 @@ fn xml_to_value(xml: &[u8]) -> Result<Value, WebhookError> {
                     })
                     .ok_or_else(|| WebhookError::BadBody(format!("XML entity &{name};")))?;
                 if let Some(top) = stack.last_mut() {
-                    top.2.push_str(&resolved);
+                    top.text.push_str(&resolved);
                 }
             }
             Event::End(_) => {
-                let (name, children, text) = stack.pop().ok_or_else(|| WebhookError::BadBody("XML nesting".into()))?;
-                let value = element_value(children, text);
+                let done = stack
+                    .pop()
+                    .ok_or_else(|| WebhookError::BadBody("XML nesting".into()))?;
+                let value = element_value(done.children, done.text);
                 stack
                     .last_mut()
                     .ok_or_else(|| WebhookError::BadBody("XML nesting".into()))?
-                    .1
-                    .push((name, value));
+                    .children
+                    .push((done.name, value));
             }
             Event::Eof => break,
             _ => {}
         }
         buf.clear();
     }
-    let (_, mut roots, _) = stack.pop().ok_or_else(|| WebhookError::BadBody("empty XML".into()))?;
-    let (_, mut root) = roots.pop().ok_or_else(|| WebhookError::BadBody("empty XML".into()))?;
+    let mut document = stack
+        .pop()
+        .ok_or_else(|| WebhookError::BadBody("empty XML".into()))?;
+    let (_, mut root) = document
+        .children
+        .pop()
+        .ok_or_else(|| WebhookError::BadBody("empty XML".into()))?;
     // `<xml><result>...</result></xml>` (API style) wraps once more.
-    if let Some(inner) = root.get("result").filter(|_| root.get("eventType").is_none()) {
+    if let Some(inner) = root
+        .get("result")
+        .filter(|_| root.get("eventType").is_none())
+    {
         root = inner.clone();
     }
     Ok(root)
+}
+
+/// An XML element being read.
+#[derive(Default)]
+struct Element {
+    name: String,
+    children: Vec<(String, Value)>,
+    text: String,
 }
 
 fn element_value(children: Vec<(String, Value)>, text: String) -> Value {
@@ -311,7 +339,11 @@ mod tests {
         let body = form_urlencoded::Serializer::new(String::new())
             .append_pair("data", JSON_BODY)
             .finish();
-        let n = parse(Some("application/x-www-form-urlencoded; charset=utf-8"), body.as_bytes()).unwrap();
+        let n = parse(
+            Some("application/x-www-form-urlencoded; charset=utf-8"),
+            body.as_bytes(),
+        )
+        .unwrap();
         assert_eq!(n.object["status"], "2");
         assert!(parse(Some("application/x-www-form-urlencoded"), b"other=1").is_err());
         assert!(parse(None, b"hello").is_err());
@@ -328,13 +360,19 @@ mod tests {
     #[test]
     fn unknown_algorithm_and_missing_header() {
         let secret = Secret::new("s");
-        assert_eq!(verify(|_| None, b"x", &secret), Err(WebhookError::MissingSignature));
+        assert_eq!(
+            verify(|_| None, b"x", &secret),
+            Err(WebhookError::MissingSignature)
+        );
         let headers = |name: &str| match name {
             SIGNATURE_HEADER => Some("00"),
             HASH_ALGO_HEADER => Some("crc32"),
             _ => None,
         };
-        assert_eq!(verify(headers, b"x", &secret), Err(WebhookError::UnknownAlgorithm("crc32".into())));
+        assert_eq!(
+            verify(headers, b"x", &secret),
+            Err(WebhookError::UnknownAlgorithm("crc32".into()))
+        );
     }
 
     proptest! {

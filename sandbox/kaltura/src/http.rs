@@ -24,7 +24,10 @@ type Shared = Arc<Sandbox>;
 pub fn router(sandbox: Shared) -> Router {
     let api = Router::new()
         .route("/api_v3/service/{service}/action/{action}", any(single))
-        .route("/api_v3/index.php/service/{service}/action/{action}", any(single))
+        .route(
+            "/api_v3/index.php/service/{service}/action/{action}",
+            any(single),
+        )
         .route("/api_v3/service/{service}", any(by_params))
         .route("/api_v3/index.php", any(by_params_root))
         .route("/api_v3/", any(by_params_root))
@@ -41,6 +44,7 @@ pub fn router(sandbox: Shared) -> Router {
 
 /// Down, latency and error-rate knobs, for api_v3 only.
 async fn knobs(State(sandbox): State<Shared>, request: Request, next: Next) -> Response {
+    sandbox.knobs.count_request();
     if sandbox.knobs.is_down() {
         return (StatusCode::SERVICE_UNAVAILABLE, "sandbox is down").into_response();
     }
@@ -58,7 +62,10 @@ async fn knobs(State(sandbox): State<Shared>, request: Request, next: Next) -> R
 fn read_params(uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Map<String, Value> {
     let mut tree = Map::new();
     if let Some(query) = uri.query() {
-        merge_flat(&mut tree, form_urlencoded::parse(query.as_bytes()).into_owned());
+        merge_flat(
+            &mut tree,
+            form_urlencoded::parse(query.as_bytes()).into_owned(),
+        );
     }
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -94,7 +101,11 @@ fn format_of(params: &Map<String, Value>, headers: &HeaderMap) -> Format {
                 .get(header::ACCEPT)
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|a| a.contains("json"));
-            if accepts_json { Format::Json } else { Format::Xml }
+            if accepts_json {
+                Format::Json
+            } else {
+                Format::Xml
+            }
         }
     }
 }
@@ -108,7 +119,13 @@ fn respond(format: Format, body: String) -> Response {
     response
 }
 
-fn serve(sandbox: &Sandbox, service: &str, action: &str, params: Map<String, Value>, headers: &HeaderMap) -> Response {
+fn serve(
+    sandbox: &Sandbox,
+    service: &str,
+    action: &str,
+    params: Map<String, Value>,
+    headers: &HeaderMap,
+) -> Response {
     let started = Instant::now();
     let format = format_of(&params, headers);
     let now = crate::now();
@@ -118,7 +135,10 @@ fn serve(sandbox: &Sandbox, service: &str, action: &str, params: Map<String, Val
         return respond(format, body);
     }
     let result = dispatch(sandbox, service, action, &Value::Object(params), now);
-    respond(format, render_single(format, &result, started.elapsed().as_secs_f64()))
+    respond(
+        format,
+        render_single(format, &result, started.elapsed().as_secs_f64()),
+    )
 }
 
 async fn single(
@@ -140,13 +160,28 @@ async fn by_params(
     body: Bytes,
 ) -> Response {
     let params = read_params(&uri, &headers, &body);
-    let action = params.get("action").and_then(Value::as_str).unwrap_or_default().to_string();
+    let action = params
+        .get("action")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     serve(&sandbox, &service, &action, params, &headers)
 }
 
-async fn by_params_root(State(sandbox): State<Shared>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn by_params_root(
+    State(sandbox): State<Shared>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let params = read_params(&uri, &headers, &body);
-    let field = |key: &str| params.get(key).and_then(Value::as_str).unwrap_or_default().to_string();
+    let field = |key: &str| {
+        params
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
     let (service, action) = (field("service"), field("action"));
     serve(&sandbox, &service, &action, params, &headers)
 }
@@ -154,17 +189,31 @@ async fn by_params_root(State(sandbox): State<Shared>, uri: Uri, headers: Header
 /// Every entry plays the one shared clip (see docs/kaltura.md); Range requests work.
 async fn media(State(sandbox): State<Shared>, request: Request) -> Response {
     let Some(clip) = sandbox.media_clip.clone() else {
-        return (StatusCode::NOT_FOUND, "the sandbox was started without a media clip").into_response();
+        return (
+            StatusCode::NOT_FOUND,
+            "the sandbox was started without a media clip",
+        )
+            .into_response();
     };
-    match ServeFile::new_with_mime(clip, &"video/mp4".parse().expect("static mime")).oneshot(request).await {
+    match ServeFile::new_with_mime(clip, &"video/mp4".parse().expect("static mime"))
+        .oneshot(request)
+        .await
+    {
         Ok(response) => response.into_response(),
         Err(never) => match never {},
     }
 }
 
 /// A small SVG card with the entry's name.
-async fn thumbnail(State(sandbox): State<Shared>, Path((_, rest)): Path<(String, String)>) -> Response {
-    let id = rest.split('/').skip_while(|s| *s != "entry_id").nth(1).unwrap_or_default();
+async fn thumbnail(
+    State(sandbox): State<Shared>,
+    Path((_, rest)): Path<(String, String)>,
+) -> Response {
+    let id = rest
+        .split('/')
+        .skip_while(|s| *s != "entry_id")
+        .nth(1)
+        .unwrap_or_default();
     let name = sandbox
         .store()
         .entries

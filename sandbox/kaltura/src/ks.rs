@@ -66,9 +66,20 @@ fn key_for(secret: &str) -> [u8; 16] {
 }
 
 /// Issue a v2 KS like `session.start` does.
-pub fn issue(secret: &str, partner_id: i64, user_id: &str, session_type: i64, expiry: i64, privileges: &str) -> String {
+pub fn issue(
+    secret: &str,
+    partner_id: i64,
+    user_id: &str,
+    session_type: i64,
+    expiry: i64,
+    privileges: &str,
+) -> String {
     let mut fields = form_urlencoded::Serializer::new(String::new());
-    for privilege in privileges.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+    for privilege in privileges
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
         let privilege = if privilege == "*" { "all:*" } else { privilege };
         let (name, value) = privilege.split_once(':').unwrap_or((privilege, ""));
         fields.append_pair(name, value);
@@ -97,7 +108,11 @@ pub fn issue(secret: &str, partner_id: i64, user_id: &str, session_type: i64, ex
 
 /// Check a KS against the secrets of the partner it names. `secrets_of` returns `None` for an
 /// unknown partner.
-pub fn check(ks: &str, now: i64, secrets_of: impl Fn(i64) -> Option<Vec<String>>) -> Result<Session, KsReason> {
+pub fn check(
+    ks: &str,
+    now: i64,
+    secrets_of: impl Fn(i64) -> Option<Vec<String>>,
+) -> Result<Session, KsReason> {
     let raw = B64URL
         .decode(ks.trim())
         .or_else(|_| B64STD.decode(ks.trim()))
@@ -113,15 +128,21 @@ pub fn check(ks: &str, now: i64, secrets_of: impl Fn(i64) -> Option<Vec<String>>
     Ok(session)
 }
 
-fn check_v2(rest: &[u8], secrets_of: &impl Fn(i64) -> Option<Vec<String>>) -> Result<Session, KsReason> {
-    let bar = rest.iter().position(|&b| b == b'|').ok_or(KsReason::InvalidStr)?;
+fn check_v2(
+    rest: &[u8],
+    secrets_of: &impl Fn(i64) -> Option<Vec<String>>,
+) -> Result<Session, KsReason> {
+    let bar = rest
+        .iter()
+        .position(|&b| b == b'|')
+        .ok_or(KsReason::InvalidStr)?;
     let partner_id: i64 = std::str::from_utf8(&rest[..bar])
         .ok()
         .and_then(|s| s.parse().ok())
         .ok_or(KsReason::InvalidStr)?;
     let secrets = secrets_of(partner_id).ok_or(KsReason::InvalidPartner)?;
     let encrypted = &rest[bar + 1..];
-    if encrypted.is_empty() || encrypted.len() % 16 != 0 {
+    if encrypted.is_empty() || !encrypted.len().is_multiple_of(16) {
         return Err(KsReason::InvalidStr);
     }
     for secret in secrets {
@@ -151,7 +172,9 @@ fn check_v2(rest: &[u8], secrets_of: &impl Fn(i64) -> Option<Vec<String>>) -> Re
                 "_t" => session.session_type = value.parse().map_err(|_| KsReason::InvalidStr)?,
                 "_u" => session.user_id = value.into_owned(),
                 _ => {
-                    session.privileges.insert(name.into_owned(), value.into_owned());
+                    session
+                        .privileges
+                        .insert(name.into_owned(), value.into_owned());
                 }
             }
         }
@@ -160,7 +183,10 @@ fn check_v2(rest: &[u8], secrets_of: &impl Fn(i64) -> Option<Vec<String>>) -> Re
     Err(KsReason::InvalidStr)
 }
 
-fn check_v1(raw: &[u8], secrets_of: &impl Fn(i64) -> Option<Vec<String>>) -> Result<Session, KsReason> {
+fn check_v1(
+    raw: &[u8],
+    secrets_of: &impl Fn(i64) -> Option<Vec<String>>,
+) -> Result<Session, KsReason> {
     let text = std::str::from_utf8(raw).map_err(|_| KsReason::InvalidStr)?;
     let (signature, info) = text.split_once('|').ok_or(KsReason::InvalidStr)?;
     let fields: Vec<&str> = info.splitn(7, ';').collect();
@@ -211,7 +237,10 @@ mod tests {
     fn issued_ks_checks_out() {
         let ks = issue("abc", 7, "bob", 2, 2_000, "sview:*,setrole:3");
         let s = check(&ks, 1_000, secrets).unwrap();
-        assert_eq!((s.user_id.as_str(), s.session_type, s.expiry), ("bob", 2, 2_000));
+        assert_eq!(
+            (s.user_id.as_str(), s.session_type, s.expiry),
+            ("bob", 2, 2_000)
+        );
         assert_eq!(s.privileges["setrole"], "3");
         assert_eq!(check(&ks, 3_000, secrets), Err(KsReason::Expired));
         let other = issue("abc", 8, "bob", 2, 2_000, "");

@@ -122,12 +122,17 @@ impl KalturaSandbox {
             admin_secret: config.admin_secret.clone(),
             user_secret: config.user_secret.clone(),
         }];
-        partners.extend(config.other_partners.iter().map(|(id, secret)| state::Partner {
-            id: *id,
-            name: format!("Partner {id}"),
-            admin_secret: secret.clone(),
-            user_secret: random_secret(),
-        }));
+        partners.extend(
+            config
+                .other_partners
+                .iter()
+                .map(|(id, secret)| state::Partner {
+                    id: *id,
+                    name: format!("Partner {id}"),
+                    admin_secret: secret.clone(),
+                    user_secret: random_secret(),
+                }),
+        );
         let sandbox = Arc::new(state::Sandbox {
             partners,
             store: std::sync::Mutex::new(state::Store::seeded(config.partner_id, &base_url)),

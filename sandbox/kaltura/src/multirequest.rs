@@ -41,8 +41,14 @@ pub fn run(sandbox: &Sandbox, params: &Map<String, Value>, now: i64) -> Vec<Call
 fn resolve(value: Value, results: &[CallResult]) -> Value {
     match value {
         Value::String(text) => resolve_str(&text, results),
-        Value::Array(items) => Value::Array(items.into_iter().map(|v| resolve(v, results)).collect()),
-        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, resolve(v, results))).collect()),
+        Value::Array(items) => {
+            Value::Array(items.into_iter().map(|v| resolve(v, results)).collect())
+        }
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k, resolve(v, results)))
+                .collect(),
+        ),
         other => other,
     }
 }
@@ -107,10 +113,19 @@ mod tests {
             Ok(Value::String("KS".into())),
         ];
         assert_eq!(resolve_str("{1:result:id}", &results), json!(42));
-        assert_eq!(resolve_str("{1:result:objects:0:id}", &results), json!("0_abc"));
+        assert_eq!(
+            resolve_str("{1:result:objects:0:id}", &results),
+            json!("0_abc")
+        );
         assert_eq!(resolve_str("{2:result}", &results), json!("KS"));
-        assert_eq!(resolve_str("id={1:result:id}, {x}", &results), json!("id=42, {x}"));
-        assert_eq!(resolve_str("{3:result:id}", &results), json!("{3:result:id}"));
+        assert_eq!(
+            resolve_str("id={1:result:id}, {x}", &results),
+            json!("id=42, {x}")
+        );
+        assert_eq!(
+            resolve_str("{3:result:id}", &results),
+            json!("{3:result:id}")
+        );
         assert_eq!(resolve_str("{0:result}", &results), json!("{0:result}"));
     }
 }

@@ -5,7 +5,10 @@
 use serde_json::{Map, Value};
 
 /// Merge flat `(key, value)` pairs into `tree`, splitting keys on `[`, `]` and `:`.
-pub fn merge_flat(tree: &mut Map<String, Value>, pairs: impl IntoIterator<Item = (String, String)>) {
+pub fn merge_flat(
+    tree: &mut Map<String, Value>,
+    pairs: impl IntoIterator<Item = (String, String)>,
+) {
     for (key, value) in pairs {
         let path: Vec<&str> = key
             .split(['[', ']', ':'])
@@ -141,7 +144,10 @@ mod tests {
         merge_flat(
             &mut tree,
             [
-                ("filter[objectType]".to_string(), "KalturaMediaEntryFilter".to_string()),
+                (
+                    "filter[objectType]".to_string(),
+                    "KalturaMediaEntryFilter".to_string(),
+                ),
                 ("filter:freeText".to_string(), "physics".to_string()),
                 ("1:service".to_string(), "media".to_string()),
                 ("items[0][name]".to_string(), "a".to_string()),

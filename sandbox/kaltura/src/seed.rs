@@ -86,12 +86,36 @@ const COURSES: &[(&str, &str, &str, &[&str], &str)] = &[
 
 /// Non-course videos owned by staff, in the "Campus Events" category.
 const EVENTS: &[(&str, &str, &str)] = &[
-    ("Welcome Week Keynote 2025", "The president's address to new students.", "events,keynote,welcome"),
-    ("Library Orientation Tour", "How to find books, journals and quiet study rooms.", "library,orientation,howto"),
-    ("Research Symposium Highlights", "Short talks from this year's undergraduate research symposium.", "research,symposium,events"),
-    ("Career Fair: Preparing Your CV", "Workshop on writing a CV and preparing for interviews.", "career,workshop,howto"),
-    ("Graduation Ceremony 2025", "Full recording of the spring graduation ceremony.", "graduation,ceremony,events"),
-    ("Campus Sustainability Panel", "Faculty and students discuss the campus climate plan.", "sustainability,panel,events"),
+    (
+        "Welcome Week Keynote 2025",
+        "The president's address to new students.",
+        "events,keynote,welcome",
+    ),
+    (
+        "Library Orientation Tour",
+        "How to find books, journals and quiet study rooms.",
+        "library,orientation,howto",
+    ),
+    (
+        "Research Symposium Highlights",
+        "Short talks from this year's undergraduate research symposium.",
+        "research,symposium,events",
+    ),
+    (
+        "Career Fair: Preparing Your CV",
+        "Workshop on writing a CV and preparing for interviews.",
+        "career,workshop,howto",
+    ),
+    (
+        "Graduation Ceremony 2025",
+        "Full recording of the spring graduation ceremony.",
+        "graduation,ceremony,events",
+    ),
+    (
+        "Campus Sustainability Panel",
+        "Faculty and students discuss the campus climate plan.",
+        "sustainability,panel,events",
+    ),
 ];
 
 pub struct Seed {
@@ -116,15 +140,60 @@ pub fn entry_id(n: u64) -> String {
 
 pub fn seed(partner_id: i64, base_url: &str) -> Seed {
     let roles = vec![
-        role(partner_id, 1001, "Viewer", "PRIVATE_ONLY_VIEWER_ROLE", "Can watch content shared with them"),
-        role(partner_id, 1002, "Moderator", "CONTENT_MODERATOR_ROLE", "Can approve and manage content"),
-        role(partner_id, 1003, "Publisher Administrator", "PARTNER_ADMIN_ROLE", "Full access to the account"),
-        role(partner_id, 1004, "Teaching Assistant", "TEACHING_ASSISTANT_ROLE", "Moderates course channels"),
+        role(
+            partner_id,
+            1001,
+            "Viewer",
+            "PRIVATE_ONLY_VIEWER_ROLE",
+            "Can watch content shared with them",
+        ),
+        role(
+            partner_id,
+            1002,
+            "Moderator",
+            "CONTENT_MODERATOR_ROLE",
+            "Can approve and manage content",
+        ),
+        role(
+            partner_id,
+            1003,
+            "Publisher Administrator",
+            "PARTNER_ADMIN_ROLE",
+            "Full access to the account",
+        ),
+        role(
+            partner_id,
+            1004,
+            "Teaching Assistant",
+            "TEACHING_ASSISTANT_ROLE",
+            "Moderates course channels",
+        ),
     ];
 
-    let mut categories = vec![category(partner_id, 100, "MediaSpace", None, "MediaSpace", "100")];
-    categories.push(category(partner_id, 101, "Courses", Some(100), "MediaSpace>Courses", "100>101"));
-    categories.push(category(partner_id, 102, "Campus Events", Some(100), "MediaSpace>Campus Events", "100>102"));
+    let mut categories = vec![category(
+        partner_id,
+        100,
+        "MediaSpace",
+        None,
+        "MediaSpace",
+        "100",
+    )];
+    categories.push(category(
+        partner_id,
+        101,
+        "Courses",
+        Some(100),
+        "MediaSpace>Courses",
+        "100>101",
+    ));
+    categories.push(category(
+        partner_id,
+        102,
+        "Campus Events",
+        Some(100),
+        "MediaSpace>Campus Events",
+        "100>102",
+    ));
 
     let mut users = Vec::new();
     let mut entries = Vec::new();
@@ -132,7 +201,14 @@ pub fn seed(partner_id: i64, base_url: &str) -> Seed {
     for (ci, (subject, code, instructor, topics, tags)) in COURSES.iter().enumerate() {
         let cat_id = 110 + ci as i64;
         let full_name = format!("MediaSpace>Courses>{subject}");
-        categories.push(category(partner_id, cat_id, subject, Some(101), &full_name, &format!("100>101>{cat_id}")));
+        categories.push(category(
+            partner_id,
+            cat_id,
+            subject,
+            Some(101),
+            &full_name,
+            &format!("100>101>{cat_id}"),
+        ));
         let (first, last) = instructor_name(instructor);
         users.push(user(partner_id, instructor, first, last, "1003", true));
         for (li, topic) in topics.iter().enumerate() {
@@ -144,7 +220,17 @@ pub fn seed(partner_id: i64, base_url: &str) -> Seed {
                 topics.len()
             );
             let duration = 2_400 + ((n * 397) % 1_800) as i64;
-            entries.push(entry(partner_id, base_url, n, &name, &description, tags, (&full_name, cat_id), duration, instructor));
+            entries.push(entry(
+                partner_id,
+                base_url,
+                n,
+                &name,
+                &description,
+                tags,
+                (&full_name, cat_id),
+                duration,
+                instructor,
+            ));
         }
     }
     for (ei, (name, description, tags)) in EVENTS.iter().enumerate() {
@@ -162,10 +248,23 @@ pub fn seed(partner_id: i64, base_url: &str) -> Seed {
             "media.team",
         ));
     }
-    users.push(user(partner_id, "media.team", "Media", "Team", "1002", true));
-    for (i, (first, last)) in [("Ada", "Lovelace"), ("Alan", "Turing"), ("Katherine", "Johnson"), ("Tim", "Berners-Lee"), ("Rosalind", "Picard")]
-        .iter()
-        .enumerate()
+    users.push(user(
+        partner_id,
+        "media.team",
+        "Media",
+        "Team",
+        "1002",
+        true,
+    ));
+    for (i, (first, last)) in [
+        ("Ada", "Lovelace"),
+        ("Alan", "Turing"),
+        ("Katherine", "Johnson"),
+        ("Tim", "Berners-Lee"),
+        ("Rosalind", "Picard"),
+    ]
+    .iter()
+    .enumerate()
     {
         let id = format!("{}.{}", first.to_lowercase(), last.to_lowercase());
         let role = if i == 0 { "1004" } else { "1001" };
@@ -198,7 +297,14 @@ fn role(partner_id: i64, id: i64, name: &str, system_name: &str, description: &s
     })
 }
 
-fn category(partner_id: i64, id: i64, name: &str, parent: Option<i64>, full_name: &str, full_ids: &str) -> Value {
+fn category(
+    partner_id: i64,
+    id: i64,
+    name: &str,
+    parent: Option<i64>,
+    full_name: &str,
+    full_ids: &str,
+) -> Value {
     json!({
         "objectType": "KalturaCategory", "id": id, "name": name, "parentId": parent.unwrap_or(0),
         "depth": full_ids.matches('>').count(), "partnerId": partner_id, "fullName": full_name,
@@ -207,7 +313,14 @@ fn category(partner_id: i64, id: i64, name: &str, parent: Option<i64>, full_name
     })
 }
 
-pub fn user(partner_id: i64, id: &str, first: &str, last: &str, role_ids: &str, is_admin: bool) -> Value {
+pub fn user(
+    partner_id: i64,
+    id: &str,
+    first: &str,
+    last: &str,
+    role_ids: &str,
+    is_admin: bool,
+) -> Value {
     json!({
         "objectType": "KalturaUser", "id": id, "partnerId": partner_id, "type": 0,
         "screenName": format!("{first} {last}"), "fullName": format!("{first} {last}"),
@@ -253,7 +366,11 @@ mod tests {
     fn seed_is_sizeable_and_ids_unique() {
         let seed = seed(1, "http://x");
         assert!(seed.entries.len() >= 35, "{}", seed.entries.len());
-        let ids: HashSet<_> = seed.entries.iter().map(|e| e["id"].as_str().unwrap().to_string()).collect();
+        let ids: HashSet<_> = seed
+            .entries
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_string())
+            .collect();
         assert_eq!(ids.len(), seed.entries.len());
         assert!(ids.iter().all(|id| id.len() == 10 && id.starts_with("0_")));
         assert!(seed.users.len() >= 10);

@@ -65,7 +65,11 @@ impl Store {
             let count = self
                 .entries
                 .iter()
-                .filter(|e| e["categoriesIds"].as_str().is_some_and(|ids| ids.split(',').any(|c| c == id)))
+                .filter(|e| {
+                    e["categoriesIds"]
+                        .as_str()
+                        .is_some_and(|ids| ids.split(',').any(|c| c == id))
+                })
                 .count();
             category["entriesCount"] = count.into();
         }
@@ -80,11 +84,16 @@ pub struct Knobs {
     error_permille: AtomicU32,
     down: AtomicBool,
     esearch_disabled: AtomicBool,
+    /// The next N api_v3 requests fail with HTTP 500 (deterministic, for retry tests).
+    fail_next: AtomicU32,
+    /// api_v3 requests received, failed ones included.
+    requests: AtomicU64,
 }
 
 impl Knobs {
     pub fn set_latency(&self, latency: Duration) {
-        self.latency_ms.store(latency.as_millis() as u64, Ordering::Relaxed);
+        self.latency_ms
+            .store(latency.as_millis() as u64, Ordering::Relaxed);
     }
 
     pub fn latency(&self) -> Duration {
@@ -97,9 +106,30 @@ impl Knobs {
         self.error_permille.store(permille, Ordering::Relaxed);
     }
 
+    /// Fail the next `n` api_v3 requests with HTTP 500.
+    pub fn fail_next(&self, n: u32) {
+        self.fail_next.store(n, Ordering::Relaxed);
+    }
+
+    /// Whether this request fails: a pending `fail_next`, else a draw against the error rate.
     pub fn should_fail(&self) -> bool {
+        let pending = self
+            .fail_next
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        if pending.is_ok() {
+            return true;
+        }
         let permille = self.error_permille.load(Ordering::Relaxed);
         permille > 0 && rand::random_range(0..1000) < permille
+    }
+
+    pub fn count_request(&self) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// api_v3 requests received so far (including refused and failed ones).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
     }
 
     /// When down, every api_v3 request is answered 503.
@@ -146,6 +176,8 @@ impl Sandbox {
 
     pub fn store(&self) -> std::sync::MutexGuard<'_, Store> {
         // A panicking handler must not take the whole sandbox down with it.
-        self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.store
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

@@ -99,7 +99,14 @@ pub struct Delivery {
 }
 
 /// Build a `KalturaHttpNotification` about an object (e.g. an entry).
-pub fn notification(event_type: &str, event_object_type: &str, object: Value, template: (i64, &str, &str), job_id: i64, partner_id: i64) -> Value {
+pub fn notification(
+    event_type: &str,
+    event_object_type: &str,
+    object: Value,
+    template: (i64, &str, &str),
+    job_id: i64,
+    partner_id: i64,
+) -> Value {
     let (template_id, template_name, system_name) = template;
     json!({
         "objectType": "KalturaHttpNotification",
@@ -123,7 +130,11 @@ pub struct WebhookSender {
 }
 
 impl WebhookSender {
-    pub fn new(max_attempts: u32, retry_delay: Duration, timeout: Duration) -> anyhow::Result<WebhookSender> {
+    pub fn new(
+        max_attempts: u32,
+        retry_delay: Duration,
+        timeout: Duration,
+    ) -> anyhow::Result<WebhookSender> {
         crate::install_crypto_provider();
         let http = reqwest::Client::builder().timeout(timeout).build()?;
         Ok(WebhookSender {
@@ -138,7 +149,8 @@ impl WebhookSender {
         let payload = match outgoing.format {
             PayloadFormat::Json => outgoing.notification.to_string(),
             PayloadFormat::Xml => {
-                let mut xml = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?><notification>");
+                let mut xml =
+                    String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?><notification>");
                 value_to_xml(&outgoing.notification, &mut xml);
                 xml.push_str("</notification>");
                 xml

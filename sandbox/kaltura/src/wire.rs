@@ -13,7 +13,11 @@ pub struct ApiException {
 
 impl ApiException {
     /// Build from Kaltura's template (`@NAME@` placeholders filled from `args`).
-    pub fn new(code: &'static str, template: &str, args: &[(&'static str, String)]) -> ApiException {
+    pub fn new(
+        code: &'static str,
+        template: &str,
+        args: &[(&'static str, String)],
+    ) -> ApiException {
         let mut message = template.to_string();
         for (name, value) in args {
             message = message.replace(&format!("@{name}@"), value);
@@ -26,7 +30,11 @@ impl ApiException {
     }
 
     pub fn entry_not_found(id: &str) -> Self {
-        Self::new("ENTRY_ID_NOT_FOUND", "Entry id \"@ENTRY_ID@\" not found", &[("ENTRY_ID", id.into())])
+        Self::new(
+            "ENTRY_ID_NOT_FOUND",
+            "Entry id \"@ENTRY_ID@\" not found",
+            &[("ENTRY_ID", id.into())],
+        )
     }
 
     pub fn invalid_user_id() -> Self {
@@ -34,7 +42,11 @@ impl ApiException {
     }
 
     pub fn missing_parameter(name: &str) -> Self {
-        Self::new("MISSING_MANDATORY_PARAMETER", "Missing parameter \"@PARAM_NAME@\"", &[("PARAM_NAME", name.into())])
+        Self::new(
+            "MISSING_MANDATORY_PARAMETER",
+            "Missing parameter \"@PARAM_NAME@\"",
+            &[("PARAM_NAME", name.into())],
+        )
     }
 
     pub fn property_null(name: &str) -> Self {
@@ -46,7 +58,11 @@ impl ApiException {
     }
 
     pub fn invalid_object_id(id: &str) -> Self {
-        Self::new("INVALID_OBJECT_ID", "Invalid object id [@OBJ_ID@]", &[("OBJ_ID", id.into())])
+        Self::new(
+            "INVALID_OBJECT_ID",
+            "Invalid object id [@OBJ_ID@]",
+            &[("OBJ_ID", id.into())],
+        )
     }
 
     pub fn service_forbidden(service: &str) -> Self {
@@ -152,7 +168,9 @@ fn xml_open() -> String {
 }
 
 fn xml_close(mut body: String, seconds: f64) -> String {
-    body.push_str(&format!("</result><executionTime>{seconds:.6}</executionTime></xml>"));
+    body.push_str(&format!(
+        "</result><executionTime>{seconds:.6}</executionTime></xml>"
+    ));
     body
 }
 

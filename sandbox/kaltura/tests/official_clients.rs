@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn tools_dir() -> PathBuf {
-    std::env::var_os("KD_TOOLS").map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tools")
-    })
+    std::env::var_os("KD_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tools"))
 }
 
 fn require(path: PathBuf, what: &str) -> PathBuf {
@@ -22,7 +22,9 @@ fn require(path: PathBuf, what: &str) -> PathBuf {
 }
 
 fn script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients")
+        .join(name)
 }
 
 /// What the scripts should find for the free text "physics": computed here from the seed.
@@ -31,9 +33,13 @@ fn physics_total(sandbox: &KalturaSandbox) -> usize {
         .entries()
         .iter()
         .filter(|e| {
-            ["name", "tags", "description"]
-                .iter()
-                .any(|f| e[*f].as_str().unwrap_or_default().to_lowercase().contains("physics"))
+            ["name", "tags", "description"].iter().any(|f| {
+                e[*f]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_lowercase()
+                    .contains("physics")
+            })
         })
         .count()
 }
@@ -76,7 +82,10 @@ fn assert_summary(sandbox: &KalturaSandbox, summary: &Value, client: &str, user:
         .filter(|n| n.starts_with("PHYS 101"))
         .collect();
     all.sort_by_key(|n| n.to_lowercase());
-    assert_eq!(names, all[3..6].iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        names,
+        all[3..6].iter().map(String::as_str).collect::<Vec<_>>()
+    );
     assert_eq!(summary["esearch_total"], 2);
     assert_eq!(summary["user"], user);
     let newton = sandbox
@@ -90,8 +99,13 @@ fn assert_summary(sandbox: &KalturaSandbox, summary: &Value, client: &str, user:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_python_client_speaks_to_the_sandbox() {
-    let python = require(tools_dir().join("venv/bin/python"), "Python venv with KalturaApiClient");
-    let sandbox = KalturaSandbox::start(SandboxConfig::default()).await.unwrap();
+    let python = require(
+        tools_dir().join("venv/bin/python"),
+        "Python venv with KalturaApiClient",
+    );
+    let sandbox = KalturaSandbox::start(SandboxConfig::default())
+        .await
+        .unwrap();
     let mut command = Command::new(python);
     command.arg(script("python_client.py"));
     let summary = run_script(&sandbox, command).await;
@@ -101,10 +115,17 @@ async fn official_python_client_speaks_to_the_sandbox() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_node_client_speaks_to_the_sandbox() {
     let modules = require(tools_dir().join("node/node_modules"), "npm kaltura-client");
-    require(modules.join("kaltura-client/package.json"), "npm kaltura-client");
-    let sandbox = KalturaSandbox::start(SandboxConfig::default()).await.unwrap();
+    require(
+        modules.join("kaltura-client/package.json"),
+        "npm kaltura-client",
+    );
+    let sandbox = KalturaSandbox::start(SandboxConfig::default())
+        .await
+        .unwrap();
     let mut command = Command::new("node");
-    command.env("NODE_PATH", &modules).arg(script("node_client.js"));
+    command
+        .env("NODE_PATH", &modules)
+        .arg(script("node_client.js"));
     let summary = run_script(&sandbox, command).await;
     assert_summary(&sandbox, &summary, "node", "node.student");
 }

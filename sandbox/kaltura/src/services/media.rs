@@ -1,6 +1,6 @@
 //! `media` / `baseEntry` list, get, count, update, and eSearch `searchEntry`.
 
-use super::{Call, apply_update, list_response, order_by, paginate};
+use super::{Call, apply_update, id_matches, list_response, order_by, paginate};
 use crate::params::Params;
 use crate::wire::{ApiException, CallResult};
 use serde_json::{Value, json};
@@ -15,7 +15,12 @@ fn csv_contains(list: &str, wanted: &str) -> bool {
 
 /// Kaltura's free text: every word must appear in the name, tags or description.
 fn free_text_matches(entry: &Value, query: &str) -> bool {
-    let haystack = format!("{} {} {}", text_of(entry, "name"), text_of(entry, "tags"), text_of(entry, "description"));
+    let haystack = format!(
+        "{} {} {}",
+        text_of(entry, "name"),
+        text_of(entry, "tags"),
+        text_of(entry, "description")
+    );
     query
         .to_lowercase()
         .split_whitespace()
@@ -24,15 +29,22 @@ fn free_text_matches(entry: &Value, query: &str) -> bool {
 
 fn filter_matches(entry: &Value, filter: &Params<'_>) -> bool {
     let text = |key: &str| filter.text(key);
-    let checks: [(Option<String>, fn(&Value, &str) -> bool); 13] = [
+    type Check = fn(&Value, &str) -> bool;
+    let checks: [(Option<String>, Check); 13] = [
         (text("freeText"), free_text_matches),
-        (text("nameLike"), |e, v| text_of(e, "name").contains(&v.to_lowercase())),
-        (text("nameMultiLikeOr"), |e, v| {
-            v.split(',').any(|w| text_of(e, "name").contains(&w.trim().to_lowercase()))
+        (text("nameLike"), |e, v| {
+            text_of(e, "name").contains(&v.to_lowercase())
         }),
-        (text("tagsLike"), |e, v| text_of(e, "tags").contains(&v.to_lowercase())),
+        (text("nameMultiLikeOr"), |e, v| {
+            v.split(',')
+                .any(|w| text_of(e, "name").contains(&w.trim().to_lowercase()))
+        }),
+        (text("tagsLike"), |e, v| {
+            text_of(e, "tags").contains(&v.to_lowercase())
+        }),
         (text("tagsMultiLikeOr"), |e, v| {
-            v.split(',').any(|w| text_of(e, "tags").contains(&w.trim().to_lowercase()))
+            v.split(',')
+                .any(|w| text_of(e, "tags").contains(&w.trim().to_lowercase()))
         }),
         (text("categoriesIdsMatchOr"), |e, v| {
             let ids = e["categoriesIds"].as_str().unwrap_or_default();
@@ -40,11 +52,19 @@ fn filter_matches(entry: &Value, filter: &Params<'_>) -> bool {
         }),
         (text("userIdEqual"), |e, v| e["userId"].as_str() == Some(v)),
         (text("statusEqual"), |e, v| e["status"].as_str() == Some(v)),
-        (text("statusIn"), |e, v| csv_contains(v, e["status"].as_str().unwrap_or_default())),
+        (text("statusIn"), |e, v| {
+            csv_contains(v, e["status"].as_str().unwrap_or_default())
+        }),
         (text("idEqual"), |e, v| e["id"].as_str() == Some(v)),
-        (text("redirectFromEntryId"), |e, v| e["id"].as_str() == Some(v)),
-        (text("idIn"), |e, v| csv_contains(v, e["id"].as_str().unwrap_or_default())),
-        (text("mediaTypeEqual"), |e, v| e["mediaType"].to_string() == v),
+        (text("redirectFromEntryId"), |e, v| {
+            e["id"].as_str() == Some(v)
+        }),
+        (text("idIn"), |e, v| {
+            csv_contains(v, e["id"].as_str().unwrap_or_default())
+        }),
+        (text("mediaTypeEqual"), |e, v| {
+            id_matches(&e["mediaType"], v)
+        }),
     ];
     checks
         .iter()
@@ -199,7 +219,9 @@ fn mark(text: &str, term: &str) -> String {
         let mut from = 0;
         while let Some(pos) = lower[from..].find(word) {
             let start = from + pos;
-            marks[start..start + word.len()].iter_mut().for_each(|m| *m = true);
+            marks[start..start + word.len()]
+                .iter_mut()
+                .for_each(|m| *m = true);
             from = start + word.len();
         }
     }
@@ -260,7 +282,11 @@ pub fn esearch(call: &Call<'_>) -> CallResult {
             .filter_map(|entry| {
                 let hits = evaluate(entry, &operator)?;
                 let score = hits.iter().map(|h| h.weight).sum();
-                let highlights = if with_highlight { highlight(entry, &hits, &term) } else { Vec::new() };
+                let highlights = if with_highlight {
+                    highlight(entry, &hits, &term)
+                } else {
+                    Vec::new()
+                };
                 Some((
                     score,
                     json!({"objectType": "KalturaESearchEntryResult", "object": entry,
@@ -269,7 +295,7 @@ pub fn esearch(call: &Call<'_>) -> CallResult {
             })
             .collect()
     };
-    scored.sort_by(|a, b| b.0.cmp(&a.0));
+    scored.sort_by_key(|(score, _)| std::cmp::Reverse(*score));
     let results: Vec<Value> = scored.into_iter().map(|(_, v)| v).collect();
     let (page, total) = paginate(results, call.params.obj("pager"));
     Ok(list_response("KalturaESearchEntryResponse", page, total))
@@ -281,6 +307,9 @@ mod tests {
 
     #[test]
     fn marks_words() {
-        assert_eq!(mark("Newton's Laws of Motion", "laws motion"), "Newton's <em>Laws</em> of <em>Motion</em>");
+        assert_eq!(
+            mark("Newton's Laws of Motion", "laws motion"),
+            "Newton's <em>Laws</em> of <em>Motion</em>"
+        );
     }
 }

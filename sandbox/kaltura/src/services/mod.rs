@@ -105,7 +105,13 @@ const SERVICES: &[&str] = &[
 ];
 
 /// Serve one api_v3 call with its (already reference-resolved) parameters.
-pub fn dispatch(sandbox: &Sandbox, service: &str, action: &str, params: &Value, now: i64) -> CallResult {
+pub fn dispatch(
+    sandbox: &Sandbox,
+    service: &str,
+    action: &str,
+    params: &Value,
+    now: i64,
+) -> CallResult {
     let service_key = service.to_ascii_lowercase();
     let action_key = action.to_ascii_lowercase();
     let Some((access, handler)) = route(&service_key, &action_key) else {
@@ -128,10 +134,14 @@ pub fn dispatch(sandbox: &Sandbox, service: &str, action: &str, params: &Value, 
         Access::Session | Access::Admin => Some(authenticate(sandbox, &params, now)?),
     };
     if access == Access::Admin && !session.as_ref().is_some_and(Session::is_admin) {
-        return Err(ApiException::service_forbidden(&format!("{service}->{action}")));
+        return Err(ApiException::service_forbidden(&format!(
+            "{service}->{action}"
+        )));
     }
     if service_key == "elasticsearch_esearch" && !sandbox.knobs.esearch_enabled() {
-        return Err(ApiException::service_forbidden(&format!("{service}->{action}")));
+        return Err(ApiException::service_forbidden(&format!(
+            "{service}->{action}"
+        )));
     }
     handler(&Call {
         sandbox,
@@ -143,7 +153,11 @@ pub fn dispatch(sandbox: &Sandbox, service: &str, action: &str, params: &Value, 
 
 fn authenticate(sandbox: &Sandbox, params: &Params<'_>, now: i64) -> Result<Session, ApiException> {
     let Some(ks) = params.text("ks") else {
-        return Err(ApiException::new("MISSING_KS", "Missing KS, session not established", &[]));
+        return Err(ApiException::new(
+            "MISSING_KS",
+            "Missing KS, session not established",
+            &[],
+        ));
     };
     let refuse = |reason: KsReason| {
         ApiException::new(
@@ -166,6 +180,15 @@ fn authenticate(sandbox: &Sandbox, params: &Params<'_>, now: i64) -> Result<Sess
     Ok(session)
 }
 
+/// Whether a numeric or string id field equals `id` as sent (ids arrive as strings from forms).
+pub fn id_matches(value: &Value, id: &str) -> bool {
+    match value {
+        Value::Number(n) => n.as_i64().is_some_and(|n| id.trim().parse() == Ok(n)),
+        Value::String(s) => s == id,
+        _ => false,
+    }
+}
+
 /// Apply a Kaltura pager (`pageSize` default 30, at most 500; `pageIndex` 1-based).
 pub fn paginate(items: Vec<Value>, pager: Option<Params<'_>>) -> (Vec<Value>, usize) {
     let total = items.len();
@@ -180,7 +203,11 @@ pub fn paginate(items: Vec<Value>, pager: Option<Params<'_>>) -> (Vec<Value>, us
         .and_then(|p| p.int("pageIndex"))
         .filter(|i| *i > 0)
         .unwrap_or(1) as usize;
-    let page = items.into_iter().skip((index - 1) * size).take(size).collect();
+    let page = items
+        .into_iter()
+        .skip((index - 1) * size)
+        .take(size)
+        .collect();
     (page, total)
 }
 
@@ -201,7 +228,11 @@ pub fn order_by(items: &mut [Value], order: Option<String>) {
     };
     items.sort_by(|a, b| {
         let ordering = compare(&a[&field], &b[&field]);
-        if descending { ordering.reverse() } else { ordering }
+        if descending {
+            ordering.reverse()
+        } else {
+            ordering
+        }
     });
 }
 
@@ -218,7 +249,9 @@ fn compare(a: &Value, b: &Value) -> std::cmp::Ordering {
 
 /// Merge the non-null fields of `update` (minus read-only ones) into `target`.
 pub fn apply_update(target: &mut Value, update: Option<Params<'_>>, read_only: &[&str]) {
-    let (Some(update), Some(target)) = (update.and_then(|u| u.0.as_object()), target.as_object_mut()) else {
+    let (Some(update), Some(target)) =
+        (update.and_then(|u| u.0.as_object()), target.as_object_mut())
+    else {
         return;
     };
     for (key, value) in update {
@@ -242,7 +275,9 @@ fn coerce_like(existing: Option<&Value>, value: &Value) -> Value {
             .map(Value::from)
             .or_else(|_| text.parse::<f64>().map(Value::from))
             .unwrap_or_else(|_| value.clone()),
-        Some(Value::Bool(_)) => Value::Bool(matches!(text.to_ascii_lowercase().as_str(), "1" | "true")),
+        Some(Value::Bool(_)) => {
+            Value::Bool(matches!(text.to_ascii_lowercase().as_str(), "1" | "true"))
+        }
         _ => value.clone(),
     }
 }

@@ -18,7 +18,9 @@ pub fn playback_context(call: &Call<'_>) -> CallResult {
         .find(|e| e["id"].as_str() == Some(id.as_str()))
         .cloned()
         .ok_or_else(|| ApiException::entry_not_found(&id))?;
-    let pid = entry["partnerId"].as_i64().unwrap_or_else(|| call.partner_id());
+    let pid = entry["partnerId"]
+        .as_i64()
+        .unwrap_or_else(|| call.partner_id());
     let base = &call.sandbox.base_url;
     let url = format!(
         "{base}/p/{pid}/sp/{pid}00/playManifest/entryId/{id}/protocol/http/format/url/flavorIds/{FLAVOR_ID}/a.mp4"

@@ -1,6 +1,6 @@
 //! The schedule plugin: resources (rooms), events (meetings) and the links between them.
 
-use super::{Call, apply_update, list_response, order_by, paginate};
+use super::{Call, apply_update, id_matches, list_response, order_by, paginate};
 use crate::params::Params;
 use crate::wire::{ApiException, CallResult};
 use serde_json::{Value, json};
@@ -29,9 +29,10 @@ fn resource_not_found(id: &str) -> ApiException {
 /// Tags match as whole comma-separated words, as Kaltura's tag search does.
 fn has_any_tag(object: &Value, wanted: &str) -> bool {
     let tags = object["tags"].as_str().unwrap_or_default().to_lowercase();
-    wanted.split(',').map(|w| w.trim().to_lowercase()).any(|w| {
-        !w.is_empty() && tags.split(',').map(str::trim).any(|t| t == w)
-    })
+    wanted
+        .split(',')
+        .map(|w| w.trim().to_lowercase())
+        .any(|w| !w.is_empty() && tags.split(',').map(str::trim).any(|t| t == w))
 }
 
 pub fn resource_add(call: &Call<'_>) -> CallResult {
@@ -39,7 +40,9 @@ pub fn resource_add(call: &Call<'_>) -> CallResult {
         .params
         .obj("scheduleResource")
         .ok_or_else(|| ApiException::missing_parameter("scheduleResource"))?;
-    let name = input.text("name").ok_or_else(|| ApiException::property_null("name"))?;
+    let name = input
+        .text("name")
+        .ok_or_else(|| ApiException::property_null("name"))?;
     let mut store = call.sandbox.store();
     let now = crate::now();
     let mut resource = json!({
@@ -57,7 +60,7 @@ fn find_resource(call: &Call<'_>, id: &str) -> CallResult {
         .store()
         .resources
         .iter()
-        .find(|r| r["id"].to_string() == id)
+        .find(|r| id_matches(&r["id"], id))
         .cloned()
         .ok_or_else(|| resource_not_found(id))
 }
@@ -67,7 +70,10 @@ pub fn resource_get(call: &Call<'_>) -> CallResult {
 }
 
 pub fn resource_list(call: &Call<'_>) -> CallResult {
-    let tags = call.params.obj("filter").and_then(|f| f.text("tagsMultiLikeOr"));
+    let tags = call
+        .params
+        .obj("filter")
+        .and_then(|f| f.text("tagsMultiLikeOr"));
     let found: Vec<Value> = call
         .sandbox
         .store()
@@ -77,7 +83,11 @@ pub fn resource_list(call: &Call<'_>) -> CallResult {
         .cloned()
         .collect();
     let (page, total) = paginate(found, call.params.obj("pager"));
-    Ok(list_response("KalturaScheduleResourceListResponse", page, total))
+    Ok(list_response(
+        "KalturaScheduleResourceListResponse",
+        page,
+        total,
+    ))
 }
 
 pub fn event_add(call: &Call<'_>) -> CallResult {
@@ -85,9 +95,15 @@ pub fn event_add(call: &Call<'_>) -> CallResult {
         .params
         .obj("scheduleEvent")
         .ok_or_else(|| ApiException::missing_parameter("scheduleEvent"))?;
-    let summary = input.text("summary").ok_or_else(|| ApiException::property_null("summary"))?;
-    let start = input.int("startDate").ok_or_else(|| ApiException::property_null("startDate"))?;
-    let end = input.int("endDate").ok_or_else(|| ApiException::property_null("endDate"))?;
+    let summary = input
+        .text("summary")
+        .ok_or_else(|| ApiException::property_null("summary"))?;
+    let start = input
+        .int("startDate")
+        .ok_or_else(|| ApiException::property_null("startDate"))?;
+    let end = input
+        .int("endDate")
+        .ok_or_else(|| ApiException::property_null("endDate"))?;
     if end < start {
         return Err(ApiException::new(
             "INVALID_SCHEDULE_END_BEFORE_START",
@@ -95,7 +111,11 @@ pub fn event_add(call: &Call<'_>) -> CallResult {
             &[("START", start.to_string()), ("END", end.to_string())],
         ));
     }
-    let session_user = call.session.as_ref().map(|s| s.user_id.clone()).unwrap_or_default();
+    let session_user = call
+        .session
+        .as_ref()
+        .map(|s| s.user_id.clone())
+        .unwrap_or_default();
     let mut store = call.sandbox.store();
     let now = crate::now();
     let mut event = json!({
@@ -116,7 +136,7 @@ fn with_event(call: &Call<'_>, change: impl FnOnce(&mut Value)) -> CallResult {
     let event = store
         .events
         .iter_mut()
-        .find(|e| e["id"].to_string() == id && e["status"] != DELETED)
+        .find(|e| id_matches(&e["id"], &id) && e["status"] != DELETED)
         .ok_or_else(|| event_not_found(&id))?;
     change(event);
     Ok(event.clone())
@@ -149,18 +169,28 @@ pub fn event_delete(call: &Call<'_>) -> CallResult {
 fn event_matches(event: &Value, filter: &Params<'_>) -> bool {
     let int = |key: &str| filter.int(key);
     let num = |key: &str| event[key].as_i64().unwrap_or_default();
-    filter.text("tagsMultiLikeOr").is_none_or(|t| has_any_tag(event, &t))
+    filter
+        .text("tagsMultiLikeOr")
+        .is_none_or(|t| has_any_tag(event, &t))
         && filter.text("tagsLike").is_none_or(|t| {
-            event["tags"].as_str().unwrap_or_default().to_lowercase().contains(&t.to_lowercase())
+            event["tags"]
+                .as_str()
+                .unwrap_or_default()
+                .to_lowercase()
+                .contains(&t.to_lowercase())
         })
         && int("statusEqual").is_none_or(|s| num("status") == s)
-        && filter.text("statusIn").is_none_or(|s| s.split(',').any(|x| x.trim() == num("status").to_string()))
+        && filter
+            .text("statusIn")
+            .is_none_or(|s| s.split(',').any(|x| x.trim() == num("status").to_string()))
         && int("idEqual").is_none_or(|id| num("id") == id)
         && int("startDateLessThanOrEqual").is_none_or(|t| num("startDate") <= t)
         && int("startDateGreaterThanOrEqual").is_none_or(|t| num("startDate") >= t)
         && int("endDateGreaterThanOrEqual").is_none_or(|t| num("endDate") >= t)
         && int("endDateLessThanOrEqual").is_none_or(|t| num("endDate") <= t)
-        && filter.text("ownerIdEqual").is_none_or(|o| event["ownerId"].as_str() == Some(o.as_str()))
+        && filter
+            .text("ownerIdEqual")
+            .is_none_or(|o| event["ownerId"].as_str() == Some(o.as_str()))
 }
 
 pub fn event_list(call: &Call<'_>) -> CallResult {
@@ -176,7 +206,11 @@ pub fn event_list(call: &Call<'_>) -> CallResult {
         .collect();
     order_by(&mut found, filter.as_ref().and_then(|f| f.text("orderBy")));
     let (page, total) = paginate(found, call.params.obj("pager"));
-    Ok(list_response("KalturaScheduleEventListResponse", page, total))
+    Ok(list_response(
+        "KalturaScheduleEventListResponse",
+        page,
+        total,
+    ))
 }
 
 pub fn link_add(call: &Call<'_>) -> CallResult {
@@ -184,8 +218,12 @@ pub fn link_add(call: &Call<'_>) -> CallResult {
         .params
         .obj("scheduleEventResource")
         .ok_or_else(|| ApiException::missing_parameter("scheduleEventResource"))?;
-    let event_id = input.int("eventId").ok_or_else(|| ApiException::property_null("eventId"))?;
-    let resource_id = input.int("resourceId").ok_or_else(|| ApiException::property_null("resourceId"))?;
+    let event_id = input
+        .int("eventId")
+        .ok_or_else(|| ApiException::property_null("eventId"))?;
+    let resource_id = input
+        .int("resourceId")
+        .ok_or_else(|| ApiException::property_null("resourceId"))?;
     let mut store = call.sandbox.store();
     if !store.events.iter().any(|e| e["id"] == event_id) {
         return Err(event_not_found(&event_id.to_string()));
@@ -211,10 +249,16 @@ pub fn link_list(call: &Call<'_>) -> CallResult {
         .store()
         .event_resources
         .iter()
-        .filter(|l| event.is_none_or(|e| l["eventId"] == e) && resource.is_none_or(|r| l["resourceId"] == r))
+        .filter(|l| {
+            event.is_none_or(|e| l["eventId"] == e) && resource.is_none_or(|r| l["resourceId"] == r)
+        })
         .cloned()
         .collect();
     order_by(&mut found, Some("+eventId".into()));
     let (page, total) = paginate(found, call.params.obj("pager"));
-    Ok(list_response("KalturaScheduleEventResourceListResponse", page, total))
+    Ok(list_response(
+        "KalturaScheduleEventResourceListResponse",
+        page,
+        total,
+    ))
 }

@@ -20,7 +20,8 @@ pub fn start(call: &Call<'_>) -> CallResult {
     };
     let session_type = call.params.int("type").unwrap_or(0);
     // Only the admin secret may open an admin session; either secret opens a user session.
-    let accepted = secret == partner.admin_secret || (session_type == 0 && secret == partner.user_secret);
+    let accepted =
+        secret == partner.admin_secret || (session_type == 0 && secret == partner.user_secret);
     if !accepted {
         return Err(ApiException::new(
             "START_SESSION_ERROR",
@@ -28,7 +29,11 @@ pub fn start(call: &Call<'_>) -> CallResult {
             &[("PARTNER_ID", partner_id.to_string())],
         ));
     }
-    let expiry_secs = call.params.int("expiry").filter(|e| *e > 0).unwrap_or(86_400);
+    let expiry_secs = call
+        .params
+        .int("expiry")
+        .filter(|e| *e > 0)
+        .unwrap_or(86_400);
     let user = call.params.str("userId").unwrap_or_default();
     let privileges = call.params.str("privileges").unwrap_or_default();
     let ks = ks::issue(
@@ -56,7 +61,11 @@ pub fn start_widget(call: &Call<'_>) -> CallResult {
                 &[("WIDGET_ID", widget.clone())],
             )
         })?;
-    let expiry = call.params.int("expiry").filter(|e| *e > 0).unwrap_or(86_400);
+    let expiry = call
+        .params
+        .int("expiry")
+        .filter(|e| *e > 0)
+        .unwrap_or(86_400);
     let ks = ks::issue(
         &partner.admin_secret,
         partner.id,
@@ -65,7 +74,9 @@ pub fn start_widget(call: &Call<'_>) -> CallResult {
         crate::now() + expiry,
         "view:*,widget:1",
     );
-    Ok(json!({"objectType": "KalturaStartWidgetSessionResponse", "partnerId": partner.id, "ks": ks, "userId": "0"}))
+    Ok(
+        json!({"objectType": "KalturaStartWidgetSessionResponse", "partnerId": partner.id, "ks": ks, "userId": "0"}),
+    )
 }
 
 pub fn get(call: &Call<'_>) -> CallResult {
@@ -73,7 +84,13 @@ pub fn get(call: &Call<'_>) -> CallResult {
     let privileges: Vec<String> = session
         .privileges
         .iter()
-        .map(|(k, v)| if v.is_empty() { k.clone() } else { format!("{k}:{v}") })
+        .map(|(k, v)| {
+            if v.is_empty() {
+                k.clone()
+            } else {
+                format!("{k}:{v}")
+            }
+        })
         .collect();
     Ok(json!({
         "objectType": "KalturaSessionInfo", "ks": call.params.str("ks"), "partnerId": session.partner_id,

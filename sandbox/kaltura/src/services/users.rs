@@ -1,6 +1,6 @@
 //! `user`, `userRole` and `category`.
 
-use super::{Call, apply_update, list_response, order_by, paginate};
+use super::{Call, apply_update, id_matches, list_response, order_by, paginate};
 use crate::seed;
 use crate::wire::{ApiException, CallResult};
 use serde_json::Value;
@@ -19,9 +19,15 @@ pub fn add(call: &Call<'_>) -> CallResult {
         .params
         .obj("user")
         .ok_or_else(|| ApiException::missing_parameter("user"))?;
-    let id = input.text("id").ok_or_else(|| ApiException::property_null("id"))?;
+    let id = input
+        .text("id")
+        .ok_or_else(|| ApiException::property_null("id"))?;
     let mut store = call.sandbox.store();
-    if store.users.iter().any(|u| u["id"].as_str() == Some(id.as_str())) {
+    if store
+        .users
+        .iter()
+        .any(|u| u["id"].as_str() == Some(id.as_str()))
+    {
         return Err(ApiException::new(
             "DUPLICATE_USER_BY_ID",
             "User with id [@USER_ID@] already exists in system",
@@ -70,7 +76,9 @@ pub fn delete(call: &Call<'_>) -> CallResult {
     let id = user_id(call)?;
     let mut store = call.sandbox.store();
     let before = store.users.len();
-    store.users.retain(|u| u["id"].as_str() != Some(id.as_str()));
+    store
+        .users
+        .retain(|u| u["id"].as_str() != Some(id.as_str()));
     if store.users.len() == before {
         return Err(ApiException::invalid_user_id());
     }
@@ -93,7 +101,9 @@ pub fn list(call: &Call<'_>) -> CallResult {
             prefix
                 .as_ref()
                 .is_none_or(|p| id.to_lowercase().starts_with(p) || screen.starts_with(p))
-                && id_in.as_ref().is_none_or(|ids| ids.split(',').any(|i| i == id))
+                && id_in
+                    .as_ref()
+                    .is_none_or(|ids| ids.split(',').any(|i| i == id))
                 && admin.is_none_or(|a| u["isAdmin"].as_bool() == Some(a))
         })
         .cloned()
@@ -110,7 +120,10 @@ pub fn role_list(call: &Call<'_>) -> CallResult {
     let found: Vec<Value> = store
         .roles
         .iter()
-        .filter(|r| name.as_ref().is_none_or(|n| r["name"].as_str() == Some(n.as_str())))
+        .filter(|r| {
+            name.as_ref()
+                .is_none_or(|n| r["name"].as_str() == Some(n.as_str()))
+        })
         .cloned()
         .collect();
     let (page, total) = paginate(found, call.params.obj("pager"));
@@ -123,7 +136,7 @@ pub fn role_get(call: &Call<'_>) -> CallResult {
     store
         .roles
         .iter()
-        .find(|r| r["id"].to_string() == id)
+        .find(|r| id_matches(&r["id"], &id))
         .cloned()
         .ok_or_else(|| ApiException::invalid_object_id(&id))
 }
@@ -139,13 +152,17 @@ pub fn category_list(call: &Call<'_>) -> CallResult {
         .categories
         .iter()
         .filter(|c| {
-            parent.as_ref().is_none_or(|p| c["parentId"].to_string() == *p)
-                && prefix
-                    .as_ref()
-                    .is_none_or(|p| c["fullName"].as_str().is_some_and(|n| n.starts_with(p.as_str())))
+            parent
+                .as_ref()
+                .is_none_or(|p| id_matches(&c["parentId"], p))
+                && prefix.as_ref().is_none_or(|p| {
+                    c["fullName"]
+                        .as_str()
+                        .is_some_and(|n| n.starts_with(p.as_str()))
+                })
                 && id_in
                     .as_ref()
-                    .is_none_or(|ids| ids.split(',').any(|i| c["id"].to_string() == i))
+                    .is_none_or(|ids| ids.split(',').any(|i| id_matches(&c["id"], i)))
         })
         .cloned()
         .collect();
@@ -160,9 +177,13 @@ pub fn category_get(call: &Call<'_>) -> CallResult {
     store
         .categories
         .iter()
-        .find(|c| c["id"].to_string() == id)
+        .find(|c| id_matches(&c["id"], &id))
         .cloned()
         .ok_or_else(|| {
-            ApiException::new("CATEGORY_NOT_FOUND", "Category id \"@ID@\" not found", &[("ID", id.clone())])
+            ApiException::new(
+                "CATEGORY_NOT_FOUND",
+                "Category id \"@ID@\" not found",
+                &[("ID", id.clone())],
+            )
         })
 }
