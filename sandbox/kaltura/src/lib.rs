@@ -32,8 +32,9 @@ pub(crate) fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// reqwest is built without a default TLS provider; install *ring* once per process.
-pub(crate) fn install_crypto_provider() {
+/// reqwest is built without a default TLS provider; install *ring* once per process (tests that
+/// build their own reqwest client call this first).
+pub fn install_crypto_provider() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // Err means a provider is already installed, which serves as well.
