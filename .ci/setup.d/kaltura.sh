@@ -24,11 +24,8 @@ fi
 
 # ffmpeg makes the one shared clip every seeded entry plays (see docs/kaltura.md).
 if ! command -v ffmpeg >/dev/null; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null
-  else
-    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null
-  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null
 fi
 CLIP="$TOOLS/media/clip.mp4"
 if [ ! -s "$CLIP" ]; then
