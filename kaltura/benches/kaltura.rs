@@ -12,7 +12,16 @@ use std::time::{Duration, Instant};
 const KS_WINDOW: Duration = Duration::from_secs(1);
 const CONCURRENCY: usize = 8;
 const SEARCHES: usize = 4_000;
-const TERMS: &[&str] = &["physics", "lecture", "revolution", "sorting", "dna", "keynote", "calculus", "orbits"];
+const TERMS: &[&str] = &[
+    "physics",
+    "lecture",
+    "revolution",
+    "sorting",
+    "dna",
+    "keynote",
+    "calculus",
+    "orbits",
+];
 
 /// Operations per second of `op`, run for about `KS_WINDOW`.
 fn per_second(mut op: impl FnMut(u64)) -> f64 {
@@ -37,7 +46,9 @@ async fn main() -> anyhow::Result<()> {
     let secret = Secret::new("8f6a1c2b3d4e5f60718293a4b5c6d7e8");
     let request = KsRequest::new(4_300_101, SessionType::User)
         .user("discord:1283874310720716890")
-        .privileges(Privileges::parse("sview:*,setrole:1001,privacycontext:physics"));
+        .privileges(Privileges::parse(
+            "sview:*,setrole:1001,privacycontext:physics",
+        ));
     let sample_v2 = ks::generate_v2(&secret, &request);
     let sample_v1 = ks::generate_v1(&secret, &request);
     let secrets = [secret.clone()];
@@ -57,7 +68,13 @@ async fn main() -> anyhow::Result<()> {
     let sandbox = KalturaSandbox::start(SandboxConfig::default()).await?;
     let client = Client::new(ClientConfig::new(sandbox.base_url(), sandbox.partner_id()))?;
     let ks = client
-        .session_start(&Secret::new(sandbox.admin_secret()), "bench", SessionType::Admin, 3600, &Privileges::default())
+        .session_start(
+            &Secret::new(sandbox.admin_secret()),
+            "bench",
+            SessionType::Admin,
+            3600,
+            &Privileges::default(),
+        )
         .await?;
     let client = client.with_ks(ks);
     // Warm up connections.

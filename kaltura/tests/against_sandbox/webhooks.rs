@@ -150,3 +150,121 @@ async fn sender_retries_server_errors() {
         Err(WebhookError::MissingSignature)
     );
 }
+
+/// Wait until the receiver has `n` notifications (bounded).
+async fn wait_for(inbox: &Arc<Mutex<Inbox>>, n: usize) -> Vec<(HeaderMap, Bytes)> {
+    for _ in 0..100 {
+        let received = inbox.lock().unwrap().received.clone();
+        if received.len() >= n {
+            return received;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "expected {n} notifications, got {}",
+        inbox.lock().unwrap().received.len()
+    );
+}
+
+#[tokio::test]
+async fn notification_templates_fire_on_entry_changes() {
+    use crate::common::{admin, sandbox};
+    use kd_kaltura::Idempotency::NotIdempotent;
+    let sandbox = sandbox().await;
+    let admin = admin(&sandbox).await;
+    let (url, inbox) = receiver(0).await;
+    let template = |name: &str, extra: serde_json::Value| {
+        let mut t = json!({"objectType": "KalturaHttpNotificationTemplate", "name": name, "systemName": name,
+                           "eventType": "3", "eventObjectType": "1", "url": url, "method": 2});
+        t.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        json!({"eventNotificationTemplate": t})
+    };
+    let service = "eventnotification_eventnotificationtemplate";
+    // New style: own secret, SHA256, XML payload, raw body.
+    let signed = admin
+        .call(service, "add", template("ENTRY_READY_XML", json!({"signSecret": "tmpl-secret",
+            "secureHashingAlgo": 2, "contentType": "application/json",
+            "data": {"objectType": "KalturaHttpNotificationObjectData", "apiObjectType": "KalturaMediaEntry", "format": 2}})), NotIdempotent)
+        .await
+        .unwrap();
+    // Legacy: no own secret (the admin secret signs), SHA1 without the algorithm header, form body.
+    let legacy = admin
+        .call(
+            service,
+            "add",
+            template("ENTRY_CHANGED", json!({})),
+            NotIdempotent,
+        )
+        .await
+        .unwrap();
+    // A disabled template stays quiet.
+    admin
+        .call(
+            service,
+            "add",
+            template("DISABLED", json!({})),
+            NotIdempotent,
+        )
+        .await
+        .unwrap();
+    for t in [&signed, &legacy] {
+        admin
+            .call(
+                service,
+                "updateStatus",
+                json!({"id": t["id"], "status": 2}),
+                NotIdempotent,
+            )
+            .await
+            .unwrap();
+    }
+
+    let added = admin
+        .call("media", "add", json!({"entry": {"objectType": "KalturaMediaEntry", "name": "Recording 1", "mediaType": 1}}), NotIdempotent)
+        .await
+        .unwrap();
+    assert_eq!(added["status"], "7");
+    admin
+        .call("media", "update", json!({"entryId": added["id"], "mediaEntry": {"objectType": "KalturaMediaEntry", "status": "2"}}), NotIdempotent)
+        .await
+        .unwrap();
+
+    let received = wait_for(&inbox, 2).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        inbox.lock().unwrap().received.len(),
+        2,
+        "only the two active templates fire"
+    );
+    let admin_secret = Secret::new(sandbox.admin_secret());
+    let mut seen = Vec::new();
+    for (headers, body) in &received {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let parsed = webhook::parse(header("content-type"), body).unwrap();
+        assert_eq!(parsed.event_type, "3");
+        assert_eq!(parsed.object["id"], added["id"]);
+        assert_eq!(parsed.object["status"], "2", "entry ready");
+        let algo = if parsed.template_id == signed["id"].as_i64() {
+            webhook::verify(header, body, &Secret::new("tmpl-secret")).unwrap()
+        } else {
+            assert_eq!(parsed.template_id, legacy["id"].as_i64());
+            assert_eq!(
+                header("content-type"),
+                Some("application/x-www-form-urlencoded")
+            );
+            webhook::verify(header, body, &admin_secret).unwrap()
+        };
+        seen.push(algo);
+    }
+    seen.sort_by_key(|a| a.name());
+    assert_eq!(seen, vec![HashAlgo::Sha1, HashAlgo::Sha256]);
+    let records = sandbox.notifications();
+    assert_eq!(records.len(), 2);
+    assert!(
+        records
+            .iter()
+            .all(|r| r.delivery.delivered && r.event_type == "3")
+    );
+}

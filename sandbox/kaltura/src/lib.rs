@@ -21,6 +21,7 @@ use serde_json::Value;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Once};
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -61,6 +62,8 @@ pub struct SandboxConfig {
     pub listen: SocketAddr,
     /// Base URL to advertise in media/thumbnail URLs; defaults to `http://{bound address}`.
     pub public_url: Option<String>,
+    /// Pause between tries of a template notification (Kaltura tries up to 10 times).
+    pub webhook_retry_delay: Duration,
 }
 
 impl std::fmt::Debug for SandboxConfig {
@@ -84,6 +87,7 @@ impl Default for SandboxConfig {
             media_clip: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             public_url: None,
+            webhook_retry_delay: Duration::from_secs(1),
         }
     }
 }
@@ -140,6 +144,11 @@ impl KalturaSandbox {
             knobs: Knobs::default(),
             base_url,
             media_clip: config.media_clip.clone(),
+            notifier: webhook::Notifier::new(webhook::WebhookSender::new(
+                10,
+                config.webhook_retry_delay,
+                Duration::from_secs(10),
+            )?),
         });
         let app = http::router(sandbox.clone());
         let (shutdown, stopped) = oneshot::channel::<()>();
@@ -194,6 +203,11 @@ impl KalturaSandbox {
     /// A snapshot of the schedule events.
     pub fn schedule_events(&self) -> Vec<Value> {
         self.sandbox.store().events.clone()
+    }
+
+    /// Notifications sent from notification templates so far, in completion order.
+    pub fn notifications(&self) -> Vec<webhook::NotificationRecord> {
+        self.sandbox.notifier.records()
     }
 
     /// Stop serving and wait for the server task.

@@ -1,6 +1,7 @@
 //! The sandbox's accounts, data and test knobs.
 
 use crate::seed;
+use crate::webhook::Notifier;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -35,6 +36,8 @@ pub struct Store {
     pub resources: Vec<Value>,
     pub events: Vec<Value>,
     pub event_resources: Vec<Value>,
+    pub templates: Vec<Value>,
+    next_entry: u64,
     next_id: i64,
 }
 
@@ -47,6 +50,7 @@ impl Store {
             roles: seed.roles,
             categories: seed.categories,
             next_id: 5_000,
+            next_entry: 1_000,
             ..Store::default()
         };
         store.count_category_entries();
@@ -57,6 +61,12 @@ impl Store {
     pub fn next_id(&mut self) -> i64 {
         self.next_id += 1;
         self.next_id
+    }
+
+    /// A fresh entry id, in Kaltura's `0_xxxxxxxx` form.
+    pub fn next_entry_id(&mut self) -> String {
+        self.next_entry += 1;
+        seed::entry_id(self.next_entry)
     }
 
     fn count_category_entries(&mut self) {
@@ -158,6 +168,7 @@ pub struct Sandbox {
     pub knobs: Knobs,
     pub base_url: String,
     pub media_clip: Option<PathBuf>,
+    pub notifier: Notifier,
 }
 
 impl Sandbox {

@@ -8,6 +8,8 @@ use md5::Md5;
 use serde_json::{Value, json};
 use sha1::{Digest, Sha1};
 use sha2::{Sha256, Sha384, Sha512};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How the payload travels.
@@ -206,5 +208,63 @@ impl WebhookSender {
             }
         }
         delivery
+    }
+}
+
+/// One notification the sandbox sent on its own (from a notification template).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotificationRecord {
+    pub template_id: i64,
+    pub event_type: String,
+    pub url: String,
+    pub delivery: Delivery,
+}
+
+/// Sends template notifications in the background and remembers what happened.
+#[derive(Debug, Clone)]
+pub struct Notifier {
+    sender: WebhookSender,
+    records: Arc<Mutex<Vec<NotificationRecord>>>,
+    jobs: Arc<AtomicI64>,
+}
+
+impl Notifier {
+    pub fn new(sender: WebhookSender) -> Notifier {
+        Notifier {
+            sender,
+            records: Arc::default(),
+            jobs: Arc::new(AtomicI64::new(70_000)),
+        }
+    }
+
+    /// A fresh `eventNotificationJobId`.
+    pub fn next_job(&self) -> i64 {
+        self.jobs.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    pub async fn deliver(&self, outgoing: Outgoing) {
+        let delivery = self.sender.send(&outgoing).await;
+        let record = NotificationRecord {
+            template_id: outgoing.notification["templateId"]
+                .as_i64()
+                .unwrap_or_default(),
+            event_type: outgoing.notification["eventType"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            url: outgoing.url,
+            delivery,
+        };
+        self.records
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(record);
+    }
+
+    pub fn records(&self) -> Vec<NotificationRecord> {
+        self.records
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 }

@@ -1,6 +1,6 @@
 //! `media` / `baseEntry` list, get, count, update, and eSearch `searchEntry`.
 
-use super::{Call, apply_update, id_matches, list_response, order_by, paginate};
+use super::{Call, apply_update, id_matches, list_response, notifications, order_by, paginate};
 use crate::params::Params;
 use crate::wire::{ApiException, CallResult};
 use serde_json::{Value, json};
@@ -114,7 +114,51 @@ pub fn get(call: &Call<'_>) -> CallResult {
         .ok_or_else(|| ApiException::entry_not_found(&id))
 }
 
-/// Update an entry; also how tests move an entry's status (e.g. to READY) for notifications.
+/// Add an entry (no content yet: status NO_CONTENT "7"); raises OBJECT_ADDED.
+pub fn add(call: &Call<'_>) -> CallResult {
+    let input = call
+        .params
+        .obj("entry")
+        .ok_or_else(|| ApiException::missing_parameter("entry"))?;
+    let name = input
+        .text("name")
+        .ok_or_else(|| ApiException::property_null("name"))?;
+    let owner = call
+        .session
+        .as_ref()
+        .map(|s| s.user_id.clone())
+        .unwrap_or_default();
+    let entry = {
+        let mut store = call.sandbox.store();
+        let id = store.next_entry_id();
+        let pid = call.partner_id();
+        let now = crate::now();
+        let base = &call.sandbox.base_url;
+        let mut entry = json!({
+            "objectType": "KalturaMediaEntry", "id": id, "name": name, "description": "", "tags": "",
+            "partnerId": pid, "userId": owner, "creatorId": owner, "categories": "", "categoriesIds": "",
+            "status": "7", "type": "1", "mediaType": 1, "duration": 0, "msDuration": 0, "plays": 0, "views": 0,
+            "createdAt": now, "updatedAt": now,
+            "thumbnailUrl": format!("{base}/p/{pid}/thumbnail/entry_id/{id}"),
+        });
+        apply_update(
+            &mut entry,
+            Some(input),
+            &["id", "partnerId", "createdAt", "status"],
+        );
+        store.entries.push(entry.clone());
+        entry
+    };
+    notifications::emit(
+        call.sandbox,
+        notifications::OBJECT_ADDED,
+        notifications::ENTRY_OBJECT,
+        &entry,
+    );
+    Ok(entry)
+}
+
+/// Update an entry; also how tests move an entry's status (e.g. to READY "2"); raises OBJECT_CHANGED.
 pub fn update(call: &Call<'_>) -> CallResult {
     let id = call.required("entryId")?;
     let update = call
@@ -129,7 +173,15 @@ pub fn update(call: &Call<'_>) -> CallResult {
         .ok_or_else(|| ApiException::entry_not_found(&id))?;
     apply_update(entry, update, &["id", "partnerId", "createdAt"]);
     entry["updatedAt"] = crate::now().into();
-    Ok(entry.clone())
+    let entry = entry.clone();
+    drop(store);
+    notifications::emit(
+        call.sandbox,
+        notifications::OBJECT_CHANGED,
+        notifications::ENTRY_OBJECT,
+        &entry,
+    );
+    Ok(entry)
 }
 
 /// Which entry fields a unified eSearch item looks at, with the weight of a hit.

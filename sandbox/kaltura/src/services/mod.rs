@@ -1,6 +1,7 @@
 //! api_v3 services: dispatch by `service.action`, session checks, then the handlers.
 
 mod media;
+mod notifications;
 mod player;
 mod schedule;
 mod session;
@@ -62,6 +63,7 @@ fn route(service: &str, action: &str) -> Option<(Access, Handler)> {
         ("media", "get") | ("baseentry", "get") => (Session, media::get),
         ("media", "count") | ("baseentry", "count") => (Session, media::count),
         ("media", "update") | ("baseentry", "update") => (Admin, media::update),
+        ("media", "add") => (Admin, media::add),
         ("baseentry", "getplaybackcontext") => (Session, player::playback_context),
         ("metadata_metadata", "list") => (Session, player::metadata_list),
         ("elasticsearch_esearch", "searchentry") => (Session, media::esearch),
@@ -85,6 +87,14 @@ fn route(service: &str, action: &str) -> Option<(Access, Handler)> {
         ("schedule_scheduleevent", "delete") => (Admin, schedule::event_delete),
         ("schedule_scheduleeventresource", "add") => (Admin, schedule::link_add),
         ("schedule_scheduleeventresource", "list") => (Session, schedule::link_list),
+        ("eventnotification_eventnotificationtemplate", "add") => (Admin, notifications::add),
+        ("eventnotification_eventnotificationtemplate", "get") => (Admin, notifications::get),
+        ("eventnotification_eventnotificationtemplate", "update") => (Admin, notifications::update),
+        ("eventnotification_eventnotificationtemplate", "updatestatus") => {
+            (Admin, notifications::update_status)
+        }
+        ("eventnotification_eventnotificationtemplate", "delete") => (Admin, notifications::delete),
+        ("eventnotification_eventnotificationtemplate", "list") => (Admin, notifications::list),
         _ => return None,
     };
     Some(found)
@@ -102,6 +112,7 @@ const SERVICES: &[&str] = &[
     "schedule_scheduleresource",
     "schedule_scheduleevent",
     "schedule_scheduleeventresource",
+    "eventnotification_eventnotificationtemplate",
 ];
 
 /// Serve one api_v3 call with its (already reference-resolved) parameters.
