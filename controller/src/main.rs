@@ -22,6 +22,10 @@ enum Command {
     Crds(cli::crds::Args),
     /// Check a folder of manifests against the CRD schemas, their CEL rules and each other.
     Validate(cli::validate::Args),
+    /// Kaltura tools: make and inspect Kaltura Sessions (KS).
+    Kaltura(cli::kaltura::Args),
+    /// Run an emulator of an outside service (Kaltura) for local development.
+    Sandbox(cli::sandbox::Args),
 }
 
 fn main() -> ExitCode {
@@ -29,6 +33,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Crds(args) => cli::crds::run(args),
         Command::Validate(args) => cli::validate::run(args),
+        Command::Kaltura(args) => cli::kaltura::run(args),
+        Command::Sandbox(args) => cli::sandbox::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,4 +1,6 @@
 //! One module per subcommand: argument struct plus a `run` function.
 
 pub mod crds;
+pub mod kaltura;
+pub mod sandbox;
 pub mod validate;

@@ -1,0 +1,270 @@
+//! The sandbox's notification sender against our webhook verification and parsing.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use kd_kaltura::Secret;
+use kd_kaltura::webhook::{self, HashAlgo, WebhookError};
+use kd_sandbox_kaltura::webhook::{
+    Algo, BodyStyle, Outgoing, PayloadFormat, WebhookSender, notification,
+};
+use serde_json::json;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Default)]
+struct Inbox {
+    received: Vec<(HeaderMap, Bytes)>,
+    fail_first: usize,
+}
+
+async fn receive(
+    State(inbox): State<Arc<Mutex<Inbox>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, &'static str) {
+    let mut inbox = inbox.lock().unwrap();
+    inbox.received.push((headers, body));
+    if inbox.received.len() <= inbox.fail_first {
+        (StatusCode::SERVICE_UNAVAILABLE, "busy")
+    } else {
+        (StatusCode::OK, "ok")
+    }
+}
+
+async fn receiver(fail_first: usize) -> (String, Arc<Mutex<Inbox>>) {
+    let inbox = Arc::new(Mutex::new(Inbox {
+        fail_first,
+        ..Inbox::default()
+    }));
+    let app = Router::new()
+        .route("/hook", post(receive))
+        .with_state(inbox.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, inbox)
+}
+
+fn entry_ready() -> serde_json::Value {
+    let entry = json!({"objectType": "KalturaMediaEntry", "id": "0_ready001", "name": "Lecture <1> & notes",
+                       "status": "2", "duration": 61, "tags": "physics,lecture"});
+    notification(
+        "3",
+        "1",
+        entry,
+        (55, "Entry Ready", "HTTP_ENTRY_READY"),
+        9001,
+        4_300_101,
+    )
+}
+
+#[tokio::test]
+async fn every_style_format_and_algorithm_verifies_and_parses() {
+    let (url, inbox) = receiver(0).await;
+    let sender = WebhookSender::new(3, Duration::from_millis(10), Duration::from_secs(5)).unwrap();
+    let secret = "sign-secret-123";
+    let algos = [
+        (Algo::LegacySha1, HashAlgo::Sha1),
+        (Algo::Sha1, HashAlgo::Sha1),
+        (Algo::Sha256, HashAlgo::Sha256),
+        (Algo::Sha384, HashAlgo::Sha384),
+        (Algo::Sha512, HashAlgo::Sha512),
+        (Algo::Md5, HashAlgo::Md5),
+    ];
+    let mut sent = 0;
+    for style in [BodyStyle::Form, BodyStyle::Raw] {
+        for format in [PayloadFormat::Json, PayloadFormat::Xml] {
+            for (algo, expected) in algos {
+                let outgoing = Outgoing {
+                    url: url.clone(),
+                    notification: entry_ready(),
+                    style,
+                    format,
+                    secret: Some(secret.into()),
+                    algo,
+                };
+                let delivery = sender.send(&outgoing).await;
+                assert!(delivery.delivered && delivery.attempts == 1, "{delivery:?}");
+                sent += 1;
+                let (headers, body) = inbox.lock().unwrap().received.last().cloned().unwrap();
+                let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+                assert_eq!(
+                    header("x-kaltura-hash-algo").is_none(),
+                    algo == Algo::LegacySha1
+                );
+                let used = webhook::verify(header, &body, &Secret::new(secret)).unwrap();
+                assert_eq!(used, expected);
+                assert_eq!(
+                    webhook::verify(header, &body, &Secret::new("other")),
+                    Err(WebhookError::BadSignature)
+                );
+                let parsed = webhook::parse(header("content-type"), &body).unwrap();
+                assert_eq!(parsed.event_type, "3");
+                assert_eq!(parsed.event_object_type, "1");
+                assert_eq!(parsed.template_id, Some(55));
+                assert_eq!(
+                    parsed.template_system_name.as_deref(),
+                    Some("HTTP_ENTRY_READY")
+                );
+                assert_eq!(parsed.job_id, Some(9001));
+                assert_eq!(parsed.partner_id, Some(4_300_101));
+                assert_eq!(parsed.object_type(), Some("KalturaMediaEntry"));
+                assert_eq!(parsed.object["id"], "0_ready001");
+                assert_eq!(parsed.object["name"], "Lecture <1> & notes");
+            }
+        }
+    }
+    assert_eq!(inbox.lock().unwrap().received.len(), sent);
+}
+
+#[tokio::test]
+async fn sender_retries_server_errors() {
+    let (url, inbox) = receiver(2).await;
+    let sender = WebhookSender::new(10, Duration::from_millis(5), Duration::from_secs(5)).unwrap();
+    let outgoing = Outgoing {
+        url,
+        notification: entry_ready(),
+        style: BodyStyle::Raw,
+        format: PayloadFormat::Json,
+        secret: None,
+        algo: Algo::LegacySha1,
+    };
+    let delivery = sender.send(&outgoing).await;
+    assert_eq!(delivery.attempts, 3);
+    assert!(delivery.delivered);
+    let received = &inbox.lock().unwrap().received;
+    assert_eq!(received.len(), 3);
+    assert!(
+        received
+            .iter()
+            .all(|(h, _)| h.get("x-kaltura-signature").is_none())
+    );
+    // Unsigned notifications fail verification.
+    let (headers, body) = &received[0];
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    assert_eq!(
+        webhook::verify(header, body, &Secret::new("s")),
+        Err(WebhookError::MissingSignature)
+    );
+}
+
+/// Wait until the receiver has `n` notifications (bounded).
+async fn wait_for(inbox: &Arc<Mutex<Inbox>>, n: usize) -> Vec<(HeaderMap, Bytes)> {
+    for _ in 0..100 {
+        let received = inbox.lock().unwrap().received.clone();
+        if received.len() >= n {
+            return received;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "expected {n} notifications, got {}",
+        inbox.lock().unwrap().received.len()
+    );
+}
+
+#[tokio::test]
+async fn notification_templates_fire_on_entry_changes() {
+    use crate::common::{admin, sandbox};
+    use kd_kaltura::Idempotency::NotIdempotent;
+    let sandbox = sandbox().await;
+    let admin = admin(&sandbox).await;
+    let (url, inbox) = receiver(0).await;
+    let template = |name: &str, extra: serde_json::Value| {
+        let mut t = json!({"objectType": "KalturaHttpNotificationTemplate", "name": name, "systemName": name,
+                           "eventType": "3", "eventObjectType": "1", "url": url, "method": 2});
+        t.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        json!({"eventNotificationTemplate": t})
+    };
+    let service = "eventnotification_eventnotificationtemplate";
+    // New style: own secret, SHA256, XML payload, raw body.
+    let signed = admin
+        .call(service, "add", template("ENTRY_READY_XML", json!({"signSecret": "tmpl-secret",
+            "secureHashingAlgo": 2, "contentType": "application/json",
+            "data": {"objectType": "KalturaHttpNotificationObjectData", "apiObjectType": "KalturaMediaEntry", "format": 2}})), NotIdempotent)
+        .await
+        .unwrap();
+    // Legacy: no own secret (the admin secret signs), SHA1 without the algorithm header, form body.
+    let legacy = admin
+        .call(
+            service,
+            "add",
+            template("ENTRY_CHANGED", json!({})),
+            NotIdempotent,
+        )
+        .await
+        .unwrap();
+    // A disabled template stays quiet.
+    admin
+        .call(
+            service,
+            "add",
+            template("DISABLED", json!({})),
+            NotIdempotent,
+        )
+        .await
+        .unwrap();
+    for t in [&signed, &legacy] {
+        admin
+            .call(
+                service,
+                "updateStatus",
+                json!({"id": t["id"], "status": 2}),
+                NotIdempotent,
+            )
+            .await
+            .unwrap();
+    }
+
+    let added = admin
+        .call("media", "add", json!({"entry": {"objectType": "KalturaMediaEntry", "name": "Recording 1", "mediaType": 1}}), NotIdempotent)
+        .await
+        .unwrap();
+    assert_eq!(added["status"], "7");
+    admin
+        .call("media", "update", json!({"entryId": added["id"], "mediaEntry": {"objectType": "KalturaMediaEntry", "status": "2"}}), NotIdempotent)
+        .await
+        .unwrap();
+
+    let received = wait_for(&inbox, 2).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        inbox.lock().unwrap().received.len(),
+        2,
+        "only the two active templates fire"
+    );
+    let admin_secret = Secret::new(sandbox.admin_secret());
+    let mut seen = Vec::new();
+    for (headers, body) in &received {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let parsed = webhook::parse(header("content-type"), body).unwrap();
+        assert_eq!(parsed.event_type, "3");
+        assert_eq!(parsed.object["id"], added["id"]);
+        assert_eq!(parsed.object["status"], "2", "entry ready");
+        let algo = if parsed.template_id == signed["id"].as_i64() {
+            webhook::verify(header, body, &Secret::new("tmpl-secret")).unwrap()
+        } else {
+            assert_eq!(parsed.template_id, legacy["id"].as_i64());
+            assert_eq!(
+                header("content-type"),
+                Some("application/x-www-form-urlencoded")
+            );
+            webhook::verify(header, body, &admin_secret).unwrap()
+        };
+        seen.push(algo);
+    }
+    seen.sort_by_key(|a| a.name());
+    assert_eq!(seen, vec![HashAlgo::Sha1, HashAlgo::Sha256]);
+    let records = sandbox.notifications();
+    assert_eq!(records.len(), 2);
+    assert!(
+        records
+            .iter()
+            .all(|r| r.delivery.delivered && r.event_type == "3")
+    );
+}
