@@ -13,7 +13,7 @@ use crate::ratelimit::{Decision, MAJOR_PARAMS};
 use crate::sandbox::Sandbox;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{MatchedPath, RawPathParams, Request, State};
+use axum::extract::{MatchedPath, OriginalUri, RawPathParams, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -64,6 +64,7 @@ pub(crate) fn json_body<T: DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
 /// Latency fault, rate limiting with Discord's headers, and the request log.
 async fn rate_limit(
     State(sandbox): State<Sandbox>,
+    OriginalUri(uri): OriginalUri,
     matched: MatchedPath,
     params: RawPathParams,
     request: Request,
@@ -74,7 +75,7 @@ async fn rate_limit(
         tokio::time::sleep(latency).await;
     }
     let method = request.method().as_str().to_owned();
-    let path = request.uri().path().to_owned();
+    let path = uri.path().to_owned();
     let template = matched.as_str().to_owned();
     let major: Vec<&str> = params
         .iter()
