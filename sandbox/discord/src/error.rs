@@ -64,8 +64,9 @@ impl ApiError {
     pub fn unknown_command() -> Self {
         Self::new(StatusCode::NOT_FOUND, 10063, "Unknown application command")
     }
+    /// Discord documents no dedicated code for an ended or unknown Activity instance.
     pub fn unknown_activity_instance() -> Self {
-        Self::new(StatusCode::NOT_FOUND, 10070, "Unknown Activity Instance")
+        Self::not_found_route()
     }
     pub fn missing_access() -> Self {
         Self::new(StatusCode::FORBIDDEN, 50001, "Missing Access")

@@ -16,8 +16,8 @@ pub const MANAGE_ROLES: u64 = 1 << 28;
 pub const USE_APPLICATION_COMMANDS: u64 = 1 << 31;
 pub const USE_EMBEDDED_ACTIVITIES: u64 = 1 << 39;
 
-/// Every permission bit Discord defines today (bits 0..=50).
-pub const ALL: u64 = (1 << 51) - 1;
+/// Every permission bit Discord defines today (bits 0..=52, up to BYPASS_SLOWMODE).
+pub const ALL: u64 = (1 << 53) - 1;
 
 /// What a new guild's `@everyone` role holds, close to Discord's default.
 pub const EVERYONE_DEFAULT: u64 = CREATE_INSTANT_INVITE
