@@ -6,7 +6,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "kaltura-discord", version, about = "Kaltura video in Discord, declared in Git and reconciled on Kubernetes")]
+#[command(
+    name = "kaltura-discord",
+    version,
+    about = "Kaltura video in Discord, declared in Git and reconciled on Kubernetes"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -18,6 +22,8 @@ enum Command {
     Crds(cli::crds::Args),
     /// Check a folder of manifests against the CRD schemas, their CEL rules and each other.
     Validate(cli::validate::Args),
+    /// Run an emulator of an outside service (Discord, ...) for local use and tests.
+    Sandbox(cli::sandbox::Args),
 }
 
 fn main() -> ExitCode {
@@ -25,6 +31,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Crds(args) => cli::crds::run(args),
         Command::Validate(args) => cli::validate::run(args),
+        Command::Sandbox(args) => cli::sandbox::run(args),
     };
     match result {
         Ok(code) => code,

@@ -308,6 +308,7 @@ async fn messages(State(sandbox): State<Sandbox>, Path(params): Params) -> JsonR
 
 #[derive(Deserialize)]
 struct PostMessage {
+    #[serde(with = "crate::ids::snowflake")]
     user_id: u64,
     content: String,
 }
@@ -327,6 +328,7 @@ async fn post_message(
 
 #[derive(Deserialize)]
 struct CommandsQuery {
+    #[serde(default, with = "crate::ids::snowflake::option")]
     guild_id: Option<u64>,
 }
 
@@ -378,6 +380,7 @@ async fn interaction(
 
 #[derive(Deserialize)]
 struct CodeRequest {
+    #[serde(with = "crate::ids::snowflake")]
     user_id: u64,
     scopes: Vec<String>,
     redirect_uri: Option<String>,

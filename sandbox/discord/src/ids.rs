@@ -78,3 +78,110 @@ mod tests {
         assert!(ts.ends_with("+00:00"));
     }
 }
+
+/// Serde for snowflakes in the control API: written as strings like Discord does (JavaScript
+/// numbers lose precision past 2^53), read from strings or numbers.
+pub mod snowflake {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        Number(u64),
+    }
+
+    impl Raw {
+        fn id<E: Error>(self) -> Result<u64, E> {
+            match self {
+                Raw::Number(n) => Ok(n),
+                Raw::Text(s) => s
+                    .parse()
+                    .map_err(|_| E::custom(format!("\"{s}\" is not a snowflake"))),
+            }
+        }
+    }
+
+    pub fn serialize<S: Serializer>(id: &u64, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(id)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+        Raw::deserialize(deserializer)?.id()
+    }
+
+    pub mod option {
+        use super::Raw;
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(
+            id: &Option<u64>,
+            serializer: S,
+        ) -> Result<S::Ok, S::Error> {
+            match id {
+                Some(id) => serializer.collect_str(id),
+                None => serializer.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            deserializer: D,
+        ) -> Result<Option<u64>, D::Error> {
+            Option::<Raw>::deserialize(deserializer)?
+                .map(Raw::id)
+                .transpose()
+        }
+    }
+
+    pub mod vec {
+        use super::Raw;
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(ids: &[u64], serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.collect_seq(ids.iter().map(u64::to_string))
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            deserializer: D,
+        ) -> Result<Vec<u64>, D::Error> {
+            Vec::<Raw>::deserialize(deserializer)?
+                .into_iter()
+                .map(Raw::id)
+                .collect()
+        }
+    }
+}
+
+#[cfg(test)]
+mod snowflake_tests {
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    struct Ids {
+        #[serde(with = "super::snowflake")]
+        one: u64,
+        #[serde(with = "super::snowflake::option", default)]
+        maybe: Option<u64>,
+        #[serde(with = "super::snowflake::vec")]
+        many: Vec<u64>,
+    }
+
+    #[test]
+    fn snowflakes_read_strings_or_numbers_and_write_strings() {
+        let ids: Ids =
+            serde_json::from_str(r#"{"one": "1576307206838550529", "many": [1, "2"]}"#).unwrap();
+        assert_eq!(
+            ids,
+            Ids {
+                one: 1_576_307_206_838_550_529,
+                maybe: None,
+                many: vec![1, 2]
+            }
+        );
+        assert_eq!(
+            serde_json::to_string(&ids).unwrap(),
+            r#"{"one":"1576307206838550529","maybe":null,"many":["1","2"]}"#
+        );
+        assert!(serde_json::from_str::<Ids>(r#"{"one": "abc", "many": []}"#).is_err());
+    }
+}

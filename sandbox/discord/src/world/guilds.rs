@@ -23,7 +23,7 @@ pub struct NewUser {
 pub struct NewGuild {
     pub name: String,
     /// The owner; a new user named `<name>-owner` when absent.
-    #[serde(default)]
+    #[serde(default, with = "crate::ids::snowflake::option")]
     pub owner_id: Option<u64>,
     /// Permissions of the bot's own managed role (ADMINISTRATOR-free defaults when absent).
     #[serde(default)]
@@ -32,14 +32,20 @@ pub struct NewGuild {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 pub struct GuildCreated {
+    #[serde(with = "crate::ids::snowflake")]
     pub id: u64,
+    #[serde(with = "crate::ids::snowflake")]
     pub owner_id: u64,
     /// The `@everyone` role; its id equals the guild id.
+    #[serde(with = "crate::ids::snowflake")]
     pub everyone_role_id: u64,
+    #[serde(with = "crate::ids::snowflake")]
     pub bot_role_id: u64,
     /// The `general` text channel every new guild gets.
+    #[serde(with = "crate::ids::snowflake")]
     pub general_channel_id: u64,
     /// The `General` voice channel every new guild gets.
+    #[serde(with = "crate::ids::snowflake")]
     pub voice_channel_id: u64,
 }
 
@@ -64,7 +70,7 @@ pub struct NewRole {
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct MemberSpec {
-    #[serde(default)]
+    #[serde(default, with = "crate::ids::snowflake::vec")]
     pub roles: Vec<u64>,
     #[serde(default)]
     pub nick: Option<String>,

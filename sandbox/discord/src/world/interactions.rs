@@ -16,8 +16,11 @@ use std::time::Instant;
 /// A member runs a command (or types into one of its autocomplete options).
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct NewCommandInteraction {
+    #[serde(with = "crate::ids::snowflake")]
     pub guild_id: u64,
+    #[serde(with = "crate::ids::snowflake")]
     pub channel_id: u64,
+    #[serde(with = "crate::ids::snowflake")]
     pub user_id: u64,
     pub name: String,
     /// `[{name, value}]`, or `[{name, options: [...]}]` for subcommands; types come from the
@@ -28,7 +31,7 @@ pub struct NewCommandInteraction {
     #[serde(default)]
     pub command_type: Option<u64>,
     /// For user and message commands: the target.
-    #[serde(default)]
+    #[serde(default, with = "crate::ids::snowflake::option")]
     pub target_id: Option<u64>,
     /// Autocomplete only: the option being typed into.
     #[serde(default)]
@@ -38,7 +41,9 @@ pub struct NewCommandInteraction {
 /// A member presses a button or picks from a select menu on a message.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct NewComponentInteraction {
+    #[serde(with = "crate::ids::snowflake")]
     pub message_id: u64,
+    #[serde(with = "crate::ids::snowflake")]
     pub user_id: u64,
     pub custom_id: String,
     #[serde(default)]
@@ -49,6 +54,7 @@ pub struct NewComponentInteraction {
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 pub struct NewModalSubmit {
     /// The interaction whose response was the modal.
+    #[serde(with = "crate::ids::snowflake")]
     pub interaction_id: u64,
     /// Text input `custom_id` -> what the member typed.
     pub values: BTreeMap<String, String>,
@@ -56,6 +62,7 @@ pub struct NewModalSubmit {
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct InteractionRef {
+    #[serde(with = "crate::ids::snowflake")]
     pub id: u64,
     pub token: String,
 }
@@ -63,6 +70,7 @@ pub struct InteractionRef {
 /// What became of an interaction, for tests and the console.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct InteractionView {
+    #[serde(with = "crate::ids::snowflake")]
     pub id: u64,
     #[serde(rename = "type")]
     pub kind: u8,

@@ -18,12 +18,17 @@ pub async fn sandbox() -> DiscordSandbox {
 
 /// twilight-http with only the base URL changed.
 pub fn http(sandbox: &DiscordSandbox) -> twilight_http::Client {
-    twilight_http::Client::builder().token(sandbox.bot_token()).proxy(sandbox.http_authority().to_owned(), true).build()
+    twilight_http::Client::builder()
+        .token(sandbox.bot_token())
+        .proxy(sandbox.http_authority().to_owned(), true)
+        .build()
 }
 
 /// A twilight-gateway shard with only the gateway URL changed.
 pub fn shard(sandbox: &DiscordSandbox, intents: Intents) -> Shard {
-    let config = twilight_gateway::ConfigBuilder::new(sandbox.bot_token(), intents).proxy_url(sandbox.gateway_url().to_owned()).build();
+    let config = twilight_gateway::ConfigBuilder::new(sandbox.bot_token(), intents)
+        .proxy_url(sandbox.gateway_url().to_owned())
+        .build();
     Shard::with_config(ShardId::ONE, config)
 }
 
@@ -47,7 +52,12 @@ pub async fn next_dispatch(shard: &mut Shard) -> Dispatch {
                     if value["op"] == 0 {
                         let t = value["t"].as_str().expect("dispatch has t").to_owned();
                         let s = value["s"].as_u64().expect("dispatch has s");
-                        return Dispatch { t, s, d: value["d"].clone(), raw };
+                        return Dispatch {
+                            t,
+                            s,
+                            d: value["d"].clone(),
+                            raw,
+                        };
                     }
                 }
                 Some(Ok(twilight_gateway::Message::Close(_)) | Err(_)) => {}
@@ -71,7 +81,10 @@ pub async fn wait_dispatch(shard: &mut Shard, name: &str) -> Dispatch {
 
 /// Parses a dispatch with twilight-model, proving the payload satisfies the real client.
 pub fn parse(dispatch: &Dispatch) -> twilight_model::gateway::event::DispatchEvent {
-    match twilight_gateway::parse(dispatch.raw.clone(), twilight_gateway::EventTypeFlags::all()) {
+    match twilight_gateway::parse(
+        dispatch.raw.clone(),
+        twilight_gateway::EventTypeFlags::all(),
+    ) {
         Ok(Some(twilight_model::gateway::event::GatewayEvent::Dispatch(_, event))) => event,
         other => panic!("twilight could not parse {}: {other:?}", dispatch.raw),
     }
@@ -79,16 +92,31 @@ pub fn parse(dispatch: &Dispatch) -> twilight_model::gateway::event::DispatchEve
 
 /// A guild with one extra member, `ann`.
 pub fn guild_with_member(sandbox: &DiscordSandbox) -> (GuildCreated, u64) {
-    let guild = sandbox.create_guild(NewGuild { name: "Physics 101".into(), ..NewGuild::default() }).expect("guild");
-    let ann = sandbox.create_user(NewUser { username: "ann".into(), ..NewUser::default() }).expect("user");
-    sandbox.put_member(guild.id, ann.id, MemberSpec::default()).expect("member");
+    let guild = sandbox
+        .create_guild(NewGuild {
+            name: "Physics 101".into(),
+            ..NewGuild::default()
+        })
+        .expect("guild");
+    let ann = sandbox
+        .create_user(NewUser {
+            username: "ann".into(),
+            ..NewUser::default()
+        })
+        .expect("user");
+    sandbox
+        .put_member(guild.id, ann.id, MemberSpec::default())
+        .expect("member");
     (guild, ann.id)
 }
 
 /// The Discord error code of a twilight-http error.
 pub fn api_code(error: &twilight_http::Error) -> u64 {
     match error.kind() {
-        twilight_http::error::ErrorType::Response { error: twilight_http::api_error::ApiError::General(general), .. } => general.code,
+        twilight_http::error::ErrorType::Response {
+            error: twilight_http::api_error::ApiError::General(general),
+            ..
+        } => general.code,
         other => panic!("not a Discord API error: {other:?}"),
     }
 }
