@@ -173,6 +173,13 @@ async fn resume_with_a_future_seq_is_4007_and_unknown_session_is_op9() {
 }
 
 #[tokio::test]
+async fn more_than_120_payloads_a_minute_is_4008() {
+    let sandbox = start(Config::default()).await;
+    let heartbeats = vec![json!({"op": 1, "d": null}); 121];
+    assert_eq!(close_code(&sandbox, &heartbeats).await, 4008);
+}
+
+#[tokio::test]
 async fn missing_heartbeats_time_the_session_out() {
     let sandbox = start(Config {
         heartbeat_interval: Duration::from_millis(200),

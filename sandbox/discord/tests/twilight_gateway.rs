@@ -159,6 +159,25 @@ async fn intents_filter_dispatches() {
     assert_eq!(next.d["id"], channel.id.to_string());
 }
 
+#[tokio::test]
+async fn message_content_is_empty_without_its_intent_unless_the_bot_is_mentioned() {
+    let sandbox = sandbox().await;
+    let (guild, ann) = guild_with_member(&sandbox);
+    let mut shard = shard(&sandbox, Intents::GUILDS | Intents::GUILD_MESSAGES);
+    wait_dispatch(&mut shard, "GUILD_CREATE").await;
+    sandbox
+        .send_message_as(guild.general_channel_id, ann, "private words")
+        .unwrap();
+    let hidden = wait_dispatch(&mut shard, "MESSAGE_CREATE").await;
+    assert_eq!(hidden.d["content"], "");
+    let mention = format!("<@{}> hello", sandbox.bot_user_id());
+    sandbox
+        .send_message_as(guild.general_channel_id, ann, mention.clone())
+        .unwrap();
+    let shown = wait_dispatch(&mut shard, "MESSAGE_CREATE").await;
+    assert_eq!(shown.d["content"], mention.as_str());
+}
+
 /// Drops the connection while dispatches are in flight and more happen while it is down: each
 /// arrives exactly once, in order, with increasing seq, after a RESUMED (no second READY).
 #[tokio::test]

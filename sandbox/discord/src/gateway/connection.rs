@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use serde_json::{Value, json};
+use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 
@@ -20,6 +21,7 @@ const NOT_AUTHENTICATED: Close = (4003, "Not authenticated.");
 const AUTHENTICATION_FAILED: Close = (4004, "Authentication failed.");
 const ALREADY_AUTHENTICATED: Close = (4005, "Already authenticated.");
 const INVALID_SEQ: Close = (4007, "Invalid seq.");
+const RATE_LIMITED: Close = (4008, "Rate limited.");
 const SESSION_TIMED_OUT: Close = (4009, "Session timed out.");
 const INVALID_SHARD: Close = (4010, "Invalid shard.");
 const SHARDING_REQUIRED: Close = (4011, "Sharding required.");
@@ -37,7 +39,13 @@ struct Connection {
     session: Option<String>,
     /// When the connection times out unless a heartbeat arrives.
     deadline: Instant,
+    /// Client payloads in the current rate-limit window, and when it started.
+    sent: (Instant, u32),
 }
+
+/// Discord allows 120 client payloads per 60 seconds on a connection.
+const PAYLOAD_LIMIT: u32 = 120;
+const PAYLOAD_WINDOW: Duration = Duration::from_secs(60);
 
 impl Connection {
     fn new(sandbox: Sandbox) -> Self {
@@ -50,6 +58,7 @@ impl Connection {
             rx,
             session: None,
             deadline,
+            sent: (Instant::now(), 0),
         }
     }
 
@@ -106,6 +115,14 @@ impl Connection {
     }
 
     fn handle(&mut self, text: &str) -> Result<(), Close> {
+        let now = Instant::now();
+        if now >= self.sent.0 + PAYLOAD_WINDOW {
+            self.sent = (now, 0);
+        }
+        self.sent.1 += 1;
+        if self.sent.1 > PAYLOAD_LIMIT {
+            return Err(RATE_LIMITED);
+        }
         let payload: Value = serde_json::from_str(text).map_err(|_| DECODE_ERROR)?;
         let opcode = payload["op"].as_u64().ok_or(DECODE_ERROR)?;
         let d = &payload["d"];

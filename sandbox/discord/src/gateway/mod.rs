@@ -21,6 +21,9 @@ pub struct Event {
     /// The intent a session needs to receive it; 0 for none (READY, INTERACTION_CREATE, ...).
     pub intent: u64,
     pub data: Value,
+    /// A message whose content, embeds, components and attachments only sessions with the
+    /// MESSAGE_CONTENT intent see (not the bot's own, and not mentioning the bot).
+    pub gated_content: bool,
 }
 
 impl Event {
@@ -30,7 +33,28 @@ impl Event {
             guild_id,
             intent,
             data,
+            gated_content: false,
         }
+    }
+
+    pub fn with_gated_content(self) -> Self {
+        Self {
+            gated_content: true,
+            ..self
+        }
+    }
+
+    /// The payload as a session with `intents` receives it.
+    fn data_for(&self, intents: u64) -> std::borrow::Cow<'_, Value> {
+        if !self.gated_content || intents & intents::MESSAGE_CONTENT != 0 {
+            return std::borrow::Cow::Borrowed(&self.data);
+        }
+        let mut data = self.data.clone();
+        data["content"] = Value::from("");
+        for field in ["embeds", "components", "attachments"] {
+            data[field] = Value::Array(vec![]);
+        }
+        std::borrow::Cow::Owned(data)
     }
 }
 
@@ -184,7 +208,8 @@ impl Gateway {
     pub fn dispatch(&mut self, event: &Event, resume_window: Duration) {
         self.expire(resume_window);
         for session in self.sessions.values_mut().filter(|s| s.accepts(event)) {
-            session.push(event.name, &event.data);
+            let data = event.data_for(session.intents);
+            session.push(event.name, &data);
         }
     }
 
@@ -370,6 +395,27 @@ mod tests {
         let got = texts(&mut rx);
         assert_eq!(got.len(), 1);
         assert!(got[0].contains(r#""s":1"#));
+    }
+
+    #[test]
+    fn message_content_needs_its_intent() {
+        let window = Duration::from_secs(60);
+        let mut gateway = Gateway::default();
+        let (with, mut with_rx) = conn(&mut gateway);
+        let (without, mut without_rx) = conn(&mut gateway);
+        gateway.create_session(
+            with,
+            intents::GUILD_MESSAGES | intents::MESSAGE_CONTENT,
+            [0, 1],
+        );
+        gateway.create_session(without, intents::GUILD_MESSAGES, [0, 1]);
+        let data = json!({"content": "secret", "embeds": [{"title": "t"}], "components": [], "attachments": []});
+        let event = Event::new("MESSAGE_CREATE", Some(1), intents::GUILD_MESSAGES, data)
+            .with_gated_content();
+        gateway.dispatch(&event, window);
+        assert!(texts(&mut with_rx)[0].contains("secret"));
+        let blanked = texts(&mut without_rx);
+        assert!(blanked[0].contains(r#""content":"""#) && !blanked[0].contains("title"));
     }
 
     #[test]

@@ -320,12 +320,13 @@ impl World {
             }
             data["member"] = partial;
         }
-        vec![Event::new(
-            name,
-            message.guild_id,
-            intents::GUILD_MESSAGES,
-            data,
-        )]
+        let bot = self.app.bot_user_id;
+        let event = Event::new(name, message.guild_id, intents::GUILD_MESSAGES, data);
+        if message.author_id == bot || message.mentions.contains(&bot) {
+            vec![event]
+        } else {
+            vec![event.with_gated_content()]
+        }
     }
 
     /// Mentions in `content` as `allowed_mentions` lets them ping (all when absent).
