@@ -24,7 +24,7 @@ enum Command {
     Validate(cli::validate::Args),
     /// Kaltura tools: make and inspect Kaltura Sessions (KS).
     Kaltura(cli::kaltura::Args),
-    /// Run an emulator of an outside service (Kaltura) for local development.
+    /// Run an emulator of an outside service (Kaltura, Discord) for local development and tests.
     Sandbox(cli::sandbox::Args),
 }
 

@@ -1,6 +1,6 @@
-//! `kaltura-discord sandbox ...`: the emulators of the outside world, for local runs.
-
+//! `kaltura-discord sandbox ...`: run an emulator of an outside service in the foreground.
 use anyhow::Context;
+use kd_sandbox_discord::{Config, DiscordSandbox};
 use kd_sandbox_kaltura::{KalturaSandbox, SandboxConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,13 +9,16 @@ use std::process::ExitCode;
 #[derive(clap::Args)]
 pub struct Args {
     #[command(subcommand)]
-    command: Command,
+    target: Target,
 }
 
 #[derive(clap::Subcommand)]
-enum Command {
-    /// A Kaltura api_v3 emulator with seeded data, the player's calls and a playable clip.
+enum Target {
+    /// Kaltura: api_v3 with seeded data, the player's calls and a playable clip.
     Kaltura(KalturaArgs),
+    /// Discord: REST under /api/v10, the Gateway at /gateway, OAuth2, and a control API.
+    #[command(after_long_help = discord_help())]
+    Discord(DiscordArgs),
 }
 
 #[derive(clap::Args)]
@@ -35,10 +38,70 @@ struct KalturaArgs {
     public_url: Option<String>,
 }
 
+#[derive(clap::Args)]
+struct DiscordArgs {
+    /// Address to serve REST, the Gateway and the control API on.
+    #[arg(long, default_value = "127.0.0.1:8091")]
+    listen: SocketAddr,
+    /// Application (and OAuth2 client) id; random when not given.
+    #[arg(long, env = "KD_SANDBOX_DISCORD_APPLICATION_ID")]
+    application_id: Option<u64>,
+    /// Bot token the sandbox accepts; random (and printed once) when not given.
+    #[arg(long, env = "KD_SANDBOX_DISCORD_BOT_TOKEN", hide_env_values = true)]
+    bot_token: Option<String>,
+    /// OAuth2 client secret; random (and printed once) when not given.
+    #[arg(long, env = "KD_SANDBOX_DISCORD_CLIENT_SECRET", hide_env_values = true)]
+    client_secret: Option<String>,
+}
+
+fn discord_help() -> String {
+    let routes: Vec<String> = kd_sandbox_discord::control::ROUTES
+        .iter()
+        .map(|(method, path, about)| format!("  {method:<11} {path}\n              {about}"))
+        .collect();
+    format!("Control API (JSON):\n{}", routes.join("\n"))
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    match args.command {
-        Command::Kaltura(kaltura) => run_kaltura(kaltura),
+    match args.target {
+        Target::Kaltura(args) => run_kaltura(args),
+        Target::Discord(args) => run_discord(args),
     }
+}
+
+fn run_discord(args: DiscordArgs) -> anyhow::Result<ExitCode> {
+    let generated_token = args.bot_token.is_none();
+    let generated_secret = args.client_secret.is_none();
+    let config = Config {
+        listen: args.listen,
+        application_id: args.application_id,
+        bot_token: args.bot_token,
+        client_secret: args.client_secret,
+        ..Config::default()
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let sandbox = DiscordSandbox::start(config).await.with_context(|| format!("listening on {}", args.listen))?;
+        println!("Discord sandbox");
+        println!("  REST          {}/api/v10", sandbox.base_url());
+        println!("  Gateway       {}", sandbox.gateway_url());
+        println!("  Control API   {}/_sandbox", sandbox.base_url());
+        println!("  Application   {}", sandbox.application_id());
+        // Printed once so a bot can be pointed at the sandbox; these are the sandbox's own made-up credentials.
+        if generated_token {
+            println!("  Bot token     {}", sandbox.bot_token());
+        }
+        if generated_secret {
+            println!("  Client secret {}", sandbox.client_secret());
+        }
+        tokio::select! {
+            () = sandbox.wait() => anyhow::bail!("the sandbox server stopped"),
+            signal = tokio::signal::ctrl_c() => signal.context("waiting for Ctrl-C").map(|()| ExitCode::SUCCESS),
+        }
+    })
 }
 
 fn run_kaltura(args: KalturaArgs) -> anyhow::Result<ExitCode> {

@@ -1,0 +1,65 @@
+//! How a sandbox is set up: listen address, identities, protocol timings.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Settings for [`crate::DiscordSandbox::start`]. `Default` listens on an ephemeral local port
+/// with Discord's real timings.
+#[derive(Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// The application (and OAuth2 client) id; random when `None`.
+    pub application_id: Option<u64>,
+    /// The bot token; random when `None`.
+    pub bot_token: Option<String>,
+    /// The OAuth2 client secret; random when `None`.
+    pub client_secret: Option<String>,
+    /// Privileged intents the application is approved for (GUILD_MEMBERS and MESSAGE_CONTENT by default).
+    pub privileged_intents: u64,
+    pub heartbeat_interval: Duration,
+    /// How long a disconnected gateway session stays resumable.
+    pub resume_window: Duration,
+    /// Deadline for the initial interaction response (3 s at Discord).
+    pub interaction_deadline: Duration,
+    /// Lifetime of an interaction token for webhook edits and follow-ups (15 min at Discord).
+    pub interaction_token_lifetime: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            application_id: None,
+            bot_token: None,
+            client_secret: None,
+            privileged_intents: crate::gateway::intents::GUILD_MEMBERS
+                | crate::gateway::intents::MESSAGE_CONTENT,
+            heartbeat_interval: Duration::from_millis(41_250),
+            resume_window: Duration::from_secs(120),
+            interaction_deadline: Duration::from_secs(3),
+            interaction_token_lifetime: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("application_id", &self.application_id)
+            .field("bot_token", &self.bot_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("privileged_intents", &self.privileged_intents)
+            .field("heartbeat_interval", &self.heartbeat_interval)
+            .field("resume_window", &self.resume_window)
+            .field("interaction_deadline", &self.interaction_deadline)
+            .field(
+                "interaction_token_lifetime",
+                &self.interaction_token_lifetime,
+            )
+            .finish()
+    }
+}

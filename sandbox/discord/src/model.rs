@@ -1,0 +1,352 @@
+//! The sandbox's stored objects and their JSON as Discord sends it.
+//!
+//! Written against Discord's documentation, not against any client library's types, so that a
+//! mistake shared with a client cannot hide.
+
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+pub fn id_str(id: u64) -> String {
+    id.to_string()
+}
+
+fn ids_json(ids: &[u64]) -> Value {
+    Value::from(ids.iter().map(|id| id.to_string()).collect::<Vec<_>>())
+}
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: u64,
+    pub username: String,
+    pub global_name: Option<String>,
+    pub bot: bool,
+    pub email: Option<String>,
+}
+
+impl User {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": id_str(self.id),
+            "username": self.username,
+            "discriminator": "0",
+            "global_name": self.global_name,
+            "avatar": null,
+            "bot": self.bot,
+            "system": false,
+            "public_flags": 0,
+        })
+    }
+
+    /// `/users/@me` and READY's user: the public user plus account fields.
+    pub fn to_current_json(&self, with_email: bool) -> Value {
+        let mut user = self.to_json();
+        user["mfa_enabled"] = json!(false);
+        user["verified"] = json!(true);
+        user["flags"] = json!(0);
+        user["locale"] = json!("en-US");
+        user["premium_type"] = json!(0);
+        if with_email {
+            user["email"] = json!(self.email);
+        }
+        user
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Role {
+    pub id: u64,
+    pub name: String,
+    pub permissions: u64,
+    pub position: i64,
+    pub color: u32,
+    pub hoist: bool,
+    pub mentionable: bool,
+    pub managed: bool,
+}
+
+impl Role {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": id_str(self.id),
+            "name": self.name,
+            "color": self.color,
+            "colors": {"primary_color": self.color, "secondary_color": null, "tertiary_color": null},
+            "hoist": self.hoist,
+            "icon": null,
+            "unicode_emoji": null,
+            "position": self.position,
+            "permissions": self.permissions.to_string(),
+            "managed": self.managed,
+            "mentionable": self.mentionable,
+            "flags": 0,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub user_id: u64,
+    pub roles: Vec<u64>,
+    pub nick: Option<String>,
+    pub joined_at: String,
+}
+
+impl Member {
+    /// The guild member object; `permissions` only inside interactions.
+    pub fn to_json(&self, user: &User, permissions: Option<u64>) -> Value {
+        let mut member = json!({
+            "user": user.to_json(),
+            "nick": self.nick,
+            "avatar": null,
+            "banner": null,
+            "roles": ids_json(&self.roles),
+            "joined_at": self.joined_at,
+            "premium_since": null,
+            "deaf": false,
+            "mute": false,
+            "flags": 0,
+            "pending": false,
+            "communication_disabled_until": null,
+        });
+        if let Some(perms) = permissions {
+            member["permissions"] = json!(perms.to_string());
+        }
+        member
+    }
+}
+
+/// Channel types the sandbox creates.
+pub const GUILD_TEXT: u8 = 0;
+pub const GUILD_VOICE: u8 = 2;
+
+#[derive(Debug, Clone)]
+pub struct Channel {
+    pub id: u64,
+    pub guild_id: u64,
+    pub name: String,
+    pub kind: u8,
+    pub position: i64,
+}
+
+impl Channel {
+    pub fn to_json(&self) -> Value {
+        let mut channel = json!({
+            "id": id_str(self.id),
+            "type": self.kind,
+            "guild_id": id_str(self.guild_id),
+            "name": self.name,
+            "position": self.position,
+            "permission_overwrites": [],
+            "nsfw": false,
+            "parent_id": null,
+            "flags": 0,
+        });
+        if self.kind == GUILD_VOICE {
+            channel["bitrate"] = json!(64000);
+            channel["user_limit"] = json!(0);
+            channel["rtc_region"] = json!(null);
+        } else {
+            channel["topic"] = json!(null);
+            channel["last_message_id"] = json!(null);
+            channel["rate_limit_per_user"] = json!(0);
+        }
+        channel
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Guild {
+    pub id: u64,
+    pub name: String,
+    pub owner_id: u64,
+    /// `@everyone` first; its id is the guild id.
+    pub roles: Vec<Role>,
+    pub members: BTreeMap<u64, Member>,
+    pub channels: Vec<u64>,
+    pub system_channel_id: Option<u64>,
+}
+
+impl Guild {
+    pub fn role(&self, id: u64) -> Option<&Role> {
+        self.roles.iter().find(|role| role.id == id)
+    }
+
+    /// The member's base permissions in this guild.
+    pub fn permissions_of(&self, member: &Member) -> u64 {
+        let everyone = self.role(self.id).map_or(0, |role| role.permissions);
+        let roles = member
+            .roles
+            .iter()
+            .filter_map(|id| self.role(*id))
+            .map(|role| role.permissions);
+        crate::permissions::compute(member.user_id == self.owner_id, everyone, roles)
+    }
+
+    /// The guild object of REST `GET /guilds/{id}`.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": id_str(self.id),
+            "name": self.name,
+            "icon": null,
+            "splash": null,
+            "discovery_splash": null,
+            "owner_id": id_str(self.owner_id),
+            "afk_channel_id": null,
+            "afk_timeout": 300,
+            "verification_level": 0,
+            "default_message_notifications": 0,
+            "explicit_content_filter": 0,
+            "roles": self.roles.iter().map(Role::to_json).collect::<Vec<_>>(),
+            "emojis": [],
+            "stickers": [],
+            "features": [],
+            "mfa_level": 0,
+            "application_id": null,
+            "system_channel_id": self.system_channel_id.map(id_str),
+            "system_channel_flags": 0,
+            "rules_channel_id": null,
+            "public_updates_channel_id": null,
+            "safety_alerts_channel_id": null,
+            "vanity_url_code": null,
+            "description": null,
+            "banner": null,
+            "premium_tier": 0,
+            "premium_subscription_count": 0,
+            "preferred_locale": "en-US",
+            "nsfw_level": 0,
+            "premium_progress_bar_enabled": false,
+            "max_members": 500000,
+            "max_video_channel_users": 25,
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub id: u64,
+    pub channel_id: u64,
+    pub guild_id: Option<u64>,
+    pub author_id: u64,
+    /// 0 default, 20 reply to a slash command.
+    pub kind: u8,
+    pub content: String,
+    pub embeds: Vec<Value>,
+    pub components: Vec<Value>,
+    pub flags: u64,
+    pub timestamp: String,
+    pub edited_timestamp: Option<String>,
+    pub webhook_id: Option<u64>,
+    pub application_id: Option<u64>,
+    pub interaction_metadata: Option<Value>,
+    pub mentions: Vec<u64>,
+    pub mention_roles: Vec<u64>,
+    pub mention_everyone: bool,
+}
+
+/// Message flags the sandbox acts on.
+pub const EPHEMERAL: u64 = 1 << 6;
+pub const LOADING: u64 = 1 << 7;
+
+impl Message {
+    pub fn to_json(&self, author: &User, mentioned: &[&User]) -> Value {
+        let mut message = json!({
+            "id": id_str(self.id),
+            "channel_id": id_str(self.channel_id),
+            "author": author.to_json(),
+            "content": self.content,
+            "timestamp": self.timestamp,
+            "edited_timestamp": self.edited_timestamp,
+            "tts": false,
+            "mention_everyone": self.mention_everyone,
+            "mentions": mentioned.iter().map(|user| user.to_json()).collect::<Vec<_>>(),
+            "mention_roles": ids_json(&self.mention_roles),
+            "mention_channels": [],
+            "attachments": [],
+            "embeds": self.embeds,
+            "components": self.components,
+            "reactions": [],
+            "pinned": false,
+            "type": self.kind,
+            "flags": self.flags,
+            "sticker_items": [],
+            "message_snapshots": [],
+            "call": null,
+        });
+        if let Some(guild_id) = self.guild_id {
+            message["guild_id"] = json!(id_str(guild_id));
+        }
+        if let Some(webhook_id) = self.webhook_id {
+            message["webhook_id"] = json!(id_str(webhook_id));
+        }
+        if let Some(application_id) = self.application_id {
+            message["application_id"] = json!(id_str(application_id));
+        }
+        if let Some(metadata) = &self.interaction_metadata {
+            message["interaction_metadata"] = metadata.clone();
+        }
+        message
+    }
+}
+
+/// Interaction types.
+pub const APPLICATION_COMMAND: u8 = 2;
+pub const MESSAGE_COMPONENT: u8 = 3;
+pub const AUTOCOMPLETE: u8 = 4;
+pub const MODAL_SUBMIT: u8 = 5;
+
+#[derive(Debug, Clone)]
+pub struct Interaction {
+    pub id: u64,
+    pub token: String,
+    pub kind: u8,
+    pub guild_id: u64,
+    pub channel_id: u64,
+    pub user_id: u64,
+    pub created: Instant,
+    /// The payload dispatched in INTERACTION_CREATE.
+    pub payload: Value,
+    /// For components (and modals opened from one): the message the component is on.
+    pub source_message_id: Option<u64>,
+    /// The initial response as the app sent it.
+    pub callback: Option<Value>,
+    pub original_message_id: Option<u64>,
+    pub followups: Vec<u64>,
+    /// Set when the response was a launch-activity (type 12).
+    pub activity_instance_id: Option<String>,
+}
+
+/// What one OAuth2 code or token grants.
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub user_id: u64,
+    pub scopes: Vec<String>,
+    pub redirect_uri: Option<String>,
+    pub expires: Instant,
+}
+
+#[derive(Debug, Clone)]
+pub struct ActivityInstance {
+    pub instance_id: String,
+    pub launch_id: u64,
+    pub guild_id: u64,
+    pub channel_id: u64,
+    pub users: Vec<u64>,
+}
+
+impl ActivityInstance {
+    pub fn to_json(&self, application_id: u64) -> Value {
+        json!({
+            "application_id": id_str(application_id),
+            "instance_id": self.instance_id,
+            "launch_id": id_str(self.launch_id),
+            "location": {
+                "id": format!("gc-{}-{}", self.guild_id, self.channel_id),
+                "kind": "gc",
+                "channel_id": id_str(self.channel_id),
+                "guild_id": id_str(self.guild_id),
+            },
+            "users": ids_json(&self.users),
+        })
+    }
+}

@@ -1,0 +1,476 @@
+//! Channel messages: create, edit, delete, list, with Discord's validation and mention rules.
+
+use super::{Changes, World};
+use crate::error::{ApiError, ApiResult};
+use crate::gateway::{Event, intents};
+use crate::ids::timestamp_now;
+use crate::model::{EPHEMERAL, LOADING, Message, User, id_str};
+use crate::permissions::{SEND_MESSAGES, VIEW_CHANNEL};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// The message fields of a create or edit body (channel messages, interaction responses, webhooks).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+pub struct MessageSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embeds: Option<Vec<Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub components: Option<Vec<Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_mentions: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flags: Option<u64>,
+}
+
+impl MessageSpec {
+    pub fn content(text: impl Into<String>) -> Self {
+        Self {
+            content: Some(text.into()),
+            ..Self::default()
+        }
+    }
+
+    /// Discord's limits: 2000 characters, 10 embeds, 5 component rows.
+    pub fn validate(&self) -> ApiResult<()> {
+        if self
+            .content
+            .as_ref()
+            .is_some_and(|c| c.chars().count() > 2000)
+        {
+            return Err(ApiError::invalid_form(
+                "content",
+                "BASE_TYPE_MAX_LENGTH",
+                "Must be 2000 or fewer in length.",
+            ));
+        }
+        if self.embeds.as_ref().is_some_and(|e| e.len() > 10) {
+            return Err(ApiError::invalid_form(
+                "embeds",
+                "BASE_TYPE_MAX_LENGTH",
+                "Must be 10 or fewer in length.",
+            ));
+        }
+        if self.components.as_ref().is_some_and(|c| c.len() > 5) {
+            return Err(ApiError::invalid_form(
+                "components",
+                "BASE_TYPE_MAX_LENGTH",
+                "Must be 5 or fewer in length.",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.content.as_deref().unwrap_or("").is_empty()
+            && self.embeds.as_ref().is_none_or(Vec::is_empty)
+            && self.components.as_ref().is_none_or(Vec::is_empty)
+    }
+}
+
+/// How a message comes to be: by whom, as what.
+pub(crate) struct Origin {
+    pub author_id: u64,
+    pub kind: u8,
+    pub webhook_id: Option<u64>,
+    pub application_id: Option<u64>,
+    pub interaction_metadata: Option<Value>,
+}
+
+impl World {
+    /// REST `POST /channels/{id}/messages` by the bot.
+    pub fn bot_create_message(&mut self, channel_id: u64, spec: MessageSpec) -> Changes<Value> {
+        let channel = self.channel(channel_id)?;
+        let guild = self.bot_guild(channel.guild_id)?;
+        let perms = self.bot_permissions(guild);
+        if perms & VIEW_CHANNEL == 0 {
+            return Err(ApiError::missing_access());
+        }
+        if perms & SEND_MESSAGES == 0 {
+            return Err(ApiError::missing_permissions());
+        }
+        let origin = Origin {
+            author_id: self.app.bot_user_id,
+            kind: 0,
+            webhook_id: None,
+            application_id: None,
+            interaction_metadata: None,
+        };
+        self.create_message(channel_id, spec, origin)
+    }
+
+    /// A member writes in a channel (control API).
+    pub fn member_create_message(
+        &mut self,
+        channel_id: u64,
+        user_id: u64,
+        content: String,
+    ) -> Changes<Value> {
+        let channel = self.channel(channel_id)?;
+        let guild = self.guild(channel.guild_id)?;
+        let member = guild
+            .members
+            .get(&user_id)
+            .ok_or_else(ApiError::unknown_member)?;
+        if guild.permissions_of(member) & (VIEW_CHANNEL | SEND_MESSAGES)
+            != VIEW_CHANNEL | SEND_MESSAGES
+        {
+            return Err(ApiError::missing_permissions());
+        }
+        let origin = Origin {
+            author_id: user_id,
+            kind: 0,
+            webhook_id: None,
+            application_id: None,
+            interaction_metadata: None,
+        };
+        self.create_message(channel_id, MessageSpec::content(content), origin)
+    }
+
+    pub(crate) fn create_message(
+        &mut self,
+        channel_id: u64,
+        spec: MessageSpec,
+        origin: Origin,
+    ) -> Changes<Value> {
+        spec.validate()?;
+        if spec.is_empty() && spec.flags.unwrap_or(0) & LOADING == 0 {
+            return Err(ApiError::empty_message());
+        }
+        let channel = self.channel(channel_id)?.clone();
+        let content = spec.content.unwrap_or_default();
+        let (mentions, mention_roles, mention_everyone) =
+            self.resolve_mentions(channel.guild_id, &content, spec.allowed_mentions.as_ref());
+        let message = Message {
+            id: self.ids.next(),
+            channel_id,
+            guild_id: Some(channel.guild_id),
+            author_id: origin.author_id,
+            kind: origin.kind,
+            content,
+            embeds: spec.embeds.unwrap_or_default(),
+            components: spec.components.unwrap_or_default(),
+            flags: spec.flags.unwrap_or(0) & (EPHEMERAL | LOADING | SUPPRESS_EMBEDS),
+            timestamp: timestamp_now(),
+            edited_timestamp: None,
+            webhook_id: origin.webhook_id,
+            application_id: origin.application_id,
+            interaction_metadata: origin.interaction_metadata,
+            mentions,
+            mention_roles,
+            mention_everyone,
+        };
+        let id = message.id;
+        self.messages.insert(id, message);
+        let json = self.message_json(id)?;
+        let events = self.message_event("MESSAGE_CREATE", id, &json);
+        Ok((json, events))
+    }
+
+    /// Applies an edit; `None` fields stay, the loading flag clears.
+    pub(crate) fn edit_message(&mut self, id: u64, spec: MessageSpec) -> Changes<Value> {
+        spec.validate()?;
+        let allowed = spec.allowed_mentions.clone();
+        let message = self
+            .messages
+            .get_mut(&id)
+            .ok_or_else(ApiError::unknown_message)?;
+        let was_loading = message.flags & LOADING != 0;
+        if let Some(content) = spec.content {
+            message.content = content;
+        }
+        if let Some(embeds) = spec.embeds {
+            message.embeds = embeds;
+        }
+        if let Some(components) = spec.components {
+            message.components = components;
+        }
+        if let Some(flags) = spec.flags {
+            message.flags = (message.flags & EPHEMERAL) | (flags & SUPPRESS_EMBEDS);
+        }
+        message.flags &= !LOADING;
+        if !was_loading {
+            message.edited_timestamp = Some(timestamp_now());
+        }
+        if message.content.is_empty() && message.embeds.is_empty() && message.components.is_empty()
+        {
+            return Err(ApiError::empty_message());
+        }
+        let (guild_id, content) = (message.guild_id.unwrap_or(0), message.content.clone());
+        let (mentions, roles, everyone) =
+            self.resolve_mentions(guild_id, &content, allowed.as_ref());
+        let message = self
+            .messages
+            .get_mut(&id)
+            .ok_or_else(ApiError::unknown_message)?;
+        (
+            message.mentions,
+            message.mention_roles,
+            message.mention_everyone,
+        ) = (mentions, roles, everyone);
+        let json = self.message_json(id)?;
+        let events = self.message_event("MESSAGE_UPDATE", id, &json);
+        Ok((json, events))
+    }
+
+    pub(crate) fn delete_message(&mut self, id: u64) -> Changes<()> {
+        let message = self
+            .messages
+            .remove(&id)
+            .ok_or_else(ApiError::unknown_message)?;
+        let mut data = json!({"id": id_str(id), "channel_id": id_str(message.channel_id)});
+        if let Some(guild_id) = message.guild_id {
+            data["guild_id"] = json!(id_str(guild_id));
+        }
+        let events = if message.flags & EPHEMERAL == 0 {
+            vec![Event::new(
+                "MESSAGE_DELETE",
+                message.guild_id,
+                intents::GUILD_MESSAGES,
+                data,
+            )]
+        } else {
+            vec![]
+        };
+        Ok(((), events))
+    }
+
+    /// REST edit of a channel message: only the bot's own.
+    pub fn bot_edit_message(
+        &mut self,
+        channel_id: u64,
+        id: u64,
+        spec: MessageSpec,
+    ) -> Changes<Value> {
+        self.bot_visible_message(channel_id, id)?;
+        if self.messages[&id].author_id != self.app.bot_user_id {
+            return Err(ApiError::cannot_edit_others());
+        }
+        self.edit_message(id, spec)
+    }
+
+    pub fn bot_delete_message(&mut self, channel_id: u64, id: u64) -> Changes<()> {
+        self.bot_visible_message(channel_id, id)?;
+        self.delete_message(id)
+    }
+
+    fn bot_visible_message(&self, channel_id: u64, id: u64) -> ApiResult<&Message> {
+        let channel = self.channel(channel_id)?;
+        self.bot_guild(channel.guild_id)?;
+        self.messages
+            .get(&id)
+            .filter(|m| m.channel_id == channel_id && m.flags & EPHEMERAL == 0)
+            .ok_or_else(ApiError::unknown_message)
+    }
+
+    pub fn bot_message_json(&self, channel_id: u64, id: u64) -> ApiResult<Value> {
+        self.bot_visible_message(channel_id, id)?;
+        self.message_json(id)
+    }
+
+    /// Newest first, like `GET /channels/{id}/messages`; ephemeral messages only when asked.
+    pub fn channel_messages(
+        &self,
+        channel_id: u64,
+        limit: usize,
+        with_ephemeral: bool,
+    ) -> ApiResult<Vec<Value>> {
+        self.channel(channel_id)?;
+        self.messages
+            .values()
+            .rev()
+            .filter(|m| m.channel_id == channel_id && (with_ephemeral || m.flags & EPHEMERAL == 0))
+            .take(limit)
+            .map(|m| self.message_json(m.id))
+            .collect()
+    }
+
+    pub(crate) fn message(&self, id: u64) -> ApiResult<&Message> {
+        self.messages.get(&id).ok_or_else(ApiError::unknown_message)
+    }
+
+    pub fn message_json(&self, id: u64) -> ApiResult<Value> {
+        let message = self.message(id)?;
+        let mentioned: Vec<&User> = message
+            .mentions
+            .iter()
+            .filter_map(|id| self.users.get(id))
+            .collect();
+        Ok(message.to_json(self.user(message.author_id)?, &mentioned))
+    }
+
+    /// Gateway event for a message; ephemeral messages are never dispatched.
+    fn message_event(&self, name: &'static str, id: u64, json: &Value) -> Vec<Event> {
+        let Ok(message) = self.message(id) else {
+            return vec![];
+        };
+        if message.flags & EPHEMERAL != 0 {
+            return vec![];
+        }
+        let mut data = json.clone();
+        let member = message
+            .guild_id
+            .and_then(|g| self.guilds.get(&g))
+            .and_then(|g| g.members.get(&message.author_id));
+        if let (Some(member), Ok(user)) = (member, self.user(message.author_id)) {
+            let mut partial = member.to_json(user, None);
+            if let Some(fields) = partial.as_object_mut() {
+                fields.remove("user");
+            }
+            data["member"] = partial;
+        }
+        let bot = self.app.bot_user_id;
+        let event = Event::new(name, message.guild_id, intents::GUILD_MESSAGES, data);
+        if message.author_id == bot || message.mentions.contains(&bot) {
+            vec![event]
+        } else {
+            vec![event.with_gated_content()]
+        }
+    }
+
+    /// Mentions in `content` as `allowed_mentions` lets them ping (all when absent).
+    fn resolve_mentions(
+        &self,
+        guild_id: u64,
+        content: &str,
+        allowed: Option<&Value>,
+    ) -> (Vec<u64>, Vec<u64>, bool) {
+        let parse: Option<Vec<&str>> = allowed.map(|a| {
+            a["parse"]
+                .as_array()
+                .map_or(vec![], |p| p.iter().filter_map(Value::as_str).collect())
+        });
+        let listed = |key: &str, id: u64| {
+            allowed.is_some_and(|a| {
+                a[key]
+                    .as_array()
+                    .is_some_and(|l| l.iter().any(|v| crate::ids::parse_id(v) == Some(id)))
+            })
+        };
+        let may = |kind: &str, key: &str, id: u64| {
+            parse.as_ref().is_none_or(|p| p.contains(&kind)) || listed(key, id)
+        };
+        let mut users = vec![];
+        let mut roles = vec![];
+        for token in content.split('<').skip(1) {
+            let Some((inner, _)) = token.split_once('>') else {
+                continue;
+            };
+            if let Some(role) = inner.strip_prefix("@&").and_then(|r| r.parse::<u64>().ok()) {
+                let in_guild = self
+                    .guilds
+                    .get(&guild_id)
+                    .is_some_and(|g| g.role(role).is_some());
+                if in_guild && may("roles", "roles", role) && !roles.contains(&role) {
+                    roles.push(role);
+                }
+            } else if let Some(user) = inner
+                .strip_prefix('@')
+                .map(|u| u.trim_start_matches('!'))
+                .and_then(|u| u.parse::<u64>().ok())
+                && self.users.contains_key(&user)
+                && may("users", "users", user)
+                && !users.contains(&user)
+            {
+                users.push(user);
+            }
+        }
+        let everyone = (content.contains("@everyone") || content.contains("@here"))
+            && parse.as_ref().is_none_or(|p| p.contains(&"everyone"));
+        (users, roles, everyone)
+    }
+}
+
+/// SUPPRESS_EMBEDS, the one flag an app may set on create and edit besides EPHEMERAL.
+const SUPPRESS_EMBEDS: u64 = 1 << 2;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::permissions;
+    use crate::world::{NewGuild, NewUser, test_world};
+
+    #[test]
+    fn allowed_mentions_filter_pings() {
+        let mut world = test_world();
+        let (guild, _) = world
+            .create_guild(NewGuild {
+                name: "g".into(),
+                ..NewGuild::default()
+            })
+            .unwrap();
+        let ann = world
+            .create_user(NewUser {
+                username: "ann".into(),
+                ..NewUser::default()
+            })
+            .unwrap();
+        let content = format!("hi <@{}> <@&{}> @everyone", ann.id, guild.bot_role_id);
+        let (all, _) = world
+            .bot_create_message(
+                guild.general_channel_id,
+                MessageSpec::content(content.clone()),
+            )
+            .unwrap();
+        assert_eq!(all["mentions"][0]["id"], ann.id.to_string());
+        assert_eq!(all["mention_roles"][0], guild.bot_role_id.to_string());
+        assert_eq!(all["mention_everyone"], true);
+        let spec = MessageSpec {
+            allowed_mentions: Some(json!({"parse": [], "users": [ann.id.to_string()]})),
+            ..MessageSpec::content(content)
+        };
+        let (some, events) = world
+            .bot_create_message(guild.general_channel_id, spec)
+            .unwrap();
+        assert_eq!(some["mentions"].as_array().unwrap().len(), 1);
+        assert_eq!(some["mention_roles"], json!([]));
+        assert_eq!(some["mention_everyone"], false);
+        assert_eq!(events[0].name, "MESSAGE_CREATE");
+    }
+
+    #[test]
+    fn empty_and_oversized_messages_are_rejected() {
+        let mut world = test_world();
+        let (guild, _) = world
+            .create_guild(NewGuild {
+                name: "g".into(),
+                ..NewGuild::default()
+            })
+            .unwrap();
+        let err = world
+            .bot_create_message(guild.general_channel_id, MessageSpec::default())
+            .unwrap_err();
+        assert_eq!(err.code, 50006);
+        let err = world
+            .bot_create_message(
+                guild.general_channel_id,
+                MessageSpec::content("x".repeat(2001)),
+            )
+            .unwrap_err();
+        assert_eq!(err.code, 50035);
+        assert_eq!(
+            world
+                .bot_create_message(12345, MessageSpec::content("x"))
+                .unwrap_err()
+                .code,
+            10003
+        );
+    }
+
+    #[test]
+    fn bot_without_send_permission_gets_missing_permissions() {
+        let mut world = test_world();
+        let spec = NewGuild {
+            name: "g".into(),
+            bot_permissions: Some(0),
+            ..NewGuild::default()
+        };
+        let (guild, _) = world.create_guild(spec).unwrap();
+        world.guild_mut(guild.id).unwrap().roles[0].permissions = permissions::VIEW_CHANNEL;
+        let err = world
+            .bot_create_message(guild.general_channel_id, MessageSpec::content("x"))
+            .unwrap_err();
+        assert_eq!(err.code, 50013);
+    }
+}
