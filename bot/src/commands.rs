@@ -73,12 +73,12 @@ pub fn command_set(features: &Features) -> Vec<Command> {
                     StringBuilder::new("query", "Words to look for")
                         .required(true)
                         .autocomplete(true)
-                        .max_length(200),
+                        .max_length(60),
                 )
                 .option(
-                    IntegerBuilder::new("limit", "Results per page (1-10)")
+                    IntegerBuilder::new("limit", "Results per page (1-8)")
                         .min_value(1)
-                        .max_value(10),
+                        .max_value(crate::logic::MAX_PAGE_SIZE.into()),
                 )
                 .build(),
         );

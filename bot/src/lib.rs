@@ -3,5 +3,9 @@
 
 pub mod commands;
 pub mod config;
+pub mod invocation;
+pub mod join_token;
+pub mod logic;
+pub mod reply;
 pub mod roles;
 pub mod settings;

@@ -1,7 +1,8 @@
 //! Role mapping: which Kaltura role a member acts with, and who may run which command.
 //! Pure functions over the guild's roles and the member's role ids.
 
-use kd_crds::role_mapping::{ResolvedRole, RoleMappingSpec, RoleRule};
+use crate::config::RoleTable;
+use kd_crds::role_mapping::{ResolvedRole, RoleRule};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -84,7 +85,7 @@ pub struct Mapped<'a> {
 
 /// The member's Kaltura role: the matching rule of highest priority, else the default.
 pub fn map_member<'a>(
-    mapping: &'a RoleMappingSpec,
+    mapping: &'a RoleTable,
     guild_roles: &[GuildRole],
     member_roles: &[String],
 ) -> Mapped<'a> {
@@ -118,7 +119,7 @@ pub fn map_member<'a>(
 /// How each rule resolves against the guild's roles, for the RoleMapping status: rules found
 /// (with name and id) and rules naming no role of the guild.
 pub fn resolve_rules(
-    mapping: &RoleMappingSpec,
+    mapping: &RoleTable,
     guild_roles: &[GuildRole],
 ) -> (Vec<ResolvedRole>, Vec<String>) {
     let mut resolved = Vec::new();
@@ -196,9 +197,8 @@ mod tests {
         ]
     }
 
-    fn mapping() -> RoleMappingSpec {
-        RoleMappingSpec {
-            guild_config_ref: kd_crds::LocalRef { name: "g".into() },
+    fn mapping() -> RoleTable {
+        RoleTable {
             rules: vec![
                 rule(Some("TA"), None, "moderator", 50),
                 rule(Some("Teacher"), None, "admin", 100),
