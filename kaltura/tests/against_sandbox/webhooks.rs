@@ -268,3 +268,45 @@ async fn notification_templates_fire_on_entry_changes() {
             .all(|r| r.delivery.delivered && r.event_type == "3")
     );
 }
+
+mod encoding {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn text() -> impl Strategy<Value = String> {
+        // Markup characters, entities, quotes, spaces at the ends, and non-ASCII text.
+        "[a-zA-Z0-9 <>&\"'=;:/é漢?+%-]{0,24}"
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever the sandbox's sender encodes, in any body style and payload format, our
+        /// parser reads back to the same notification.
+        #[test]
+        fn sender_encoding_parses_back(
+            name in text(), description in text(), tags in text(),
+            template_name in text(), template_id in 1i64..1_000_000, job in 1i64..1_000_000,
+            form in any::<bool>(), xml in any::<bool>(),
+        ) {
+            let object = json!({"objectType": "KalturaMediaEntry", "id": "0_abcdefgh", "name": name,
+                                "description": description, "tags": tags});
+            let outgoing = Outgoing {
+                url: "http://127.0.0.1:9/unused".into(),
+                notification: notification("3", "1", object, (template_id, &template_name, "SYS"), job, 42),
+                style: if form { BodyStyle::Form } else { BodyStyle::Raw },
+                format: if xml { PayloadFormat::Xml } else { PayloadFormat::Json },
+                secret: None,
+                algo: Algo::LegacySha1,
+            };
+            let (content_type, body) = WebhookSender::encode(&outgoing);
+            let parsed = webhook::parse(Some(content_type), &body).unwrap();
+            prop_assert_eq!(parsed.template_id, Some(template_id));
+            prop_assert_eq!(parsed.job_id, Some(job));
+            prop_assert_eq!(parsed.template_name.as_deref(), Some(template_name.as_str()));
+            prop_assert_eq!(parsed.object["name"].as_str(), Some(name.as_str()));
+            prop_assert_eq!(parsed.object["description"].as_str(), Some(description.as_str()));
+            prop_assert_eq!(parsed.object["tags"].as_str(), Some(tags.as_str()));
+        }
+    }
+}
