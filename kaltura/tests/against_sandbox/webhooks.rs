@@ -209,7 +209,17 @@ async fn notification_templates_fire_on_entry_changes() {
         )
         .await
         .unwrap();
-    for t in [&signed, &legacy] {
+    // OBJECT_ADDED ("2") fires once, on media.add.
+    let added_template = admin
+        .call(
+            service,
+            "add",
+            template("ENTRY_ADDED", json!({"eventType": "2"})),
+            NotIdempotent,
+        )
+        .await
+        .unwrap();
+    for t in [&signed, &legacy, &added_template] {
         admin
             .call(
                 service,
@@ -231,18 +241,24 @@ async fn notification_templates_fire_on_entry_changes() {
         .await
         .unwrap();
 
-    let received = wait_for(&inbox, 2).await;
+    let received = wait_for(&inbox, 3).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
         inbox.lock().unwrap().received.len(),
-        2,
-        "only the two active templates fire"
+        3,
+        "only the active templates fire"
     );
     let admin_secret = Secret::new(sandbox.admin_secret());
     let mut seen = Vec::new();
     for (headers, body) in &received {
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let parsed = webhook::parse(header("content-type"), body).unwrap();
+        if parsed.event_type == "2" {
+            assert_eq!(parsed.template_id, added_template["id"].as_i64());
+            assert_eq!(parsed.object["status"], "7", "added without content");
+            webhook::verify(header, body, &admin_secret).unwrap();
+            continue;
+        }
         assert_eq!(parsed.event_type, "3");
         assert_eq!(parsed.object["id"], added["id"]);
         assert_eq!(parsed.object["status"], "2", "entry ready");
@@ -261,12 +277,9 @@ async fn notification_templates_fire_on_entry_changes() {
     seen.sort_by_key(|a| a.name());
     assert_eq!(seen, vec![HashAlgo::Sha1, HashAlgo::Sha256]);
     let records = sandbox.notifications();
-    assert_eq!(records.len(), 2);
-    assert!(
-        records
-            .iter()
-            .all(|r| r.delivery.delivered && r.event_type == "3")
-    );
+    assert_eq!(records.len(), 3);
+    assert!(records.iter().all(|r| r.delivery.delivered));
+    assert_eq!(records.iter().filter(|r| r.event_type == "3").count(), 2);
 }
 
 mod encoding {
