@@ -209,7 +209,17 @@ async fn notification_templates_fire_on_entry_changes() {
         )
         .await
         .unwrap();
-    for t in [&signed, &legacy] {
+    // OBJECT_ADDED ("2") fires once, on media.add.
+    let added_template = admin
+        .call(
+            service,
+            "add",
+            template("ENTRY_ADDED", json!({"eventType": "2"})),
+            NotIdempotent,
+        )
+        .await
+        .unwrap();
+    for t in [&signed, &legacy, &added_template] {
         admin
             .call(
                 service,
@@ -231,18 +241,24 @@ async fn notification_templates_fire_on_entry_changes() {
         .await
         .unwrap();
 
-    let received = wait_for(&inbox, 2).await;
+    let received = wait_for(&inbox, 3).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
         inbox.lock().unwrap().received.len(),
-        2,
-        "only the two active templates fire"
+        3,
+        "only the active templates fire"
     );
     let admin_secret = Secret::new(sandbox.admin_secret());
     let mut seen = Vec::new();
     for (headers, body) in &received {
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let parsed = webhook::parse(header("content-type"), body).unwrap();
+        if parsed.event_type == "2" {
+            assert_eq!(parsed.template_id, added_template["id"].as_i64());
+            assert_eq!(parsed.object["status"], "7", "added without content");
+            webhook::verify(header, body, &admin_secret).unwrap();
+            continue;
+        }
         assert_eq!(parsed.event_type, "3");
         assert_eq!(parsed.object["id"], added["id"]);
         assert_eq!(parsed.object["status"], "2", "entry ready");
@@ -261,10 +277,49 @@ async fn notification_templates_fire_on_entry_changes() {
     seen.sort_by_key(|a| a.name());
     assert_eq!(seen, vec![HashAlgo::Sha1, HashAlgo::Sha256]);
     let records = sandbox.notifications();
-    assert_eq!(records.len(), 2);
-    assert!(
-        records
-            .iter()
-            .all(|r| r.delivery.delivered && r.event_type == "3")
-    );
+    assert_eq!(records.len(), 3);
+    assert!(records.iter().all(|r| r.delivery.delivered));
+    assert_eq!(records.iter().filter(|r| r.event_type == "3").count(), 2);
+}
+
+mod encoding {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn text() -> impl Strategy<Value = String> {
+        // Markup characters, entities, quotes, spaces at the ends, and non-ASCII text.
+        "[a-zA-Z0-9 <>&\"'=;:/é漢?+%-]{0,24}"
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever the sandbox's sender encodes, in any body style and payload format, our
+        /// parser reads back to the same notification.
+        #[test]
+        fn sender_encoding_parses_back(
+            name in text(), description in text(), tags in text(),
+            template_name in text(), template_id in 1i64..1_000_000, job in 1i64..1_000_000,
+            form in any::<bool>(), xml in any::<bool>(),
+        ) {
+            let object = json!({"objectType": "KalturaMediaEntry", "id": "0_abcdefgh", "name": name,
+                                "description": description, "tags": tags});
+            let outgoing = Outgoing {
+                url: "http://127.0.0.1:9/unused".into(),
+                notification: notification("3", "1", object, (template_id, &template_name, "SYS"), job, 42),
+                style: if form { BodyStyle::Form } else { BodyStyle::Raw },
+                format: if xml { PayloadFormat::Xml } else { PayloadFormat::Json },
+                secret: None,
+                algo: Algo::LegacySha1,
+            };
+            let (content_type, body) = WebhookSender::encode(&outgoing);
+            let parsed = webhook::parse(Some(content_type), &body).unwrap();
+            prop_assert_eq!(parsed.template_id, Some(template_id));
+            prop_assert_eq!(parsed.job_id, Some(job));
+            prop_assert_eq!(parsed.template_name.as_deref(), Some(template_name.as_str()));
+            prop_assert_eq!(parsed.object["name"].as_str(), Some(name.as_str()));
+            prop_assert_eq!(parsed.object["description"].as_str(), Some(description.as_str()));
+            prop_assert_eq!(parsed.object["tags"].as_str(), Some(tags.as_str()));
+        }
+    }
 }

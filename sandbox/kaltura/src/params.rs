@@ -136,7 +136,52 @@ impl<'a> Params<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
+
+    /// Nested parameter objects as clients build them: string leaves under alphanumeric keys.
+    fn tree() -> impl Strategy<Value = Value> {
+        let leaf = "[a-zA-Z0-9 :,*{}-]{0,12}".prop_map(Value::String);
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop::collection::btree_map("[a-zA-Z][a-zA-Z0-9]{0,6}", inner, 1..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect()))
+        })
+        .prop_filter("top level is an object", Value::is_object)
+    }
+
+    /// Flatten like a form client, choosing bracket or colon notation per level.
+    fn flatten(
+        value: &Value,
+        prefix: &str,
+        colon: &mut impl Iterator<Item = bool>,
+        out: &mut Vec<(String, String)>,
+    ) {
+        match value {
+            Value::Object(map) => {
+                for (key, child) in map {
+                    let name = match (prefix.is_empty(), colon.next().unwrap_or(false)) {
+                        (true, _) => key.clone(),
+                        (false, true) => format!("{prefix}:{key}"),
+                        (false, false) => format!("{prefix}[{key}]"),
+                    };
+                    flatten(child, &name, colon, out);
+                }
+            }
+            Value::String(s) => out.push((prefix.to_string(), s.clone())),
+            _ => unreachable!("strategy makes objects and strings only"),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn flat_keys_rebuild_the_tree(value in tree(), choices in prop::collection::vec(any::<bool>(), 64)) {
+            let mut pairs = Vec::new();
+            flatten(&value, "", &mut choices.into_iter().cycle(), &mut pairs);
+            let mut rebuilt = Map::new();
+            merge_flat(&mut rebuilt, pairs);
+            prop_assert_eq!(normalize(Value::Object(rebuilt)), value);
+        }
+    }
 
     #[test]
     fn bracket_and_colon_keys_nest() {

@@ -220,33 +220,31 @@ pub fn seed(partner_id: i64, base_url: &str) -> Seed {
                 topics.len()
             );
             let duration = 2_400 + ((n * 397) % 1_800) as i64;
-            entries.push(entry(
-                partner_id,
-                base_url,
+            let video = Video {
                 n,
-                &name,
-                &description,
+                name: &name,
+                description: &description,
                 tags,
-                (&full_name, cat_id),
+                category: (&full_name, cat_id),
                 duration,
-                instructor,
-            ));
+                owner: instructor,
+            };
+            entries.push(video.entry(partner_id, base_url));
         }
     }
     for (ei, (name, description, tags)) in EVENTS.iter().enumerate() {
         n += 1;
         let duration = 600 + (ei as i64) * 420;
-        entries.push(entry(
-            partner_id,
-            base_url,
+        let video = Video {
             n,
             name,
             description,
             tags,
-            ("MediaSpace>Campus Events", 102),
+            category: ("MediaSpace>Campus Events", 102),
             duration,
-            "media.team",
-        ));
+            owner: "media.team",
+        };
+        entries.push(video.entry(partner_id, base_url));
     }
     users.push(user(
         partner_id,
@@ -330,31 +328,43 @@ pub fn user(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn entry(
-    partner_id: i64,
-    base_url: &str,
+/// One seeded video; `n` numbers it (and so its id and creation day).
+struct Video<'a> {
     n: u64,
-    name: &str,
-    description: &str,
-    tags: &str,
-    (category_name, category_id): (&str, i64),
+    name: &'a str,
+    description: &'a str,
+    tags: &'a str,
+    /// Full name and id.
+    category: (&'a str, i64),
     duration: i64,
-    owner: &str,
-) -> Value {
-    let id = entry_id(n);
-    let created = SEED_EPOCH + (n as i64) * 86_400;
-    json!({
-        "objectType": "KalturaMediaEntry", "id": id, "name": name, "description": description,
-        "partnerId": partner_id, "userId": owner, "creatorId": owner, "tags": tags,
-        "categories": category_name, "categoriesIds": category_id.to_string(),
-        "status": "2", "moderationStatus": 6, "type": "1", "mediaType": 1,
-        "createdAt": created, "updatedAt": created, "duration": duration, "msDuration": duration * 1000,
-        "plays": (n * 37) % 500, "views": (n * 53) % 900, "flavorParamsIds": "0",
-        "thumbnailUrl": format!("{base_url}/p/{partner_id}/thumbnail/entry_id/{id}"),
-        "dataUrl": format!("{base_url}/p/{partner_id}/sp/{partner_id}00/playManifest/entryId/{id}/format/url/protocol/http/a.mp4"),
-        "downloadUrl": format!("{base_url}/p/{partner_id}/sp/{partner_id}00/playManifest/entryId/{id}/format/download/protocol/http/flavorParamsId/0"),
-    })
+    owner: &'a str,
+}
+
+impl Video<'_> {
+    fn entry(&self, partner_id: i64, base_url: &str) -> Value {
+        let Video {
+            n,
+            name,
+            description,
+            tags,
+            category: (category_name, category_id),
+            duration,
+            owner,
+        } = *self;
+        let id = entry_id(n);
+        let created = SEED_EPOCH + (n as i64) * 86_400;
+        json!({
+            "objectType": "KalturaMediaEntry", "id": id, "name": name, "description": description,
+            "partnerId": partner_id, "userId": owner, "creatorId": owner, "tags": tags,
+            "categories": category_name, "categoriesIds": category_id.to_string(),
+            "status": "2", "moderationStatus": 6, "type": "1", "mediaType": 1,
+            "createdAt": created, "updatedAt": created, "duration": duration, "msDuration": duration * 1000,
+            "plays": (n * 37) % 500, "views": (n * 53) % 900, "flavorParamsIds": "0",
+            "thumbnailUrl": format!("{base_url}/p/{partner_id}/thumbnail/entry_id/{id}"),
+            "dataUrl": format!("{base_url}/p/{partner_id}/sp/{partner_id}00/playManifest/entryId/{id}/format/url/protocol/http/a.mp4"),
+            "downloadUrl": format!("{base_url}/p/{partner_id}/sp/{partner_id}00/playManifest/entryId/{id}/format/download/protocol/http/flavorParamsId/0"),
+        })
+    }
 }
 
 #[cfg(test)]

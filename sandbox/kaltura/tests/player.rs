@@ -157,3 +157,83 @@ async fn the_player_sees_errors_for_missing_entries_and_widgets() {
         .unwrap();
     assert_eq!(media.status(), 404);
 }
+
+/// The real player bundle in headless Chromium loads an entry from the sandbox and plays it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_kaltura_player_plays_an_entry_in_chromium() {
+    let tools = clip().parent().unwrap().parent().unwrap().to_path_buf();
+    let chromium = PathBuf::from("/usr/bin/chromium");
+    let bundle = tools.join("player/package/dist/kaltura-ovp-player.js");
+    let modules = tools.join("node/node_modules");
+    for (path, what) in [
+        (&chromium, "chromium"),
+        (&bundle, "the Kaltura player bundle"),
+        (
+            &modules.join("playwright-core/package.json"),
+            "npm playwright-core",
+        ),
+    ] {
+        assert!(
+            path.exists(),
+            "{what} missing at {} — run .ci/setup (or .ci/setup.d/kaltura.sh)",
+            path.display()
+        );
+    }
+    let sandbox = KalturaSandbox::start(SandboxConfig {
+        media_clip: Some(clip()),
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let entry = sandbox
+        .entries()
+        .into_iter()
+        .find(|e| e["name"].as_str().unwrap().contains("Newton"))
+        .unwrap();
+    let mut command = std::process::Command::new("node");
+    command
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/player_in_chromium.js"))
+        .env("NODE_PATH", &modules)
+        .env("KALTURA_URL", sandbox.base_url())
+        .env("KALTURA_PARTNER_ID", sandbox.partner_id().to_string())
+        .env("ENTRY_ID", entry["id"].as_str().unwrap())
+        .env("PLAYER_BUNDLE", &bundle)
+        .env("CHROMIUM", &chromium);
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .unwrap()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "player did not play:\nstdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["name"], entry["name"]);
+    assert!(summary["currentTime"].as_f64().unwrap() > 1.0, "{summary}");
+    assert!(
+        (summary["duration"].as_f64().unwrap() - 10.0).abs() < 0.5,
+        "the 10 s clip: {summary}"
+    );
+    let src = summary["src"].as_str().unwrap();
+    assert!(
+        src.starts_with(&format!(
+            "{}/p/{}/sp/",
+            sandbox.base_url(),
+            sandbox.partner_id()
+        )),
+        "{src}"
+    );
+    assert!(src.contains(entry["id"].as_str().unwrap()), "{src}");
+    let requests: Vec<&str> = summary["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert!(
+        requests.contains(&"/api_v3/service/multirequest"),
+        "{requests:?}"
+    );
+}

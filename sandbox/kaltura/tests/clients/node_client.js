@@ -95,6 +95,27 @@ async function main() {
 	check('multirequest reference', results[1].id === results[0].objects[0].id, results[1]);
 	check('multirequest error item', results[2].code === 'ENTRY_ID_NOT_FOUND', results[2]);
 
+	// Kaltura Meetings room through the schedule plugin, with the links chained in one multirequest.
+	const now = Math.floor(Date.now() / 1000);
+	const created = await kaltura.services.scheduleResource
+		.add(new kaltura.objects.LocationScheduleResource({ name: 'Node room', tags: 'vcprovider:newrow,discordguildnode' }))
+		.add(kaltura.services.scheduleEvent.add(new kaltura.objects.RecordScheduleEvent({
+			summary: 'Node meeting', startDate: now, endDate: now + 3600, recurrenceType: 0, tags: 'discordguildnode',
+		})))
+		.add(kaltura.services.scheduleEventResource.add(new kaltura.objects.ScheduleEventResource({
+			eventId: '{2:result:id}', resourceId: '{1:result:id}',
+		})))
+		.execute(client);
+	const [room, meeting, link] = created;
+	check('schedule objects', room.objectType === 'KalturaLocationScheduleResource'
+		&& meeting.objectType === 'KalturaRecordScheduleEvent' && meeting.status === 2, created);
+	check('schedule link by reference', link.eventId === meeting.id && link.resourceId === room.id, link);
+	const eventFilter = new kaltura.objects.ScheduleEventFilter({ tagsMultiLikeOr: 'discordguildnode', statusEqual: 2 });
+	const active = await kaltura.services.scheduleEvent.listAction(eventFilter).execute(client);
+	check('schedule list', active.totalCount === 1 && active.objects[0].id === meeting.id, active);
+	const cancelled = await kaltura.services.scheduleEvent.cancel(meeting.id).execute(client);
+	check('schedule cancel', cancelled.status === 1, cancelled);
+
 	console.log(JSON.stringify({
 		client: 'node',
 		ks_length: ks.length,

@@ -7,6 +7,7 @@ test to assert on.
 import json
 import os
 import sys
+import time
 
 from KalturaClient import KalturaClient, KalturaConfiguration
 from KalturaClient.Plugins.Core import (
@@ -15,6 +16,10 @@ from KalturaClient.Plugins.Core import (
 from KalturaClient.Plugins.ElasticSearch import (
     KalturaESearchEntryOperator, KalturaESearchEntryParams, KalturaESearchItemType,
     KalturaESearchOperatorType, KalturaESearchUnifiedItem,
+)
+from KalturaClient.Plugins.Schedule import (
+    KalturaLocationScheduleResource, KalturaRecordScheduleEvent, KalturaScheduleEventFilter,
+    KalturaScheduleEventRecurrenceType, KalturaScheduleEventResource, KalturaScheduleEventStatus,
 )
 from KalturaClient.exceptions import KalturaException
 
@@ -125,6 +130,34 @@ check("multirequest list", results[0].totalCount == 1, results[0].totalCount)
 check("multirequest reference", results[1].id == results[0].objects[0].id, (results[1].id,))
 check("multirequest error item", isinstance(results[2], KalturaException) and results[2].code == "ENTRY_ID_NOT_FOUND",
       repr(results[2]))
+
+# Kaltura Meetings room through the schedule plugin, as the product creates it.
+resource = KalturaLocationScheduleResource()
+resource.name = "Python room"
+resource.tags = "vcprovider:newrow,discordguildpy"
+resource = client.schedule.scheduleResource.add(resource)
+event = KalturaRecordScheduleEvent()
+event.summary = "Python meeting"
+event.startDate = int(time.time())
+event.endDate = int(time.time()) + 3600
+event.recurrenceType = KalturaScheduleEventRecurrenceType.NONE
+event.tags = "discordguildpy"
+event = client.schedule.scheduleEvent.add(event)
+link = KalturaScheduleEventResource()
+link.eventId = event.id
+link.resourceId = resource.id
+link = client.schedule.scheduleEventResource.add(link)
+check("schedule link", (link.eventId, link.resourceId) == (event.id, resource.id), (link.eventId, link.resourceId))
+check("schedule event typed", isinstance(event, KalturaRecordScheduleEvent)
+      and event.status.getValue() == KalturaScheduleEventStatus.ACTIVE, repr(event.status))
+event_filter = KalturaScheduleEventFilter()
+event_filter.tagsMultiLikeOr = "discordguildpy"
+event_filter.statusEqual = KalturaScheduleEventStatus.ACTIVE
+active = client.schedule.scheduleEvent.list(event_filter)
+check("schedule list", [e.id for e in active.objects] == [event.id], [e.id for e in active.objects])
+cancelled = client.schedule.scheduleEvent.cancel(event.id)
+check("schedule cancel", cancelled.status.getValue() == KalturaScheduleEventStatus.CANCELLED, repr(cancelled.status))
+check("schedule list after cancel", client.schedule.scheduleEvent.list(event_filter).totalCount == 0)
 
 summary = {
     "client": "python",
