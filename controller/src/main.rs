@@ -6,7 +6,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "kaltura-discord", version, about = "Kaltura video in Discord, declared in Git and reconciled on Kubernetes")]
+#[command(
+    name = "kaltura-discord",
+    version,
+    about = "Kaltura video in Discord, declared in Git and reconciled on Kubernetes"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -55,25 +55,46 @@ pub fn field_rule(allowed: &[&str]) -> Rule {
     )
 }
 
-/// The Rust twin of [`field_rule`], for templates set from Discord rather than through the
-/// API server: every `{{` closed, every placeholder in `allowed`.
-pub fn check(template: &str, allowed: &[&str]) -> Result<(), String> {
+/// The pieces of a template: literal text and placeholder names, in order.
+fn pieces(template: &str) -> Result<Vec<(&str, Option<&str>)>, String> {
+    let mut out = Vec::new();
     let mut rest = template;
     while let Some(start) = rest.find("{{") {
         let after = &rest[start + 2..];
         let end = after
             .find("}}")
             .ok_or_else(|| "a {{ is never closed with }}".to_string())?;
-        let name = after[..end].trim();
-        if !allowed.contains(&name) {
+        out.push((&rest[..start], Some(after[..end].trim())));
+        rest = &after[end + 2..];
+    }
+    out.push((rest, None));
+    Ok(out)
+}
+
+/// The Rust twin of [`field_rule`], for templates set from Discord rather than through the
+/// API server: every `{{` closed, every placeholder in `allowed`.
+pub fn check(template: &str, allowed: &[&str]) -> Result<(), String> {
+    for (_, name) in pieces(template)? {
+        if let Some(name) = name.filter(|n| !allowed.contains(n)) {
             return Err(format!(
                 "{{{{ {name} }}}} is not available here; use {}",
                 allowed.join(", ")
             ));
         }
-        rest = &after[end + 2..];
     }
     Ok(())
+}
+
+/// Fills a template checked with [`check`]; a placeholder without a value renders empty.
+pub fn render(template: &str, values: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(template.len());
+    for (text, name) in pieces(template)? {
+        out.push_str(text);
+        if let Some(name) = name {
+            out.push_str(&values(name).unwrap_or_default());
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -90,6 +111,16 @@ mod tests {
         Validator::new()
             .validate(&schema, &serde_json::json!(template), None)
             .is_ok()
+    }
+
+    #[test]
+    fn render_fills_placeholders() {
+        let values = |name: &str| (name == "title").then(|| "Optics".to_string());
+        assert_eq!(
+            render("{{ title }} by {{host}}!", &values).unwrap(),
+            "Optics by !"
+        );
+        assert!(render("{{ title", &values).is_err());
     }
 
     #[test]

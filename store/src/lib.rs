@@ -7,8 +7,10 @@ mod meetings;
 mod overrides;
 mod registrations;
 mod schema;
+mod watch;
 
 pub use meetings::{Meeting, MeetingState};
+pub use watch::QueuedVideo;
 
 use sqlx::AnyPool;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};

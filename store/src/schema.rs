@@ -32,6 +32,14 @@ const STEPS: &[&str] = &[
         registered_at BIGINT NOT NULL,
         PRIMARY KEY (application_id, guild_id)
     )",
+    // 2: the video queued for a voice channel's Watch Together Activity
+    "CREATE TABLE watch_queue (
+        channel_id TEXT PRIMARY KEY,
+        guild_id TEXT NOT NULL,
+        entry_id TEXT NOT NULL,
+        queued_by TEXT NOT NULL,
+        queued_at BIGINT NOT NULL
+    )",
 ];
 
 pub(crate) async fn migrate(store: &Store) -> Result<()> {

@@ -150,6 +150,18 @@ async fn meetings_suite(store: &Store) {
     assert_eq!(store.meeting("g1", "9").await.unwrap(), None);
 }
 
+async fn watch_suite(store: &Store) {
+    assert_eq!(store.queued_watch("c1").await.unwrap(), None);
+    store.queue_watch("g1", "c1", "1_a", "u1").await.unwrap();
+    store.queue_watch("g1", "c1", "1_b", "u2").await.unwrap();
+    let queued = store.queued_watch("c1").await.unwrap().unwrap();
+    assert_eq!(
+        (queued.entry_id.as_str(), queued.queued_by.as_str()),
+        ("1_b", "u2"),
+        "the latest queue wins"
+    );
+}
+
 async fn registrations_suite(store: &Store) {
     assert_eq!(
         store.registered_fingerprint("app", "g1").await.unwrap(),
@@ -180,6 +192,7 @@ async fn sqlite_backend() {
     overrides_suite(&store).await;
     meetings_suite(&store).await;
     registrations_suite(&store).await;
+    watch_suite(&store).await;
     drop(store);
     // What was written survives reopening, and migrations do not run twice.
     let reopened = Store::open(&url).await.unwrap();
@@ -195,6 +208,7 @@ async fn postgres_backend() {
     overrides_suite(&store).await;
     meetings_suite(&store).await;
     registrations_suite(&store).await;
+    watch_suite(&store).await;
     drop(store);
     let reopened = Store::open(&db.url()).await.unwrap();
     assert_eq!(reopened.overrides("g1").await.unwrap().len(), 1);
