@@ -3,9 +3,14 @@
 
 pub mod commands;
 pub mod config;
+pub mod execute;
 pub mod invocation;
 pub mod join_token;
+pub mod kaltura;
 pub mod logic;
+pub mod metrics;
 pub mod reply;
 pub mod roles;
+pub mod runtime;
+pub mod secrets;
 pub mod settings;

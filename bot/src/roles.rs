@@ -35,6 +35,16 @@ impl KalturaRole {
         }
     }
 
+    /// The API's spelling, as written in RoleMappings and join tokens.
+    pub fn api_name(&self) -> String {
+        match self {
+            Self::Viewer => "viewer".into(),
+            Self::Moderator => "moderator".into(),
+            Self::Admin => "admin".into(),
+            Self::Custom(id) => id.clone(),
+        }
+    }
+
     /// Moderators and admins may end anyone's meeting; a custom role's powers are unknown
     /// here, so it counts as a viewer for that.
     pub fn is_moderator_or_above(&self) -> bool {

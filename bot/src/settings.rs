@@ -213,6 +213,11 @@ fn write(guild: &mut GuildRuntime, key: &str, value: &str) -> Result<(), Setting
     Ok(())
 }
 
+/// Whether `key` names a setting the guild's admins may override.
+pub fn is_overridable(guild: &GuildRuntime, key: &str) -> bool {
+    group_of(key).is_some_and(|(group, _)| guild.overridable.contains(&group))
+}
+
 /// Checks that `key` may be overridden in `guild` with `value`.
 pub fn check_override(guild: &GuildRuntime, key: &str, value: &str) -> Result<(), SettingError> {
     let (group, _) = group_of(key).ok_or_else(|| SettingError::UnknownKey(key.to_string()))?;
@@ -261,7 +266,7 @@ pub fn view(guild: &GuildRuntime, overrides: &Overrides) -> Vec<Setting> {
             } else {
                 Source::Default
             };
-            let overridable = group_of(&key).is_some_and(|(g, _)| guild.overridable.contains(&g));
+            let overridable = is_overridable(guild, &key);
             Setting {
                 key,
                 value,

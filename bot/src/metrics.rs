@@ -1,0 +1,100 @@
+//! Prometheus metrics of the bot: interactions by command and outcome, their latency, deferrals,
+//! command registrations and the configuration revision it runs.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CommandLabels {
+    pub command: String,
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CommandLabel {
+    pub command: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RevisionLabel {
+    pub revision: String,
+}
+
+pub struct Metrics {
+    pub registry: Registry,
+    pub interactions: Family<CommandLabels, Counter>,
+    pub latency: Family<CommandLabel, Histogram>,
+    pub deferred: Family<CommandLabel, Counter>,
+    pub registrations: Counter,
+    pub revision: Family<RevisionLabel, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("kaltura_discord_bot");
+        let interactions = Family::<CommandLabels, Counter>::default();
+        registry.register(
+            "interactions",
+            "Interactions handled, by command and outcome",
+            interactions.clone(),
+        );
+        let latency = Family::<CommandLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new([
+                0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ])
+        });
+        registry.register(
+            "interaction_seconds",
+            "Time from receiving an interaction to its final answer",
+            latency.clone(),
+        );
+        let deferred = Family::<CommandLabel, Counter>::default();
+        registry.register(
+            "deferred",
+            "Interactions answered late, after a deferral",
+            deferred.clone(),
+        );
+        let registrations = Counter::default();
+        registry.register(
+            "command_registrations",
+            "Guild command sets sent to Discord",
+            registrations.clone(),
+        );
+        let revision = Family::<RevisionLabel, Gauge>::default();
+        registry.register(
+            "config_revision",
+            "The runtime-config revision in use (value 1)",
+            revision.clone(),
+        );
+        Self {
+            registry,
+            interactions,
+            latency,
+            deferred,
+            registrations,
+            revision,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String");
+        out
+    }
+
+    pub fn set_revision(&self, revision: &str) {
+        self.revision.clear();
+        self.revision
+            .get_or_create(&RevisionLabel {
+                revision: revision.to_string(),
+            })
+            .set(1);
+    }
+}

@@ -1,0 +1,529 @@
+//! The twilight edges: gateway shards feed interactions and guild role changes in, twilight-http
+//! sends answers and command registrations out. A new runtime-config revision is applied on the
+//! fly, without reconnecting: the next interaction reads it, and only guilds whose command set
+//! changed are re-registered.
+
+use crate::commands;
+use crate::config::RuntimeConfig;
+use crate::execute::{Env, Outcome, execute};
+use crate::invocation::{Action, Invocation, NotHandled, from_interaction};
+use crate::join_token::JoinKey;
+use crate::kaltura::{KalturaClients, KalturaSettings};
+use crate::logic::{Context, plan};
+use crate::metrics::{CommandLabel, CommandLabels, Metrics};
+use crate::reply::{Message, Reply, deferral};
+use crate::roles::GuildRole;
+use crate::secrets::SecretSource;
+use crate::settings;
+use kd_store::Store;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use twilight_gateway::{ConfigBuilder, Event, EventTypeFlags, Intents, Shard, StreamExt as _};
+use twilight_http::request::Request;
+use twilight_http::response::marker::EmptyBody;
+use twilight_http::routing::Route;
+use twilight_model::application::interaction::Interaction;
+use twilight_model::gateway::payload::incoming::GuildCreate;
+use twilight_model::id::Id;
+
+/// How the bot connects; the URLs point it at the sandbox instead of Discord.
+#[derive(Clone, Debug)]
+pub struct BotOptions {
+    /// `host:port` of a plain-HTTP Discord REST API (the sandbox); Discord itself when None.
+    pub http_proxy: Option<String>,
+    /// `ws://host:port` of the gateway (the sandbox); Discord's when None.
+    pub gateway_url: Option<String>,
+    pub intents: Intents,
+    /// Answer with a deferral when the reply is not ready by then (Discord allows 3 s).
+    pub defer_after: Duration,
+    pub kaltura: KalturaSettings,
+    /// Gateway shards; Discord's recommendation (one per 2,500 guilds) when None.
+    pub shards: Option<u32>,
+}
+
+impl Default for BotOptions {
+    fn default() -> Self {
+        Self {
+            http_proxy: None,
+            gateway_url: None,
+            intents: Intents::GUILDS,
+            defer_after: Duration::from_millis(2000),
+            kaltura: KalturaSettings::default(),
+            shards: None,
+        }
+    }
+}
+
+pub struct Bot {
+    http: twilight_http::Client,
+    token: String,
+    options: BotOptions,
+    config: watch::Receiver<Arc<RuntimeConfig>>,
+    store: Store,
+    kaltura: KalturaClients,
+    join_key: JoinKey,
+    guild_roles: RwLock<HashMap<String, Vec<GuildRole>>>,
+    running: watch::Sender<String>,
+    pub metrics: Metrics,
+}
+
+/// What the bot failed to start with.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("the bot token Secret {0} is missing")]
+    NoToken(String),
+    #[error("asking Discord how many shards to run failed: {0}")]
+    Gateway(String),
+}
+
+impl Bot {
+    /// A bot for the application of `config`; its token comes from `secrets`.
+    pub fn new(
+        options: BotOptions,
+        config: watch::Receiver<Arc<RuntimeConfig>>,
+        store: Store,
+        secrets: Arc<dyn SecretSource>,
+    ) -> Result<Arc<Self>, StartError> {
+        let reference = config.borrow().application.bot_token_ref.clone();
+        let token = secrets
+            .get(&reference)
+            .ok_or_else(|| StartError::NoToken(format!("{}/{}", reference.name, reference.key)))?
+            .expose()
+            .to_string();
+        let mut http = twilight_http::Client::builder().token(token.clone());
+        if let Some(proxy) = &options.http_proxy {
+            http = http.proxy(proxy.clone(), true);
+        }
+        let (running, _) = watch::channel(String::new());
+        Ok(Arc::new(Self {
+            http: http.build(),
+            join_key: JoinKey::derive(&token),
+            token,
+            kaltura: KalturaClients::new(secrets, options.kaltura.clone()),
+            options,
+            config,
+            store,
+            guild_roles: RwLock::new(HashMap::new()),
+            running,
+            metrics: Metrics::default(),
+        }))
+    }
+
+    /// The revision the bot has applied; the operator writes it back into status.
+    pub fn running_revision(&self) -> watch::Receiver<String> {
+        self.running.subscribe()
+    }
+
+    pub fn http(&self) -> &twilight_http::Client {
+        &self.http
+    }
+
+    /// Connects every shard and serves until their gateway streams end.
+    pub async fn run(self: Arc<Self>) -> Result<(), StartError> {
+        let reconfigure = tokio::spawn(self.clone().follow_config());
+        let mut config = ConfigBuilder::new(self.token.clone(), self.options.intents);
+        if let Some(url) = &self.options.gateway_url {
+            config = config.proxy_url(url.clone());
+        }
+        let config = config.build();
+        let total = match self.options.shards {
+            Some(total) => total,
+            None => self.recommended_shards().await?,
+        };
+        let shards: Vec<Shard> = twilight_gateway::bucket(0, 1, total)
+            .map(|id| Shard::with_config(id, config.clone()))
+            .collect();
+        tracing::info!(shards = shards.len(), "starting gateway shards");
+        let tasks: Vec<_> = shards
+            .into_iter()
+            .map(|shard| tokio::spawn(self.clone().serve(shard)))
+            .collect();
+        for task in tasks {
+            let _ = task.await;
+        }
+        reconfigure.abort();
+        Ok(())
+    }
+
+    /// Discord's recommended shard count (`GET /gateway/bot`).
+    async fn recommended_shards(&self) -> Result<u32, StartError> {
+        let gateway = self
+            .http
+            .gateway()
+            .authed()
+            .await
+            .map_err(|e| StartError::Gateway(e.to_string()))?;
+        let info = gateway
+            .model()
+            .await
+            .map_err(|e| StartError::Gateway(e.to_string()))?;
+        Ok(info.shards.max(1))
+    }
+
+    async fn serve(self: Arc<Self>, mut shard: Shard) {
+        let wanted = EventTypeFlags::READY
+            | EventTypeFlags::GUILD_CREATE
+            | EventTypeFlags::GUILD_DELETE
+            | EventTypeFlags::INTERACTION_CREATE
+            | EventTypeFlags::ROLE_CREATE
+            | EventTypeFlags::ROLE_UPDATE
+            | EventTypeFlags::ROLE_DELETE;
+        while let Some(item) = shard.next_event(wanted).await {
+            match item {
+                Ok(event) => self.on_event(event),
+                // twilight reconnects and resumes by itself; the error is only worth a log line.
+                Err(err) => {
+                    tracing::warn!(error = %err, shard = shard.id().number(), "gateway receive error")
+                }
+            }
+        }
+    }
+
+    fn on_event(self: &Arc<Self>, event: Event) {
+        match event {
+            Event::Ready(ready) => {
+                tracing::info!(guilds = ready.guilds.len(), "connected to the gateway")
+            }
+            Event::GuildCreate(created) => {
+                if let GuildCreate::Available(guild) = *created {
+                    let id = guild.id.to_string();
+                    let roles = guild
+                        .roles
+                        .iter()
+                        .map(|r| GuildRole {
+                            id: r.id.to_string(),
+                            name: r.name.clone(),
+                        })
+                        .collect();
+                    self.guild_roles
+                        .write()
+                        .expect("roles lock")
+                        .insert(id.clone(), roles);
+                    let bot = self.clone();
+                    tokio::spawn(async move { bot.register(&id).await });
+                }
+            }
+            Event::GuildDelete(gone) => {
+                self.guild_roles
+                    .write()
+                    .expect("roles lock")
+                    .remove(&gone.id.to_string());
+            }
+            Event::RoleCreate(e) => self.upsert_role(e.guild_id.to_string(), &e.role),
+            Event::RoleUpdate(e) => self.upsert_role(e.guild_id.to_string(), &e.role),
+            Event::RoleDelete(e) => {
+                let role = e.role_id.to_string();
+                if let Some(roles) = self
+                    .guild_roles
+                    .write()
+                    .expect("roles lock")
+                    .get_mut(&e.guild_id.to_string())
+                {
+                    roles.retain(|r| r.id != role);
+                }
+            }
+            Event::InteractionCreate(interaction) => {
+                let bot = self.clone();
+                tokio::spawn(async move { bot.on_interaction(interaction.0).await });
+            }
+            _ => {}
+        }
+    }
+
+    fn upsert_role(&self, guild_id: String, role: &twilight_model::guild::Role) {
+        let mut all = self.guild_roles.write().expect("roles lock");
+        let roles = all.entry(guild_id).or_default();
+        roles.retain(|r| r.id != role.id.to_string());
+        roles.push(GuildRole {
+            id: role.id.to_string(),
+            name: role.name.clone(),
+        });
+    }
+
+    /// The guild's roles: from the gateway cache, else asked of Discord once.
+    async fn roles_of(&self, guild_id: &str) -> Vec<GuildRole> {
+        if let Some(roles) = self.guild_roles.read().expect("roles lock").get(guild_id) {
+            return roles.clone();
+        }
+        let Ok(id) = guild_id.parse::<u64>() else {
+            return Vec::new();
+        };
+        let Ok(id) = Id::new_checked(id).ok_or(()) else {
+            return Vec::new();
+        };
+        match self.http.roles(id).await {
+            Ok(response) => match response.models().await {
+                Ok(roles) => {
+                    let roles: Vec<GuildRole> = roles
+                        .into_iter()
+                        .map(|r| GuildRole {
+                            id: r.id.to_string(),
+                            name: r.name,
+                        })
+                        .collect();
+                    self.guild_roles
+                        .write()
+                        .expect("roles lock")
+                        .insert(guild_id.to_string(), roles.clone());
+                    roles
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, guild = guild_id, "reading guild roles failed");
+                    Vec::new()
+                }
+            },
+            Err(err) => {
+                tracing::warn!(error = %err, guild = guild_id, "fetching guild roles failed");
+                Vec::new()
+            }
+        }
+    }
+
+    async fn on_interaction(self: Arc<Self>, interaction: Interaction) {
+        let started = Instant::now();
+        let inv = match from_interaction(&interaction) {
+            Ok(inv) => inv,
+            Err(NotHandled::NotInGuild) => {
+                let reply = Reply::Message(Message::ephemeral(
+                    "Kaltura commands work inside a server, not in direct messages.",
+                ));
+                self.callback(
+                    &interaction.id.to_string(),
+                    &interaction.token,
+                    &reply.callback(),
+                )
+                .await;
+                return;
+            }
+            Err(NotHandled::Unsupported) => return,
+        };
+        let command = label(&inv);
+        let config = self.config.borrow().clone();
+        let overrides = match self.store.overrides(&inv.guild_id).await {
+            Ok(o) => o,
+            Err(err) => {
+                tracing::error!(error = %err, "reading overrides failed; using the GuildConfig alone");
+                Default::default()
+            }
+        };
+        let roles = self.roles_of(&inv.guild_id).await;
+        let declared = config.guild(&inv.guild_id).cloned();
+        let effective = declared.as_ref().map(|g| settings::apply(g, &overrides));
+        let ctx = Context {
+            config: &config,
+            guild: effective.as_ref(),
+            guild_roles: &roles,
+        };
+        let planned = plan(&ctx, &inv);
+        let is_button = matches!(inv.action, Action::Button { .. });
+        let is_autocomplete = matches!(inv.action, Action::Autocomplete { .. });
+        let (reply, outcome) = match &declared {
+            Some(declared) => {
+                let env = Env {
+                    config: &config,
+                    declared,
+                    overrides: &overrides,
+                    kaltura: &self.kaltura,
+                    store: &self.store,
+                    join_key: &self.join_key,
+                };
+                let work = execute(planned, &inv, &env);
+                tokio::pin!(work);
+                match tokio::time::timeout(self.options.defer_after, &mut work).await {
+                    Ok(done) => done,
+                    Err(_) if is_autocomplete => (Reply::Choices(Vec::new()), Outcome::Failed),
+                    Err(_) => {
+                        self.metrics
+                            .deferred
+                            .get_or_create(&CommandLabel {
+                                command: command.clone(),
+                            })
+                            .inc();
+                        self.callback(&inv.id, &inv.token, &deferral(is_button, true))
+                            .await;
+                        let (reply, outcome) = work.await;
+                        self.finish_deferred(&inv, &reply).await;
+                        self.observe(&command, outcome, started);
+                        return;
+                    }
+                }
+            }
+            // Not configured: the plan is the explanation, no calls needed.
+            None => (
+                match planned {
+                    crate::logic::Plan::Reply(r) => r,
+                    _ => Reply::Message(Message::ephemeral(
+                        "This server is not set up for Kaltura yet.",
+                    )),
+                },
+                Outcome::Denied,
+            ),
+        };
+        self.callback(&inv.id, &inv.token, &reply.callback()).await;
+        self.observe(&command, outcome, started);
+        if matches!(&inv.action, Action::Command { name, subcommand: Some(_), .. } if name == "kaltura-config")
+            && outcome == Outcome::Ok
+        {
+            // A feature override may change the guild's commands.
+            self.register(&inv.guild_id).await;
+        }
+    }
+
+    fn observe(&self, command: &str, outcome: Outcome, started: Instant) {
+        self.metrics
+            .interactions
+            .get_or_create(&CommandLabels {
+                command: command.to_string(),
+                outcome: outcome.as_str().to_string(),
+            })
+            .inc();
+        self.metrics
+            .latency
+            .get_or_create(&CommandLabel {
+                command: command.to_string(),
+            })
+            .observe(started.elapsed().as_secs_f64());
+        tracing::info!(
+            command,
+            outcome = outcome.as_str(),
+            ms = started.elapsed().as_millis() as u64,
+            "interaction"
+        );
+    }
+
+    /// `POST /interactions/{id}/{token}/callback`.
+    async fn callback(&self, id: &str, token: &str, body: &serde_json::Value) {
+        let Ok(id) = id.parse::<u64>() else { return };
+        let route = Route::InteractionCallback {
+            interaction_id: id,
+            interaction_token: token,
+            with_response: false,
+        };
+        self.send(&route, body, "interaction callback").await;
+    }
+
+    /// After a deferral: the answer replaces the "thinking" message.
+    async fn finish_deferred(&self, inv: &Invocation, reply: &Reply) {
+        let message = match reply {
+            Reply::Message(m) | Reply::Update(m) => m.clone(),
+            Reply::LaunchActivity | Reply::Choices(_) => {
+                Message::ephemeral("That took too long; please run the command again.")
+            }
+        };
+        let application_id = self
+            .config
+            .borrow()
+            .application
+            .application_id
+            .parse()
+            .unwrap_or(0);
+        let route = Route::UpdateInteractionOriginal {
+            application_id,
+            interaction_token: &inv.token,
+        };
+        self.send(&route, &message.to_json(), "edit of a deferred answer")
+            .await;
+    }
+
+    async fn send(&self, route: &Route<'_>, body: &serde_json::Value, what: &str) {
+        let request = Request::builder(route)
+            .body(serde_json::to_vec(body).expect("JSON"))
+            .build();
+        let result = match request {
+            Ok(request) => self.http.request::<EmptyBody>(request).await.map(|_| ()),
+            Err(err) => Err(err),
+        };
+        if let Err(err) = result {
+            // Never silent: a lost answer is logged with its route.
+            // The route holds the interaction token: name the kind of request only.
+            tracing::error!(error = %err, request = what, "sending to Discord failed");
+        }
+    }
+
+    /// Registers the guild's command set when it differs from the last one registered.
+    pub async fn register(&self, guild_id: &str) {
+        let config = self.config.borrow().clone();
+        let Some(declared) = config.guild(guild_id) else {
+            return;
+        };
+        let overrides = self.store.overrides(guild_id).await.unwrap_or_default();
+        let set = commands::command_set(&settings::apply(declared, &overrides).features);
+        let fingerprint = commands::fingerprint(&set);
+        let app = &config.application.application_id;
+        if self
+            .store
+            .registered_fingerprint(app, guild_id)
+            .await
+            .ok()
+            .flatten()
+            .as_deref()
+            == Some(fingerprint.as_str())
+        {
+            return;
+        }
+        let (Ok(app_id), Ok(guild)) = (app.parse::<u64>(), guild_id.parse::<u64>()) else {
+            return;
+        };
+        let (Some(app_id), Some(guild)) = (Id::new_checked(app_id), Id::new_checked(guild)) else {
+            return;
+        };
+        match self
+            .http
+            .interaction(app_id)
+            .set_guild_commands(guild, &set)
+            .await
+        {
+            Ok(_) => {
+                self.metrics.registrations.inc();
+                if let Err(err) = self
+                    .store
+                    .record_registration(app, guild_id, &fingerprint)
+                    .await
+                {
+                    tracing::error!(error = %err, "recording a command registration failed");
+                }
+                tracing::info!(
+                    guild = guild_id,
+                    commands = set.len(),
+                    fingerprint,
+                    "registered guild commands"
+                );
+            }
+            Err(err) => {
+                tracing::error!(error = %err, guild = guild_id, "registering guild commands failed")
+            }
+        }
+    }
+
+    /// Applies each new config revision: re-registers changed guilds, then reports it running.
+    async fn follow_config(self: Arc<Self>) {
+        let mut config = self.config.clone();
+        loop {
+            let current = config.borrow_and_update().clone();
+            for guild_id in current.guilds.keys() {
+                self.register(guild_id).await;
+            }
+            self.metrics.set_revision(&current.revision);
+            self.running.send_replace(current.revision.clone());
+            tracing::info!(revision = %current.revision, guilds = current.guilds.len(), "running config revision");
+            if config.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// The command an invocation belongs to, for metrics.
+fn label(inv: &Invocation) -> String {
+    match &inv.action {
+        Action::Command { name, .. } | Action::Autocomplete { name, .. } => name.clone(),
+        Action::Button { custom_id } => {
+            format!(
+                "button:{}",
+                custom_id.split(':').nth(1).unwrap_or("unknown")
+            )
+        }
+    }
+}

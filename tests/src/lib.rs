@@ -1,0 +1,380 @@
+//! A whole world for end-to-end tests: the Discord and Kaltura sandboxes, a guild with roles
+//! and members, and the bot connected to both with a runtime config for that guild.
+
+use kd_bot::config::{ApplicationRuntime, GuildRuntime, PartnerRuntime, RoleTable, RuntimeConfig};
+use kd_bot::runtime::{Bot, BotOptions};
+use kd_bot::secrets::SecretMap;
+use kd_crds::SecretKeyRef;
+use kd_crds::guild::{Channels, Features, Overridable, Templates};
+use kd_crds::role_mapping::{RoleRule, RoleSelector};
+use kd_sandbox_discord::{
+    Config, DiscordSandbox, GuildCreated, InteractionView, MemberSpec, NewCommandInteraction,
+    NewComponentInteraction, NewGuild, NewRole, NewUser,
+};
+use kd_sandbox_kaltura::{KalturaSandbox, SandboxConfig};
+use kd_store::Store;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+/// Discord's MANAGE_GUILD permission bit.
+pub const MANAGE_GUILD: u64 = 1 << 5;
+
+pub struct World {
+    pub discord: DiscordSandbox,
+    pub kaltura: KalturaSandbox,
+    pub guild: GuildCreated,
+    pub teacher: u64,
+    pub student: u64,
+    pub admin: u64,
+    pub config: watch::Sender<Arc<RuntimeConfig>>,
+    pub bot: Arc<Bot>,
+    pub store: Store,
+    _dir: tempfile::TempDir,
+}
+
+fn secret(name: &str, key: &str) -> SecretKeyRef {
+    SecretKeyRef {
+        name: name.into(),
+        key: key.into(),
+    }
+}
+
+/// The runtime config of the test guild; tests change it and send it again.
+pub fn runtime_config(
+    discord: &DiscordSandbox,
+    kaltura: &KalturaSandbox,
+    guild_id: u64,
+) -> RuntimeConfig {
+    let guild = GuildRuntime {
+        config_name: "physics-101".into(),
+        partner: "campus".into(),
+        features: Features {
+            meetings: true,
+            video_search: true,
+            watch_together: true,
+            notifications: false,
+            user_sync: false,
+        },
+        permissions: BTreeMap::from([("kaltura-start".to_string(), vec!["Teacher".to_string()])]),
+        channels: Channels::default(),
+        templates: Templates::default(),
+        overridable: vec![Overridable::Features, Overridable::Channels],
+        roles: RoleTable {
+            rules: vec![RoleRule {
+                discord_role: RoleSelector {
+                    name: Some("Teacher".into()),
+                    id: None,
+                },
+                kaltura_role: "moderator".into(),
+                priority: 10,
+            }],
+            default: "viewer".into(),
+        },
+    };
+    RuntimeConfig::new(
+        ApplicationRuntime {
+            name: "campus-bot".into(),
+            namespace: "kaltura".into(),
+            application_id: discord.application_id().to_string(),
+            bot_token_ref: secret("discord", "botToken"),
+            public_url: Some("https://watch.example.org".into()),
+            activity_enabled: true,
+        },
+        BTreeMap::from([(
+            "campus".to_string(),
+            PartnerRuntime {
+                partner_id: kaltura.partner_id(),
+                service_url: kaltura.base_url().to_string(),
+                admin_secret_ref: secret("kaltura", "adminSecret"),
+                sessions: Default::default(),
+                player_ui_conf_id: Some(4242),
+            },
+        )]),
+        BTreeMap::from([(guild_id.to_string(), guild)]),
+    )
+}
+
+impl World {
+    pub async fn start() -> Self {
+        Self::start_with(BotOptions::default()).await
+    }
+
+    pub async fn start_with(options: BotOptions) -> Self {
+        let discord = DiscordSandbox::start(Config::default())
+            .await
+            .expect("Discord sandbox starts");
+        let kaltura = KalturaSandbox::start(SandboxConfig::default())
+            .await
+            .expect("Kaltura sandbox starts");
+        let guild = discord
+            .create_guild(NewGuild {
+                name: "Physics 101".into(),
+                ..NewGuild::default()
+            })
+            .unwrap();
+        let teacher_role = discord
+            .create_role(
+                guild.id,
+                NewRole {
+                    name: "Teacher".into(),
+                    ..NewRole::default()
+                },
+            )
+            .unwrap();
+        let admin_role = discord
+            .create_role(
+                guild.id,
+                NewRole {
+                    name: "Admins".into(),
+                    permissions: MANAGE_GUILD,
+                    ..NewRole::default()
+                },
+            )
+            .unwrap();
+        let member = |name: &str, roles: Vec<u64>| {
+            let user = discord
+                .create_user(NewUser {
+                    username: name.into(),
+                    ..NewUser::default()
+                })
+                .unwrap();
+            let id: u64 = user.id;
+            discord
+                .put_member(guild.id, id, MemberSpec { roles, nick: None })
+                .unwrap();
+            id
+        };
+        let teacher = member("ada", vec![teacher_role.id]);
+        let student = member("bob", vec![]);
+        let admin = member("cyd", vec![admin_role.id]);
+
+        let mut secrets = SecretMap::default();
+        secrets.insert("discord", "botToken", &discord.bot_token());
+        secrets.insert("kaltura", "adminSecret", kaltura.admin_secret());
+        let (config, rx) = watch::channel(Arc::new(runtime_config(&discord, &kaltura, guild.id)));
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}", dir.path().join("bot.db").display()))
+            .await
+            .unwrap();
+        let options = BotOptions {
+            http_proxy: Some(discord.http_authority().to_string()),
+            gateway_url: Some(discord.gateway_url().to_string()),
+            shards: Some(1),
+            ..options
+        };
+        let bot = Bot::new(options, rx, store.clone(), Arc::new(secrets)).expect("bot starts");
+        tokio::spawn(bot.clone().run());
+        let world = Self {
+            discord,
+            kaltura,
+            guild,
+            teacher,
+            student,
+            admin,
+            config,
+            bot,
+            store,
+            _dir: dir,
+        };
+        world
+            .wait_commands(|names| names.contains(&"kaltura-start".to_string()))
+            .await;
+        world
+    }
+
+    /// Names of the commands registered in the guild.
+    pub fn command_names(&self) -> Vec<String> {
+        self.discord
+            .commands(Some(self.guild.id))
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    pub async fn wait_commands(&self, ok: impl Fn(&Vec<String>) -> bool) -> Vec<String> {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let names = self.command_names();
+            if ok(&names) {
+                return names;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "commands never matched: {names:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn options(options: &[(&str, Value)]) -> Vec<Value> {
+        options
+            .iter()
+            .map(|(name, value)| json!({"name": name, "value": value}))
+            .collect()
+    }
+
+    /// A member runs a slash command; returns what became of it once answered.
+    pub async fn run(&self, user: u64, name: &str, options: &[(&str, Value)]) -> InteractionView {
+        self.run_raw(user, name, Self::options(options)).await
+    }
+
+    /// A subcommand: `/kaltura-config set key:.. value:..`.
+    pub async fn run_sub(
+        &self,
+        user: u64,
+        name: &str,
+        sub: &str,
+        options: &[(&str, Value)],
+    ) -> InteractionView {
+        self.run_raw(
+            user,
+            name,
+            vec![json!({"name": sub, "options": Self::options(options)})],
+        )
+        .await
+    }
+
+    async fn run_raw(&self, user: u64, name: &str, options: Vec<Value>) -> InteractionView {
+        let spec = NewCommandInteraction {
+            guild_id: self.guild.id,
+            channel_id: self.guild.general_channel_id,
+            user_id: user,
+            name: name.into(),
+            options,
+            ..NewCommandInteraction::default()
+        };
+        let sent = self
+            .discord
+            .invoke_command(spec)
+            .expect("the sandbox takes the command");
+        self.answer(sent.id).await
+    }
+
+    /// A member types into an autocomplete option.
+    pub async fn autocomplete(
+        &self,
+        user: u64,
+        name: &str,
+        option: &str,
+        typed: &str,
+    ) -> Vec<(String, String)> {
+        let spec = NewCommandInteraction {
+            guild_id: self.guild.id,
+            channel_id: self.guild.general_channel_id,
+            user_id: user,
+            name: name.into(),
+            options: vec![json!({"name": option, "value": typed})],
+            focused: Some(option.into()),
+            ..NewCommandInteraction::default()
+        };
+        let sent = self
+            .discord
+            .autocomplete(spec)
+            .expect("the sandbox takes the autocomplete");
+        let view = self.answer(sent.id).await;
+        let callback = view.callback.expect("answered");
+        assert_eq!(callback["type"], 8, "{callback}");
+        callback["data"]["choices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["name"].as_str().unwrap().to_string(),
+                    c["value"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// A member presses a button on the message an interaction answered with.
+    pub async fn press(&self, user: u64, on: &InteractionView, custom_id: &str) -> InteractionView {
+        let message_id = message_of(on)["id"]
+            .as_str()
+            .expect("the answer is a message")
+            .parse()
+            .unwrap();
+        let sent = self
+            .discord
+            .press_component(NewComponentInteraction {
+                message_id,
+                user_id: user,
+                custom_id: custom_id.into(),
+                values: vec![],
+            })
+            .expect("the sandbox takes the press");
+        self.answer(sent.id).await
+    }
+
+    pub async fn answer(&self, id: u64) -> InteractionView {
+        self.discord
+            .wait_interaction_response(id, TIMEOUT)
+            .await
+            .expect("the bot answers")
+    }
+
+    /// Waits until a deferred interaction's original message is edited.
+    pub async fn wait_edit(&self, id: u64) -> Value {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let view = self.discord.interaction(id).unwrap();
+            if let Some(original) = view.original.filter(|o| {
+                o["edited_timestamp"].is_string() || o.get("content").is_some_and(|c| c != "")
+            }) {
+                return original;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the deferred answer was never edited"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn reconfigure(&self, change: impl FnOnce(&mut RuntimeConfig)) -> String {
+        let mut config = (**self.config.borrow()).clone();
+        change(&mut config);
+        let config = RuntimeConfig::new(config.application, config.partners, config.guilds);
+        let revision = config.revision.clone();
+        self.config.send_replace(Arc::new(config));
+        revision
+    }
+
+    pub fn guild_key(&self) -> String {
+        self.guild.id.to_string()
+    }
+}
+
+/// The message an interaction's answer produced (its callback data).
+pub fn message_of(view: &InteractionView) -> Value {
+    view.original.clone().unwrap_or_else(|| {
+        view.callback
+            .as_ref()
+            .map(|c| c["data"].clone())
+            .unwrap_or_default()
+    })
+}
+
+/// Text of the answer.
+pub fn content(view: &InteractionView) -> String {
+    message_of(view)["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// custom_ids of the answer's buttons.
+pub fn buttons(view: &InteractionView) -> Vec<String> {
+    message_of(view)["components"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|row| row["components"].as_array().cloned().unwrap_or_default())
+        .filter_map(|b| b["custom_id"].as_str().map(String::from))
+        .collect()
+}
