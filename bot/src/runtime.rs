@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
+use twilight_gateway::error::ReceiveMessageErrorType;
 use twilight_gateway::{ConfigBuilder, Event, EventTypeFlags, Intents, Shard, StreamExt as _};
 use twilight_http::request::Request;
 use twilight_http::response::marker::EmptyBody;
@@ -173,9 +174,17 @@ impl Bot {
         while let Some(item) = shard.next_event(wanted).await {
             match item {
                 Ok(event) => self.on_event(event),
-                // twilight reconnects and resumes by itself; the error is only worth a log line.
+                // twilight reconnects and resumes by itself. The error's text would carry the
+                // whole event, interaction token included, so only its kind is logged.
                 Err(err) => {
-                    tracing::warn!(error = %err, shard = shard.id().number(), "gateway receive error")
+                    let kind = match err.kind() {
+                        ReceiveMessageErrorType::Deserializing { .. } => {
+                            "an event twilight could not read"
+                        }
+                        ReceiveMessageErrorType::Reconnect => "reconnecting failed",
+                        _ => "other",
+                    };
+                    tracing::warn!(kind, shard = shard.id().number(), "gateway receive error");
                 }
             }
         }

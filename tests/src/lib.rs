@@ -104,6 +104,14 @@ impl World {
     }
 
     pub async fn start_with(options: BotOptions) -> Self {
+        // Logs show in a failing test's output (`RUST_LOG=debug` for more).
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "info".into()),
+            )
+            .with_test_writer()
+            .try_init();
         let discord = DiscordSandbox::start(Config::default())
             .await
             .expect("Discord sandbox starts");
@@ -239,20 +247,41 @@ impl World {
         .await
     }
 
-    async fn run_raw(&self, user: u64, name: &str, options: Vec<Value>) -> InteractionView {
-        let spec = NewCommandInteraction {
+    /// The interaction of a member running a command in the guild's general channel.
+    pub fn spec(&self, user: u64, name: &str, options: Vec<Value>) -> NewCommandInteraction {
+        NewCommandInteraction {
             guild_id: self.guild.id,
             channel_id: self.guild.general_channel_id,
             user_id: user,
             name: name.into(),
             options,
             ..NewCommandInteraction::default()
-        };
+        }
+    }
+
+    async fn run_raw(&self, user: u64, name: &str, options: Vec<Value>) -> InteractionView {
         let sent = self
             .discord
-            .invoke_command(spec)
+            .invoke_command(self.spec(user, name, options))
             .expect("the sandbox takes the command");
         self.answer(sent.id).await
+    }
+
+    /// A member types into an option of a subcommand (`/kaltura-config set key:..`).
+    pub async fn autocomplete_sub(
+        &self,
+        user: u64,
+        name: &str,
+        sub: &str,
+        option: &str,
+        typed: &str,
+    ) -> Vec<(String, String)> {
+        let options = vec![json!({"name": sub, "options": [{"name": option, "value": typed}]})];
+        self.suggestions(NewCommandInteraction {
+            focused: Some(option.into()),
+            ..self.spec(user, name, options)
+        })
+        .await
     }
 
     /// A member types into an autocomplete option.
@@ -263,15 +292,15 @@ impl World {
         option: &str,
         typed: &str,
     ) -> Vec<(String, String)> {
-        let spec = NewCommandInteraction {
-            guild_id: self.guild.id,
-            channel_id: self.guild.general_channel_id,
-            user_id: user,
-            name: name.into(),
-            options: vec![json!({"name": option, "value": typed})],
+        let options = vec![json!({"name": option, "value": typed})];
+        self.suggestions(NewCommandInteraction {
             focused: Some(option.into()),
-            ..NewCommandInteraction::default()
-        };
+            ..self.spec(user, name, options)
+        })
+        .await
+    }
+
+    async fn suggestions(&self, spec: NewCommandInteraction) -> Vec<(String, String)> {
         let sent = self
             .discord
             .autocomplete(spec)

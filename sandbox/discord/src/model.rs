@@ -248,6 +248,15 @@ pub struct Message {
 pub const EPHEMERAL: u64 = 1 << 6;
 pub const LOADING: u64 = 1 << 7;
 
+/// Discord stores an embed sent without a `type` as `"rich"` and always returns the type.
+fn rich_embed(embed: &Value) -> Value {
+    let mut embed = embed.clone();
+    if let Some(fields) = embed.as_object_mut() {
+        fields.entry("type").or_insert_with(|| json!("rich"));
+    }
+    embed
+}
+
 impl Message {
     pub fn to_json(&self, author: &User, mentioned: &[&User]) -> Value {
         let mut message = json!({
@@ -263,7 +272,7 @@ impl Message {
             "mention_roles": ids_json(&self.mention_roles),
             "mention_channels": [],
             "attachments": [],
-            "embeds": self.embeds,
+            "embeds": self.embeds.iter().map(rich_embed).collect::<Vec<_>>(),
             "components": self.components,
             "reactions": [],
             "pinned": false,
