@@ -7,6 +7,7 @@ pub mod execute;
 pub mod invocation;
 pub mod join_token;
 pub mod kaltura;
+pub mod logging;
 pub mod logic;
 pub mod metrics;
 pub mod reply;
