@@ -3,6 +3,7 @@
 //! reconnecting. It holds Secret *references* only, so it can live in a ConfigMap.
 
 use kd_crds::SecretKeyRef;
+use kd_crds::application::Intent;
 use kd_crds::guild::{Channels, Features, Overridable, Templates};
 use kd_crds::partner::SessionPolicies;
 use kd_crds::role_mapping::RoleRule;
@@ -32,6 +33,8 @@ pub struct ApplicationRuntime {
     /// Base URL of the Activity and join links; absent when the Activity is off.
     pub public_url: Option<String>,
     pub activity_enabled: bool,
+    /// Gateway intents from the DiscordApplication.
+    pub intents: Vec<Intent>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]

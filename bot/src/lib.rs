@@ -3,6 +3,7 @@
 
 pub mod commands;
 pub mod config;
+pub mod config_source;
 pub mod execute;
 pub mod invocation;
 pub mod join_token;

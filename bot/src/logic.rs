@@ -671,6 +671,7 @@ mod tests {
                 bot_token_ref: secret.clone(),
                 public_url: activity.then(|| "https://watch.example.org".into()),
                 activity_enabled: activity,
+                intents: vec![kd_crds::application::Intent::Guilds],
             },
             BTreeMap::from([(
                 "campus".to_string(),

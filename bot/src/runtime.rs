@@ -29,6 +29,23 @@ use twilight_model::application::interaction::Interaction;
 use twilight_model::gateway::payload::incoming::GuildCreate;
 use twilight_model::id::Id;
 
+/// The gateway intents the DiscordApplication asks for.
+pub fn intents(config: &RuntimeConfig) -> Intents {
+    use kd_crds::application::Intent;
+    config
+        .application
+        .intents
+        .iter()
+        .fold(Intents::empty(), |all, intent| {
+            all | match intent {
+                Intent::Guilds => Intents::GUILDS,
+                Intent::GuildMembers => Intents::GUILD_MEMBERS,
+                Intent::GuildVoiceStates => Intents::GUILD_VOICE_STATES,
+                Intent::GuildMessages => Intents::GUILD_MESSAGES,
+            }
+        })
+}
+
 /// How the bot connects; the URLs point it at the sandbox instead of Discord.
 #[derive(Clone, Debug)]
 pub struct BotOptions {

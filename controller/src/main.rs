@@ -22,6 +22,10 @@ enum Command {
     Crds(cli::crds::Args),
     /// Check a folder of manifests against the CRD schemas, their CEL rules and each other.
     Validate(cli::validate::Args),
+    /// Print (or write) the runtime config each application's bot runs, rendered from manifests.
+    Render(cli::render::Args),
+    /// Run the Discord bot of one application from a rendered runtime config.
+    Bot(cli::bot::Args),
     /// Kaltura tools: make and inspect Kaltura Sessions (KS).
     Kaltura(cli::kaltura::Args),
     /// Run an emulator of an outside service (Kaltura, Discord) for local development and tests.
@@ -33,6 +37,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Crds(args) => cli::crds::run(args),
         Command::Validate(args) => cli::validate::run(args),
+        Command::Render(args) => cli::render::run(args),
+        Command::Bot(args) => cli::bot::run(args),
         Command::Kaltura(args) => cli::kaltura::run(args),
         Command::Sandbox(args) => cli::sandbox::run(args),
     };

@@ -83,6 +83,7 @@ pub fn runtime_config(
             bot_token_ref: secret("discord", "botToken"),
             public_url: Some("https://watch.example.org".into()),
             activity_enabled: true,
+            intents: vec![kd_crds::application::Intent::Guilds],
         },
         BTreeMap::from([(
             "campus".to_string(),

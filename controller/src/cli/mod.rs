@@ -1,6 +1,8 @@
 //! One module per subcommand: argument struct plus a `run` function.
 
+pub mod bot;
 pub mod crds;
 pub mod kaltura;
+pub mod render;
 pub mod sandbox;
 pub mod validate;

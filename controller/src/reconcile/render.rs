@@ -94,6 +94,7 @@ fn render_application(
         bot_token_ref: app.spec.bot_token_ref.clone(),
         public_url: app.spec.activity.public_url.clone(),
         activity_enabled: app.spec.activity.enabled,
+        intents: app.spec.bot.intents.clone(),
     };
     Rendered {
         application: object_key("DiscordApplication", app),
