@@ -119,16 +119,19 @@ impl Sandbox {
         f(&lock(&self.inner.world))
     }
 
-    /// Runs a change on the world, then dispatches the gateway events it caused.
+    /// Runs a change on the world and dispatches the gateway events it caused. The world stays
+    /// locked until they are queued, so dispatches keep the order of the changes (lock order:
+    /// world, then gateway).
     pub(crate) fn apply<T>(&self, f: impl FnOnce(&mut World) -> Changes<T>) -> ApiResult<T> {
-        let result = f(&mut lock(&self.inner.world));
-        let (value, events) = result?;
+        let mut world = lock(&self.inner.world);
+        let (value, events) = f(&mut world)?;
         if !events.is_empty() {
             let mut gateway = lock(&self.inner.gateway);
             for event in &events {
                 gateway.dispatch(event, self.inner.config.resume_window);
             }
         }
+        drop(world);
         self.inner.changed.notify_waiters();
         Ok(value)
     }
