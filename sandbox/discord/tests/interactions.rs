@@ -416,8 +416,9 @@ async fn permissions_come_from_roles_and_gate_commands() {
 #[tokio::test]
 async fn late_response_and_expired_token_get_discord_errors() {
     let config = Config {
-        interaction_deadline: Duration::from_millis(300),
-        interaction_token_lifetime: Duration::from_millis(1200),
+        // Short, but with room for a loaded CI machine on the timely paths.
+        interaction_deadline: Duration::from_millis(1500),
+        interaction_token_lifetime: Duration::from_millis(3000),
         ..Config::default()
     };
     let mut app = app(config).await;
@@ -425,7 +426,7 @@ async fn late_response_and_expired_token_get_discord_errors() {
         .invoke_command(app.command("kaltura-start", json!([{"name": "title", "value": "x"}])))
         .unwrap();
     let late = app.next_interaction().await;
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(1600)).await;
     let err = app
         .respond(
             &late,
@@ -447,10 +448,15 @@ async fn late_response_and_expired_token_get_discord_errors() {
     )
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(1300)).await;
     let webhook = app
         .client
         .interaction(Id::new(app.sandbox.application_id()));
+    webhook
+        .update_response(&timely.token)
+        .content(Some("in time"))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     let err = webhook
         .update_response(&timely.token)
         .content(Some("too late"))
