@@ -425,7 +425,10 @@ mod tests {
         let id = gateway.create_session(c.clone(), 1, [0, 1]);
         gateway.detach(&id, c.id, false);
         let (again, _rx2) = conn(&mut gateway);
-        assert_eq!(gateway.resume(&id, 0, again, Duration::ZERO), Err(ResumeError::Invalid));
+        assert_eq!(
+            gateway.resume(&id, 0, again, Duration::ZERO),
+            Err(ResumeError::Invalid)
+        );
     }
 
     #[test]
