@@ -92,6 +92,11 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     ),
     (
         "GET",
+        "/_sandbox/interactions",
+        "every interaction with its responses, newest first",
+    ),
+    (
+        "GET",
         "/_sandbox/interactions/{id}?wait_ms=",
         "callback, original response and follow-ups (waits for the callback up to wait_ms)",
     ),
@@ -171,6 +176,7 @@ pub fn router() -> Router<Sandbox> {
             get(messages).post(post_message),
         )
         .route("/_sandbox/commands", get(commands))
+        .route("/_sandbox/interactions", get(interactions))
         .route("/_sandbox/interactions/command", post(command))
         .route("/_sandbox/interactions/autocomplete", post(autocomplete))
         .route("/_sandbox/interactions/component", post(component))
@@ -357,6 +363,10 @@ async fn component(State(sandbox): State<Sandbox>, body: Bytes) -> JsonResult {
 async fn modal(State(sandbox): State<Sandbox>, body: Bytes) -> JsonResult {
     let spec: NewModalSubmit = json_body(&body)?;
     to_json(sandbox.submit_modal(spec)?)
+}
+
+async fn interactions(State(sandbox): State<Sandbox>) -> JsonResult {
+    to_json(sandbox.interactions())
 }
 
 #[derive(Deserialize)]

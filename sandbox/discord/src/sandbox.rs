@@ -251,7 +251,7 @@ impl Sandbox {
 
     /// A channel's messages, newest first, ephemeral ones included.
     pub fn messages(&self, channel_id: u64) -> ApiResult<Vec<Value>> {
-        self.world(|w| w.channel_messages(channel_id, usize::MAX, true))
+        self.world(|w| w.channel_messages(channel_id, crate::world::Page::all(), true))
     }
 
     /// Registered commands: global with `None`, else the guild's.
@@ -276,6 +276,11 @@ impl Sandbox {
 
     pub fn submit_modal(&self, spec: NewModalSubmit) -> ApiResult<InteractionRef> {
         self.apply(|w| w.submit_modal(spec))
+    }
+
+    /// Every interaction so far, newest first.
+    pub fn interactions(&self) -> Vec<InteractionView> {
+        self.world(|w| w.interaction_views())
     }
 
     pub fn interaction(&self, id: u64) -> ApiResult<InteractionView> {

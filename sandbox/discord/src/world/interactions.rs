@@ -334,6 +334,15 @@ impl World {
         Ok((InteractionRef { id, token }, vec![event]))
     }
 
+    /// Every interaction, newest first.
+    pub fn interaction_views(&self) -> Vec<InteractionView> {
+        self.interactions
+            .keys()
+            .rev()
+            .filter_map(|id| self.interaction_view(*id).ok())
+            .collect()
+    }
+
     pub fn interaction_view(&self, id: u64) -> ApiResult<InteractionView> {
         let interaction = self
             .interactions

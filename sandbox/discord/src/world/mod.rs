@@ -15,7 +15,7 @@ pub use interactions::{
     InteractionRef, InteractionView, NewCommandInteraction, NewComponentInteraction,
     NewModalSubmit, WebhookMessage,
 };
-pub use messages::MessageSpec;
+pub use messages::{MessageSpec, Page};
 
 use crate::error::{ApiError, ApiResult};
 use crate::gateway::Event;
