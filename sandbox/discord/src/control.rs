@@ -6,7 +6,7 @@ use crate::rest::{id, json_body};
 use crate::sandbox::Sandbox;
 use crate::world::{
     MemberSpec, NewChannel, NewCommandInteraction, NewComponentInteraction, NewGuild,
-    NewModalSubmit, NewRole, NewUser,
+    NewModalSubmit, NewRole, NewUser, OverwriteSpec,
 };
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -64,6 +64,11 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
         "GET|POST",
         "/_sandbox/channels/{channel_id}/messages",
         "messages newest first, ephemeral included | post as a member {user_id, content}",
+    ),
+    (
+        "PUT|DELETE",
+        "/_sandbox/channels/{channel_id}/overwrites/{target_id}",
+        "set a permission overwrite {type: 0 role | 1 member, allow, deny} | remove it (CHANNEL_UPDATE)",
     ),
     (
         "GET",
@@ -174,6 +179,10 @@ pub fn router() -> Router<Sandbox> {
         .route(
             "/_sandbox/channels/{channel_id}/messages",
             get(messages).post(post_message),
+        )
+        .route(
+            "/_sandbox/channels/{channel_id}/overwrites/{target_id}",
+            put(put_overwrite).delete(remove_overwrite),
         )
         .route("/_sandbox/commands", get(commands))
         .route("/_sandbox/interactions", get(interactions))
@@ -330,6 +339,27 @@ async fn post_message(
         body.user_id,
         body.content,
     )?))
+}
+
+async fn put_overwrite(
+    State(sandbox): State<Sandbox>,
+    Path(params): Params,
+    body: Bytes,
+) -> JsonResult {
+    let spec: OverwriteSpec = json_body(&body)?;
+    Ok(Json(
+        sandbox
+            .set_channel_overwrite(id(&params, "channel_id")?, id(&params, "target_id")?, spec)?
+            .to_json(),
+    ))
+}
+
+async fn remove_overwrite(State(sandbox): State<Sandbox>, Path(params): Params) -> JsonResult {
+    Ok(Json(
+        sandbox
+            .remove_channel_overwrite(id(&params, "channel_id")?, id(&params, "target_id")?)?
+            .to_json(),
+    ))
 }
 
 #[derive(Deserialize)]

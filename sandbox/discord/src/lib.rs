@@ -33,6 +33,7 @@ pub use sandbox::{RequestRecord, Sandbox};
 pub use world::{
     GuildCreated, InteractionRef, InteractionView, MemberSpec, MessageSpec, NewChannel,
     NewCommandInteraction, NewComponentInteraction, NewGuild, NewModalSubmit, NewRole, NewUser,
+    OverwriteSpec,
 };
 
 /// Permission bits for building roles in tests.

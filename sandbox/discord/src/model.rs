@@ -127,6 +127,7 @@ pub struct Channel {
     pub name: String,
     pub kind: u8,
     pub position: i64,
+    pub overwrites: Vec<crate::permissions::Overwrite>,
 }
 
 impl Channel {
@@ -137,7 +138,12 @@ impl Channel {
             "guild_id": id_str(self.guild_id),
             "name": self.name,
             "position": self.position,
-            "permission_overwrites": [],
+            "permission_overwrites": self.overwrites.iter().map(|o| json!({
+                "id": id_str(o.id),
+                "type": o.kind,
+                "allow": o.allow.to_string(),
+                "deny": o.deny.to_string(),
+            })).collect::<Vec<_>>(),
             "nsfw": false,
             "parent_id": null,
             "flags": 0,
@@ -181,6 +187,17 @@ impl Guild {
             .filter_map(|id| self.role(*id))
             .map(|role| role.permissions);
         crate::permissions::compute(member.user_id == self.owner_id, everyone, roles)
+    }
+
+    /// The member's permissions in a channel of this guild, overwrites applied.
+    pub fn channel_permissions_of(&self, member: &Member, channel: &Channel) -> u64 {
+        crate::permissions::in_channel(
+            self.permissions_of(member),
+            self.id,
+            member.user_id,
+            &member.roles,
+            &channel.overwrites,
+        )
     }
 
     /// The guild object of REST `GET /guilds/{id}`.

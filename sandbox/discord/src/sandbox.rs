@@ -9,7 +9,7 @@ use crate::ratelimit::RateLimiter;
 use crate::world::{
     Changes, CommandScope, GuildCreated, InteractionRef, InteractionView, Limits, MemberSpec,
     NewChannel, NewCommandInteraction, NewComponentInteraction, NewGuild, NewModalSubmit, NewRole,
-    NewUser, World,
+    NewUser, OverwriteSpec, World,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -209,6 +209,20 @@ impl Sandbox {
 
     pub fn create_channel(&self, guild_id: u64, spec: NewChannel) -> ApiResult<Channel> {
         self.apply(|w| w.create_channel(guild_id, spec))
+    }
+
+    /// Sets a channel's permission overwrite for a role or member (CHANNEL_UPDATE).
+    pub fn set_channel_overwrite(
+        &self,
+        channel_id: u64,
+        target_id: u64,
+        spec: OverwriteSpec,
+    ) -> ApiResult<Channel> {
+        self.apply(|w| w.set_channel_overwrite(channel_id, target_id, Some(spec)))
+    }
+
+    pub fn remove_channel_overwrite(&self, channel_id: u64, target_id: u64) -> ApiResult<Channel> {
+        self.apply(|w| w.set_channel_overwrite(channel_id, target_id, None))
     }
 
     pub fn create_role(&self, guild_id: u64, spec: NewRole) -> ApiResult<Role> {

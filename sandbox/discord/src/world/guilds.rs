@@ -5,7 +5,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::gateway::{Event, intents};
 use crate::ids::timestamp_now;
 use crate::model::{Channel, GUILD_TEXT, GUILD_VOICE, Guild, Member, Role, User, id_str};
-use crate::permissions;
+use crate::permissions::{self, Overwrite};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -66,6 +66,18 @@ pub struct NewRole {
     pub color: u32,
     #[serde(default)]
     pub mentionable: bool,
+}
+
+/// A channel permission overwrite as the control API takes it.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize)]
+pub struct OverwriteSpec {
+    /// 0 role, 1 member.
+    #[serde(rename = "type")]
+    pub kind: u8,
+    #[serde(default)]
+    pub allow: u64,
+    #[serde(default)]
+    pub deny: u64,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -241,6 +253,7 @@ impl World {
             name: spec.name,
             kind: spec.kind,
             position: guild.channels.len() as i64,
+            overwrites: vec![],
         };
         guild.channels.push(id);
         self.channels.insert(id, channel.clone());
@@ -251,6 +264,58 @@ impl World {
         let channel = self.add_channel(guild_id, spec)?;
         let event = Event::new(
             "CHANNEL_CREATE",
+            Some(guild_id),
+            intents::GUILDS,
+            channel.to_json(),
+        );
+        Ok((channel, vec![event]))
+    }
+
+    /// Sets (`Some`) or removes (`None`) a channel's overwrite for a role or member: CHANNEL_UPDATE.
+    pub fn set_channel_overwrite(
+        &mut self,
+        channel_id: u64,
+        target_id: u64,
+        spec: Option<OverwriteSpec>,
+    ) -> Changes<Channel> {
+        let guild_id = self.channel(channel_id)?.guild_id;
+        if let Some(spec) = &spec {
+            let guild = self.guild(guild_id)?;
+            let known = match spec.kind {
+                0 => guild.role(target_id).is_some(),
+                1 => guild.members.contains_key(&target_id),
+                _ => {
+                    return Err(ApiError::invalid_form(
+                        "type",
+                        "BASE_TYPE_CHOICES",
+                        "Value must be one of {0, 1}.",
+                    ));
+                }
+            };
+            if !known {
+                return Err(if spec.kind == 0 {
+                    ApiError::unknown_role()
+                } else {
+                    ApiError::unknown_member()
+                });
+            }
+        }
+        let channel = self
+            .channels
+            .get_mut(&channel_id)
+            .ok_or_else(ApiError::unknown_channel)?;
+        channel.overwrites.retain(|o| o.id != target_id);
+        if let Some(spec) = spec {
+            channel.overwrites.push(Overwrite {
+                id: target_id,
+                kind: spec.kind,
+                allow: spec.allow & permissions::ALL,
+                deny: spec.deny & permissions::ALL,
+            });
+        }
+        let channel = channel.clone();
+        let event = Event::new(
+            "CHANNEL_UPDATE",
             Some(guild_id),
             intents::GUILDS,
             channel.to_json(),

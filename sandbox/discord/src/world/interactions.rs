@@ -145,7 +145,7 @@ impl World {
             .members
             .get(&spec.user_id)
             .ok_or_else(ApiError::unknown_member)?;
-        let perms = guild.permissions_of(member);
+        let perms = guild.channel_permissions_of(member, self.channel(spec.channel_id)?);
         // Discord hides a command from members lacking its default_member_permissions.
         let required = command["default_member_permissions"]
             .as_str()
@@ -296,10 +296,10 @@ impl World {
             "guild": {"id": id_str(guild_id), "locale": "en-US", "features": []},
             "channel": channel.to_json(),
             "channel_id": id_str(channel_id),
-            "member": member.to_json(user, Some(guild.permissions_of(member))),
+            "member": member.to_json(user, Some(guild.channel_permissions_of(member, channel))),
             "token": token,
             "version": 1,
-            "app_permissions": self.bot_permissions(guild).to_string(),
+            "app_permissions": self.bot_channel_permissions(channel).to_string(),
             "locale": "en-US",
             "guild_locale": "en-US",
             "entitlements": [],

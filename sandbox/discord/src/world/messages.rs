@@ -102,8 +102,8 @@ impl World {
     /// REST `POST /channels/{id}/messages` by the bot.
     pub fn bot_create_message(&mut self, channel_id: u64, spec: MessageSpec) -> Changes<Value> {
         let channel = self.channel(channel_id)?;
-        let guild = self.bot_guild(channel.guild_id)?;
-        let perms = self.bot_permissions(guild);
+        self.bot_guild(channel.guild_id)?;
+        let perms = self.bot_channel_permissions(channel);
         if perms & VIEW_CHANNEL == 0 {
             return Err(ApiError::missing_access());
         }
@@ -133,7 +133,7 @@ impl World {
             .members
             .get(&user_id)
             .ok_or_else(ApiError::unknown_member)?;
-        if guild.permissions_of(member) & (VIEW_CHANNEL | SEND_MESSAGES)
+        if guild.channel_permissions_of(member, channel) & (VIEW_CHANNEL | SEND_MESSAGES)
             != VIEW_CHANNEL | SEND_MESSAGES
         {
             return Err(ApiError::missing_permissions());
