@@ -6,7 +6,7 @@
 //! cannot hide.
 //!
 //! ```no_run
-//! # async fn demo() -> anyhow::Result<()> {
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use kd_sandbox_discord::{Config, DiscordSandbox, NewGuild};
 //! let sandbox = DiscordSandbox::start(Config::default()).await?;
 //! let guild = sandbox.create_guild(NewGuild { name: "Physics 101".into(), ..NewGuild::default() })?;

@@ -438,9 +438,7 @@ impl World {
             roles.push(role_id);
         }
         let nick = member.nick.clone();
-        let ((), events) = self
-            .put_member(guild_id, user_id, MemberSpec { roles, nick })
-            .map(|(_, events)| ((), events))?;
+        let (_, events) = self.put_member(guild_id, user_id, MemberSpec { roles, nick })?;
         Ok(((), events))
     }
 
