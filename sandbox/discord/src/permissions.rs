@@ -173,4 +173,21 @@ mod tests {
     fn no_roles_means_everyone_only() {
         assert_eq!(compute(false, EVERYONE_DEFAULT, []), EVERYONE_DEFAULT);
     }
+
+    proptest::proptest! {
+        /// Roles only ever add permissions; an administrator or the owner holds all of them;
+        /// overwrites never touch an administrator.
+        #[test]
+        fn roles_add_and_administrators_hold_all(everyone in 0..ALL, roles in proptest::collection::vec(0..ALL, 0..5), extra in 0..ALL) {
+            let base = compute(false, everyone, roles.clone());
+            let more = compute(false, everyone, roles.iter().copied().chain([extra]));
+            proptest::prop_assert_eq!(base & more, base);
+            if (everyone | extra) & ADMINISTRATOR != 0 {
+                proptest::prop_assert_eq!(more, ALL);
+            }
+            proptest::prop_assert_eq!(compute(true, everyone, roles), ALL);
+            let overwrite = Overwrite { id: 1, kind: 0, allow: 0, deny: ALL };
+            proptest::prop_assert_eq!(in_channel(ALL, 1, 2, &[], &[overwrite]), ALL);
+        }
+    }
 }
