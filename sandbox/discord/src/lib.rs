@@ -21,7 +21,7 @@ mod gateway;
 mod ids;
 mod model;
 mod permissions;
-pub mod ratelimit;
+mod ratelimit;
 mod rest;
 mod sandbox;
 mod world;

@@ -312,7 +312,8 @@ pub const MESSAGE_COMPONENT: u8 = 3;
 pub const AUTOCOMPLETE: u8 = 4;
 pub const MODAL_SUBMIT: u8 = 5;
 
-#[derive(Debug, Clone)]
+/// No `Debug`: the token is a credential for the interaction webhook.
+#[derive(Clone)]
 pub struct Interaction {
     pub id: u64,
     pub token: String,

@@ -60,15 +60,25 @@ pub struct NewModalSubmit {
     pub values: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct InteractionRef {
     #[serde(with = "crate::ids::snowflake")]
     pub id: u64,
     pub token: String,
 }
 
-/// What became of an interaction, for tests and the console.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+impl std::fmt::Debug for InteractionRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InteractionRef")
+            .field("id", &self.id)
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}
+
+/// What became of an interaction, for tests and the console. No `Debug`: the payload holds
+/// the interaction token.
+#[derive(Clone, Deserialize, Serialize)]
 pub struct InteractionView {
     #[serde(with = "crate::ids::snowflake")]
     pub id: u64,
