@@ -157,7 +157,12 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// The control routes; any origin may call them, so a console served elsewhere can drive the sandbox.
 pub fn router() -> Router<Sandbox> {
+    routes().layer(tower_http::cors::CorsLayer::permissive())
+}
+
+fn routes() -> Router<Sandbox> {
     Router::new()
         .route("/_sandbox", get(info))
         .route("/_sandbox/users", get(users).post(create_user))

@@ -266,3 +266,24 @@ async fn every_listed_route_is_served() {
         }
     }
 }
+
+#[tokio::test]
+async fn browsers_on_other_origins_may_call_the_control_api() {
+    let sandbox = sandbox().await;
+    let preflight = Client::new()
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/_sandbox/guilds", sandbox.base_url()),
+        )
+        .header("origin", "http://127.0.0.1:5173")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success());
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "http://127.0.0.1:5173"
+    );
+}
