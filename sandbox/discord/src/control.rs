@@ -38,7 +38,7 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     (
         "DELETE",
         "/_sandbox/guilds/{guild_id}",
-        "the bot leaves the guild (GUILD_DELETE)",
+        "delete the guild (GUILD_DELETE to the bot)",
     ),
     (
         "POST",
@@ -53,7 +53,7 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     (
         "PUT|DELETE",
         "/_sandbox/guilds/{guild_id}/members/{user_id}",
-        "add a member or set {roles, nick} (GUILD_MEMBER_ADD/UPDATE) | remove",
+        "add a member or set {roles, nick} (GUILD_MEMBER_ADD/UPDATE; the bot user: joins, GUILD_CREATE) | remove (the bot: leaves, GUILD_DELETE)",
     ),
     (
         "GET",

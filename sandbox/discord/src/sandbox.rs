@@ -197,7 +197,7 @@ impl Sandbox {
         self.apply(|w| w.create_guild(spec))
     }
 
-    /// The bot leaves the guild: GUILD_DELETE.
+    /// The guild is deleted (GUILD_DELETE). For the bot leaving, remove its member instead.
     pub fn remove_guild(&self, guild_id: u64) -> ApiResult<()> {
         self.apply(|w| w.remove_guild(guild_id))
     }

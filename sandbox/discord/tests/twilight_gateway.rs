@@ -116,13 +116,26 @@ async fn live_changes_arrive_as_twilight_events() {
     let joined = wait_dispatch(&mut shard, "GUILD_CREATE").await;
     assert_eq!(joined.d["id"], other.id.to_string());
     parse(&joined);
-    sandbox.remove_guild(other.id).unwrap();
+    sandbox
+        .remove_member(other.id, sandbox.bot_user_id())
+        .unwrap();
     let left = wait_dispatch(&mut shard, "GUILD_DELETE").await;
     let DispatchEvent::GuildDelete(deleted) = parse(&left) else {
         panic!("not GUILD_DELETE")
     };
     assert_eq!(deleted.id.get(), other.id);
     assert!(!deleted.unavailable.unwrap_or(false));
+
+    // Invited back: GUILD_CREATE again.
+    let spec = MemberSpec {
+        roles: vec![other.bot_role_id],
+        nick: None,
+    };
+    sandbox
+        .put_member(other.id, sandbox.bot_user_id(), spec)
+        .unwrap();
+    let rejoined = wait_dispatch(&mut shard, "GUILD_CREATE").await;
+    assert_eq!(rejoined.d["id"], other.id.to_string());
 }
 
 #[tokio::test]

@@ -214,7 +214,7 @@ impl World {
         Ok((created, vec![event]))
     }
 
-    /// The bot leaves (or is removed from) the guild: GUILD_DELETE without `unavailable`.
+    /// The guild is deleted: GUILD_DELETE (without `unavailable`) if the bot was in it.
     pub fn remove_guild(&mut self, id: u64) -> Changes<()> {
         let guild = self
             .guilds
@@ -223,6 +223,7 @@ impl World {
         for channel in &guild.channels {
             self.channels.remove(channel);
         }
+        self.messages.retain(|_, m| m.guild_id != Some(id));
         let was_member = guild.members.contains_key(&self.app.bot_user_id);
         let events = if was_member {
             vec![Event::new(
@@ -353,6 +354,7 @@ impl World {
     /// Adds the user to the guild or replaces roles and nick: GUILD_MEMBER_ADD or GUILD_MEMBER_UPDATE.
     pub fn put_member(&mut self, guild_id: u64, user_id: u64, spec: MemberSpec) -> Changes<Value> {
         let user = self.user(user_id)?.clone();
+        let is_bot = user_id == self.app.bot_user_id;
         let guild = self.guild_mut(guild_id)?;
         if let Some(role) = spec
             .roles
@@ -366,6 +368,7 @@ impl World {
             ));
         }
         let existed = guild.members.contains_key(&user_id);
+        let bot_joins = !existed && is_bot;
         let member = guild.members.entry(user_id).or_insert_with(|| Member {
             user_id,
             roles: vec![],
@@ -376,6 +379,19 @@ impl World {
         member.nick = spec.nick;
         let mut data = member.to_json(&user, None);
         data["guild_id"] = json!(id_str(guild_id));
+        if bot_joins {
+            // The bot (re)joining is the guild becoming available to it.
+            let payload = self.guild_create_payload(self.guild(guild_id)?);
+            return Ok((
+                data,
+                vec![Event::new(
+                    "GUILD_CREATE",
+                    Some(guild_id),
+                    intents::GUILDS,
+                    payload,
+                )],
+            ));
+        }
         let name = if existed {
             "GUILD_MEMBER_UPDATE"
         } else {
@@ -385,16 +401,23 @@ impl World {
         Ok((data, vec![event]))
     }
 
+    /// A member leaves; when it is the bot, the guild goes away for it (GUILD_DELETE).
     pub fn remove_member(&mut self, guild_id: u64, user_id: u64) -> Changes<()> {
-        if user_id == self.app.bot_user_id {
-            return self.remove_guild(guild_id);
-        }
         let user = self.user(user_id)?.to_json();
         let guild = self.guild_mut(guild_id)?;
         guild
             .members
             .remove(&user_id)
             .ok_or_else(ApiError::unknown_member)?;
+        if user_id == self.app.bot_user_id {
+            let event = Event::new(
+                "GUILD_DELETE",
+                Some(guild_id),
+                intents::GUILDS,
+                json!({"id": id_str(guild_id)}),
+            );
+            return Ok(((), vec![event]));
+        }
         let event = Event::new(
             "GUILD_MEMBER_REMOVE",
             Some(guild_id),
@@ -593,6 +616,33 @@ mod tests {
         assert_eq!(events[0].name, "GUILD_MEMBER_UPDATE");
         let g = world.guild(guild.id).unwrap();
         assert_eq!(g.permissions_of(&g.members[&user.id]), permissions::ALL);
+    }
+
+    #[test]
+    fn bot_leaves_and_rejoins() {
+        let mut world = test_world();
+        let (guild, _) = world
+            .create_guild(NewGuild {
+                name: "g".into(),
+                ..NewGuild::default()
+            })
+            .unwrap();
+        let bot = world.app.bot_user_id;
+        let (_, events) = world.remove_member(guild.id, bot).unwrap();
+        assert_eq!(events[0].name, "GUILD_DELETE");
+        assert_eq!(world.bot_guild(guild.id).unwrap_err().code, 50001);
+        let (_, events) = world
+            .put_member(
+                guild.id,
+                bot,
+                MemberSpec {
+                    roles: vec![guild.bot_role_id],
+                    nick: None,
+                },
+            )
+            .unwrap();
+        assert_eq!(events[0].name, "GUILD_CREATE");
+        assert!(world.bot_guild(guild.id).is_ok());
     }
 
     #[test]

@@ -117,6 +117,11 @@ impl World {
             application_id: None,
             interaction_metadata: None,
         };
+        // Only interaction responses can be ephemeral or loading.
+        let spec = MessageSpec {
+            flags: spec.flags.map(|f| f & SUPPRESS_EMBEDS),
+            ..spec
+        };
         self.create_message(channel_id, spec, origin)
     }
 
