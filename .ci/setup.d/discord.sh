@@ -16,5 +16,5 @@ fi
 
 mkdir -p "$NODE_DIR"
 [[ -f "$NODE_DIR/package.json" ]] || echo '{"private": true}' > "$NODE_DIR/package.json"
-npm install --prefix "$NODE_DIR" --no-audit --no-fund "discord.js@$DISCORD_JS_VERSION"
+npm install --prefix "$NODE_DIR" --no-audit --no-fund --save-exact "discord.js@$DISCORD_JS_VERSION"
 echo "installed discord.js $DISCORD_JS_VERSION into $NODE_DIR"

@@ -6,7 +6,7 @@ use crate::rest::{id, json_body};
 use crate::sandbox::Sandbox;
 use crate::world::{
     MemberSpec, NewChannel, NewCommandInteraction, NewComponentInteraction, NewGuild,
-    NewModalSubmit, NewRole, NewUser,
+    NewModalSubmit, NewRole, NewUser, OverwriteSpec,
 };
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -38,7 +38,7 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     (
         "DELETE",
         "/_sandbox/guilds/{guild_id}",
-        "the bot leaves the guild (GUILD_DELETE)",
+        "delete the guild (GUILD_DELETE to the bot)",
     ),
     (
         "POST",
@@ -53,7 +53,7 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     (
         "PUT|DELETE",
         "/_sandbox/guilds/{guild_id}/members/{user_id}",
-        "add a member or set {roles, nick} (GUILD_MEMBER_ADD/UPDATE) | remove",
+        "add a member or set {roles, nick} (GUILD_MEMBER_ADD/UPDATE; the bot user: joins, GUILD_CREATE) | remove (the bot: leaves, GUILD_DELETE)",
     ),
     (
         "GET",
@@ -64,6 +64,11 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
         "GET|POST",
         "/_sandbox/channels/{channel_id}/messages",
         "messages newest first, ephemeral included | post as a member {user_id, content}",
+    ),
+    (
+        "PUT|DELETE",
+        "/_sandbox/channels/{channel_id}/overwrites/{target_id}",
+        "set a permission overwrite {type: 0 role | 1 member, allow, deny} | remove it (CHANNEL_UPDATE)",
     ),
     (
         "GET",
@@ -89,6 +94,11 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
         "POST",
         "/_sandbox/interactions/modal",
         "submit a modal {interaction_id, values: {custom_id: text}}",
+    ),
+    (
+        "GET",
+        "/_sandbox/interactions",
+        "every interaction with its responses, newest first",
     ),
     (
         "GET",
@@ -147,7 +157,12 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// The control routes; any origin may call them, so a console served elsewhere can drive the sandbox.
 pub fn router() -> Router<Sandbox> {
+    routes().layer(tower_http::cors::CorsLayer::permissive())
+}
+
+fn routes() -> Router<Sandbox> {
     Router::new()
         .route("/_sandbox", get(info))
         .route("/_sandbox/users", get(users).post(create_user))
@@ -170,7 +185,12 @@ pub fn router() -> Router<Sandbox> {
             "/_sandbox/channels/{channel_id}/messages",
             get(messages).post(post_message),
         )
+        .route(
+            "/_sandbox/channels/{channel_id}/overwrites/{target_id}",
+            put(put_overwrite).delete(remove_overwrite),
+        )
         .route("/_sandbox/commands", get(commands))
+        .route("/_sandbox/interactions", get(interactions))
         .route("/_sandbox/interactions/command", post(command))
         .route("/_sandbox/interactions/autocomplete", post(autocomplete))
         .route("/_sandbox/interactions/component", post(component))
@@ -326,6 +346,27 @@ async fn post_message(
     )?))
 }
 
+async fn put_overwrite(
+    State(sandbox): State<Sandbox>,
+    Path(params): Params,
+    body: Bytes,
+) -> JsonResult {
+    let spec: OverwriteSpec = json_body(&body)?;
+    Ok(Json(
+        sandbox
+            .set_channel_overwrite(id(&params, "channel_id")?, id(&params, "target_id")?, spec)?
+            .to_json(),
+    ))
+}
+
+async fn remove_overwrite(State(sandbox): State<Sandbox>, Path(params): Params) -> JsonResult {
+    Ok(Json(
+        sandbox
+            .remove_channel_overwrite(id(&params, "channel_id")?, id(&params, "target_id")?)?
+            .to_json(),
+    ))
+}
+
 #[derive(Deserialize)]
 struct CommandsQuery {
     #[serde(default, with = "crate::ids::snowflake::option")]
@@ -357,6 +398,10 @@ async fn component(State(sandbox): State<Sandbox>, body: Bytes) -> JsonResult {
 async fn modal(State(sandbox): State<Sandbox>, body: Bytes) -> JsonResult {
     let spec: NewModalSubmit = json_body(&body)?;
     to_json(sandbox.submit_modal(spec)?)
+}
+
+async fn interactions(State(sandbox): State<Sandbox>) -> JsonResult {
+    to_json(sandbox.interactions())
 }
 
 #[derive(Deserialize)]

@@ -34,9 +34,6 @@ impl ApiError {
     pub fn method_not_allowed() -> Self {
         Self::new(StatusCode::METHOD_NOT_ALLOWED, 0, "405: Method Not Allowed")
     }
-    pub fn unknown_application() -> Self {
-        Self::new(StatusCode::NOT_FOUND, 10002, "Unknown Application")
-    }
     pub fn unknown_channel() -> Self {
         Self::new(StatusCode::NOT_FOUND, 10003, "Unknown Channel")
     }

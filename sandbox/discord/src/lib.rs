@@ -6,7 +6,7 @@
 //! cannot hide.
 //!
 //! ```no_run
-//! # async fn demo() -> anyhow::Result<()> {
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use kd_sandbox_discord::{Config, DiscordSandbox, NewGuild};
 //! let sandbox = DiscordSandbox::start(Config::default()).await?;
 //! let guild = sandbox.create_guild(NewGuild { name: "Physics 101".into(), ..NewGuild::default() })?;
@@ -21,7 +21,7 @@ mod gateway;
 mod ids;
 mod model;
 mod permissions;
-pub mod ratelimit;
+mod ratelimit;
 mod rest;
 mod sandbox;
 mod world;
@@ -33,6 +33,7 @@ pub use sandbox::{RequestRecord, Sandbox};
 pub use world::{
     GuildCreated, InteractionRef, InteractionView, MemberSpec, MessageSpec, NewChannel,
     NewCommandInteraction, NewComponentInteraction, NewGuild, NewModalSubmit, NewRole, NewUser,
+    OverwriteSpec,
 };
 
 /// Permission bits for building roles in tests.

@@ -127,6 +127,7 @@ pub struct Channel {
     pub name: String,
     pub kind: u8,
     pub position: i64,
+    pub overwrites: Vec<crate::permissions::Overwrite>,
 }
 
 impl Channel {
@@ -137,7 +138,12 @@ impl Channel {
             "guild_id": id_str(self.guild_id),
             "name": self.name,
             "position": self.position,
-            "permission_overwrites": [],
+            "permission_overwrites": self.overwrites.iter().map(|o| json!({
+                "id": id_str(o.id),
+                "type": o.kind,
+                "allow": o.allow.to_string(),
+                "deny": o.deny.to_string(),
+            })).collect::<Vec<_>>(),
             "nsfw": false,
             "parent_id": null,
             "flags": 0,
@@ -181,6 +187,17 @@ impl Guild {
             .filter_map(|id| self.role(*id))
             .map(|role| role.permissions);
         crate::permissions::compute(member.user_id == self.owner_id, everyone, roles)
+    }
+
+    /// The member's permissions in a channel of this guild, overwrites applied.
+    pub fn channel_permissions_of(&self, member: &Member, channel: &Channel) -> u64 {
+        crate::permissions::in_channel(
+            self.permissions_of(member),
+            self.id,
+            member.user_id,
+            &member.roles,
+            &channel.overwrites,
+        )
     }
 
     /// The guild object of REST `GET /guilds/{id}`.
@@ -304,7 +321,8 @@ pub const MESSAGE_COMPONENT: u8 = 3;
 pub const AUTOCOMPLETE: u8 = 4;
 pub const MODAL_SUBMIT: u8 = 5;
 
-#[derive(Debug, Clone)]
+/// No `Debug`: the token is a credential for the interaction webhook.
+#[derive(Clone)]
 pub struct Interaction {
     pub id: u64,
     pub token: String,

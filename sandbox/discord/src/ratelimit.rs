@@ -261,4 +261,33 @@ mod tests {
             Decision::Allowed { .. }
         ));
     }
+
+    proptest::proptest! {
+        /// Whatever the request timing, a bucket never lets more than its limit through in
+        /// one window, and never refuses while it has room.
+        #[test]
+        fn windows_hold_the_limit(gaps in proptest::collection::vec(0u64..400, 1..200)) {
+            let mut limiter = RateLimiter::default();
+            let mut now = Instant::now();
+            // A window opens with the first request after the previous one closed.
+            let mut window_start: Option<Instant> = None;
+            let mut used = 0u32;
+            for gap in gaps {
+                now += Duration::from_millis(gap);
+                if window_start.is_none_or(|opened| now >= opened + Duration::from_secs(5)) {
+                    window_start = Some(now);
+                    used = 0;
+                }
+                let decision = limiter.check("bot", "POST", MESSAGES, "1", now);
+                if used < 5 {
+                    used += 1;
+                    let allowed = matches!(decision, Decision::Allowed { remaining, .. } if remaining == 5 - used);
+                    proptest::prop_assert!(allowed, "{decision:?}");
+                } else {
+                    let limited = matches!(decision, Decision::RouteLimited { retry_after, .. } if retry_after <= Duration::from_secs(5));
+                    proptest::prop_assert!(limited, "{decision:?}");
+                }
+            }
+        }
+    }
 }

@@ -9,7 +9,7 @@ use crate::ratelimit::RateLimiter;
 use crate::world::{
     Changes, CommandScope, GuildCreated, InteractionRef, InteractionView, Limits, MemberSpec,
     NewChannel, NewCommandInteraction, NewComponentInteraction, NewGuild, NewModalSubmit, NewRole,
-    NewUser, World,
+    NewUser, OverwriteSpec, World,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -119,16 +119,19 @@ impl Sandbox {
         f(&lock(&self.inner.world))
     }
 
-    /// Runs a change on the world, then dispatches the gateway events it caused.
+    /// Runs a change on the world and dispatches the gateway events it caused. The world stays
+    /// locked until they are queued, so dispatches keep the order of the changes (lock order:
+    /// world, then gateway).
     pub(crate) fn apply<T>(&self, f: impl FnOnce(&mut World) -> Changes<T>) -> ApiResult<T> {
-        let result = f(&mut lock(&self.inner.world));
-        let (value, events) = result?;
+        let mut world = lock(&self.inner.world);
+        let (value, events) = f(&mut world)?;
         if !events.is_empty() {
             let mut gateway = lock(&self.inner.gateway);
             for event in &events {
                 gateway.dispatch(event, self.inner.config.resume_window);
             }
         }
+        drop(world);
         self.inner.changed.notify_waiters();
         Ok(value)
     }
@@ -194,7 +197,7 @@ impl Sandbox {
         self.apply(|w| w.create_guild(spec))
     }
 
-    /// The bot leaves the guild: GUILD_DELETE.
+    /// The guild is deleted (GUILD_DELETE). For the bot leaving, remove its member instead.
     pub fn remove_guild(&self, guild_id: u64) -> ApiResult<()> {
         self.apply(|w| w.remove_guild(guild_id))
     }
@@ -206,6 +209,20 @@ impl Sandbox {
 
     pub fn create_channel(&self, guild_id: u64, spec: NewChannel) -> ApiResult<Channel> {
         self.apply(|w| w.create_channel(guild_id, spec))
+    }
+
+    /// Sets a channel's permission overwrite for a role or member (CHANNEL_UPDATE).
+    pub fn set_channel_overwrite(
+        &self,
+        channel_id: u64,
+        target_id: u64,
+        spec: OverwriteSpec,
+    ) -> ApiResult<Channel> {
+        self.apply(|w| w.set_channel_overwrite(channel_id, target_id, Some(spec)))
+    }
+
+    pub fn remove_channel_overwrite(&self, channel_id: u64, target_id: u64) -> ApiResult<Channel> {
+        self.apply(|w| w.set_channel_overwrite(channel_id, target_id, None))
     }
 
     pub fn create_role(&self, guild_id: u64, spec: NewRole) -> ApiResult<Role> {
@@ -248,7 +265,7 @@ impl Sandbox {
 
     /// A channel's messages, newest first, ephemeral ones included.
     pub fn messages(&self, channel_id: u64) -> ApiResult<Vec<Value>> {
-        self.world(|w| w.channel_messages(channel_id, usize::MAX, true))
+        self.world(|w| w.channel_messages(channel_id, crate::world::Page::all(), true))
     }
 
     /// Registered commands: global with `None`, else the guild's.
@@ -273,6 +290,11 @@ impl Sandbox {
 
     pub fn submit_modal(&self, spec: NewModalSubmit) -> ApiResult<InteractionRef> {
         self.apply(|w| w.submit_modal(spec))
+    }
+
+    /// Every interaction so far, newest first.
+    pub fn interactions(&self) -> Vec<InteractionView> {
+        self.world(|w| w.interaction_views())
     }
 
     pub fn interaction(&self, id: u64) -> ApiResult<InteractionView> {

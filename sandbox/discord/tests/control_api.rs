@@ -135,6 +135,9 @@ async fn world_setup_and_a_slash_command_over_http() {
     assert_eq!(view["original"]["content"], "pong 3");
     let messages = control.get(&format!("/channels/{channel}/messages")).await;
     assert_eq!(messages[0]["content"], "pong 3");
+    let all = control.get("/interactions").await;
+    assert_eq!(all[0]["id"], invoked["id"]);
+    assert_eq!(all[0]["callback"]["type"], 4);
 
     // Mistakes get Discord-shaped errors.
     let (status, error) = control.call(reqwest::Method::POST, "/interactions/command", Some(json!({"guild_id": guild_id, "channel_id": channel, "user_id": ann["id"], "name": "nope"}))).await;
@@ -224,4 +227,60 @@ async fn fault_knobs_over_http() {
         .map(|r| r["status"].as_u64().unwrap())
         .collect();
     assert_eq!(statuses, [429, 200]);
+}
+
+/// Every route the help text lists is served (with placeholder ids: a Discord error is fine,
+/// an unrouted path or method is not).
+#[tokio::test]
+async fn every_listed_route_is_served() {
+    let sandbox = sandbox().await;
+    let http = Client::new();
+    for (methods, path, _) in kd_sandbox_discord::control::ROUTES {
+        let path = path.split('?').next().unwrap();
+        let concrete: String = path
+            .split('/')
+            .map(|segment| {
+                if segment.starts_with('{') {
+                    "1"
+                } else {
+                    segment
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        for method in methods.split('|') {
+            let method: reqwest::Method = method.parse().unwrap();
+            let response = http
+                .request(method.clone(), format!("{}{concrete}", sandbox.base_url()))
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let body = response.text().await.unwrap();
+            assert_ne!(status, 405, "{method} {path}");
+            assert!(
+                !(status == 404 && body.is_empty()),
+                "{method} {path} is not routed"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn browsers_on_other_origins_may_call_the_control_api() {
+    let sandbox = sandbox().await;
+    let preflight = Client::new()
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/_sandbox/guilds", sandbox.base_url()),
+        )
+        .header("origin", "http://127.0.0.1:5173")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success());
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
 }

@@ -173,6 +173,22 @@ async fn resume_with_a_future_seq_is_4007_and_unknown_session_is_op9() {
 }
 
 #[tokio::test]
+async fn an_unsupported_api_version_is_4012() {
+    let sandbox = start(Config::default()).await;
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(format!("{}?v=6&encoding=json", sandbox.gateway_url()))
+            .await
+            .unwrap();
+    match tokio::time::timeout(Duration::from_secs(5), socket.next())
+        .await
+        .expect("a frame")
+    {
+        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), 4012),
+        other => panic!("expected close 4012, got {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn more_than_120_payloads_a_minute_is_4008() {
     let sandbox = start(Config::default()).await;
     let heartbeats = vec![json!({"op": 1, "d": null}); 121];

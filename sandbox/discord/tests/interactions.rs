@@ -414,10 +414,53 @@ async fn permissions_come_from_roles_and_gate_commands() {
 }
 
 #[tokio::test]
+async fn interaction_permissions_include_channel_overwrites() {
+    use kd_sandbox_discord::OverwriteSpec;
+    let mut app = app(Config::default()).await;
+    let channel = app.guild.general_channel_id;
+    let deny_send = OverwriteSpec {
+        kind: 0,
+        allow: 0,
+        deny: permission::SEND_MESSAGES,
+    };
+    app.sandbox
+        .set_channel_overwrite(channel, app.guild.everyone_role_id, deny_send)
+        .unwrap();
+    app.sandbox
+        .invoke_command(app.command("kaltura-start", json!([{"name": "title", "value": "x"}])))
+        .unwrap();
+    let interaction = app.next_interaction().await;
+    let member_perms = interaction.member.unwrap().permissions.unwrap().bits();
+    assert_eq!(
+        member_perms,
+        permission::EVERYONE_DEFAULT & !permission::SEND_MESSAGES
+    );
+    assert_eq!(
+        interaction.app_permissions.unwrap().bits() & permission::SEND_MESSAGES,
+        0
+    );
+
+    let deny_commands = OverwriteSpec {
+        kind: 1,
+        allow: 0,
+        deny: permission::USE_APPLICATION_COMMANDS,
+    };
+    app.sandbox
+        .set_channel_overwrite(channel, app.ann, deny_commands)
+        .unwrap();
+    let denied = app
+        .sandbox
+        .invoke_command(app.command("kaltura-start", json!([{"name": "title", "value": "x"}])))
+        .unwrap_err();
+    assert_eq!(denied.code, 50013);
+}
+
+#[tokio::test]
 async fn late_response_and_expired_token_get_discord_errors() {
     let config = Config {
-        interaction_deadline: Duration::from_millis(300),
-        interaction_token_lifetime: Duration::from_millis(1200),
+        // Short, but with room for a loaded CI machine on the timely paths.
+        interaction_deadline: Duration::from_millis(1500),
+        interaction_token_lifetime: Duration::from_millis(3000),
         ..Config::default()
     };
     let mut app = app(config).await;
@@ -425,7 +468,7 @@ async fn late_response_and_expired_token_get_discord_errors() {
         .invoke_command(app.command("kaltura-start", json!([{"name": "title", "value": "x"}])))
         .unwrap();
     let late = app.next_interaction().await;
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(1600)).await;
     let err = app
         .respond(
             &late,
@@ -447,10 +490,15 @@ async fn late_response_and_expired_token_get_discord_errors() {
     )
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(1300)).await;
     let webhook = app
         .client
         .interaction(Id::new(app.sandbox.application_id()));
+    webhook
+        .update_response(&timely.token)
+        .content(Some("in time"))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     let err = webhook
         .update_response(&timely.token)
         .content(Some("too late"))

@@ -116,13 +116,26 @@ async fn live_changes_arrive_as_twilight_events() {
     let joined = wait_dispatch(&mut shard, "GUILD_CREATE").await;
     assert_eq!(joined.d["id"], other.id.to_string());
     parse(&joined);
-    sandbox.remove_guild(other.id).unwrap();
+    sandbox
+        .remove_member(other.id, sandbox.bot_user_id())
+        .unwrap();
     let left = wait_dispatch(&mut shard, "GUILD_DELETE").await;
     let DispatchEvent::GuildDelete(deleted) = parse(&left) else {
         panic!("not GUILD_DELETE")
     };
     assert_eq!(deleted.id.get(), other.id);
     assert!(!deleted.unavailable.unwrap_or(false));
+
+    // Invited back: GUILD_CREATE again.
+    let spec = MemberSpec {
+        roles: vec![other.bot_role_id],
+        nick: None,
+    };
+    sandbox
+        .put_member(other.id, sandbox.bot_user_id(), spec)
+        .unwrap();
+    let rejoined = wait_dispatch(&mut shard, "GUILD_CREATE").await;
+    assert_eq!(rejoined.d["id"], other.id.to_string());
 }
 
 #[tokio::test]
@@ -265,4 +278,40 @@ async fn op9_invalid_session_makes_twilight_identify_again() {
     assert_eq!(ready.s, 1, "a new session counts from 1");
     assert_ne!(ready.d["session_id"], first.as_str());
     wait_dispatch(&mut shard, "GUILD_CREATE").await;
+}
+
+/// Two twilight shards split the guilds by `(guild_id >> 22) % shard_count`, as Discord does.
+#[tokio::test]
+async fn shards_each_get_their_own_guilds() {
+    let sandbox = sandbox().await;
+    let mut by_shard: [Vec<u64>; 2] = [vec![], vec![]];
+    while by_shard.iter().any(Vec::is_empty) {
+        let guild = sandbox
+            .create_guild(NewGuild {
+                name: "g".into(),
+                ..NewGuild::default()
+            })
+            .unwrap();
+        by_shard[((guild.id >> 22) % 2) as usize].push(guild.id);
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    for (index, expected) in by_shard.iter().enumerate() {
+        let config = twilight_gateway::ConfigBuilder::new(sandbox.bot_token(), Intents::GUILDS)
+            .proxy_url(sandbox.gateway_url().to_owned())
+            .build();
+        let mut shard = twilight_gateway::Shard::with_config(
+            twilight_gateway::ShardId::new(index as u32, 2),
+            config,
+        );
+        let ready = wait_dispatch(&mut shard, "READY").await;
+        let mut ids: Vec<u64> = ready.d["guilds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["id"].as_str().unwrap().parse().unwrap())
+            .collect();
+        ids.sort_unstable();
+        assert_eq!(&ids, expected, "shard {index}");
+        assert_eq!(ready.d["shard"], serde_json::json!([index, 2]));
+    }
 }

@@ -212,3 +212,78 @@ async fn respects_bucket_headers_without_hitting_429() {
     assert!(sandbox.requests().iter().all(|r| r.status != 429));
     assert_eq!(sandbox.messages(guild.general_channel_id).unwrap().len(), 6);
 }
+
+/// Channel overwrites decide what the bot may do where: 50013 without SEND_MESSAGES, 50001
+/// without VIEW_CHANNEL, and a role overwrite can give back what `@everyone` lost.
+#[tokio::test]
+async fn channel_overwrites_gate_the_bot() {
+    use kd_sandbox_discord::{OverwriteSpec, permission};
+    let sandbox = sandbox().await;
+    let (guild, _) = guild_with_member(&sandbox);
+    let client = http(&sandbox);
+    let channel = sandbox
+        .create_channel(
+            guild.id,
+            kd_sandbox_discord::NewChannel {
+                name: "recordings".into(),
+                kind: 0,
+            },
+        )
+        .unwrap();
+    let deny = |deny| OverwriteSpec {
+        kind: 0,
+        allow: 0,
+        deny,
+    };
+
+    sandbox
+        .set_channel_overwrite(
+            channel.id,
+            guild.everyone_role_id,
+            deny(permission::SEND_MESSAGES),
+        )
+        .unwrap();
+    let err = client
+        .create_message(Id::new(channel.id))
+        .content("x")
+        .await
+        .unwrap_err();
+    assert_eq!(api_code(&err), 50013);
+
+    let allow = OverwriteSpec {
+        kind: 0,
+        allow: permission::SEND_MESSAGES,
+        deny: 0,
+    };
+    let updated = sandbox
+        .set_channel_overwrite(channel.id, guild.bot_role_id, allow)
+        .unwrap();
+    assert_eq!(updated.overwrites.len(), 2);
+    client
+        .create_message(Id::new(channel.id))
+        .content("allowed again")
+        .await
+        .unwrap();
+    let fetched = client
+        .channel(Id::new(channel.id))
+        .await
+        .unwrap()
+        .model()
+        .await
+        .unwrap();
+    assert_eq!(fetched.permission_overwrites.map(|o| o.len()), Some(2));
+
+    sandbox
+        .set_channel_overwrite(
+            channel.id,
+            guild.everyone_role_id,
+            deny(permission::VIEW_CHANNEL),
+        )
+        .unwrap();
+    let err = client
+        .create_message(Id::new(channel.id))
+        .content("x")
+        .await
+        .unwrap_err();
+    assert_eq!(api_code(&err), 50001);
+}

@@ -4,10 +4,11 @@
 use super::{Conn, Outbound, ResumeError, frame, intents, op};
 use crate::model::id_str;
 use crate::sandbox::Sandbox;
-use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
 use axum::response::Response;
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
@@ -25,11 +26,24 @@ const RATE_LIMITED: Close = (4008, "Rate limited.");
 const SESSION_TIMED_OUT: Close = (4009, "Session timed out.");
 const INVALID_SHARD: Close = (4010, "Invalid shard.");
 const SHARDING_REQUIRED: Close = (4011, "Sharding required.");
+const INVALID_API_VERSION: Close = (4012, "Invalid API version.");
 const INVALID_INTENTS: Close = (4013, "Invalid intent(s).");
 const DISALLOWED_INTENTS: Close = (4014, "Disallowed intent(s).");
 
-pub async fn upgrade(State(sandbox): State<Sandbox>, ws: WebSocketUpgrade) -> Response {
-    ws.on_upgrade(move |socket| Connection::new(sandbox).run(socket))
+/// `?v=` must name a gateway version Discord still serves (9 or 10) when given.
+pub async fn upgrade(
+    State(sandbox): State<Sandbox>,
+    Query(query): Query<HashMap<String, String>>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let version_ok = query.get("v").is_none_or(|v| v == "9" || v == "10");
+    ws.on_upgrade(move |mut socket| async move {
+        if version_ok {
+            Connection::new(sandbox).run(socket).await;
+        } else {
+            close_with(&mut socket, INVALID_API_VERSION).await;
+        }
+    })
 }
 
 struct Connection {

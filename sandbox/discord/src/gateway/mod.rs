@@ -419,6 +419,19 @@ mod tests {
     }
 
     #[test]
+    fn a_session_disconnected_past_the_resume_window_is_gone() {
+        let mut gateway = Gateway::default();
+        let (c, _rx) = conn(&mut gateway);
+        let id = gateway.create_session(c.clone(), 1, [0, 1]);
+        gateway.detach(&id, c.id, false);
+        let (again, _rx2) = conn(&mut gateway);
+        assert_eq!(
+            gateway.resume(&id, 0, again, Duration::ZERO),
+            Err(ResumeError::Invalid)
+        );
+    }
+
+    #[test]
     fn normal_close_ends_the_session() {
         let mut gateway = Gateway::default();
         let (c, _rx) = conn(&mut gateway);

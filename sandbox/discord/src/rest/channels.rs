@@ -3,7 +3,7 @@
 use super::{Bot, id, json_body};
 use crate::error::{ApiError, ApiResult};
 use crate::sandbox::Sandbox;
-use crate::world::MessageSpec;
+use crate::world::{MessageSpec, Page};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -44,6 +44,9 @@ async fn channel(
 #[derive(Deserialize)]
 struct ListQuery {
     limit: Option<usize>,
+    before: Option<u64>,
+    after: Option<u64>,
+    around: Option<u64>,
 }
 
 async fn list_messages(
@@ -63,9 +66,16 @@ async fn list_messages(
     }
     sandbox.world(|w| {
         w.bot_guild(w.channel(channel_id)?.guild_id)?;
-        Ok(Json(Value::from(
-            w.channel_messages(channel_id, limit, false)?,
-        )))
+        Ok(Json(Value::from(w.channel_messages(
+            channel_id,
+            Page {
+                limit,
+                before: query.before,
+                after: query.after,
+                around: query.around,
+            },
+            false,
+        )?)))
     })
 }
 

@@ -5,7 +5,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::gateway::{Event, intents};
 use crate::ids::timestamp_now;
 use crate::model::{Channel, GUILD_TEXT, GUILD_VOICE, Guild, Member, Role, User, id_str};
-use crate::permissions;
+use crate::permissions::{self, Overwrite};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -66,6 +66,18 @@ pub struct NewRole {
     pub color: u32,
     #[serde(default)]
     pub mentionable: bool,
+}
+
+/// A channel permission overwrite as the control API takes it.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize)]
+pub struct OverwriteSpec {
+    /// 0 role, 1 member.
+    #[serde(rename = "type")]
+    pub kind: u8,
+    #[serde(default)]
+    pub allow: u64,
+    #[serde(default)]
+    pub deny: u64,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -202,7 +214,7 @@ impl World {
         Ok((created, vec![event]))
     }
 
-    /// The bot leaves (or is removed from) the guild: GUILD_DELETE without `unavailable`.
+    /// The guild is deleted: GUILD_DELETE (without `unavailable`) if the bot was in it.
     pub fn remove_guild(&mut self, id: u64) -> Changes<()> {
         let guild = self
             .guilds
@@ -211,6 +223,7 @@ impl World {
         for channel in &guild.channels {
             self.channels.remove(channel);
         }
+        self.messages.retain(|_, m| m.guild_id != Some(id));
         let was_member = guild.members.contains_key(&self.app.bot_user_id);
         let events = if was_member {
             vec![Event::new(
@@ -241,6 +254,7 @@ impl World {
             name: spec.name,
             kind: spec.kind,
             position: guild.channels.len() as i64,
+            overwrites: vec![],
         };
         guild.channels.push(id);
         self.channels.insert(id, channel.clone());
@@ -251,6 +265,58 @@ impl World {
         let channel = self.add_channel(guild_id, spec)?;
         let event = Event::new(
             "CHANNEL_CREATE",
+            Some(guild_id),
+            intents::GUILDS,
+            channel.to_json(),
+        );
+        Ok((channel, vec![event]))
+    }
+
+    /// Sets (`Some`) or removes (`None`) a channel's overwrite for a role or member: CHANNEL_UPDATE.
+    pub fn set_channel_overwrite(
+        &mut self,
+        channel_id: u64,
+        target_id: u64,
+        spec: Option<OverwriteSpec>,
+    ) -> Changes<Channel> {
+        let guild_id = self.channel(channel_id)?.guild_id;
+        if let Some(spec) = &spec {
+            let guild = self.guild(guild_id)?;
+            let known = match spec.kind {
+                0 => guild.role(target_id).is_some(),
+                1 => guild.members.contains_key(&target_id),
+                _ => {
+                    return Err(ApiError::invalid_form(
+                        "type",
+                        "BASE_TYPE_CHOICES",
+                        "Value must be one of {0, 1}.",
+                    ));
+                }
+            };
+            if !known {
+                return Err(if spec.kind == 0 {
+                    ApiError::unknown_role()
+                } else {
+                    ApiError::unknown_member()
+                });
+            }
+        }
+        let channel = self
+            .channels
+            .get_mut(&channel_id)
+            .ok_or_else(ApiError::unknown_channel)?;
+        channel.overwrites.retain(|o| o.id != target_id);
+        if let Some(spec) = spec {
+            channel.overwrites.push(Overwrite {
+                id: target_id,
+                kind: spec.kind,
+                allow: spec.allow & permissions::ALL,
+                deny: spec.deny & permissions::ALL,
+            });
+        }
+        let channel = channel.clone();
+        let event = Event::new(
+            "CHANNEL_UPDATE",
             Some(guild_id),
             intents::GUILDS,
             channel.to_json(),
@@ -288,6 +354,7 @@ impl World {
     /// Adds the user to the guild or replaces roles and nick: GUILD_MEMBER_ADD or GUILD_MEMBER_UPDATE.
     pub fn put_member(&mut self, guild_id: u64, user_id: u64, spec: MemberSpec) -> Changes<Value> {
         let user = self.user(user_id)?.clone();
+        let is_bot = user_id == self.app.bot_user_id;
         let guild = self.guild_mut(guild_id)?;
         if let Some(role) = spec
             .roles
@@ -301,6 +368,7 @@ impl World {
             ));
         }
         let existed = guild.members.contains_key(&user_id);
+        let bot_joins = !existed && is_bot;
         let member = guild.members.entry(user_id).or_insert_with(|| Member {
             user_id,
             roles: vec![],
@@ -311,6 +379,19 @@ impl World {
         member.nick = spec.nick;
         let mut data = member.to_json(&user, None);
         data["guild_id"] = json!(id_str(guild_id));
+        if bot_joins {
+            // The bot (re)joining is the guild becoming available to it.
+            let payload = self.guild_create_payload(self.guild(guild_id)?);
+            return Ok((
+                data,
+                vec![Event::new(
+                    "GUILD_CREATE",
+                    Some(guild_id),
+                    intents::GUILDS,
+                    payload,
+                )],
+            ));
+        }
         let name = if existed {
             "GUILD_MEMBER_UPDATE"
         } else {
@@ -320,16 +401,23 @@ impl World {
         Ok((data, vec![event]))
     }
 
+    /// A member leaves; when it is the bot, the guild goes away for it (GUILD_DELETE).
     pub fn remove_member(&mut self, guild_id: u64, user_id: u64) -> Changes<()> {
-        if user_id == self.app.bot_user_id {
-            return self.remove_guild(guild_id);
-        }
         let user = self.user(user_id)?.to_json();
         let guild = self.guild_mut(guild_id)?;
         guild
             .members
             .remove(&user_id)
             .ok_or_else(ApiError::unknown_member)?;
+        if user_id == self.app.bot_user_id {
+            let event = Event::new(
+                "GUILD_DELETE",
+                Some(guild_id),
+                intents::GUILDS,
+                json!({"id": id_str(guild_id)}),
+            );
+            return Ok(((), vec![event]));
+        }
         let event = Event::new(
             "GUILD_MEMBER_REMOVE",
             Some(guild_id),
@@ -373,9 +461,7 @@ impl World {
             roles.push(role_id);
         }
         let nick = member.nick.clone();
-        let ((), events) = self
-            .put_member(guild_id, user_id, MemberSpec { roles, nick })
-            .map(|(_, events)| ((), events))?;
+        let (_, events) = self.put_member(guild_id, user_id, MemberSpec { roles, nick })?;
         Ok(((), events))
     }
 
@@ -530,6 +616,33 @@ mod tests {
         assert_eq!(events[0].name, "GUILD_MEMBER_UPDATE");
         let g = world.guild(guild.id).unwrap();
         assert_eq!(g.permissions_of(&g.members[&user.id]), permissions::ALL);
+    }
+
+    #[test]
+    fn bot_leaves_and_rejoins() {
+        let mut world = test_world();
+        let (guild, _) = world
+            .create_guild(NewGuild {
+                name: "g".into(),
+                ..NewGuild::default()
+            })
+            .unwrap();
+        let bot = world.app.bot_user_id;
+        let (_, events) = world.remove_member(guild.id, bot).unwrap();
+        assert_eq!(events[0].name, "GUILD_DELETE");
+        assert_eq!(world.bot_guild(guild.id).unwrap_err().code, 50001);
+        let (_, events) = world
+            .put_member(
+                guild.id,
+                bot,
+                MemberSpec {
+                    roles: vec![guild.bot_role_id],
+                    nick: None,
+                },
+            )
+            .unwrap();
+        assert_eq!(events[0].name, "GUILD_CREATE");
+        assert!(world.bot_guild(guild.id).is_ok());
     }
 
     #[test]

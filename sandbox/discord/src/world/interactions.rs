@@ -60,15 +60,25 @@ pub struct NewModalSubmit {
     pub values: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct InteractionRef {
     #[serde(with = "crate::ids::snowflake")]
     pub id: u64,
     pub token: String,
 }
 
-/// What became of an interaction, for tests and the console.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+impl std::fmt::Debug for InteractionRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InteractionRef")
+            .field("id", &self.id)
+            .field("token", &"<redacted>")
+            .finish()
+    }
+}
+
+/// What became of an interaction, for tests and the console. No `Debug`: the payload holds
+/// the interaction token.
+#[derive(Clone, Deserialize, Serialize)]
 pub struct InteractionView {
     #[serde(with = "crate::ids::snowflake")]
     pub id: u64,
@@ -145,7 +155,7 @@ impl World {
             .members
             .get(&spec.user_id)
             .ok_or_else(ApiError::unknown_member)?;
-        let perms = guild.permissions_of(member);
+        let perms = guild.channel_permissions_of(member, self.channel(spec.channel_id)?);
         // Discord hides a command from members lacking its default_member_permissions.
         let required = command["default_member_permissions"]
             .as_str()
@@ -296,10 +306,10 @@ impl World {
             "guild": {"id": id_str(guild_id), "locale": "en-US", "features": []},
             "channel": channel.to_json(),
             "channel_id": id_str(channel_id),
-            "member": member.to_json(user, Some(guild.permissions_of(member))),
+            "member": member.to_json(user, Some(guild.channel_permissions_of(member, channel))),
             "token": token,
             "version": 1,
-            "app_permissions": self.bot_permissions(guild).to_string(),
+            "app_permissions": self.bot_channel_permissions(channel).to_string(),
             "locale": "en-US",
             "guild_locale": "en-US",
             "entitlements": [],
@@ -332,6 +342,15 @@ impl World {
         );
         self.interaction_tokens.insert(token.clone(), id);
         Ok((InteractionRef { id, token }, vec![event]))
+    }
+
+    /// Every interaction, newest first.
+    pub fn interaction_views(&self) -> Vec<InteractionView> {
+        self.interactions
+            .keys()
+            .rev()
+            .filter_map(|id| self.interaction_view(*id).ok())
+            .collect()
     }
 
     pub fn interaction_view(&self, id: u64) -> ApiResult<InteractionView> {
@@ -871,4 +890,128 @@ fn submitted_component(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::world::{CommandScope, MemberSpec, NewGuild, NewUser, test_world};
+
+    fn world_with_command() -> (World, crate::world::GuildCreated, u64) {
+        let mut world = test_world();
+        let (guild, _) = world
+            .create_guild(NewGuild {
+                name: "g".into(),
+                ..NewGuild::default()
+            })
+            .unwrap();
+        let ann = world
+            .create_user(NewUser {
+                username: "ann".into(),
+                ..NewUser::default()
+            })
+            .unwrap()
+            .id;
+        world
+            .put_member(guild.id, ann, MemberSpec::default())
+            .unwrap();
+        let command = json!({"type": 1, "name": "meeting", "description": "Meetings", "options": [
+            {"type": 1, "name": "invite", "description": "Invite someone", "options": [
+                {"type": 6, "name": "who", "description": "Who", "required": true},
+                {"type": 4, "name": "minutes", "description": "How long"}
+            ]}
+        ]});
+        world
+            .overwrite_commands(CommandScope::Guild(guild.id), vec![command])
+            .unwrap();
+        (world, guild, ann)
+    }
+
+    fn invite(
+        guild: &crate::world::GuildCreated,
+        ann: u64,
+        options: Value,
+    ) -> NewCommandInteraction {
+        NewCommandInteraction {
+            guild_id: guild.id,
+            channel_id: guild.general_channel_id,
+            user_id: ann,
+            name: "meeting".into(),
+            options: serde_json::from_value(options).unwrap(),
+            ..NewCommandInteraction::default()
+        }
+    }
+
+    #[test]
+    fn subcommand_options_get_types_and_resolved_users() {
+        let (mut world, guild, ann) = world_with_command();
+        let spec = invite(
+            &guild,
+            ann,
+            json!([{"name": "invite", "options": [{"name": "who", "value": ann.to_string()}, {"name": "minutes", "value": 30}]}]),
+        );
+        let (invoked, events) = world.invoke_command(spec).unwrap();
+        let data = &events[0].data["data"];
+        assert_eq!(
+            data["options"],
+            json!([{"name": "invite", "type": 1, "options": [
+                {"name": "who", "type": 6, "value": ann.to_string()},
+                {"name": "minutes", "type": 4, "value": 30}
+            ]}])
+        );
+        assert_eq!(
+            data["resolved"]["users"][ann.to_string()]["username"],
+            "ann"
+        );
+        assert!(data["resolved"]["members"][ann.to_string()]["permissions"].is_string());
+        assert_eq!(
+            world.interaction_view(invoked.id).unwrap().payload["token"],
+            invoked.token
+        );
+    }
+
+    #[test]
+    fn missing_required_or_unknown_options_are_refused() {
+        let (mut world, guild, ann) = world_with_command();
+        let missing = invite(
+            &guild,
+            ann,
+            json!([{"name": "invite", "options": [{"name": "minutes", "value": 5}]}]),
+        );
+        assert!(
+            world
+                .invoke_command(missing)
+                .unwrap_err()
+                .message
+                .contains("who")
+        );
+        let unknown = invite(
+            &guild,
+            ann,
+            json!([{"name": "invite", "options": [{"name": "nope", "value": 1}]}]),
+        );
+        assert!(
+            world
+                .invoke_command(unknown)
+                .unwrap_err()
+                .message
+                .contains("nope")
+        );
+    }
+
+    #[test]
+    fn components_are_found_inside_rows_and_modal_values_come_back() {
+        let components = vec![
+            json!({"type": 1, "components": [{"type": 2, "custom_id": "a"}, {"type": 3, "custom_id": "pick"}]}),
+        ];
+        assert_eq!(find_component(&components, "pick").unwrap()["type"], 3);
+        assert!(find_component(&components, "zzz").is_none());
+        let values = BTreeMap::from([("topic".to_owned(), "Optics".to_owned())]);
+        let row = json!({"type": 1, "components": [{"type": 4, "custom_id": "topic", "label": "Topic", "style": 1}]});
+        let mut next_id = 0;
+        assert_eq!(
+            submitted_component(&row, &values, &mut next_id),
+            json!({"type": 1, "id": 1, "components": [{"type": 4, "id": 2, "custom_id": "topic", "value": "Optics"}]})
+        );
+    }
 }

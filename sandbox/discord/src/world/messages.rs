@@ -69,6 +69,26 @@ impl MessageSpec {
     }
 }
 
+/// A page of channel history.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    pub limit: usize,
+    pub before: Option<u64>,
+    pub after: Option<u64>,
+    pub around: Option<u64>,
+}
+
+impl Page {
+    pub fn all() -> Self {
+        Self {
+            limit: usize::MAX,
+            before: None,
+            after: None,
+            around: None,
+        }
+    }
+}
+
 /// How a message comes to be: by whom, as what.
 pub(crate) struct Origin {
     pub author_id: u64,
@@ -82,8 +102,8 @@ impl World {
     /// REST `POST /channels/{id}/messages` by the bot.
     pub fn bot_create_message(&mut self, channel_id: u64, spec: MessageSpec) -> Changes<Value> {
         let channel = self.channel(channel_id)?;
-        let guild = self.bot_guild(channel.guild_id)?;
-        let perms = self.bot_permissions(guild);
+        self.bot_guild(channel.guild_id)?;
+        let perms = self.bot_channel_permissions(channel);
         if perms & VIEW_CHANNEL == 0 {
             return Err(ApiError::missing_access());
         }
@@ -96,6 +116,11 @@ impl World {
             webhook_id: None,
             application_id: None,
             interaction_metadata: None,
+        };
+        // Only interaction responses can be ephemeral or loading.
+        let spec = MessageSpec {
+            flags: spec.flags.map(|f| f & SUPPRESS_EMBEDS),
+            ..spec
         };
         self.create_message(channel_id, spec, origin)
     }
@@ -113,7 +138,7 @@ impl World {
             .members
             .get(&user_id)
             .ok_or_else(ApiError::unknown_member)?;
-        if guild.permissions_of(member) & (VIEW_CHANNEL | SEND_MESSAGES)
+        if guild.channel_permissions_of(member, channel) & (VIEW_CHANNEL | SEND_MESSAGES)
             != VIEW_CHANNEL | SEND_MESSAGES
         {
             return Err(ApiError::missing_permissions());
@@ -269,21 +294,50 @@ impl World {
         self.message_json(id)
     }
 
-    /// Newest first, like `GET /channels/{id}/messages`; ephemeral messages only when asked.
+    /// Newest first, like `GET /channels/{id}/messages`, paged by `before` or `after`;
+    /// ephemeral messages only when asked (the control API).
     pub fn channel_messages(
         &self,
         channel_id: u64,
-        limit: usize,
+        page: Page,
         with_ephemeral: bool,
     ) -> ApiResult<Vec<Value>> {
         self.channel(channel_id)?;
-        self.messages
-            .values()
-            .rev()
-            .filter(|m| m.channel_id == channel_id && (with_ephemeral || m.flags & EPHEMERAL == 0))
-            .take(limit)
-            .map(|m| self.message_json(m.id))
-            .collect()
+        let visible = |m: &&Message| {
+            m.channel_id == channel_id && (with_ephemeral || m.flags & EPHEMERAL == 0)
+        };
+        let newer = |from: u64, limit: usize| -> Vec<u64> {
+            self.messages
+                .range(from..)
+                .map(|(_, m)| m)
+                .filter(visible)
+                .take(limit)
+                .map(|m| m.id)
+                .collect()
+        };
+        let older = |until: u64, limit: usize| -> Vec<u64> {
+            self.messages
+                .range(..until)
+                .rev()
+                .map(|(_, m)| m)
+                .filter(visible)
+                .take(limit)
+                .map(|m| m.id)
+                .collect()
+        };
+        let mut ids = match (page.around, page.after) {
+            // Half the page from `around` on, the rest before it.
+            (Some(around), _) => {
+                let mut ids = newer(around, page.limit.div_ceil(2));
+                ids.extend(older(around, page.limit / 2));
+                ids
+            }
+            // The `limit` messages right after `after`, still returned newest first.
+            (None, Some(after)) => newer(after + 1, page.limit),
+            (None, None) => older(page.before.unwrap_or(u64::MAX), page.limit),
+        };
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+        ids.into_iter().map(|id| self.message_json(id)).collect()
     }
 
     pub(crate) fn message(&self, id: u64) -> ApiResult<&Message> {
@@ -427,6 +481,65 @@ mod tests {
         assert_eq!(some["mention_roles"], json!([]));
         assert_eq!(some["mention_everyone"], false);
         assert_eq!(events[0].name, "MESSAGE_CREATE");
+    }
+
+    #[test]
+    fn history_pages_by_before_and_after() {
+        let mut world = test_world();
+        let (guild, _) = world
+            .create_guild(NewGuild {
+                name: "g".into(),
+                ..NewGuild::default()
+            })
+            .unwrap();
+        let channel = guild.general_channel_id;
+        let ids: Vec<u64> = (0..5)
+            .map(|i| {
+                world
+                    .bot_create_message(channel, MessageSpec::content(format!("m{i}")))
+                    .unwrap()
+                    .0["id"]
+                    .as_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap()
+            })
+            .collect();
+        let contents = |page: Page| -> Vec<String> {
+            world
+                .channel_messages(channel, page, false)
+                .unwrap()
+                .iter()
+                .map(|m| m["content"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let page = Page {
+            limit: 2,
+            ..Page::all()
+        };
+        assert_eq!(contents(page), ["m4", "m3"]);
+        assert_eq!(
+            contents(Page {
+                before: Some(ids[3]),
+                ..page
+            }),
+            ["m2", "m1"]
+        );
+        assert_eq!(
+            contents(Page {
+                after: Some(ids[1]),
+                ..page
+            }),
+            ["m3", "m2"]
+        );
+        assert_eq!(
+            contents(Page {
+                limit: 3,
+                around: Some(ids[2]),
+                ..page
+            }),
+            ["m3", "m2", "m1"]
+        );
     }
 
     #[test]

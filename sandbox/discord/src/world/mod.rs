@@ -10,12 +10,12 @@ mod messages;
 pub mod oauth;
 
 pub use commands::CommandScope;
-pub use guilds::{GuildCreated, MemberSpec, NewChannel, NewGuild, NewRole, NewUser};
+pub use guilds::{GuildCreated, MemberSpec, NewChannel, NewGuild, NewRole, NewUser, OverwriteSpec};
 pub use interactions::{
     InteractionRef, InteractionView, NewCommandInteraction, NewComponentInteraction,
     NewModalSubmit, WebhookMessage,
 };
-pub use messages::MessageSpec;
+pub use messages::{MessageSpec, Page};
 
 use crate::error::{ApiError, ApiResult};
 use crate::gateway::Event;
@@ -153,6 +153,17 @@ impl World {
     }
 
     /// The bot's permissions in a guild.
+    /// The bot's permissions in a channel, overwrites applied.
+    pub fn bot_channel_permissions(&self, channel: &Channel) -> u64 {
+        let member = self
+            .guilds
+            .get(&channel.guild_id)
+            .and_then(|g| g.members.get(&self.app.bot_user_id).map(|m| (g, m)));
+        member.map_or(0, |(guild, member)| {
+            guild.channel_permissions_of(member, channel)
+        })
+    }
+
     pub fn bot_permissions(&self, guild: &Guild) -> u64 {
         guild
             .members

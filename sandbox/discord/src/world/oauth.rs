@@ -11,7 +11,8 @@ const CODE_LIFETIME: Duration = Duration::from_secs(10 * 60);
 const TOKEN_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// The body of `POST /oauth2/token` (form-encoded).
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+/// No `Debug`: it carries the client secret and a code.
+#[derive(Clone, Default, Deserialize, Serialize)]
 pub struct TokenRequest {
     pub grant_type: String,
     #[serde(default)]
