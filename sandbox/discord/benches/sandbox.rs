@@ -38,6 +38,8 @@ async fn main() {
         .unwrap();
     let auth = format!("Bot {}", sandbox.bot_token());
     let api = format!("{}/api/v10", sandbox.base_url());
+    // The workspace builds reqwest without a default TLS provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::new();
     http.put(format!(
         "{api}/applications/{}/commands",

@@ -4,12 +4,11 @@
 mod common;
 
 use common::{sandbox, shard, wait_dispatch};
-use reqwest::Client;
 use serde_json::{Value, json};
 use twilight_gateway::Intents;
 
 struct Control {
-    http: Client,
+    http: reqwest::Client,
     base: String,
 }
 
@@ -51,7 +50,7 @@ impl Control {
 async fn world_setup_and_a_slash_command_over_http() {
     let sandbox = sandbox().await;
     let control = Control {
-        http: Client::new(),
+        http: common::web(),
         base: sandbox.base_url().to_owned(),
     };
 
@@ -157,7 +156,7 @@ async fn world_setup_and_a_slash_command_over_http() {
 async fn fault_knobs_over_http() {
     let sandbox = sandbox().await;
     let control = Control {
-        http: Client::new(),
+        http: common::web(),
         base: sandbox.base_url().to_owned(),
     };
     control.post("/guilds", json!({"name": "g"})).await;
@@ -234,7 +233,7 @@ async fn fault_knobs_over_http() {
 #[tokio::test]
 async fn every_listed_route_is_served() {
     let sandbox = sandbox().await;
-    let http = Client::new();
+    let http = common::web();
     for (methods, path, _) in kd_sandbox_discord::control::ROUTES {
         let path = path.split('?').next().unwrap();
         let concrete: String = path
@@ -270,7 +269,7 @@ async fn every_listed_route_is_served() {
 #[tokio::test]
 async fn browsers_on_other_origins_may_call_the_control_api() {
     let sandbox = sandbox().await;
-    let preflight = Client::new()
+    let preflight = common::web()
         .request(
             reqwest::Method::OPTIONS,
             format!("{}/_sandbox/guilds", sandbox.base_url()),

@@ -515,7 +515,7 @@ async fn launch_activity_creates_an_instance_the_app_can_look_up() {
     let commands = json!([{"type": 1, "name": "watch", "description": "Watch together"}]);
     let api = format!("{}/api/v10", sandbox.base_url());
     let auth = format!("Bot {}", sandbox.bot_token());
-    let http = reqwest::Client::new();
+    let http = common::web();
     let put = http
         .put(format!(
             "{api}/applications/{}/guilds/{}/commands",

@@ -5,7 +5,6 @@ mod common;
 
 use common::sandbox;
 use kd_sandbox_discord::NewUser;
-use reqwest::Client;
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -18,7 +17,7 @@ async fn code_exchange_yields_a_bearer_token_for_users_me() {
             ..NewUser::default()
         })
         .unwrap();
-    let http = Client::new();
+    let http = common::web();
     // The console (or the Activity host page) mints the code through the control API.
     let minted: Value = http
         .post(format!("{}/_sandbox/oauth2/code", sandbox.base_url()))
@@ -96,7 +95,7 @@ async fn wrong_client_secret_is_invalid_client_with_basic_auth_too() {
     let code = sandbox
         .mint_oauth_code(ann.id, vec!["identify".into()], None)
         .unwrap();
-    let http = Client::new();
+    let http = common::web();
     let response = http
         .post(format!("{}/api/oauth2/token", sandbox.base_url()))
         .basic_auth(sandbox.application_id(), Some("wrong"))

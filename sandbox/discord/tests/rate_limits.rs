@@ -5,7 +5,7 @@ mod common;
 
 use common::{guild_with_member, sandbox};
 use kd_sandbox_discord::NewCommandInteraction;
-use reqwest::{Client, Response};
+use reqwest::Response;
 use serde_json::{Value, json};
 
 fn header<'a>(response: &'a Response, name: &str) -> &'a str {
@@ -29,7 +29,7 @@ async fn message_bucket_allows_five_per_channel_then_429() {
             },
         )
         .unwrap();
-    let http = Client::new();
+    let http = common::web();
     let auth = format!("Bot {}", sandbox.bot_token());
     let post = |channel: u64| {
         http.post(format!(
@@ -88,7 +88,7 @@ async fn message_bucket_allows_five_per_channel_then_429() {
 async fn global_limit_is_fifty_per_second_and_interaction_callbacks_are_exempt() {
     let sandbox = sandbox().await;
     let (guild, ann) = guild_with_member(&sandbox);
-    let http = Client::new();
+    let http = common::web();
     let auth = format!("Bot {}", sandbox.bot_token());
     let api = format!("{}/api/v10", sandbox.base_url());
     let put = http

@@ -8,6 +8,13 @@ use twilight_gateway::{Intents, Shard, ShardId};
 
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A plain HTTP client for the control API and raw REST calls. The workspace builds reqwest
+/// without a default TLS provider, so one is installed first.
+pub fn web() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
 pub async fn start(config: Config) -> DiscordSandbox {
     DiscordSandbox::start(config).await.expect("sandbox starts")
 }
