@@ -1,0 +1,75 @@
+//! Ack latency of the bot: from the sandbox creating an INTERACTION_CREATE to it receiving the
+//! bot's callback, at a fixed rate, for a command that needs no Kaltura call and for a video
+//! search against the Kaltura sandbox. Prints JSON.
+//!
+//! `cargo bench -p kd-tests --bench bot_ack` (release build).
+
+use kd_tests::World;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const RATE: u64 = 200;
+const SECONDS: u64 = 10;
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+async fn measure(world: &Arc<World>, user: u64, name: &str, options: Vec<serde_json::Value>) -> serde_json::Value {
+    let count = RATE * SECONDS;
+    let interval = Duration::from_micros(1_000_000 / RATE);
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut tasks = Vec::with_capacity(count as usize);
+    let started = Instant::now();
+    for _ in 0..count {
+        tick.tick().await;
+        let world = world.clone();
+        let spec = world.spec(user, name, options.clone());
+        tasks.push(tokio::spawn(async move {
+            let sent_at = Instant::now();
+            let sent = world.discord.invoke_command(spec).expect("sandbox takes the command");
+            let view = world.discord.wait_interaction_response(sent.id, Duration::from_secs(10)).await;
+            view.map(|_| sent_at.elapsed().as_secs_f64() * 1000.0)
+        }));
+    }
+    let mut latencies = Vec::with_capacity(tasks.len());
+    let mut lost = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Some(ms) => latencies.push(ms),
+            None => lost += 1,
+        }
+    }
+    let achieved = count as f64 / started.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    json!({
+        "command": name,
+        "target_rate_per_s": RATE,
+        "achieved_rate_per_s": (achieved * 10.0).round() / 10.0,
+        "interactions": count,
+        "unanswered": lost,
+        "p50_ms": (percentile(&latencies, 0.50) * 100.0).round() / 100.0,
+        "p99_ms": (percentile(&latencies, 0.99) * 100.0).round() / 100.0,
+        "max_ms": (latencies.last().copied().unwrap_or_default() * 100.0).round() / 100.0,
+    })
+}
+
+fn main() {
+    // Per-interaction info logs would cost more than the work measured.
+    if std::env::var_os("RUST_LOG").is_none() {
+        // SAFETY: set before any other thread starts.
+        unsafe { std::env::set_var("RUST_LOG", "warn") };
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let world = Arc::new(World::start().await);
+        // Warm up connections and caches.
+        world.run_sub(world.admin, "kaltura-config", "view", &[]).await;
+        let no_kaltura = measure(&world, world.admin, "kaltura-config", vec![json!({"name": "view", "options": []})]).await;
+        let search = measure(&world, world.student, "kaltura-video-search", vec![json!({"name": "query", "value": "lecture"})]).await;
+        println!("{}", json!({"bot_ack_latency": [no_kaltura, search]}));
+    });
+}
