@@ -152,6 +152,7 @@ async fn run(plan: Plan, inv: &Invocation, env: &Env<'_>) -> Result<Reply, Reply
             let new = NewMeeting {
                 guild_id: &inv.guild_id,
                 title: &title,
+                description: description.as_deref(),
                 owner_id: &kaltura_user(&inv.member.id),
                 duration_secs: partner.sessions.meetings.expiry_seconds,
             };
@@ -170,7 +171,7 @@ async fn run(plan: Plan, inv: &Invocation, env: &Env<'_>) -> Result<Reply, Reply
                 // The meeting exists in Kaltura; only who created it is lost, so say so.
                 tracing::error!(error = %err, meeting = %record.meeting_id, "recording a meeting failed");
             }
-            tracing::info!(guild = %inv.guild_id, meeting = %record.meeting_id, kind = kind.as_str(), has_description = description.is_some(), "meeting started");
+            tracing::info!(guild = %inv.guild_id, meeting = %record.meeting_id, kind = kind.as_str(), "meeting started");
             logic::meeting_started(&view(&created.event, Some(kind.as_str())))
         }
         Plan::JoinLink { meeting_id, role } => {

@@ -25,35 +25,64 @@ fn status_kib(pid: u32, field: &str) -> u64 {
 
 fn metric(port: u16, name: &str) -> Option<f64> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    write!(stream, "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut text = String::new();
     stream.read_to_string(&mut text).ok()?;
-    text.lines().find_map(|l| l.strip_prefix(name)).and_then(|v| v.trim().parse().ok())
+    text.lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let discord = DiscordSandbox::start(Config::default()).await.unwrap();
-        let kaltura = KalturaSandbox::start(SandboxConfig::default()).await.unwrap();
+        let kaltura = KalturaSandbox::start(SandboxConfig::default())
+            .await
+            .unwrap();
         let ids: Vec<u64> = (0..GUILDS)
-            .map(|i| discord.create_guild(NewGuild { name: format!("Course {i}"), ..NewGuild::default() }).unwrap().id)
+            .map(|i| {
+                discord
+                    .create_guild(NewGuild {
+                        name: format!("Course {i}"),
+                        ..NewGuild::default()
+                    })
+                    .unwrap()
+                    .id
+            })
             .collect();
         let mut config = kd_tests::runtime_config(&discord, &kaltura, ids[0]);
         let template = config.guilds.values().next().unwrap().clone();
-        config.guilds = ids.iter().map(|id| (id.to_string(), template.clone())).collect();
-        let config = kd_bot::config::RuntimeConfig::new(config.application, config.partners, config.guilds);
+        config.guilds = ids
+            .iter()
+            .map(|id| (id.to_string(), template.clone()))
+            .collect();
+        let config =
+            kd_bot::config::RuntimeConfig::new(config.application, config.partners, config.guilds);
 
         let dir = tempfile::tempdir().unwrap();
-        for (secret, key, value) in
-            [("discord", "botToken", discord.bot_token()), ("kaltura", "adminSecret", kaltura.admin_secret().to_string())]
-        {
+        for (secret, key, value) in [
+            ("discord", "botToken", discord.bot_token()),
+            ("kaltura", "adminSecret", kaltura.admin_secret().to_string()),
+        ] {
             std::fs::create_dir_all(dir.path().join(secret)).unwrap();
             std::fs::write(dir.path().join(secret).join(key), value).unwrap();
         }
         let file = dir.path().join("runtime.json");
         std::fs::write(&file, config.to_json()).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let started = Instant::now();
         let mut child = Command::new(env!("CARGO_BIN_EXE_kaltura-discord"))
             .args(["bot", "--config"])
@@ -62,13 +91,19 @@ fn main() {
             .arg(dir.path())
             .arg("--store")
             .arg(format!("sqlite://{}", dir.path().join("bot.db").display()))
-            .args(["--discord-rest", discord.http_authority(), "--discord-gateway", discord.gateway_url()])
+            .args([
+                "--discord-rest",
+                discord.http_authority(),
+                "--discord-gateway",
+                discord.gateway_url(),
+            ])
             .args(["--listen", &format!("127.0.0.1:{port}"), "--log", "warn"])
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
         let registered = loop {
-            let done = metric(port, "kaltura_discord_bot_command_registrations_total").unwrap_or(0.0);
+            let done =
+                metric(port, "kaltura_discord_bot_command_registrations_total").unwrap_or(0.0);
             if done as usize >= GUILDS || started.elapsed() > Duration::from_secs(300) {
                 break done;
             }

@@ -27,6 +27,8 @@ pub struct Meeting {
 pub struct NewMeeting<'a> {
     pub guild_id: &'a str,
     pub title: &'a str,
+    /// Shown with the meeting in Kaltura.
+    pub description: Option<&'a str>,
     pub owner_id: &'a str,
     pub duration_secs: i64,
 }
@@ -70,18 +72,23 @@ impl Client {
                 "tags": format!("vcprovider:newrow,{tag}"),
             }}),
         );
+        let mut event = json!({
+            "objectType": "KalturaRecordScheduleEvent",
+            "summary": new.title,
+            "startDate": now,
+            "endDate": now + new.duration_secs,
+            "recurrenceType": 0,
+            "ownerId": new.owner_id,
+            "tags": tag,
+        });
+        // Absent rather than null: Kaltura would store a null over its default.
+        if let Some(description) = new.description {
+            event["description"] = json!(description);
+        }
         let event = request.add(
             "schedule_scheduleevent",
             "add",
-            json!({"scheduleEvent": {
-                "objectType": "KalturaRecordScheduleEvent",
-                "summary": new.title,
-                "startDate": now,
-                "endDate": now + new.duration_secs,
-                "recurrenceType": 0,
-                "ownerId": new.owner_id,
-                "tags": tag,
-            }}),
+            json!({ "scheduleEvent": event }),
         );
         request.add(
             "schedule_scheduleeventresource",

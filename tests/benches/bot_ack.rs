@@ -17,7 +17,12 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i]
 }
 
-async fn measure(world: &Arc<World>, user: u64, name: &str, options: Vec<serde_json::Value>) -> serde_json::Value {
+async fn measure(
+    world: &Arc<World>,
+    user: u64,
+    name: &str,
+    options: Vec<serde_json::Value>,
+) -> serde_json::Value {
     let count = RATE * SECONDS;
     let interval = Duration::from_micros(1_000_000 / RATE);
     let mut tick = tokio::time::interval(interval);
@@ -30,8 +35,14 @@ async fn measure(world: &Arc<World>, user: u64, name: &str, options: Vec<serde_j
         let spec = world.spec(user, name, options.clone());
         tasks.push(tokio::spawn(async move {
             let sent_at = Instant::now();
-            let sent = world.discord.invoke_command(spec).expect("sandbox takes the command");
-            let view = world.discord.wait_interaction_response(sent.id, Duration::from_secs(10)).await;
+            let sent = world
+                .discord
+                .invoke_command(spec)
+                .expect("sandbox takes the command");
+            let view = world
+                .discord
+                .wait_interaction_response(sent.id, Duration::from_secs(10))
+                .await;
             view.map(|_| sent_at.elapsed().as_secs_f64() * 1000.0)
         }));
     }
@@ -63,13 +74,31 @@ fn main() {
         // SAFETY: set before any other thread starts.
         unsafe { std::env::set_var("RUST_LOG", "warn") };
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let world = Arc::new(World::start().await);
         // Warm up connections and caches.
-        world.run_sub(world.admin, "kaltura-config", "view", &[]).await;
-        let no_kaltura = measure(&world, world.admin, "kaltura-config", vec![json!({"name": "view", "options": []})]).await;
-        let search = measure(&world, world.student, "kaltura-video-search", vec![json!({"name": "query", "value": "lecture"})]).await;
+        world
+            .run_sub(world.admin, "kaltura-config", "view", &[])
+            .await;
+        let no_kaltura = measure(
+            &world,
+            world.admin,
+            "kaltura-config",
+            vec![json!({"name": "view", "options": []})],
+        )
+        .await;
+        let search = measure(
+            &world,
+            world.student,
+            "kaltura-video-search",
+            vec![json!({"name": "query", "value": "lecture"})],
+        )
+        .await;
         println!("{}", json!({"bot_ack_latency": [no_kaltura, search]}));
     });
 }

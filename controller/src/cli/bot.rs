@@ -52,6 +52,9 @@ pub struct Args {
     /// Log level or directives (RUST_LOG syntax).
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     log: String,
+    /// `text` for people, `json` (one object per line) for log collectors.
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {

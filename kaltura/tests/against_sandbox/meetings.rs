@@ -10,6 +10,7 @@ async fn create_list_join_end() {
     let new = NewMeeting {
         guild_id: "1283874310720716890",
         title: "PHYS 101 office hours",
+        description: Some("Bring your problem sets"),
         owner_id: "prof.curie",
         duration_secs: 3600,
     };
@@ -19,6 +20,10 @@ async fn create_list_join_end() {
         Some("PHYS 101 office hours")
     );
     assert_eq!(meeting.event.status, Some(2));
+    assert_eq!(
+        meeting.event.description.as_deref(),
+        Some("Bring your problem sets")
+    );
     assert_eq!(meeting.event.owner_id.as_deref(), Some("prof.curie"));
     assert!(
         meeting
