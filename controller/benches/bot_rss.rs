@@ -6,10 +6,9 @@
 
 use kd_sandbox_discord::{Config, DiscordSandbox, NewGuild};
 use kd_sandbox_kaltura::{KalturaSandbox, SandboxConfig};
+use kd_tests::process::BotProcess;
 use serde_json::json;
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const GUILDS: usize = 2500;
@@ -21,20 +20,6 @@ fn status_kib(pid: u32, field: &str) -> u64 {
         .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
-}
-
-fn metric(port: u16, name: &str) -> Option<f64> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    write!(
-        stream,
-        "GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut text = String::new();
-    stream.read_to_string(&mut text).ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(name))
-        .and_then(|v| v.trim().parse().ok())
 }
 
 fn main() {
@@ -68,42 +53,19 @@ fn main() {
         let config =
             kd_bot::config::RuntimeConfig::new(config.application, config.partners, config.guilds);
 
-        let dir = tempfile::tempdir().unwrap();
-        for (secret, key, value) in [
-            ("discord", "botToken", discord.bot_token()),
-            ("kaltura", "adminSecret", kaltura.admin_secret().to_string()),
-        ] {
-            std::fs::create_dir_all(dir.path().join(secret)).unwrap();
-            std::fs::write(dir.path().join(secret).join(key), value).unwrap();
-        }
-        let file = dir.path().join("runtime.json");
-        std::fs::write(&file, config.to_json()).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let started = Instant::now();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_kaltura-discord"))
-            .args(["bot", "--config"])
-            .arg(&file)
-            .arg("--secrets-dir")
-            .arg(dir.path())
-            .arg("--store")
-            .arg(format!("sqlite://{}", dir.path().join("bot.db").display()))
-            .args([
-                "--discord-rest",
-                discord.http_authority(),
-                "--discord-gateway",
-                discord.gateway_url(),
-            ])
-            .args(["--listen", &format!("127.0.0.1:{port}"), "--log", "warn"])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
+        let bot = BotProcess::spawn(
+            env!("CARGO_BIN_EXE_kaltura-discord"),
+            &discord,
+            &kaltura,
+            &config,
+            &["--log", "warn"],
+            Stdio::null(),
+        );
         let registered = loop {
-            let done =
-                metric(port, "kaltura_discord_bot_command_registrations_total").unwrap_or(0.0);
+            let done = bot
+                .metric("kaltura_discord_bot_command_registrations_total")
+                .unwrap_or(0.0);
             if done as usize >= GUILDS || started.elapsed() > Duration::from_secs(300) {
                 break done;
             }
@@ -111,11 +73,10 @@ fn main() {
         };
         let registration_seconds = started.elapsed().as_secs_f64();
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let pid = child.id();
+        let pid = bot.child.id();
         let rss = status_kib(pid, "VmRSS:");
         let peak = status_kib(pid, "VmHWM:");
-        let _ = child.kill();
-        let _ = child.wait();
+        drop(bot);
         println!(
             "{}",
             json!({"bot_memory": {

@@ -4,41 +4,10 @@
 
 use kd_sandbox_discord::{Config, DiscordSandbox, NewCommandInteraction, NewGuild, NewUser};
 use kd_sandbox_kaltura::{KalturaSandbox, SandboxConfig};
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use kd_tests::process::BotProcess;
+use std::io::Read;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_kaltura-discord");
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn get(port: u16, path: &str) -> String {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    stream.read_to_string(&mut out).unwrap();
-    out
-}
 
 async fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -73,44 +42,16 @@ async fn the_bot_process_serves_follows_its_config_file_and_reports_metrics() {
         .put_member(guild.id, user.id, Default::default())
         .unwrap();
 
-    let dir = tempfile::tempdir().unwrap();
-    for (secret, key, value) in [
-        ("discord", "botToken", discord.bot_token()),
-        ("kaltura", "adminSecret", kaltura.admin_secret().to_string()),
-    ] {
-        std::fs::create_dir_all(dir.path().join(secret)).unwrap();
-        std::fs::write(dir.path().join(secret).join(key), format!("{value}\n")).unwrap();
-    }
     let mut config = kd_tests::runtime_config(&discord, &kaltura, guild.id);
-    let file = dir.path().join("runtime.json");
-    std::fs::write(&file, config.to_json()).unwrap();
-    let port = free_port();
-    let child = Command::new(BIN)
-        .args(["bot", "--config"])
-        .arg(&file)
-        .arg("--secrets-dir")
-        .arg(dir.path())
-        .arg("--store")
-        .arg(format!("sqlite://{}", dir.path().join("bot.db").display()))
-        .args([
-            "--discord-rest",
-            discord.http_authority(),
-            "--discord-gateway",
-            discord.gateway_url(),
-        ])
-        .args([
-            "--shards",
-            "1",
-            "--poll",
-            "100ms",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut child = Killed(child);
+    let args = ["--shards", "1", "--poll", "100ms"];
+    let mut bot = BotProcess::spawn(
+        env!("CARGO_BIN_EXE_kaltura-discord"),
+        &discord,
+        &kaltura,
+        &config,
+        &args,
+        Stdio::piped(),
+    );
 
     let names = |discord: &DiscordSandbox| -> Vec<String> {
         discord
@@ -152,7 +93,7 @@ async fn the_bot_process_serves_follows_its_config_file_and_reports_metrics() {
         .for_each(|g| g.features.video_search = false);
     let config =
         kd_bot::config::RuntimeConfig::new(config.application, config.partners, config.guilds);
-    std::fs::write(&file, config.to_json()).unwrap();
+    bot.write_config(&config);
     eventually("commands re-registered", || {
         (!names(&discord).contains(&"kaltura-video-search".to_string())).then_some(())
     })
@@ -163,22 +104,18 @@ async fn the_bot_process_serves_follows_its_config_file_and_reports_metrics() {
         "no reconnect for a new revision"
     );
 
-    let metrics = eventually("metrics", || {
-        Some(get(port, "/metrics")).filter(|m| m.contains(&config.revision))
-    })
-    .await;
-    assert!(
-        metrics.contains(
-            "kaltura_discord_bot_interactions_total{command=\"kaltura-list\",outcome=\"ok\"} 1"
-        ),
-        "{metrics}"
+    let revision = format!(
+        "kaltura_discord_bot_config_revision{{revision=\"{}\"}}",
+        config.revision
     );
-    assert!(get(port, "/healthz").ends_with("ok"));
+    eventually("the new revision in /metrics", || bot.metric(&revision)).await;
+    let ok = "kaltura_discord_bot_interactions_total{command=\"kaltura-list\",outcome=\"ok\"}";
+    assert_eq!(bot.metric(ok), Some(1.0));
+    assert!(bot.get("/healthz").unwrap().ends_with("ok"));
 
-    let _ = child.0.kill();
+    let _ = bot.child.kill();
     let mut log = String::new();
-    child
-        .0
+    bot.child
         .stdout
         .take()
         .unwrap()

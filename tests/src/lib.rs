@@ -1,6 +1,8 @@
 //! A whole world for end-to-end tests: the Discord and Kaltura sandboxes, a guild with roles
 //! and members, and the bot connected to both with a runtime config for that guild.
 
+pub mod process;
+
 use kd_bot::config::{ApplicationRuntime, GuildRuntime, PartnerRuntime, RoleTable, RuntimeConfig};
 use kd_bot::runtime::{Bot, BotOptions};
 use kd_bot::secrets::SecretMap;

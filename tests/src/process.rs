@@ -1,0 +1,105 @@
+//! The `kaltura-discord bot` binary as deployed: mounted-style secrets and a runtime-config
+//! file in a temporary folder, the sandboxes' URLs, `/metrics` and `/healthz` on a free port.
+
+use kd_bot::config::RuntimeConfig;
+use kd_sandbox_discord::DiscordSandbox;
+use kd_sandbox_kaltura::KalturaSandbox;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+pub struct BotProcess {
+    pub child: Child,
+    pub port: u16,
+    pub config_file: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl BotProcess {
+    /// Starts `bin bot` against the sandboxes with `config`; `extra` arguments are appended.
+    pub fn spawn(
+        bin: &str,
+        discord: &DiscordSandbox,
+        kaltura: &KalturaSandbox,
+        config: &RuntimeConfig,
+        extra: &[&str],
+        stdout: Stdio,
+    ) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let secrets = [
+            ("discord", "botToken", discord.bot_token()),
+            ("kaltura", "adminSecret", kaltura.admin_secret().to_string()),
+        ];
+        for (secret, key, value) in secrets {
+            std::fs::create_dir_all(dir.path().join(secret)).unwrap();
+            // Mounted Secret files often end with a newline; the bot must not mind.
+            std::fs::write(dir.path().join(secret).join(key), format!("{value}\n")).unwrap();
+        }
+        let config_file = dir.path().join("runtime.json");
+        std::fs::write(&config_file, config.to_json()).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(bin)
+            .args(["bot", "--config"])
+            .arg(&config_file)
+            .arg("--secrets-dir")
+            .arg(dir.path())
+            .arg("--store")
+            .arg(format!("sqlite://{}", dir.path().join("bot.db").display()))
+            .args([
+                "--discord-rest",
+                discord.http_authority(),
+                "--discord-gateway",
+                discord.gateway_url(),
+            ])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(extra)
+            .stdout(stdout)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Self {
+            child,
+            port,
+            config_file,
+            _dir: dir,
+        }
+    }
+
+    /// Replaces the config file, as a ConfigMap update does.
+    pub fn write_config(&self, config: &RuntimeConfig) {
+        std::fs::write(&self.config_file, config.to_json()).unwrap();
+    }
+
+    /// `GET path` on the bot's HTTP port; None while it is not listening yet.
+    pub fn get(&self, path: &str) -> Option<String> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        )
+        .ok()?;
+        let mut out = String::new();
+        stream.read_to_string(&mut out).ok()?;
+        Some(out)
+    }
+
+    /// One sample of the Prometheus text, by its full name with labels.
+    pub fn metric(&self, sample: &str) -> Option<f64> {
+        let text = self.get("/metrics")?;
+        text.lines()
+            .find_map(|l| l.strip_prefix(sample))
+            .and_then(|v| v.trim().parse().ok())
+    }
+}
+
+impl Drop for BotProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
