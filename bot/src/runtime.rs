@@ -83,6 +83,10 @@ pub struct Bot {
     kaltura: KalturaClients,
     join_key: JoinKey,
     guild_roles: RwLock<HashMap<String, Vec<GuildRole>>>,
+    /// Guilds whose registration is under way, and whether another was asked for meanwhile: a
+    /// GUILD_CREATE and a new revision arriving together send the set once, and a change during
+    /// a registration is registered right after it.
+    registering: tokio::sync::Mutex<HashMap<String, bool>>,
     running: watch::Sender<String>,
     pub metrics: Metrics,
 }
@@ -124,6 +128,7 @@ impl Bot {
             config,
             store,
             guild_roles: RwLock::new(HashMap::new()),
+            registering: tokio::sync::Mutex::new(HashMap::new()),
             running,
             metrics: Metrics::default(),
         }))
@@ -470,6 +475,27 @@ impl Bot {
 
     /// Registers the guild's command set when it differs from the last one registered.
     pub async fn register(&self, guild_id: &str) {
+        {
+            let mut registering = self.registering.lock().await;
+            if let Some(again) = registering.get_mut(guild_id) {
+                *again = true;
+                return;
+            }
+            registering.insert(guild_id.to_string(), false);
+        }
+        loop {
+            self.register_now(guild_id).await;
+            let mut registering = self.registering.lock().await;
+            if registering.get(guild_id) == Some(&true) {
+                registering.insert(guild_id.to_string(), false);
+            } else {
+                registering.remove(guild_id);
+                return;
+            }
+        }
+    }
+
+    async fn register_now(&self, guild_id: &str) {
         let config = self.config.borrow().clone();
         let Some(declared) = config.guild(guild_id) else {
             return;
