@@ -73,6 +73,11 @@ impl DiscordSandbox {
         );
         let app = router(sandbox.clone());
         let server = tokio::spawn(async move {
+            // Small gateway frames and REST answers go out at once, as from Discord's edge,
+            // instead of waiting for the peer's delayed ACK (Nagle).
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             if let Err(err) = axum::serve(listener, app).await {
                 tracing::error!(%err, "discord sandbox server stopped");
             }
