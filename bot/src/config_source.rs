@@ -3,6 +3,7 @@
 //! revision does not match its content is refused with a log line, and the running config stays.
 
 use crate::config::RuntimeConfig;
+use sha2::Digest;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,14 +19,19 @@ pub fn watch_file(
         std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
     let first = RuntimeConfig::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     let (tx, rx) = watch::channel(Arc::new(first));
-    tokio::spawn(follow(path.to_path_buf(), every, text, tx));
+    tokio::spawn(follow(path.to_path_buf(), every, digest(&text), tx));
     Ok(rx)
+}
+
+/// What the last read file held; a digest rather than the text, which may be megabytes.
+fn digest(text: &str) -> [u8; 32] {
+    sha2::Sha256::digest(text.as_bytes()).into()
 }
 
 async fn follow(
     path: PathBuf,
     every: Duration,
-    mut last: String,
+    mut last: [u8; 32],
     tx: watch::Sender<Arc<RuntimeConfig>>,
 ) {
     let mut tick = tokio::time::interval(every);
@@ -37,7 +43,8 @@ async fn follow(
         let Ok(text) = tokio::fs::read_to_string(&path).await else {
             continue;
         };
-        if text == last {
+        let seen = digest(&text);
+        if seen == last {
             continue;
         }
         match RuntimeConfig::from_json(&text) {
@@ -49,7 +56,7 @@ async fn follow(
                 tracing::error!(file = %path.display(), error = %err, "refusing the new runtime config; keeping the running one")
             }
         }
-        last = text;
+        last = seen;
     }
 }
 

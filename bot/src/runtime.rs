@@ -16,10 +16,10 @@ use crate::roles::GuildRole;
 use crate::secrets::SecretSource;
 use crate::settings;
 use kd_store::Store;
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use twilight_gateway::error::ReceiveMessageErrorType;
 use twilight_gateway::{ConfigBuilder, Event, EventTypeFlags, Intents, Shard, StreamExt as _};
 use twilight_http::request::Request;
@@ -28,6 +28,10 @@ use twilight_http::routing::Route;
 use twilight_model::application::interaction::Interaction;
 use twilight_model::gateway::payload::incoming::GuildCreate;
 use twilight_model::id::Id;
+
+/// Registrations in flight at once: enough to keep up with Discord's 50 requests/s at real
+/// latencies, few enough to keep memory flat with thousands of guilds.
+const REGISTRATION_WORKERS: usize = 4;
 
 /// The gateway intents the DiscordApplication asks for.
 pub fn intents(config: &RuntimeConfig) -> Intents {
@@ -87,6 +91,11 @@ pub struct Bot {
     /// GUILD_CREATE and a new revision arriving together send the set once, and a change during
     /// a registration is registered right after it.
     registering: tokio::sync::Mutex<HashMap<String, bool>>,
+    /// Guilds waiting for a registration check, worked off by a few workers so that thousands
+    /// of GUILD_CREATEs at start never hold thousands of command sets in memory at once.
+    queue: mpsc::UnboundedSender<String>,
+    queue_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<String>>,
+    queued: Mutex<HashSet<String>>,
     running: watch::Sender<String>,
     pub metrics: Metrics,
 }
@@ -119,6 +128,7 @@ impl Bot {
             http = http.proxy(proxy.clone(), true);
         }
         let (running, _) = watch::channel(String::new());
+        let (queue, queue_rx) = mpsc::unbounded_channel();
         Ok(Arc::new(Self {
             http: http.build(),
             join_key: JoinKey::derive(&token),
@@ -129,6 +139,9 @@ impl Bot {
             store,
             guild_roles: RwLock::new(HashMap::new()),
             registering: tokio::sync::Mutex::new(HashMap::new()),
+            queue,
+            queue_rx: tokio::sync::Mutex::new(queue_rx),
+            queued: Mutex::new(HashSet::new()),
             running,
             metrics: Metrics::default(),
         }))
@@ -146,6 +159,9 @@ impl Bot {
     /// Connects every shard and serves until their gateway streams end.
     pub async fn run(self: Arc<Self>) -> Result<(), StartError> {
         let reconfigure = tokio::spawn(self.clone().follow_config());
+        let workers: Vec<_> = (0..REGISTRATION_WORKERS)
+            .map(|_| tokio::spawn(self.clone().registration_worker()))
+            .collect();
         let mut config = ConfigBuilder::new(self.token.clone(), self.options.intents);
         if let Some(url) = &self.options.gateway_url {
             config = config.proxy_url(url.clone());
@@ -167,6 +183,7 @@ impl Bot {
             let _ = task.await;
         }
         reconfigure.abort();
+        workers.iter().for_each(|w| w.abort());
         Ok(())
     }
 
@@ -232,8 +249,7 @@ impl Bot {
                         .write()
                         .expect("roles lock")
                         .insert(id.clone(), roles);
-                    let bot = self.clone();
-                    tokio::spawn(async move { bot.register(&id).await });
+                    self.enqueue_registration(id);
                 }
             }
             Event::GuildDelete(gone) => {
@@ -473,6 +489,28 @@ impl Bot {
         }
     }
 
+    /// Asks for the guild's registration to be checked; a guild already waiting is not queued
+    /// twice (its check reads the config current when it runs).
+    pub fn enqueue_registration(&self, guild_id: String) {
+        if self
+            .queued
+            .lock()
+            .expect("queue lock")
+            .insert(guild_id.clone())
+        {
+            let _ = self.queue.send(guild_id);
+        }
+    }
+
+    async fn registration_worker(self: Arc<Self>) {
+        loop {
+            let next = self.queue_rx.lock().await.recv().await;
+            let Some(guild_id) = next else { return };
+            self.queued.lock().expect("queue lock").remove(&guild_id);
+            self.register(&guild_id).await;
+        }
+    }
+
     /// Registers the guild's command set when it differs from the last one registered.
     pub async fn register(&self, guild_id: &str) {
         {
@@ -555,7 +593,7 @@ impl Bot {
         loop {
             let current = config.borrow_and_update().clone();
             for guild_id in current.guilds.keys() {
-                self.register(guild_id).await;
+                self.enqueue_registration(guild_id.clone());
             }
             self.metrics.set_revision(&current.revision);
             self.running.send_replace(current.revision.clone());

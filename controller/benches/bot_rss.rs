@@ -76,6 +76,9 @@ fn main() {
         let pid = bot.child.id();
         let rss = status_kib(pid, "VmRSS:");
         let peak = status_kib(pid, "VmHWM:");
+        let anon = status_kib(pid, "RssAnon:");
+        let file_backed = status_kib(pid, "RssFile:");
+        let threads = status_kib(pid, "Threads:");
         drop(bot);
         println!(
             "{}",
@@ -86,6 +89,9 @@ fn main() {
                 "registration_seconds": (registration_seconds * 10.0).round() / 10.0,
                 "rss_mib": (rss as f64 / 1024.0 * 10.0).round() / 10.0,
                 "peak_rss_mib": (peak as f64 / 1024.0 * 10.0).round() / 10.0,
+                "rss_anon_mib": (anon as f64 / 1024.0 * 10.0).round() / 10.0,
+                "rss_file_mib": (file_backed as f64 / 1024.0 * 10.0).round() / 10.0,
+                "threads": threads,
             }})
         );
     });
