@@ -297,6 +297,13 @@ fn plan_command(ctx: &Context<'_>, inv: &Invocation, name: &str, subcommand: Opt
     };
     match name {
         "kaltura-start" => {
+            // Whoever starts a meeting hosts it: the role mapping must make them a moderator.
+            let role = ctx.role_of(inv);
+            if !role.is_moderator_or_above() {
+                return deny(format!(
+                    "Starting a meeting needs the moderator or admin role in this server's role mapping; yours is {role}."
+                ));
+            }
             let Some(kind) = inv.text("type").and_then(MeetingKind::parse) else {
                 return deny("Pick a meeting type: meeting, webinar or classroom.");
             };
@@ -772,6 +779,26 @@ mod tests {
             &[("type", text("party")), ("title", text("x"))],
         );
         assert!(denial(run(&c, &invoke(bad, &["100"], 0))).contains("meeting type"));
+    }
+
+    #[test]
+    fn starting_needs_a_moderator_role_by_the_mapping() {
+        let mut c = config(true);
+        c.guilds.get_mut(GUILD).unwrap().permissions.clear();
+        let start = command(
+            "kaltura-start",
+            None,
+            &[("type", text("meeting")), ("title", text("Lab"))],
+        );
+        let denied = denial(run(&c, &invoke(start.clone(), &[], 0)));
+        assert_eq!(
+            denied,
+            "Starting a meeting needs the moderator or admin role in this server's role mapping; yours is viewer."
+        );
+        assert!(matches!(
+            run(&c, &invoke(start, &["100"], 0)),
+            Plan::StartMeeting { .. }
+        ));
     }
 
     #[test]
