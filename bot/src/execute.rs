@@ -21,6 +21,8 @@ pub struct Env<'a> {
     pub config: &'a RuntimeConfig,
     /// The guild as declared in Git, before Discord-side overrides.
     pub declared: &'a GuildRuntime,
+    /// The guild with its overrides applied, as it runs.
+    pub effective: &'a GuildRuntime,
     pub overrides: &'a Overrides,
     pub kaltura: &'a KalturaClients,
     pub store: &'a Store,
@@ -64,10 +66,6 @@ fn video(entry: MediaEntry) -> Video {
 }
 
 impl Env<'_> {
-    fn effective(&self) -> GuildRuntime {
-        settings::apply(self.declared, self.overrides)
-    }
-
     fn partner(&self) -> Option<&PartnerRuntime> {
         self.config.partner_of(self.declared)
     }
@@ -258,7 +256,7 @@ async fn run(plan: Plan, inv: &Invocation, env: &Env<'_>) -> Result<Reply, Reply
             let meeting = env.active_meeting(&client, inv, &meeting_id).await?;
             let kind = env.kind_of(&inv.guild_id, &meeting_id).await;
             let shown = view(&meeting, kind.as_deref());
-            let guild = env.effective();
+            let guild = env.effective;
             let template = guild
                 .templates
                 .meeting_started
@@ -290,7 +288,7 @@ async fn run(plan: Plan, inv: &Invocation, env: &Env<'_>) -> Result<Reply, Reply
                 .await
                 .map_err(|e| failed(&e))?;
             let videos: Vec<Video> = results.entries.into_iter().map(video).collect();
-            let watch = env.effective().features.watch_together;
+            let watch = env.effective.features.watch_together;
             logic::search_results(
                 &videos,
                 &query,
@@ -310,7 +308,7 @@ async fn run(plan: Plan, inv: &Invocation, env: &Env<'_>) -> Result<Reply, Reply
                 partner.player_ui_conf_id,
                 &entry.id,
             );
-            let guild = env.effective();
+            let guild = env.effective;
             let template = guild
                 .templates
                 .video_shared

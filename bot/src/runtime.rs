@@ -366,11 +366,12 @@ impl Bot {
         let planned = plan(&ctx, &inv);
         let is_button = matches!(inv.action, Action::Button { .. });
         let is_autocomplete = matches!(inv.action, Action::Autocomplete { .. });
-        let (reply, outcome) = match &declared {
-            Some(declared) => {
+        let (reply, outcome) = match (&declared, &effective) {
+            (Some(declared), Some(effective)) => {
                 let env = Env {
                     config: &config,
                     declared,
+                    effective,
                     overrides: &overrides,
                     kaltura: &self.kaltura,
                     store: &self.store,
@@ -398,7 +399,7 @@ impl Bot {
                 }
             }
             // Not configured: the plan is the explanation, no calls needed.
-            None => (
+            _ => (
                 match planned {
                     crate::logic::Plan::Reply(r) => r,
                     _ => Reply::Message(Message::ephemeral(
