@@ -242,12 +242,10 @@ fn cors(origins: &[String]) -> CorsLayer {
 pub fn router(api: AppState) -> Router {
     let (v1, doc) = v1();
     let doc = Arc::new(doc);
-    let v1 = v1
-        .route(
-            "/api/v1/openapi.json",
-            get(move || std::future::ready(axum::Json(doc.as_ref().clone()))),
-        )
-        .layer(cors(&api.options.cors_origins));
+    let v1 = v1.route(
+        "/api/v1/openapi.json",
+        get(move || std::future::ready(axum::Json(doc.as_ref().clone()))),
+    );
     Router::new()
         .route("/join/{token}", get(join::join))
         .route("/healthz", get(ops::healthz))
@@ -257,6 +255,8 @@ pub fn router(api: AppState) -> Router {
         .fallback(error::no_route)
         .method_not_allowed_fallback(error::no_method)
         .layer(DefaultBodyLimit::max(api.options.body_limit))
+        // Outside the routes, so preflights are answered before method routing.
+        .layer(cors(&api.options.cors_origins))
         .layer(axum::middleware::map_response_with_state(
             api.clone(),
             security_headers,
