@@ -127,6 +127,7 @@ pub fn is_snowflake(id: &str) -> bool {
 #[utoipa::path(
     post,
     path = "/auth/token",
+    operation_id = "createApiToken",
     tag = "auth",
     request_body = TokenRequest,
     responses(

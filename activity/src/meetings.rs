@@ -15,7 +15,7 @@ use kd_bot::logic::{MeetingKind, Plan};
 use kd_kaltura::Client;
 use kd_kaltura::types::ScheduleEvent;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 /// The longest title and description, as the slash command's options allow.
 const MAX_TITLE: usize = 100;
@@ -83,6 +83,27 @@ pub struct JoinLinkOut {
     pub expires_at: i64,
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct MeetingPath {
+    /// Kaltura schedule event id.
+    #[param(pattern = r"^[0-9]{1,19}$", example = "100001")]
+    pub meeting_id: String,
+}
+
+impl MeetingPath {
+    /// Kaltura event ids are numbers; anything else is not one.
+    fn checked(self) -> Result<String, ApiError> {
+        let ok = (1..=19).contains(&self.meeting_id.len())
+            && self.meeting_id.bytes().all(|b| b.is_ascii_digit());
+        if ok {
+            Ok(self.meeting_id)
+        } else {
+            Err(ApiError::bad_request("That is not a Kaltura meeting id."))
+        }
+    }
+}
+
 async fn out(api: &Api, guild_id: &str, event: &ScheduleEvent) -> MeetingOut {
     let record = api
         .store
@@ -138,6 +159,7 @@ pub(crate) fn unexpected(plan: &Plan) -> ApiError {
 #[utoipa::path(
     get,
     path = "/meetings",
+    operation_id = "listMeetings",
     tag = "meetings",
     security(("bearer" = [])),
     responses(
@@ -171,6 +193,7 @@ pub async fn list(
 #[utoipa::path(
     post,
     path = "/meetings",
+    operation_id = "startMeeting",
     tag = "meetings",
     security(("bearer" = [])),
     request_body = NewMeetingIn,
@@ -245,11 +268,13 @@ pub async fn create(
 #[utoipa::path(
     get,
     path = "/meetings/{meeting_id}",
+    operation_id = "getMeeting",
     tag = "meetings",
     security(("bearer" = [])),
-    params(("meeting_id" = String, Path, description = "Kaltura schedule event id")),
+    params(MeetingPath),
     responses(
         (status = 200, description = "The meeting", body = MeetingOut),
+        (status = 400, description = "Not a meeting id", body = ErrorBody),
         (status = 401, description = "Missing, invalid or expired API token", body = ErrorBody),
         (status = 403, description = "Not allowed by the guild's configuration", body = ErrorBody),
         (status = 404, description = "No such active meeting in the guild", body = ErrorBody),
@@ -262,9 +287,10 @@ pub async fn create(
 pub async fn get(
     State(api): State<AppState>,
     Caller(caller): Caller,
-    ApiPath(meeting_id): ApiPath<String>,
+    ApiPath(path): ApiPath<MeetingPath>,
 ) -> Result<Json<MeetingOut>, ApiError> {
     let access = allow(&api, &caller, "kaltura-list").await?;
+    let meeting_id = path.checked()?;
     let client = access.client(&api)?;
     let event = active(&client, &access, &meeting_id).await?;
     Ok(Json(out(&api, &caller.guild, &event).await))
@@ -274,11 +300,13 @@ pub async fn get(
 #[utoipa::path(
     post,
     path = "/meetings/{meeting_id}/end",
+    operation_id = "endMeeting",
     tag = "meetings",
     security(("bearer" = [])),
-    params(("meeting_id" = String, Path, description = "Kaltura schedule event id")),
+    params(MeetingPath),
     responses(
         (status = 200, description = "Ended; the meeting as it was", body = MeetingOut),
+        (status = 400, description = "Not a meeting id", body = ErrorBody),
         (status = 401, description = "Missing, invalid or expired API token", body = ErrorBody),
         (status = 403, description = "Not allowed, or not the starter and not a moderator", body = ErrorBody),
         (status = 404, description = "No such active meeting in the guild", body = ErrorBody),
@@ -291,9 +319,10 @@ pub async fn get(
 pub async fn end(
     State(api): State<AppState>,
     Caller(caller): Caller,
-    ApiPath(meeting_id): ApiPath<String>,
+    ApiPath(path): ApiPath<MeetingPath>,
 ) -> Result<Json<MeetingOut>, ApiError> {
     let mut access = allow(&api, &caller, "kaltura-end").await?;
+    let meeting_id = path.checked()?;
     let plan = access.plan(&[("meeting-id", Value::Text(meeting_id.clone()))])?;
     let Plan::EndMeeting { moderator, .. } = plan else {
         return Err(unexpected(&plan));
@@ -325,11 +354,13 @@ pub async fn end(
 #[utoipa::path(
     post,
     path = "/meetings/{meeting_id}/join-link",
+    operation_id = "createJoinLink",
     tag = "meetings",
     security(("bearer" = [])),
-    params(("meeting_id" = String, Path, description = "Kaltura schedule event id")),
+    params(MeetingPath),
     responses(
         (status = 200, description = "The link", body = JoinLinkOut),
+        (status = 400, description = "Not a meeting id", body = ErrorBody),
         (status = 401, description = "Missing, invalid or expired API token", body = ErrorBody),
         (status = 403, description = "Not allowed by the guild's configuration", body = ErrorBody),
         (status = 404, description = "No such active meeting in the guild", body = ErrorBody),
@@ -342,9 +373,10 @@ pub async fn end(
 pub async fn join_link(
     State(api): State<AppState>,
     Caller(caller): Caller,
-    ApiPath(meeting_id): ApiPath<String>,
+    ApiPath(path): ApiPath<MeetingPath>,
 ) -> Result<Json<JoinLinkOut>, ApiError> {
     let mut access = allow(&api, &caller, "kaltura-join").await?;
+    let meeting_id = path.checked()?;
     let plan = access.plan(&[("meeting-id", Value::Text(meeting_id.clone()))])?;
     let Plan::JoinLink { role, .. } = plan else {
         return Err(unexpected(&plan));

@@ -79,6 +79,14 @@ impl From<MediaEntry> for VideoOut {
     }
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct EntryPath {
+    /// Kaltura entry id.
+    #[param(pattern = r"^[0-9A-Za-z_]{1,64}$", example = "0_abc123")]
+    pub entry_id: String,
+}
+
 /// Kaltura entry ids are short and of letters, digits and underscores; anything else is not one.
 fn check_entry_id(id: &str) -> Result<(), ApiError> {
     let ok =
@@ -94,6 +102,7 @@ fn check_entry_id(id: &str) -> Result<(), ApiError> {
 #[utoipa::path(
     get,
     path = "/videos",
+    operation_id = "searchVideos",
     tag = "videos",
     security(("bearer" = [])),
     params(SearchParams),
@@ -159,9 +168,10 @@ pub async fn search(
 #[utoipa::path(
     get,
     path = "/videos/{entry_id}",
+    operation_id = "getVideo",
     tag = "videos",
     security(("bearer" = [])),
-    params(("entry_id" = String, Path, description = "Kaltura entry id")),
+    params(EntryPath),
     responses(
         (status = 200, description = "The video", body = VideoOut),
         (status = 400, description = "Not an entry id", body = ErrorBody),
@@ -177,7 +187,7 @@ pub async fn search(
 pub async fn get(
     State(api): State<AppState>,
     Caller(caller): Caller,
-    ApiPath(entry_id): ApiPath<String>,
+    ApiPath(EntryPath { entry_id }): ApiPath<EntryPath>,
 ) -> Result<Json<VideoOut>, ApiError> {
     let access = allow(&api, &caller, "kaltura-video-search").await?;
     check_entry_id(&entry_id)?;
@@ -193,9 +203,10 @@ pub async fn get(
 #[utoipa::path(
     get,
     path = "/videos/{entry_id}/playback",
+    operation_id = "getPlaybackLink",
     tag = "videos",
     security(("bearer" = [])),
-    params(("entry_id" = String, Path, description = "Kaltura entry id")),
+    params(EntryPath),
     responses(
         (status = 200, description = "The playback link", body = PlaybackOut),
         (status = 400, description = "Not an entry id", body = ErrorBody),
@@ -211,7 +222,7 @@ pub async fn get(
 pub async fn playback(
     State(api): State<AppState>,
     Caller(caller): Caller,
-    ApiPath(entry_id): ApiPath<String>,
+    ApiPath(EntryPath { entry_id }): ApiPath<EntryPath>,
 ) -> Result<Json<PlaybackOut>, ApiError> {
     let access = allow(&api, &caller, "kaltura-video-search").await?;
     check_entry_id(&entry_id)?;

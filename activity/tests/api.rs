@@ -257,6 +257,9 @@ async fn meetings_follow_the_slash_commands_rules() {
     let unknown = server.get("/api/v1/meetings/999999", &student).await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     assert_eq!(unknown.code(), "meeting_not_found");
+    let not_an_id = server.get("/api/v1/meetings/12ab", &student).await;
+    assert_eq!(not_an_id.status, StatusCode::BAD_REQUEST);
+    assert_eq!(not_an_id.code(), "invalid_request");
 
     let link = server
         .post(
