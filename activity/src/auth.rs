@@ -219,3 +219,40 @@ pub async fn token(
         kaltura_role: claims.kaltura_role,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_discord_ids_go_into_discord_paths() {
+        assert!(is_snowflake("1283874310720716890"));
+        for bad in ["", "12a", "../users/@me", "1/2", &"9".repeat(21)] {
+            assert!(!is_snowflake(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn api_and_join_tokens_do_not_verify_as_each_other() {
+        let now = kd_kaltura::ks::unix_now();
+        let claims = ApiClaims {
+            sub: "1".into(),
+            guild: "2".into(),
+            name: "Ada".into(),
+            roles: vec![],
+            kaltura_role: "viewer".into(),
+            aud: API_AUDIENCE.into(),
+            iss: ISSUER.into(),
+            iat: now,
+            exp: now + 60,
+        };
+        let token = api_key("bot").sign(&claims);
+        assert_eq!(api_key("bot").verify::<ApiClaims>(&token).unwrap(), claims);
+        assert!(
+            kd_bot::join_token::JoinKey::derive("bot")
+                .verify(&token)
+                .is_err()
+        );
+        assert!(api_key("other-bot").verify::<ApiClaims>(&token).is_err());
+    }
+}

@@ -163,3 +163,37 @@ pub async fn no_method() -> ApiError {
         "This route does not take that method.",
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        let header = |wait| {
+            ApiError::rate_limited(wait).into_response().headers()[header::RETRY_AFTER]
+                .to_str()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(header(Duration::from_millis(1)), "1");
+        assert_eq!(header(Duration::from_millis(1500)), "2");
+        assert_eq!(header(Duration::from_secs(30)), "30");
+    }
+
+    #[test]
+    fn refusals_of_the_command_gate_keep_their_words() {
+        let refused = Refusal::RoleRequired {
+            command: "kaltura-start".into(),
+            allowed: "Teacher".into(),
+        };
+        let error = ApiError::from(refused.clone());
+        assert_eq!(error.status, StatusCode::FORBIDDEN);
+        assert_eq!(error.code, "role_required");
+        assert_eq!(error.message, refused.to_string());
+        let off = ApiError::from(Refusal::FeatureOff {
+            command: "kaltura-list".into(),
+        });
+        assert_eq!(off.code, "feature_disabled");
+    }
+}

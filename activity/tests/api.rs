@@ -554,6 +554,29 @@ async fn per_user_rate_limits_answer_429_with_retry_after() {
         server.get("/api/v1/meetings", &teacher).await.status,
         StatusCode::OK
     );
+
+    // Join links are limited per member too, with a page rather than JSON.
+    let now = kd_kaltura::ks::unix_now();
+    let join =
+        kd_bot::join_token::JoinKey::derive(&bot_token).sign(&kd_bot::join_token::JoinClaims {
+            sub: server.world.admin.to_string(),
+            guild: server.world.guild_key(),
+            meeting: "424242".into(),
+            partner: "campus".into(),
+            role: "viewer".into(),
+            name: "cyd".into(),
+            aud: kd_bot::join_token::AUDIENCE.into(),
+            iss: ISSUER.into(),
+            iat: now,
+            exp: now + 600,
+        });
+    let open = || server.send(server.request(Method::GET, &format!("/join/{join}"), None));
+    for _ in 0..3 {
+        assert_eq!(open().await.status, StatusCode::GONE, "no such meeting");
+    }
+    let page = open().await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(page.text.contains("Too many tries"), "{}", page.text);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
