@@ -165,7 +165,7 @@ async fn schemathesis_finds_no_server_error_and_no_schema_violation() {
                 "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance,negative_data_rejection,unsupported_method,missing_required_header,ignored_auth",
             ])
             .args(["--header", &header])
-            .args(["--max-examples", "25", "--seed", "6", "--workers", "2"])
+            .args(["--max-examples", "25", "--seed", "6", "--workers", "1"])
             .args(["--phases", "examples,coverage,fuzzing"])
             .args(["--generation-database", "none", "--no-color", "--request-timeout", "10"])
             .args(["--report", "junit", "--report-dir"])
