@@ -2,11 +2,12 @@
 //! [`crate::logic`] turn the results into the reply. Every failure becomes a clear message.
 
 use crate::config::{GuildRuntime, PartnerRuntime, RuntimeConfig};
-use crate::invocation::Invocation;
+use crate::invocation::{Invocation, Member};
 use crate::join_token::{AUDIENCE, ISSUER, JoinClaims, JoinKey};
 use crate::kaltura::{KalturaClients, KalturaFailure};
-use crate::logic::{self, MeetingView, Plan, Video};
+use crate::logic::{self, MeetingKind, MeetingView, Plan, Video};
 use crate::reply::{Message, Reply};
+use crate::roles::KalturaRole;
 use crate::settings::{self, Overrides};
 use kd_crds::template;
 use kd_kaltura::types::{MediaEntry, MediaFilter, Pager, ScheduleEvent};
@@ -32,6 +33,112 @@ pub struct Env<'a> {
 /// The Kaltura user a Discord member acts as.
 pub fn kaltura_user(discord_user_id: &str) -> String {
     format!("discord-{discord_user_id}")
+}
+
+/// A meeting a member asks to start in a guild.
+pub struct GuildMeeting<'a> {
+    pub guild_id: &'a str,
+    /// Discord user id of the member starting it.
+    pub member_id: &'a str,
+    pub kind: MeetingKind,
+    pub title: &'a str,
+    pub description: Option<&'a str>,
+}
+
+/// Creates the meeting in Kaltura (tagged with the guild, owned by the member) and records it
+/// in the store's registry; returns the record and the event as Kaltura has it.
+pub async fn start_meeting(
+    client: &Client,
+    store: &Store,
+    partner: &PartnerRuntime,
+    new: &GuildMeeting<'_>,
+) -> Result<(Meeting, ScheduleEvent), kd_kaltura::Error> {
+    let created = client
+        .meeting_create(&NewMeeting {
+            guild_id: new.guild_id,
+            title: new.title,
+            description: new.description,
+            owner_id: &kaltura_user(new.member_id),
+            duration_secs: partner.sessions.meetings.expiry_seconds,
+        })
+        .await?;
+    let record = Meeting {
+        guild_id: new.guild_id.to_string(),
+        meeting_id: created.event.id.to_string(),
+        resource_id: created.resource.id.to_string(),
+        kind: new.kind.as_str().to_string(),
+        title: new.title.to_string(),
+        created_by: new.member_id.to_string(),
+        created_at: kd_kaltura::ks::unix_now(),
+        state: MeetingState::Active,
+    };
+    if let Err(err) = store.add_meeting(&record).await {
+        // The meeting exists in Kaltura; only who created it is lost, so say so.
+        tracing::error!(error = %err, meeting = %record.meeting_id, "recording a meeting failed");
+    }
+    tracing::info!(guild = %new.guild_id, meeting = %record.meeting_id, kind = new.kind.as_str(), "meeting started");
+    Ok((record, created.event))
+}
+
+/// The claims of a member's join link to a meeting, valid for [`JOIN_LINK_MINUTES`].
+pub fn join_claims(
+    member: &Member,
+    guild_id: &str,
+    meeting_id: &str,
+    partner: &str,
+    role: &KalturaRole,
+) -> JoinClaims {
+    let now = kd_kaltura::ks::unix_now();
+    JoinClaims {
+        sub: member.id.clone(),
+        guild: guild_id.to_string(),
+        meeting: meeting_id.to_string(),
+        partner: partner.to_string(),
+        role: role.api_name(),
+        name: member.display_name.clone(),
+        aud: AUDIENCE.into(),
+        iss: ISSUER.into(),
+        iat: now,
+        exp: now + JOIN_LINK_MINUTES * 60,
+    }
+}
+
+/// The personal link `https://<publicUrl>/join/<token>` carrying the signed claims.
+pub fn join_url(public_url: &str, key: &JoinKey, claims: &JoinClaims) -> String {
+    format!(
+        "{}/join/{}",
+        public_url.trim_end_matches('/'),
+        key.sign(claims)
+    )
+}
+
+/// Who may end a meeting: the member who started it (by the registry or the Kaltura owner),
+/// or a moderator or admin by the role mapping.
+pub fn may_end(
+    record: Option<&Meeting>,
+    meeting: &ScheduleEvent,
+    member_id: &str,
+    moderator: bool,
+) -> bool {
+    moderator
+        || record.is_some_and(|r| r.created_by == member_id)
+        || meeting.owner_id.as_deref() == Some(kaltura_user(member_id).as_str())
+}
+
+/// Ends the meeting in Kaltura and marks it ended in the registry.
+pub async fn end_meeting(
+    client: &Client,
+    store: &Store,
+    guild_id: &str,
+    meeting: &ScheduleEvent,
+    member_id: &str,
+) -> Result<(), kd_kaltura::Error> {
+    client.meeting_end(meeting.id).await?;
+    let meeting_id = meeting.id.to_string();
+    if let Err(err) = store.end_meeting(guild_id, &meeting_id, member_id).await {
+        tracing::error!(error = %err, meeting = %meeting_id, "recording the end of a meeting failed");
+    }
+    Ok(())
 }
 
 fn say(text: impl Into<String>) -> Reply {
@@ -147,30 +254,21 @@ async fn run(plan: Plan, inv: &Invocation, env: &Env<'_>) -> Result<Reply, Reply
             description,
         } => {
             let (client, partner) = env.client()?;
-            let new = NewMeeting {
+            let new = GuildMeeting {
                 guild_id: &inv.guild_id,
+                member_id: &inv.member.id,
+                kind,
                 title: &title,
                 description: description.as_deref(),
-                owner_id: &kaltura_user(&inv.member.id),
-                duration_secs: partner.sessions.meetings.expiry_seconds,
             };
-            let created = client.meeting_create(&new).await.map_err(|e| failed(&e))?;
-            let record = Meeting {
-                guild_id: inv.guild_id.clone(),
-                meeting_id: created.event.id.to_string(),
-                resource_id: created.resource.id.to_string(),
-                kind: kind.as_str().to_string(),
-                title: title.clone(),
-                created_by: inv.member.id.clone(),
-                created_at: kd_kaltura::ks::unix_now(),
-                state: MeetingState::Active,
-            };
-            if let Err(err) = env.store.add_meeting(&record).await {
-                // The meeting exists in Kaltura; only who created it is lost, so say so.
-                tracing::error!(error = %err, meeting = %record.meeting_id, "recording a meeting failed");
-            }
-            tracing::info!(guild = %inv.guild_id, meeting = %record.meeting_id, kind = kind.as_str(), "meeting started");
-            logic::meeting_started(&view(&created.event, Some(kind.as_str())))
+            let (record, _) = start_meeting(&client, env.store, partner, &new)
+                .await
+                .map_err(|e| failed(&e))?;
+            logic::meeting_started(&MeetingView {
+                id: record.meeting_id,
+                title: record.title,
+                kind: record.kind,
+            })
         }
         Plan::JoinLink { meeting_id, role } => {
             let Some(public_url) = env.config.application.public_url.as_deref() else {
@@ -180,24 +278,14 @@ async fn run(plan: Plan, inv: &Invocation, env: &Env<'_>) -> Result<Reply, Reply
             };
             let (client, _) = env.client()?;
             let meeting = env.active_meeting(&client, inv, &meeting_id).await?;
-            let now = kd_kaltura::ks::unix_now();
-            let claims = JoinClaims {
-                sub: inv.member.id.clone(),
-                guild: inv.guild_id.clone(),
-                meeting: meeting_id,
-                partner: env.declared.partner.clone(),
-                role: role.api_name(),
-                name: inv.member.display_name.clone(),
-                aud: AUDIENCE.into(),
-                iss: ISSUER.into(),
-                iat: now,
-                exp: now + JOIN_LINK_MINUTES * 60,
-            };
-            let url = format!(
-                "{}/join/{}",
-                public_url.trim_end_matches('/'),
-                env.join_key.sign(&claims)
+            let claims = join_claims(
+                &inv.member,
+                &inv.guild_id,
+                &meeting_id,
+                &env.declared.partner,
+                &role,
             );
+            let url = join_url(public_url, env.join_key, &claims);
             logic::join_link(&view(&meeting, None).title, &url, JOIN_LINK_MINUTES)
         }
         Plan::ListMeetings => {
@@ -229,26 +317,14 @@ async fn run(plan: Plan, inv: &Invocation, env: &Env<'_>) -> Result<Reply, Reply
                 .await
                 .ok()
                 .flatten();
-            let creator = record
-                .as_ref()
-                .is_some_and(|r| r.created_by == inv.member.id)
-                || meeting.owner_id.as_deref() == Some(kaltura_user(&inv.member.id).as_str());
-            if !moderator && !creator {
+            if !may_end(record.as_ref(), &meeting, &inv.member.id, moderator) {
                 return Err(say(
                     "Only the member who started this meeting, or a moderator, can end it.",
                 ));
             }
-            client
-                .meeting_end(meeting.id)
+            end_meeting(&client, env.store, &inv.guild_id, &meeting, &inv.member.id)
                 .await
                 .map_err(|e| failed(&e))?;
-            if let Err(err) = env
-                .store
-                .end_meeting(&inv.guild_id, &meeting_id, &inv.member.id)
-                .await
-            {
-                tracing::error!(error = %err, meeting = %meeting_id, "recording the end of a meeting failed");
-            }
             say(format!("Ended **{}**.", view(&meeting, None).title))
         }
         Plan::ShareMeeting { meeting_id } => {

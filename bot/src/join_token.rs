@@ -5,6 +5,7 @@
 use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
@@ -30,32 +31,70 @@ pub struct JoinClaims {
     pub exp: i64,
 }
 
-/// The HMAC key of join tokens, derived from the bot token so no extra secret must be managed;
-/// rotating the bot token invalidates outstanding links, which live minutes anyway.
-pub struct JoinKey([u8; 32]);
+/// An HS256 key for one kind of token, derived from the bot token and the token's purpose so no
+/// extra secret must be managed and a token of one kind never verifies as another; rotating the
+/// bot token invalidates outstanding tokens, which live minutes anyway.
+pub struct TokenKey {
+    secret: [u8; 32],
+    audience: &'static str,
+}
 
-impl JoinKey {
-    pub fn derive(bot_token: &str) -> Self {
+impl TokenKey {
+    pub fn derive(bot_token: &str, purpose: &str, audience: &'static str) -> Self {
         let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(bot_token.as_bytes())
             .expect("HMAC takes any key length");
-        mac.update(b"kaltura-discord/join-link/v1");
-        Self(mac.finalize().into_bytes().into())
+        mac.update(purpose.as_bytes());
+        Self {
+            secret: mac.finalize().into_bytes().into(),
+            audience,
+        }
     }
 
-    pub fn sign(&self, claims: &JoinClaims) -> String {
-        let key = EncodingKey::from_secret(&self.0).expect("a 32-byte HMAC key is valid");
+    pub fn sign<C: Serialize>(&self, claims: &C) -> String {
+        let key = EncodingKey::from_secret(&self.secret).expect("a 32-byte HMAC key is valid");
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &key)
             .expect("HS256 signing cannot fail")
     }
 
     /// Checks signature, expiry, audience and issuer.
-    pub fn verify(&self, token: &str) -> Result<JoinClaims, jsonwebtoken::errors::Error> {
+    pub fn verify<C: DeserializeOwned>(
+        &self,
+        token: &str,
+    ) -> Result<C, jsonwebtoken::errors::Error> {
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_audience(&[AUDIENCE]);
+        validation.set_audience(&[self.audience]);
         validation.set_issuer(&[ISSUER]);
         validation.leeway = 5;
-        let key = DecodingKey::from_secret(&self.0)?;
-        Ok(jsonwebtoken::decode::<JoinClaims>(token, &key, &validation)?.claims)
+        let key = DecodingKey::from_secret(&self.secret)?;
+        Ok(jsonwebtoken::decode::<C>(token, &key, &validation)?.claims)
+    }
+}
+
+impl std::fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TokenKey({}, redacted)", self.audience)
+    }
+}
+
+/// The key of join tokens.
+pub struct JoinKey(TokenKey);
+
+impl JoinKey {
+    pub fn derive(bot_token: &str) -> Self {
+        Self(TokenKey::derive(
+            bot_token,
+            "kaltura-discord/join-link/v1",
+            AUDIENCE,
+        ))
+    }
+
+    pub fn sign(&self, claims: &JoinClaims) -> String {
+        self.0.sign(claims)
+    }
+
+    /// Checks signature, expiry, audience and issuer.
+    pub fn verify(&self, token: &str) -> Result<JoinClaims, jsonwebtoken::errors::Error> {
+        self.0.verify(token)
     }
 }
 

@@ -193,16 +193,48 @@ fn feature_on(guild: &GuildRuntime, command: &str) -> bool {
     }
 }
 
-/// Common gate of commands and buttons: configured guild, feature on, member allowed.
-fn gate(ctx: &Context<'_>, inv: &Invocation, command: &str) -> Result<(), Plan> {
+/// Why the common gate refused a member.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    NotConfigured { guild_id: String },
+    FeatureOff { command: String },
+    RoleRequired { command: String, allowed: String },
+    NeedsManageServer,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::NotConfigured { guild_id } => write!(
+                f,
+                "This server is not set up for Kaltura yet: an administrator needs to add a GuildConfig for guild id {guild_id}."
+            ),
+            Refusal::FeatureOff { command } => {
+                write!(f, "`/{command}` is turned off on this server.")
+            }
+            Refusal::RoleRequired { command, allowed } => write!(
+                f,
+                "You need one of these roles to use `/{command}`: {allowed}."
+            ),
+            Refusal::NeedsManageServer => {
+                f.write_str("`/kaltura-config` needs the Manage Server permission.")
+            }
+        }
+    }
+}
+
+/// Common gate of commands, buttons and the HTTP API: configured guild, feature on, member
+/// allowed.
+pub fn gate(ctx: &Context<'_>, inv: &Invocation, command: &str) -> Result<(), Refusal> {
     let Some(guild) = ctx.guild else {
-        return Err(deny(format!(
-            "This server is not set up for Kaltura yet: an administrator needs to add a GuildConfig for guild id {}.",
-            inv.guild_id
-        )));
+        return Err(Refusal::NotConfigured {
+            guild_id: inv.guild_id.clone(),
+        });
     };
     if !feature_on(guild, command) {
-        return Err(deny(format!("`/{command}` is turned off on this server.")));
+        return Err(Refusal::FeatureOff {
+            command: command.into(),
+        });
     }
     if !may_run(
         command,
@@ -215,14 +247,13 @@ fn gate(ctx: &Context<'_>, inv: &Invocation, command: &str) -> Result<(), Plan> 
             .get(command)
             .map(|r| r.join(", "))
             .unwrap_or_default();
-        return Err(deny(format!(
-            "You need one of these roles to use `/{command}`: {allowed}."
-        )));
+        return Err(Refusal::RoleRequired {
+            command: command.into(),
+            allowed,
+        });
     }
     if command == "kaltura-config" && inv.member.permissions & (MANAGE_GUILD | ADMINISTRATOR) == 0 {
-        return Err(deny(
-            "`/kaltura-config` needs the Manage Server permission.",
-        ));
+        return Err(Refusal::NeedsManageServer);
     }
     Ok(())
 }
@@ -233,8 +264,8 @@ pub fn plan(ctx: &Context<'_>, inv: &Invocation) -> Plan {
         Action::Command {
             name, subcommand, ..
         } => {
-            if let Err(denied) = gate(ctx, inv, name) {
-                return denied;
+            if let Err(refused) = gate(ctx, inv, name) {
+                return deny(refused.to_string());
             }
             plan_command(ctx, inv, name, subcommand.as_deref())
         }
@@ -262,8 +293,8 @@ pub fn plan(ctx: &Context<'_>, inv: &Invocation) -> Plan {
             let Some(action) = ButtonAction::parse(custom_id) else {
                 return deny("This button is no longer supported; run the command again.");
             };
-            if let Err(denied) = gate(ctx, inv, action.command()) {
-                return denied;
+            if let Err(refused) = gate(ctx, inv, action.command()) {
+                return deny(refused.to_string());
             }
             match action {
                 ButtonAction::Join(meeting_id) => Plan::JoinLink {

@@ -26,6 +26,8 @@ enum Command {
     Render(cli::render::Args),
     /// Run the Discord bot of one application from a rendered runtime config.
     Bot(cli::bot::Args),
+    /// Serve join links, the REST API (/api/v1) and its OpenAPI document for one application.
+    Serve(cli::serve::Args),
     /// Kaltura tools: make and inspect Kaltura Sessions (KS).
     Kaltura(cli::kaltura::Args),
     /// Run an emulator of an outside service (Kaltura, Discord) for local development and tests.
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => cli::validate::run(args),
         Command::Render(args) => cli::render::run(args),
         Command::Bot(args) => cli::bot::run(args),
+        Command::Serve(args) => cli::serve::run(args),
         Command::Kaltura(args) => cli::kaltura::run(args),
         Command::Sandbox(args) => cli::sandbox::run(args),
     };

@@ -81,6 +81,12 @@ impl Store {
         self.backend
     }
 
+    /// Whether the database answers (readiness checks).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// Closes every connection (tests drop their PostgreSQL database afterwards).
     pub async fn pool_close(&self) {
         self.pool.close().await;

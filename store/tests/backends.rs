@@ -193,6 +193,7 @@ async fn sqlite_backend() {
     meetings_suite(&store).await;
     registrations_suite(&store).await;
     watch_suite(&store).await;
+    store.ping().await.unwrap();
     drop(store);
     // What was written survives reopening, and migrations do not run twice.
     let reopened = Store::open(&url).await.unwrap();
@@ -209,10 +210,15 @@ async fn postgres_backend() {
     meetings_suite(&store).await;
     registrations_suite(&store).await;
     watch_suite(&store).await;
+    store.ping().await.unwrap();
     drop(store);
     let reopened = Store::open(&db.url()).await.unwrap();
     assert_eq!(reopened.overrides("g1").await.unwrap().len(), 1);
     reopened.pool_close().await;
+    assert!(
+        reopened.ping().await.is_err(),
+        "a closed store is not ready"
+    );
     db.drop_now().await;
 }
 

@@ -5,4 +5,5 @@ pub mod crds;
 pub mod kaltura;
 pub mod render;
 pub mod sandbox;
+pub mod serve;
 pub mod validate;

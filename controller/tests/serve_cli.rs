@@ -1,0 +1,201 @@
+//! `kaltura-discord serve` as deployed: a separate process reading a runtime-config file and
+//! mounted secrets, in front of the Discord and Kaltura sandboxes, following edits of the file.
+
+use kd_sandbox_discord::{Config, DiscordSandbox, NewGuild, NewUser};
+use kd_sandbox_kaltura::{KalturaSandbox, SandboxConfig};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_kaltura-discord");
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_serve_process_answers_the_api_and_follows_its_config_file() {
+    kd_kaltura::install_crypto_provider();
+    let discord = DiscordSandbox::start(Config::default()).await.unwrap();
+    let kaltura = KalturaSandbox::start(SandboxConfig::default())
+        .await
+        .unwrap();
+    let guild = discord
+        .create_guild(NewGuild {
+            name: "Physics".into(),
+            ..NewGuild::default()
+        })
+        .unwrap();
+    let user = discord
+        .create_user(NewUser {
+            username: "ada".into(),
+            ..NewUser::default()
+        })
+        .unwrap();
+    discord
+        .put_member(guild.id, user.id, Default::default())
+        .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    for (secret, key, value) in [
+        ("discord", "botToken", discord.bot_token()),
+        ("kaltura", "adminSecret", kaltura.admin_secret().to_string()),
+    ] {
+        std::fs::create_dir_all(dir.path().join(secret)).unwrap();
+        std::fs::write(dir.path().join(secret).join(key), format!("{value}\n")).unwrap();
+    }
+    let config = kd_tests::runtime_config(&discord, &kaltura, guild.id);
+    let file = dir.path().join("runtime.json");
+    std::fs::write(&file, config.to_json()).unwrap();
+    let port = free_port();
+    let child = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&file)
+        .arg("--secrets-dir")
+        .arg(dir.path())
+        .arg("--store")
+        .arg(format!("sqlite://{}", dir.path().join("api.db").display()))
+        .args([
+            "--discord-api",
+            &format!("{}/api/v10", discord.base_url()),
+            "--cors-origin",
+            "https://app.example.org",
+            "--poll",
+            "100ms",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = Killed(child);
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await
+            && r.status() == StatusCode::OK
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the server never got ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let code = discord
+        .mint_oauth_code(user.id, vec!["identify".into()], None)
+        .unwrap();
+    let oauth: Value = http
+        .post(format!("{}/api/oauth2/token", discord.base_url()))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("client_id", &discord.application_id().to_string()),
+            ("client_secret", &discord.client_secret()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = oauth["access_token"].as_str().unwrap().to_string();
+    let token: Value = http
+        .post(format!("{base}/api/v1/auth/token"))
+        .json(&json!({"accessToken": access, "guildId": guild.id.to_string()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["token"].as_str().expect("an API token").to_string();
+    let meetings = || {
+        http.get(format!("{base}/api/v1/meetings"))
+            .bearer_auth(&token)
+            .send()
+    };
+    let listed: Value = meetings().await.unwrap().json().await.unwrap();
+    assert_eq!(listed, json!({"meetings": []}));
+
+    let preflight = http
+        .request(reqwest::Method::OPTIONS, format!("{base}/api/v1/meetings"))
+        .header("origin", "https://app.example.org")
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "https://app.example.org"
+    );
+
+    // Editing the file (as a ConfigMap update does) applies without a restart.
+    let mut changed = config.clone();
+    changed
+        .guilds
+        .values_mut()
+        .for_each(|g| g.features.meetings = false);
+    let changed =
+        kd_bot::config::RuntimeConfig::new(changed.application, changed.partners, changed.guilds);
+    std::fs::write(&file, changed.to_json()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let answer = meetings().await.unwrap();
+        if answer.status() == StatusCode::FORBIDDEN {
+            let body: Value = answer.json().await.unwrap();
+            assert_eq!(body["error"]["code"], "feature_disabled");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the new config never applied");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("kaltura_discord_api_requests_total"),
+        "{metrics}"
+    );
+
+    let _ = child.0.kill();
+    let mut log = String::new();
+    child
+        .0
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(log.contains("API token issued"), "{log}");
+    for secret in [
+        discord.bot_token(),
+        kaltura.admin_secret().to_string(),
+        access,
+        token,
+    ] {
+        assert!(!log.contains(&secret), "a credential reached the log");
+    }
+}
