@@ -96,6 +96,7 @@ impl From<Refusal> for ApiError {
             Refusal::FeatureOff { .. } => "feature_disabled",
             Refusal::RoleRequired { .. } => "role_required",
             Refusal::NeedsManageServer => "manage_server_required",
+            Refusal::HostNeedsModerator { .. } => "moderator_required",
         };
         Self::new(StatusCode::FORBIDDEN, code, refusal.to_string())
     }

@@ -337,20 +337,39 @@ async fn meetings_follow_the_slash_commands_rules() {
 async fn a_moderator_ends_anyones_meeting_and_restricted_commands_stay_restricted() {
     let server = Server::start().await;
     let world = &server.world;
-    // Students may start meetings here; ending is for Teachers only.
+    // Anyone may run /kaltura-start here, but the role mapping decides who may host: Admins
+    // map to moderator, students stay viewers. Joining is for Teachers only.
     world.reconfigure(|c| {
         let guild = c.guilds.get_mut(&world.guild_key()).unwrap();
         guild.permissions.remove("kaltura-start");
         guild
             .permissions
             .insert("kaltura-join".into(), vec!["Teacher".into()]);
+        guild.roles.rules.push(kd_crds::role_mapping::RoleRule {
+            discord_role: kd_crds::role_mapping::RoleSelector {
+                name: Some("Admins".into()),
+                id: None,
+            },
+            kaltura_role: "moderator".into(),
+            priority: 5,
+        });
     });
     let teacher = server.token(world.teacher).await;
     let student = server.token(world.student).await;
-    let created = server
+    let admin = server.token(world.admin).await;
+    let refused = server
         .post(
             "/api/v1/meetings",
             &student,
+            json!({"type": "meeting", "title": "Study group"}),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.text);
+    assert_eq!(refused.code(), "moderator_required");
+    let created = server
+        .post(
+            "/api/v1/meetings",
+            &admin,
             json!({"type": "meeting", "title": "Study group"}),
         )
         .await;
@@ -367,7 +386,7 @@ async fn a_moderator_ends_anyones_meeting_and_restricted_commands_stay_restricte
     assert_eq!(join.status, StatusCode::FORBIDDEN);
     assert_eq!(join.code(), "role_required");
 
-    // The teacher maps to moderator: may end the student's meeting.
+    // The teacher maps to moderator: may end the admin's meeting.
     let ended = server
         .post(&format!("/api/v1/meetings/{id}/end"), &teacher, json!({}))
         .await;

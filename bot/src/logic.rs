@@ -196,10 +196,21 @@ fn feature_on(guild: &GuildRuntime, command: &str) -> bool {
 /// Why the common gate refused a member.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Refusal {
-    NotConfigured { guild_id: String },
-    FeatureOff { command: String },
-    RoleRequired { command: String, allowed: String },
+    NotConfigured {
+        guild_id: String,
+    },
+    FeatureOff {
+        command: String,
+    },
+    RoleRequired {
+        command: String,
+        allowed: String,
+    },
     NeedsManageServer,
+    /// Whoever starts a meeting hosts it, so the role mapping must make them a moderator.
+    HostNeedsModerator {
+        role: String,
+    },
 }
 
 impl std::fmt::Display for Refusal {
@@ -219,6 +230,10 @@ impl std::fmt::Display for Refusal {
             Refusal::NeedsManageServer => {
                 f.write_str("`/kaltura-config` needs the Manage Server permission.")
             }
+            Refusal::HostNeedsModerator { role } => write!(
+                f,
+                "Starting a meeting needs the moderator or admin role in this server's role mapping; yours is {role}."
+            ),
         }
     }
 }
@@ -254,6 +269,14 @@ pub fn gate(ctx: &Context<'_>, inv: &Invocation, command: &str) -> Result<(), Re
     }
     if command == "kaltura-config" && inv.member.permissions & (MANAGE_GUILD | ADMINISTRATOR) == 0 {
         return Err(Refusal::NeedsManageServer);
+    }
+    if command == "kaltura-start" {
+        let role = ctx.role_of(inv);
+        if !role.is_moderator_or_above() {
+            return Err(Refusal::HostNeedsModerator {
+                role: role.to_string(),
+            });
+        }
     }
     Ok(())
 }
@@ -328,13 +351,6 @@ fn plan_command(ctx: &Context<'_>, inv: &Invocation, name: &str, subcommand: Opt
     };
     match name {
         "kaltura-start" => {
-            // Whoever starts a meeting hosts it: the role mapping must make them a moderator.
-            let role = ctx.role_of(inv);
-            if !role.is_moderator_or_above() {
-                return deny(format!(
-                    "Starting a meeting needs the moderator or admin role in this server's role mapping; yours is {role}."
-                ));
-            }
             let Some(kind) = inv.text("type").and_then(MeetingKind::parse) else {
                 return deny("Pick a meeting type: meeting, webinar or classroom.");
             };
