@@ -43,7 +43,7 @@ async fn the_bot_process_serves_follows_its_config_file_and_reports_metrics() {
         .unwrap();
 
     let mut config = kd_tests::runtime_config(&discord, &kaltura, guild.id);
-    let args = ["--shards", "1", "--poll", "100ms"];
+    let args = ["--shards", "1", "--poll", "100ms", "--log-format", "json"];
     let mut bot = BotProcess::spawn(
         env!("CARGO_BIN_EXE_kaltura-discord"),
         &discord,
@@ -122,6 +122,14 @@ async fn the_bot_process_serves_follows_its_config_file_and_reports_metrics() {
         .read_to_string(&mut log)
         .unwrap();
     assert!(log.contains("running config revision"), "{log}");
+    for line in log.lines() {
+        let record: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            record["level"].is_string() && record["fields"].is_object(),
+            "{line}"
+        );
+    }
     assert!(
         !log.contains(&discord.bot_token()),
         "the bot token reached the log"

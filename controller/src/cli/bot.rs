@@ -1,39 +1,18 @@
 //! `kaltura-discord bot`: the Discord bot of one application, from a rendered runtime config
 //! that it follows as it changes, with `/metrics` and `/healthz` for the cluster.
 
+use super::workload::{Workload, WorkloadArgs};
 use anyhow::Context;
 use axum::Router;
 use axum::routing::get;
-use kd_bot::config_source;
 use kd_bot::runtime::{Bot, BotOptions};
-use kd_bot::secrets::MountedSecrets;
-use kd_store::Store;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Duration;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The runtime config (`kaltura-discord render` output, or a mounted ConfigMap); re-read when it changes.
-    #[arg(long, value_name = "FILE")]
-    config: PathBuf,
-    /// Mounted Secrets: `<dir>/<secret name>/<key>`.
-    #[arg(
-        long,
-        value_name = "DIR",
-        default_value = "/var/run/secrets/kaltura-discord"
-    )]
-    secrets_dir: PathBuf,
-    /// Where overrides, meetings and registrations live: sqlite://FILE or postgres://...
-    #[arg(
-        long,
-        env = "KALTURA_DISCORD_STORE",
-        hide_env_values = true,
-        default_value = "sqlite://kaltura-discord.db"
-    )]
-    store: String,
+    #[command(flatten)]
+    workload: WorkloadArgs,
     /// Discord REST as host:port over plain HTTP (the Discord sandbox); Discord itself when absent.
     #[arg(long, value_name = "HOST:PORT")]
     discord_rest: Option<String>,
@@ -46,30 +25,20 @@ pub struct Args {
     /// Serve /metrics and /healthz here.
     #[arg(long, default_value = "0.0.0.0:9100")]
     listen: SocketAddr,
-    /// How often to look for a new config.
-    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
-    poll: Duration,
-    /// Log level or directives (RUST_LOG syntax).
-    #[arg(long, env = "RUST_LOG", default_value = "info")]
-    log: String,
-    /// `text` for people, `json` (one object per line) for log collectors.
-    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
-    log_format: String,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    tracing_subscriber::fmt()
-        .with_env_filter(kd_bot::logging::filter(&args.log))
-        .init();
+    args.workload.init_logs();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(serve(args))
 }
 
 async fn serve(args: Args) -> anyhow::Result<ExitCode> {
-    let config = config_source::watch_file(&args.config, args.poll).map_err(anyhow::Error::msg)?;
-    let store = Store::open(&args.store)
-        .await
-        .context("opening the store")?;
+    let Workload {
+        config,
+        store,
+        secrets,
+    } = args.workload.open().await?;
     let options = BotOptions {
         http_proxy: args.discord_rest,
         gateway_url: args.discord_gateway,
@@ -77,14 +46,7 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         intents: kd_bot::runtime::intents(&config.borrow()),
         ..BotOptions::default()
     };
-    let bot = Bot::new(
-        options,
-        config,
-        store,
-        Arc::new(MountedSecrets {
-            dir: args.secrets_dir,
-        }),
-    )?;
+    let bot = Bot::new(options, config, store, secrets)?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;

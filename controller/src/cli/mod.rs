@@ -7,3 +7,4 @@ pub mod render;
 pub mod sandbox;
 pub mod serve;
 pub mod validate;
+pub mod workload;
