@@ -6,7 +6,7 @@
 
 use kd_sandbox_discord::{Config, DiscordSandbox, NewGuild};
 use kd_sandbox_kaltura::{KalturaSandbox, SandboxConfig};
-use kd_tests::process::BotProcess;
+use kd_tests::process::WorkloadProcess;
 use serde_json::json;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -54,7 +54,7 @@ fn main() {
             kd_bot::config::RuntimeConfig::new(config.application, config.partners, config.guilds);
 
         let started = Instant::now();
-        let bot = BotProcess::spawn(
+        let bot = WorkloadProcess::bot(
             env!("CARGO_BIN_EXE_kaltura-discord"),
             &discord,
             &kaltura,

@@ -4,7 +4,7 @@
 
 use kd_sandbox_discord::{Config, DiscordSandbox, NewCommandInteraction, NewGuild, NewUser};
 use kd_sandbox_kaltura::{KalturaSandbox, SandboxConfig};
-use kd_tests::process::BotProcess;
+use kd_tests::process::WorkloadProcess;
 use std::io::Read;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -44,7 +44,7 @@ async fn the_bot_process_serves_follows_its_config_file_and_reports_metrics() {
 
     let mut config = kd_tests::runtime_config(&discord, &kaltura, guild.id);
     let args = ["--shards", "1", "--poll", "100ms", "--log-format", "json"];
-    let mut bot = BotProcess::spawn(
+    let mut bot = WorkloadProcess::bot(
         env!("CARGO_BIN_EXE_kaltura-discord"),
         &discord,
         &kaltura,

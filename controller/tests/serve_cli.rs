@@ -3,30 +3,14 @@
 
 use kd_sandbox_discord::{Config, DiscordSandbox, NewGuild, NewUser};
 use kd_sandbox_kaltura::{KalturaSandbox, SandboxConfig};
+use kd_tests::process::WorkloadProcess;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::io::Read;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kaltura-discord");
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_serve_process_answers_the_api_and_follows_its_config_file() {
@@ -51,41 +35,16 @@ async fn the_serve_process_answers_the_api_and_follows_its_config_file() {
         .put_member(guild.id, user.id, Default::default())
         .unwrap();
 
-    let dir = tempfile::tempdir().unwrap();
-    for (secret, key, value) in [
-        ("discord", "botToken", discord.bot_token()),
-        ("kaltura", "adminSecret", kaltura.admin_secret().to_string()),
-    ] {
-        std::fs::create_dir_all(dir.path().join(secret)).unwrap();
-        std::fs::write(dir.path().join(secret).join(key), format!("{value}\n")).unwrap();
-    }
     let config = kd_tests::runtime_config(&discord, &kaltura, guild.id);
-    let file = dir.path().join("runtime.json");
-    std::fs::write(&file, config.to_json()).unwrap();
-    let port = free_port();
-    let child = Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(&file)
-        .arg("--secrets-dir")
-        .arg(dir.path())
-        .arg("--store")
-        .arg(format!("sqlite://{}", dir.path().join("api.db").display()))
-        .args([
-            "--discord-api",
-            &format!("{}/api/v10", discord.base_url()),
-            "--cors-origin",
-            "https://app.example.org",
-            "--poll",
-            "100ms",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut child = Killed(child);
-    let base = format!("http://127.0.0.1:{port}");
+    let args = [
+        "--cors-origin",
+        "https://app.example.org",
+        "--poll",
+        "100ms",
+    ];
+    let mut server =
+        WorkloadProcess::serve(BIN, &discord, &kaltura, &config, &args, Stdio::piped());
+    let base = server.base_url();
     let http = reqwest::Client::new();
 
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -155,7 +114,7 @@ async fn the_serve_process_answers_the_api_and_follows_its_config_file() {
         .for_each(|g| g.features.meetings = false);
     let changed =
         kd_bot::config::RuntimeConfig::new(changed.application, changed.partners, changed.guilds);
-    std::fs::write(&file, changed.to_json()).unwrap();
+    server.write_config(&changed);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let answer = meetings().await.unwrap();
@@ -180,10 +139,10 @@ async fn the_serve_process_answers_the_api_and_follows_its_config_file() {
         "{metrics}"
     );
 
-    let _ = child.0.kill();
+    let _ = server.child.kill();
     let mut log = String::new();
-    child
-        .0
+    server
+        .child
         .stdout
         .take()
         .unwrap()

@@ -1,5 +1,5 @@
-//! The `kaltura-discord bot` binary as deployed: mounted-style secrets and a runtime-config
-//! file in a temporary folder, the sandboxes' URLs, `/metrics` and `/healthz` on a free port.
+//! The `kaltura-discord bot` and `serve` binaries as deployed: mounted-style secrets and a
+//! runtime-config file in a temporary folder, the sandboxes' URLs, HTTP on a free port.
 
 use kd_bot::config::RuntimeConfig;
 use kd_sandbox_discord::DiscordSandbox;
@@ -9,17 +9,58 @@ use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
-pub struct BotProcess {
+/// A workload process (`bot` or `serve`).
+pub struct WorkloadProcess {
     pub child: Child,
     pub port: u16,
     pub config_file: PathBuf,
     _dir: tempfile::TempDir,
 }
 
-impl BotProcess {
+impl WorkloadProcess {
     /// Starts `bin bot` against the sandboxes with `config`; `extra` arguments are appended.
-    pub fn spawn(
+    pub fn bot(
         bin: &str,
+        discord: &DiscordSandbox,
+        kaltura: &KalturaSandbox,
+        config: &RuntimeConfig,
+        extra: &[&str],
+        stdout: Stdio,
+    ) -> Self {
+        let command = [
+            "bot",
+            "--discord-rest",
+            discord.http_authority(),
+            "--discord-gateway",
+            discord.gateway_url(),
+        ];
+        Self::spawn(bin, &command, discord, kaltura, config, extra, stdout)
+    }
+
+    /// Starts `bin serve` in front of the sandboxes with `config`; `extra` arguments are appended.
+    pub fn serve(
+        bin: &str,
+        discord: &DiscordSandbox,
+        kaltura: &KalturaSandbox,
+        config: &RuntimeConfig,
+        extra: &[&str],
+        stdout: Stdio,
+    ) -> Self {
+        let api = format!("{}/api/v10", discord.base_url());
+        Self::spawn(
+            bin,
+            &["serve", "--discord-api", &api],
+            discord,
+            kaltura,
+            config,
+            extra,
+            stdout,
+        )
+    }
+
+    fn spawn(
+        bin: &str,
+        command: &[&str],
         discord: &DiscordSandbox,
         kaltura: &KalturaSandbox,
         config: &RuntimeConfig,
@@ -44,22 +85,21 @@ impl BotProcess {
             .unwrap()
             .port();
         let child = Command::new(bin)
-            .args(["bot", "--config"])
+            .args(command)
+            .arg("--config")
             .arg(&config_file)
             .arg("--secrets-dir")
             .arg(dir.path())
             .arg("--store")
-            .arg(format!("sqlite://{}", dir.path().join("bot.db").display()))
-            .args([
-                "--discord-rest",
-                discord.http_authority(),
-                "--discord-gateway",
-                discord.gateway_url(),
-            ])
+            .arg(format!(
+                "sqlite://{}",
+                dir.path().join("store.db").display()
+            ))
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(extra)
             .stdout(stdout)
-            .stderr(Stdio::null())
+            // Start-up errors show in the test's output.
+            .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
         Self {
@@ -75,7 +115,12 @@ impl BotProcess {
         std::fs::write(&self.config_file, config.to_json()).unwrap();
     }
 
-    /// `GET path` on the bot's HTTP port; None while it is not listening yet.
+    /// The base URL of its HTTP port.
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// `GET path` on its HTTP port; None while it is not listening yet.
     pub fn get(&self, path: &str) -> Option<String> {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
         write!(
@@ -97,7 +142,7 @@ impl BotProcess {
     }
 }
 
-impl Drop for BotProcess {
+impl Drop for WorkloadProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
