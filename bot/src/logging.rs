@@ -9,6 +9,12 @@ const CAPPED: &[&str] = &["twilight_http", "twilight_http_ratelimiting"];
 /// An `EnvFilter` from a `RUST_LOG`-style directive (e.g. `debug` or `kd_bot=trace`), with the
 /// token-bearing targets capped at warn.
 pub fn filter(requested: &str) -> EnvFilter {
+    // An empty RUST_LOG (set but blank) means the default, not silence.
+    let requested = if requested.trim().is_empty() {
+        "info"
+    } else {
+        requested
+    };
     let kept: Vec<&str> = requested
         .split(',')
         .map(str::trim)
@@ -29,5 +35,10 @@ mod tests {
         assert!(f.contains("twilight_http=warn"), "{f}");
         assert!(!f.contains("twilight_http=trace"), "{f}");
         assert!(f.contains("debug"), "{f}");
+    }
+
+    #[test]
+    fn a_blank_request_means_info() {
+        assert!(filter(" ").to_string().contains("info"));
     }
 }
