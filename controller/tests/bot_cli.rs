@@ -2,9 +2,8 @@
 //! mounted secrets, connected to the Discord and Kaltura sandboxes, following edits of the file
 //! and serving /metrics.
 
-use kd_sandbox_discord::{Config, DiscordSandbox, NewCommandInteraction, NewGuild, NewUser};
-use kd_sandbox_kaltura::{KalturaSandbox, SandboxConfig};
-use kd_tests::process::WorkloadProcess;
+use kd_sandbox_discord::{DiscordSandbox, NewCommandInteraction};
+use kd_tests::process::{Outside, WorkloadProcess};
 use std::io::Read;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -22,26 +21,12 @@ async fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bot_process_serves_follows_its_config_file_and_reports_metrics() {
-    let discord = DiscordSandbox::start(Config::default()).await.unwrap();
-    let kaltura = KalturaSandbox::start(SandboxConfig::default())
-        .await
-        .unwrap();
-    let guild = discord
-        .create_guild(NewGuild {
-            name: "Physics".into(),
-            ..NewGuild::default()
-        })
-        .unwrap();
-    let user = discord
-        .create_user(NewUser {
-            username: "ada".into(),
-            ..NewUser::default()
-        })
-        .unwrap();
-    discord
-        .put_member(guild.id, user.id, Default::default())
-        .unwrap();
-
+    let Outside {
+        discord,
+        kaltura,
+        guild,
+        user,
+    } = Outside::start().await;
     let mut config = kd_tests::runtime_config(&discord, &kaltura, guild.id);
     let args = ["--shards", "1", "--poll", "100ms", "--log-format", "json"];
     let mut bot = WorkloadProcess::bot(
@@ -72,7 +57,7 @@ async fn the_bot_process_serves_follows_its_config_file_and_reports_metrics() {
         .invoke_command(NewCommandInteraction {
             guild_id: guild.id,
             channel_id: guild.general_channel_id,
-            user_id: user.id,
+            user_id: user,
             name: "kaltura-list".into(),
             ..NewCommandInteraction::default()
         })

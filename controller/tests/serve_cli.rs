@@ -1,9 +1,7 @@
 //! `kaltura-discord serve` as deployed: a separate process reading a runtime-config file and
 //! mounted secrets, in front of the Discord and Kaltura sandboxes, following edits of the file.
 
-use kd_sandbox_discord::{Config, DiscordSandbox, NewGuild, NewUser};
-use kd_sandbox_kaltura::{KalturaSandbox, SandboxConfig};
-use kd_tests::process::WorkloadProcess;
+use kd_tests::process::{Outside, WorkloadProcess};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::io::Read;
@@ -15,26 +13,12 @@ const BIN: &str = env!("CARGO_BIN_EXE_kaltura-discord");
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_serve_process_answers_the_api_and_follows_its_config_file() {
     kd_kaltura::install_crypto_provider();
-    let discord = DiscordSandbox::start(Config::default()).await.unwrap();
-    let kaltura = KalturaSandbox::start(SandboxConfig::default())
-        .await
-        .unwrap();
-    let guild = discord
-        .create_guild(NewGuild {
-            name: "Physics".into(),
-            ..NewGuild::default()
-        })
-        .unwrap();
-    let user = discord
-        .create_user(NewUser {
-            username: "ada".into(),
-            ..NewUser::default()
-        })
-        .unwrap();
-    discord
-        .put_member(guild.id, user.id, Default::default())
-        .unwrap();
-
+    let Outside {
+        discord,
+        kaltura,
+        guild,
+        user,
+    } = Outside::start().await;
     let config = kd_tests::runtime_config(&discord, &kaltura, guild.id);
     let args = [
         "--cors-origin",
@@ -59,7 +43,7 @@ async fn the_serve_process_answers_the_api_and_follows_its_config_file() {
     }
 
     let code = discord
-        .mint_oauth_code(user.id, vec!["identify".into()], None)
+        .mint_oauth_code(user, vec!["identify".into()], None)
         .unwrap();
     let oauth: Value = http
         .post(format!("{}/api/oauth2/token", discord.base_url()))

@@ -2,12 +2,54 @@
 //! runtime-config file in a temporary folder, the sandboxes' URLs, HTTP on a free port.
 
 use kd_bot::config::RuntimeConfig;
-use kd_sandbox_discord::DiscordSandbox;
-use kd_sandbox_kaltura::KalturaSandbox;
+use kd_sandbox_discord::{Config, DiscordSandbox, GuildCreated, NewGuild, NewUser};
+use kd_sandbox_kaltura::{KalturaSandbox, SandboxConfig};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+
+/// The outside world a workload process runs against: both sandboxes and one guild with one
+/// member, `ada`, who has no roles.
+pub struct Outside {
+    pub discord: DiscordSandbox,
+    pub kaltura: KalturaSandbox,
+    pub guild: GuildCreated,
+    pub user: u64,
+}
+
+impl Outside {
+    pub async fn start() -> Self {
+        let discord = DiscordSandbox::start(Config::default())
+            .await
+            .expect("Discord sandbox starts");
+        let kaltura = KalturaSandbox::start(SandboxConfig::default())
+            .await
+            .expect("Kaltura sandbox starts");
+        let guild = discord
+            .create_guild(NewGuild {
+                name: "Physics".into(),
+                ..NewGuild::default()
+            })
+            .unwrap();
+        let user = discord
+            .create_user(NewUser {
+                username: "ada".into(),
+                ..NewUser::default()
+            })
+            .unwrap()
+            .id;
+        discord
+            .put_member(guild.id, user, Default::default())
+            .unwrap();
+        Self {
+            discord,
+            kaltura,
+            guild,
+            user,
+        }
+    }
+}
 
 /// A workload process (`bot` or `serve`).
 pub struct WorkloadProcess {
