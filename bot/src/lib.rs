@@ -12,6 +12,7 @@ pub mod logging;
 pub mod logic;
 pub mod metrics;
 pub mod reply;
+pub mod report;
 pub mod roles;
 pub mod runtime;
 pub mod secrets;

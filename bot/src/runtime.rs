@@ -12,6 +12,7 @@ use crate::kaltura::{KalturaClients, KalturaSettings};
 use crate::logic::{Context, plan};
 use crate::metrics::{CommandLabel, CommandLabels, Metrics};
 use crate::reply::{Message, Reply, deferral};
+use crate::report::{BotReport, Registration, Tracker};
 use crate::roles::GuildRole;
 use crate::secrets::SecretSource;
 use crate::settings;
@@ -97,6 +98,7 @@ pub struct Bot {
     queue_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<String>>,
     queued: Mutex<HashSet<String>>,
     running: watch::Sender<String>,
+    tracker: Mutex<Tracker>,
     pub metrics: Metrics,
 }
 
@@ -143,6 +145,7 @@ impl Bot {
             queue_rx: tokio::sync::Mutex::new(queue_rx),
             queued: Mutex::new(HashSet::new()),
             running,
+            tracker: Mutex::new(Tracker::default()),
             metrics: Metrics::default(),
         }))
     }
@@ -150,6 +153,17 @@ impl Bot {
     /// The revision the bot has applied; the operator writes it back into status.
     pub fn running_revision(&self) -> watch::Receiver<String> {
         self.running.subscribe()
+    }
+
+    /// What the operator reads at `/status`: running revision, shards, registrations.
+    pub fn report(&self) -> BotReport {
+        let config = self.config.borrow().clone();
+        let revision = self.running.borrow().clone();
+        self.tracker.lock().expect("tracker lock").report(
+            &config.application.application_id,
+            &revision,
+            config.guilds.keys(),
+        )
     }
 
     pub fn http(&self) -> &twilight_http::Client {
@@ -174,6 +188,7 @@ impl Bot {
         let shards: Vec<Shard> = twilight_gateway::bucket(0, 1, total)
             .map(|id| Shard::with_config(id, config.clone()))
             .collect();
+        self.tracker.lock().expect("tracker lock").set_shards(total);
         tracing::info!(shards = shards.len(), "starting gateway shards");
         let tasks: Vec<_> = shards
             .into_iter()
@@ -212,7 +227,7 @@ impl Bot {
             | EventTypeFlags::ROLE_DELETE;
         while let Some(item) = shard.next_event(wanted).await {
             match item {
-                Ok(event) => self.on_event(event),
+                Ok(event) => self.on_event(shard.id().number(), event),
                 // twilight reconnects and resumes by itself. The error's text would carry the
                 // whole event, interaction token included, so only its kind is logged.
                 Err(err) => {
@@ -229,11 +244,17 @@ impl Bot {
         }
     }
 
-    fn on_event(self: &Arc<Self>, event: Event) {
+    fn on_event(self: &Arc<Self>, shard: u32, event: Event) {
         match event {
             Event::Ready(ready) => {
-                tracing::info!(guilds = ready.guilds.len(), "connected to the gateway")
+                self.shard_connected(shard, true);
+                tracing::info!(
+                    shard,
+                    guilds = ready.guilds.len(),
+                    "connected to the gateway"
+                )
             }
+            Event::GatewayClose(_) => self.shard_connected(shard, false),
             Event::GuildCreate(created) => {
                 if let GuildCreate::Available(guild) = *created {
                     let id = guild.id.to_string();
@@ -277,6 +298,20 @@ impl Bot {
             }
             _ => {}
         }
+    }
+
+    fn shard_connected(&self, shard: u32, connected: bool) {
+        self.tracker
+            .lock()
+            .expect("tracker lock")
+            .shard_connected(shard, connected);
+    }
+
+    fn record(&self, guild_id: &str, registration: Registration) {
+        self.tracker
+            .lock()
+            .expect("tracker lock")
+            .record(guild_id, registration);
     }
 
     fn upsert_role(&self, guild_id: String, role: &twilight_model::guild::Role) {
@@ -543,6 +578,11 @@ impl Bot {
         let set = commands::command_set(&settings::apply(declared, &overrides).features);
         let fingerprint = commands::fingerprint(&set);
         let app = &config.application.application_id;
+        let registered = Registration::Registered {
+            commands: set.len(),
+            fingerprint: fingerprint.clone(),
+            revision: config.revision.clone(),
+        };
         if self
             .store
             .registered_fingerprint(app, guild_id)
@@ -552,6 +592,7 @@ impl Bot {
             .as_deref()
             == Some(fingerprint.as_str())
         {
+            self.record(guild_id, registered);
             return;
         }
         let (Ok(app_id), Ok(guild)) = (app.parse::<u64>(), guild_id.parse::<u64>()) else {
@@ -568,6 +609,7 @@ impl Bot {
         {
             Ok(_) => {
                 self.metrics.registrations.inc();
+                self.record(guild_id, registered);
                 if let Err(err) = self
                     .store
                     .record_registration(app, guild_id, &fingerprint)
@@ -583,7 +625,14 @@ impl Bot {
                 );
             }
             Err(err) => {
-                tracing::error!(error = %err, guild = guild_id, "registering guild commands failed")
+                tracing::error!(error = %err, guild = guild_id, "registering guild commands failed");
+                self.record(
+                    guild_id,
+                    Registration::Failed {
+                        error: err.to_string(),
+                        revision: config.revision.clone(),
+                    },
+                );
             }
         }
     }

@@ -1,4 +1,5 @@
 //! The kaltura-discord operator: manifest sources, the reconcile pipeline and its backends.
 
 pub mod manifests;
+pub mod operator;
 pub mod reconcile;

@@ -28,6 +28,8 @@ enum Command {
     Bot(cli::bot::Args),
     /// Serve join links, the REST API (/api/v1) and its OpenAPI document for one application.
     Serve(cli::serve::Args),
+    /// Run the Kubernetes operator: deploy each application's bot and Activity, write status.
+    Operator(cli::operator::Args),
     /// Kaltura tools: make and inspect Kaltura Sessions (KS).
     Kaltura(cli::kaltura::Args),
     /// Run an emulator of an outside service (Kaltura, Discord) for local development and tests.
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
         Command::Render(args) => cli::render::run(args),
         Command::Bot(args) => cli::bot::run(args),
         Command::Serve(args) => cli::serve::run(args),
+        Command::Operator(args) => cli::operator::run(args),
         Command::Kaltura(args) => cli::kaltura::run(args),
         Command::Sandbox(args) => cli::sandbox::run(args),
     };

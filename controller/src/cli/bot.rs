@@ -1,10 +1,10 @@
 //! `kaltura-discord bot`: the Discord bot of one application, from a rendered runtime config
-//! that it follows as it changes, with `/metrics` and `/healthz` for the cluster.
+//! that it follows as it changes, with `/metrics`, `/status` and `/healthz` for the cluster.
 
 use super::workload::{Workload, WorkloadArgs};
 use anyhow::Context;
-use axum::Router;
 use axum::routing::get;
+use axum::{Json, Router};
 use kd_bot::runtime::{Bot, BotOptions};
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -22,7 +22,7 @@ pub struct Args {
     /// Gateway shards; Discord's recommendation when absent.
     #[arg(long)]
     shards: Option<u32>,
-    /// Serve /metrics and /healthz here.
+    /// Serve /metrics, /status (what the operator reads) and /healthz here.
     #[arg(long, default_value = "0.0.0.0:9100")]
     listen: SocketAddr,
 }
@@ -50,14 +50,18 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
-    let metrics_bot = bot.clone();
+    let (metrics_bot, status_bot) = (bot.clone(), bot.clone());
     let app = Router::new()
         .route(
             "/metrics",
             get(move || std::future::ready(metrics_bot.metrics.encode())),
         )
+        .route(
+            "/status",
+            get(move || std::future::ready(Json(status_bot.report()))),
+        )
         .route("/healthz", get(|| std::future::ready("ok")));
-    tracing::info!(listen = %args.listen, "serving /metrics and /healthz");
+    tracing::info!(listen = %args.listen, "serving /metrics, /status and /healthz");
     let http = tokio::spawn(async move { axum::serve(listener, app).await });
     tokio::select! {
         result = bot.run() => result.context("the bot stopped")?,

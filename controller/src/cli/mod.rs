@@ -3,6 +3,8 @@
 pub mod bot;
 pub mod crds;
 pub mod kaltura;
+pub mod logs;
+pub mod operator;
 pub mod render;
 pub mod sandbox;
 pub mod serve;

@@ -1,6 +1,7 @@
 //! What every process running an application's workload (`bot`, `serve`) takes: its rendered
 //! runtime config, the mounted Secrets, the store and how to log.
 
+use super::logs::LogArgs;
 use anyhow::Context;
 use kd_bot::config::RuntimeConfig;
 use kd_bot::config_source;
@@ -34,12 +35,8 @@ pub struct WorkloadArgs {
     /// How often to look for a new config.
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     poll: Duration,
-    /// Log level or directives (RUST_LOG syntax).
-    #[arg(long, env = "RUST_LOG", default_value = "info")]
-    log: String,
-    /// `text` for people, `json` (one object per line) for log collectors.
-    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
-    log_format: String,
+    #[command(flatten)]
+    logs: LogArgs,
 }
 
 /// The opened inputs of a workload.
@@ -50,14 +47,8 @@ pub struct Workload {
 }
 
 impl WorkloadArgs {
-    /// Installs the log subscriber (token-bearing targets capped, see `kd_bot::logging`).
     pub fn init_logs(&self) {
-        let logs = tracing_subscriber::fmt().with_env_filter(kd_bot::logging::filter(&self.log));
-        if self.log_format == "json" {
-            logs.json().init();
-        } else {
-            logs.init();
-        }
+        self.logs.init();
     }
 
     /// Reads the config (and starts following it), opens the store.

@@ -1,4 +1,7 @@
 //! The reconcile core, shared by the Kubernetes and the folder backends: plain functions from
 //! the resources to what should run.
 
+pub mod conditions;
 pub mod render;
+pub mod status;
+pub mod workloads;

@@ -1,0 +1,149 @@
+//! What a running bot tells the operator: the config revision it runs, its gateway shards and,
+//! per configured guild, whether the guild's command set is registered. The bot serves it as
+//! JSON at `/status`; the operator turns it into DiscordApplication and GuildConfig status.
+
+use crate::commands::COMMAND_SET_VERSION;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct BotReport {
+    pub application_id: String,
+    /// The runtime-config revision applied last.
+    pub revision: String,
+    /// The version of the slash-command set this binary registers.
+    pub command_set_version: String,
+    /// Gateway shards this process runs, and how many of them are connected (READY received).
+    pub shards: u32,
+    pub shards_connected: u32,
+    /// Every guild of the running config, by guild id.
+    pub guilds: BTreeMap<String, Registration>,
+}
+
+/// Where a guild's command registration stands.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(tag = "state", rename_all = "camelCase")]
+pub enum Registration {
+    /// Not checked yet under the running config.
+    Pending,
+    /// Discord holds the guild's command set (sent now, or found unchanged).
+    #[serde(rename_all = "camelCase")]
+    Registered {
+        commands: usize,
+        fingerprint: String,
+        revision: String,
+    },
+    /// Discord refused the command set; `error` is what it said.
+    #[serde(rename_all = "camelCase")]
+    Failed { error: String, revision: String },
+}
+
+/// The bot's registration outcomes and shard states, updated as they happen.
+#[derive(Debug, Default)]
+pub struct Tracker {
+    registrations: BTreeMap<String, Registration>,
+    shards: Vec<bool>,
+}
+
+impl Tracker {
+    pub fn set_shards(&mut self, total: u32) {
+        self.shards = vec![false; total as usize];
+    }
+
+    pub fn shard_connected(&mut self, shard: u32, connected: bool) {
+        if let Some(state) = self.shards.get_mut(shard as usize) {
+            *state = connected;
+        }
+    }
+
+    pub fn record(&mut self, guild_id: &str, registration: Registration) {
+        self.registrations
+            .insert(guild_id.to_string(), registration);
+    }
+
+    /// The report for the configured `guilds`: guilds no longer configured are left out,
+    /// guilds not checked yet are `Pending`.
+    pub fn report<'a>(
+        &self,
+        application_id: &str,
+        revision: &str,
+        guilds: impl Iterator<Item = &'a String>,
+    ) -> BotReport {
+        BotReport {
+            application_id: application_id.to_string(),
+            revision: revision.to_string(),
+            command_set_version: COMMAND_SET_VERSION.to_string(),
+            shards: self.shards.len() as u32,
+            shards_connected: self.shards.iter().filter(|c| **c).count() as u32,
+            guilds: guilds
+                .map(|id| {
+                    let state = self
+                        .registrations
+                        .get(id)
+                        .cloned()
+                        .unwrap_or(Registration::Pending);
+                    (id.clone(), state)
+                })
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_report_covers_configured_guilds_only_and_counts_connected_shards() {
+        let mut tracker = Tracker::default();
+        tracker.set_shards(2);
+        tracker.shard_connected(1, true);
+        tracker.shard_connected(7, true);
+        tracker.record(
+            "1",
+            Registration::Registered {
+                commands: 7,
+                fingerprint: "f".into(),
+                revision: "r1".into(),
+            },
+        );
+        tracker.record(
+            "gone",
+            Registration::Failed {
+                error: "x".into(),
+                revision: "r1".into(),
+            },
+        );
+        let configured = ["1".to_string(), "2".to_string()];
+        let report = tracker.report("app", "r2", configured.iter());
+        assert_eq!((report.shards, report.shards_connected), (2, 1));
+        assert_eq!(report.command_set_version, COMMAND_SET_VERSION);
+        assert_eq!(report.guilds.len(), 2);
+        assert_eq!(report.guilds["2"], Registration::Pending);
+        assert!(matches!(
+            report.guilds["1"],
+            Registration::Registered { commands: 7, .. }
+        ));
+    }
+
+    #[test]
+    fn the_wire_shape_is_tagged_camel_case() {
+        let json = serde_json::to_value(Registration::Failed {
+            error: "Missing Access".into(),
+            revision: "r".into(),
+        })
+        .unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"state": "failed", "error": "Missing Access", "revision": "r"})
+        );
+        let report: BotReport = serde_json::from_value(serde_json::json!({
+            "applicationId": "1", "revision": "r", "commandSetVersion": "1",
+            "shards": 1, "shardsConnected": 1,
+            "guilds": {"5": {"state": "registered", "commands": 3, "fingerprint": "f", "revision": "r"}}
+        }))
+        .unwrap();
+        assert_eq!(report.guilds.len(), 1);
+    }
+}

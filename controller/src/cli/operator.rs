@@ -1,0 +1,81 @@
+//! `kaltura-discord operator`: the Kubernetes operator. Watches the custom resources, deploys
+//! each application's bot and Activity, and writes status back; serves `/metrics`, `/healthz`
+//! and `/readyz` (ready after the first full reconcile).
+
+use super::logs::LogArgs;
+use anyhow::Context;
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::get;
+use kd_controller::operator::{self, Options, metrics::Metrics};
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Watch only this namespace; all namespaces when absent.
+    #[arg(long, env = "KD_WATCH_NAMESPACE")]
+    namespace: Option<String>,
+    /// Serve /metrics, /healthz and /readyz here.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    listen: SocketAddr,
+    /// Image of the bot and Activity pods for applications that name none.
+    #[arg(long, env = "KD_WORKLOAD_IMAGE", default_value = concat!("ghcr.io/kaltura-discord/kaltura-discord:", env!("CARGO_PKG_VERSION")))]
+    workload_image: String,
+    /// Reconcile this often even without a change, to read the bots' reports.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    resync: Duration,
+    #[command(flatten)]
+    logs: LogArgs,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    args.logs.init();
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: Args) -> anyhow::Result<ExitCode> {
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to Kubernetes (in-cluster config or KUBECONFIG)")?;
+    let metrics = Arc::new(Metrics::default());
+    let (ready, is_ready) = watch::channel(false);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let encode = metrics.clone();
+    let app = Router::new()
+        .route("/metrics", get(move || std::future::ready(encode.encode())))
+        .route("/healthz", get(|| std::future::ready("ok")))
+        .route(
+            "/readyz",
+            get(move || {
+                let ready = *is_ready.borrow();
+                std::future::ready(if ready {
+                    (StatusCode::OK, "ready")
+                } else {
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "waiting for the first reconcile",
+                    )
+                })
+            }),
+        );
+    tracing::info!(listen = %args.listen, "serving /metrics, /healthz and /readyz");
+    let http = tokio::spawn(async move { axum::serve(listener, app).await });
+    let options = Options {
+        namespace: args.namespace,
+        workload_image: args.workload_image,
+        resync: args.resync,
+    };
+    tokio::select! {
+        result = operator::run(client, options, metrics, ready) => result.context("the operator stopped")?,
+        result = http => result.context("the metrics server stopped")?.context("the metrics server failed")?,
+        signal = tokio::signal::ctrl_c() => signal.context("waiting for Ctrl-C")?,
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,108 @@
+//! Server-side apply of an application's workload objects, and pruning of the ones it no
+//! longer wants. Applying skips objects whose content was applied recently unchanged, so a
+//! reconcile woken by our own status writes costs no API calls.
+
+use crate::reconcile::workloads::{INSTANCE_LABEL, MANAGED_BY};
+use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::{Api, Client};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+pub const FIELD_MANAGER: &str = "kaltura-discord-operator";
+/// Re-apply unchanged objects this often, to repair hand edits and deletions.
+const REAPPLY: Duration = Duration::from_secs(300);
+
+/// Kinds the operator creates and prunes. Volume claims are never pruned: they hold data.
+const PRUNED: &[(&str, &str, &str)] = &[
+    ("", "v1", "ConfigMap"),
+    ("", "v1", "Service"),
+    ("apps", "v1", "Deployment"),
+];
+
+fn resource(api_version: &str, kind: &str) -> ApiResource {
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind))
+}
+
+#[derive(Default)]
+pub struct Applier {
+    applied: HashMap<String, (String, Instant)>,
+}
+
+impl Applier {
+    /// Applies `objects` (all in `namespace`, of application `app`) and deletes the operator's
+    /// other objects of that application.
+    pub async fn apply(
+        &mut self,
+        client: &Client,
+        namespace: &str,
+        app: &str,
+        objects: &[Value],
+    ) -> Result<(), String> {
+        let mut wanted = BTreeSet::new();
+        for object in objects {
+            let (api_version, kind) = (object["apiVersion"].as_str(), object["kind"].as_str());
+            let (Some(api_version), Some(kind), Some(name)) =
+                (api_version, kind, object["metadata"]["name"].as_str())
+            else {
+                return Err("a workload object without apiVersion, kind or name".into());
+            };
+            let id = format!("{namespace}/{kind}/{name}");
+            wanted.insert((kind.to_string(), name.to_string()));
+            let digest = hex::encode(Sha256::digest(object.to_string()));
+            if self
+                .applied
+                .get(&id)
+                .is_some_and(|(d, at)| *d == digest && at.elapsed() < REAPPLY)
+            {
+                continue;
+            }
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(client.clone(), namespace, &resource(api_version, kind));
+            let params = PatchParams::apply(FIELD_MANAGER).force();
+            if let Err(err) = api.patch(name, &params, &Patch::Apply(object)).await {
+                self.applied.remove(&id);
+                return Err(format!("applying {kind} {name} failed: {err}"));
+            }
+            tracing::info!(namespace, kind, name, "applied");
+            self.applied.insert(id, (digest, Instant::now()));
+        }
+        self.prune(client, namespace, app, &wanted).await
+    }
+
+    async fn prune(
+        &mut self,
+        client: &Client,
+        namespace: &str,
+        app: &str,
+        wanted: &BTreeSet<(String, String)>,
+    ) -> Result<(), String> {
+        let selector = format!("{}={},{INSTANCE_LABEL}={app}", MANAGED_BY.0, MANAGED_BY.1);
+        for (group, version, kind) in PRUNED {
+            let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(client.clone(), namespace, &resource);
+            let existing = api
+                .list_metadata(&ListParams::default().labels(&selector))
+                .await
+                .map_err(|err| format!("listing {kind}s to prune failed: {err}"))?;
+            for object in existing {
+                let Some(name) = object.metadata.name else {
+                    continue;
+                };
+                if wanted.contains(&(kind.to_string(), name.clone())) {
+                    continue;
+                }
+                api.delete(&name, &DeleteParams::background())
+                    .await
+                    .map_err(|err| format!("pruning {kind} {name} failed: {err}"))?;
+                self.applied.remove(&format!("{namespace}/{kind}/{name}"));
+                tracing::info!(namespace, kind, name, "pruned");
+            }
+        }
+        Ok(())
+    }
+}

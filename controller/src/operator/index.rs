@@ -1,0 +1,216 @@
+//! What the operator knows of the cluster: reflector caches of the five kinds, the Secrets
+//! they name, the bot Services' EndpointSlices and our Deployments, fed by watches. Any change
+//! wakes the reconcile loop; the loop reads a consistent [`Catalog`] from the caches.
+
+use crate::reconcile::workloads::{ACTIVITY_LABEL, INSTANCE_LABEL, MANAGED_BY};
+use futures_util::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kd_crds::references::{Catalog, SecretKeys};
+use kd_crds::{DiscordApplication, GuildConfig, KalturaPartner, NotificationRule, RoleMapping};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use std::fmt::Debug;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+pub struct Index {
+    partners: Store<KalturaPartner>,
+    applications: Store<DiscordApplication>,
+    guilds: Store<GuildConfig>,
+    role_mappings: Store<RoleMapping>,
+    notification_rules: Store<NotificationRule>,
+    secrets: Store<Secret>,
+    endpoint_slices: Store<EndpointSlice>,
+    deployments: Store<Deployment>,
+    changed: Arc<Notify>,
+}
+
+/// Watches `K` into a cache, waking `changed` on every event; retries with backoff.
+fn reflect<K>(
+    client: &Client,
+    namespace: Option<&str>,
+    labels: Option<&str>,
+    changed: &Arc<Notify>,
+) -> Store<K>
+where
+    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let api: Api<K> = match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let mut config = watcher::Config::default();
+    if let Some(labels) = labels {
+        config = config.labels(labels);
+    }
+    let (reader, writer) = reflector::store();
+    let stream = reflector::reflector(writer, watcher(api, config)).default_backoff();
+    let changed = changed.clone();
+    tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(_) => changed.notify_one(),
+                Err(err) => {
+                    tracing::warn!(kind = %K::kind(&()), error = %err, "watch failed; retrying")
+                }
+            }
+        }
+    });
+    reader
+}
+
+fn all<K: Clone + Resource<DynamicType = ()>>(store: &Store<K>) -> Vec<K> {
+    store.state().iter().map(|o| (**o).clone()).collect()
+}
+
+impl Index {
+    /// Starts the watches; `namespace` limits them to one namespace.
+    pub fn start(client: &Client, namespace: Option<&str>) -> Self {
+        let changed = Arc::new(Notify::new());
+        let managed = format!("{}={}", MANAGED_BY.0, MANAGED_BY.1);
+        Self {
+            partners: reflect(client, namespace, None, &changed),
+            applications: reflect(client, namespace, None, &changed),
+            guilds: reflect(client, namespace, None, &changed),
+            role_mappings: reflect(client, namespace, None, &changed),
+            notification_rules: reflect(client, namespace, None, &changed),
+            secrets: reflect(client, namespace, None, &changed),
+            endpoint_slices: reflect(
+                client,
+                namespace,
+                Some("kubernetes.io/service-name"),
+                &changed,
+            ),
+            deployments: reflect(client, namespace, Some(&managed), &changed),
+            changed,
+        }
+    }
+
+    /// Waits until every cache has its first complete list.
+    pub async fn ready(&self) -> anyhow::Result<()> {
+        let waits = [
+            self.partners.wait_until_ready().await,
+            self.applications.wait_until_ready().await,
+            self.guilds.wait_until_ready().await,
+            self.role_mappings.wait_until_ready().await,
+            self.notification_rules.wait_until_ready().await,
+            self.secrets.wait_until_ready().await,
+            self.endpoint_slices.wait_until_ready().await,
+            self.deployments.wait_until_ready().await,
+        ];
+        for wait in waits {
+            wait?;
+        }
+        Ok(())
+    }
+
+    /// Resolves after the next change of anything watched.
+    pub async fn changed(&self) {
+        self.changed.notified().await;
+    }
+
+    /// The resources as the reconcile core sees them (Secret *keys* only, never values).
+    pub fn catalog(&self) -> Catalog {
+        Catalog {
+            partners: all(&self.partners),
+            applications: all(&self.applications),
+            guilds: all(&self.guilds),
+            role_mappings: all(&self.role_mappings),
+            notification_rules: all(&self.notification_rules),
+            secrets: self
+                .secrets
+                .state()
+                .iter()
+                .map(|s| SecretKeys {
+                    namespace: s.namespace().unwrap_or_default(),
+                    name: s.name_any(),
+                    keys: s
+                        .data
+                        .iter()
+                        .flat_map(|d| d.keys())
+                        .chain(s.string_data.iter().flat_map(|d| d.keys()))
+                        .cloned()
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+
+    /// The version of each named Secret, to notice credential changes (values are never read).
+    pub fn secret_version(&self, namespace: &str, name: &str) -> Option<String> {
+        self.secrets
+            .state()
+            .iter()
+            .find(|s| s.namespace().as_deref() == Some(namespace) && s.name_any() == name)
+            .and_then(|s| s.resource_version())
+    }
+
+    /// `http://address:port/status` of every ready endpoint of a Service.
+    pub fn status_urls(&self, namespace: &str, service: &str, default_port: u16) -> Vec<String> {
+        self.endpoint_slices
+            .state()
+            .iter()
+            .filter(|s| {
+                s.namespace().as_deref() == Some(namespace)
+                    && s.labels()
+                        .get("kubernetes.io/service-name")
+                        .map(String::as_str)
+                        == Some(service)
+            })
+            .flat_map(|slice| {
+                let port = slice
+                    .ports
+                    .iter()
+                    .flatten()
+                    .find(|p| p.name.as_deref() == Some("http"))
+                    .and_then(|p| p.port)
+                    .map_or(default_port, |p| p as u16);
+                slice
+                    .endpoints
+                    .iter()
+                    .flatten()
+                    .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) != Some(false))
+                    .flat_map(|e| e.addresses.clone())
+                    .map(move |address| {
+                        let host = if address.contains(':') {
+                            format!("[{address}]")
+                        } else {
+                            address
+                        };
+                        format!("http://{host}:{port}/status")
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Whether one of the application's Deployments that serve the Activity has an available replica.
+    pub fn activity_available(&self, namespace: &str, app: &str) -> bool {
+        self.deployments.state().iter().any(|d| {
+            d.namespace().as_deref() == Some(namespace)
+                && d.labels().get(INSTANCE_LABEL).map(String::as_str) == Some(app)
+                && d.spec
+                    .template
+                    .metadata
+                    .as_ref()
+                    .and_then(|m| m.labels.as_ref())
+                    .is_some_and(|l| l.contains_key(ACTIVITY_LABEL))
+                && d.status
+                    .as_ref()
+                    .and_then(|s| s.available_replicas)
+                    .unwrap_or(0)
+                    > 0
+        })
+    }
+}

@@ -1,0 +1,129 @@
+//! The Kubernetes backend: watches the resources, runs the reconcile core, applies each
+//! application's workloads, reads what the bots report and writes every resource's status.
+//!
+//! References cross resources (a GuildConfig names an application, a partner, Secrets), so one
+//! reconcile looks at the whole catalog, like the folder backend; it runs on every watched change
+//! and on a timer, since bot reports arrive by polling.
+
+mod apply;
+mod index;
+pub mod metrics;
+mod reports;
+mod status_writer;
+
+use crate::reconcile::render;
+use crate::reconcile::status::{self, Observed};
+use crate::reconcile::workloads::{self, BOT_PORT, Inputs, bot_service_name};
+use apply::Applier;
+use index::Index;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kd_crds::references::check;
+use kube::{Client, ResourceExt};
+use metrics::Metrics;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+pub struct Options {
+    /// Watch one namespace; all when None.
+    pub namespace: Option<String>,
+    /// Image of bot and Activity pods when an application names none.
+    pub workload_image: String,
+    /// How often to reconcile without a change (to read bot reports).
+    pub resync: Duration,
+}
+
+/// Runs until the process stops. `ready` turns true after the first full reconcile.
+pub async fn run(
+    client: Client,
+    options: Options,
+    metrics: Arc<Metrics>,
+    ready: watch::Sender<bool>,
+) -> anyhow::Result<()> {
+    let index = Index::start(&client, options.namespace.as_deref());
+    index.ready().await?;
+    tracing::info!(
+        namespace = options.namespace.as_deref().unwrap_or("(all)"),
+        "caches ready"
+    );
+    let http = reports::client()?;
+    let mut applier = Applier::default();
+    let mut writer = status_writer::StatusWriter::new(client.clone());
+    loop {
+        let started = Instant::now();
+        let errors = reconcile(&client, &index, &options, &http, &mut applier, &mut writer).await;
+        metrics.observe(started.elapsed(), errors);
+        ready.send_replace(true);
+        tokio::select! {
+            _ = index.changed() => {
+                // Let a burst of events (an `kubectl apply -f folder/`) settle into one pass.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            _ = tokio::time::sleep(options.resync) => {}
+        }
+    }
+}
+
+/// One pass over everything; returns how many steps failed (each is logged and in status).
+async fn reconcile(
+    client: &Client,
+    index: &Index,
+    options: &Options,
+    http: &reqwest::Client,
+    applier: &mut Applier,
+    writer: &mut status_writer::StatusWriter,
+) -> usize {
+    let catalog = index.catalog();
+    let findings = check(&catalog);
+    let rendered = render::render(&catalog);
+    let mut observed = Observed::default();
+    let mut errors = 0;
+    for r in &rendered {
+        let Some(app) = catalog.applications.iter().find(|a| {
+            a.name_any() == r.application.name
+                && a.namespace().as_deref() == Some(&r.application.namespace)
+        }) else {
+            continue;
+        };
+        let namespace = &r.application.namespace;
+        let credentials =
+            credentials_digest(index, namespace, &workloads::referenced_secrets(app, r));
+        let objects = workloads::objects(&Inputs {
+            app,
+            rendered: r,
+            default_image: &options.workload_image,
+            credentials: &credentials,
+        });
+        let applied = applier
+            .apply(client, namespace, &r.application.name, &objects)
+            .await;
+        if let Err(error) = &applied {
+            errors += 1;
+            tracing::error!(application = %r.application.name, %error, "applying workloads failed");
+        }
+        observed.applied.insert(r.application.clone(), applied);
+        let urls = index.status_urls(namespace, &bot_service_name(&r.application.name), BOT_PORT);
+        observed
+            .bots
+            .insert(r.application.clone(), reports::collect(http, &urls).await);
+        observed.activity_ready.insert(
+            r.application.clone(),
+            index.activity_available(namespace, &r.application.name),
+        );
+    }
+    let now = Time(Timestamp::now());
+    let statuses = status::compute(&catalog, &findings, &rendered, &observed, &now);
+    errors + writer.write(&catalog, statuses).await
+}
+
+/// Changes whenever one of the Secrets changes; made of names and versions, never values.
+fn credentials_digest(index: &Index, namespace: &str, refs: &[kd_crds::SecretKeyRef]) -> String {
+    let mut hash = Sha256::new();
+    for r in refs {
+        let version = index.secret_version(namespace, &r.name).unwrap_or_default();
+        hash.update(format!("{}/{}@{version}\n", r.name, r.key));
+    }
+    hex::encode(&hash.finalize()[..8])
+}

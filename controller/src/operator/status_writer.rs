@@ -1,0 +1,96 @@
+//! Writes computed statuses through the status subresource, only where they changed.
+
+use crate::reconcile::status::Statuses;
+use kd_crds::references::{Catalog, ObjectKey};
+use kd_crds::{DiscordApplication, GuildConfig, KalturaPartner, NotificationRule, RoleMapping};
+use kube::api::{Patch, PatchParams};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::fmt::Debug;
+
+use super::apply::FIELD_MANAGER;
+
+pub struct StatusWriter {
+    client: Client,
+}
+
+impl StatusWriter {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+
+    /// Writes every changed status; returns how many writes failed.
+    pub async fn write(&mut self, catalog: &Catalog, statuses: Statuses) -> usize {
+        let mut failed = 0;
+        failed += self
+            .kind::<KalturaPartner, _>(&catalog.partners, statuses.partners, |o| o.status.as_ref())
+            .await;
+        failed += self
+            .kind::<DiscordApplication, _>(&catalog.applications, statuses.applications, |o| {
+                o.status.as_ref()
+            })
+            .await;
+        failed += self
+            .kind::<GuildConfig, _>(&catalog.guilds, statuses.guilds, |o| o.status.as_ref())
+            .await;
+        failed += self
+            .kind::<RoleMapping, _>(&catalog.role_mappings, statuses.role_mappings, |o| {
+                o.status.as_ref()
+            })
+            .await;
+        failed += self
+            .kind::<NotificationRule, _>(
+                &catalog.notification_rules,
+                statuses.notification_rules,
+                |o| o.status.as_ref(),
+            )
+            .await;
+        failed
+    }
+
+    async fn kind<K, S>(
+        &self,
+        current: &[K],
+        statuses: Vec<(ObjectKey, S)>,
+        status_of: impl Fn(&K) -> Option<&S>,
+    ) -> usize
+    where
+        K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+            + Clone
+            + DeserializeOwned
+            + Debug,
+        S: Serialize + PartialEq,
+    {
+        let mut failed = 0;
+        for (key, status) in statuses {
+            let unchanged = current
+                .iter()
+                .find(|o| {
+                    o.name_any() == key.name && o.namespace().as_deref() == Some(&key.namespace)
+                })
+                .is_some_and(|o| status_of(o) == Some(&status));
+            if unchanged {
+                continue;
+            }
+            let api: Api<K> = Api::namespaced(self.client.clone(), &key.namespace);
+            let patch = serde_json::json!({
+                "apiVersion": K::api_version(&()),
+                "kind": K::kind(&()),
+                "status": status,
+            });
+            let params = PatchParams::apply(FIELD_MANAGER).force();
+            match api
+                .patch_status(&key.name, &params, &Patch::Apply(&patch))
+                .await
+            {
+                Ok(_) => tracing::debug!(kind = key.kind, name = %key.name, "status written"),
+                Err(err) => {
+                    failed += 1;
+                    tracing::warn!(kind = key.kind, name = %key.name, error = %err, "writing status failed");
+                }
+            }
+        }
+        failed
+    }
+}

@@ -1,0 +1,96 @@
+//! Status conditions as the Kubernetes API conventions want them: `lastTransitionTime` moves
+//! only when a condition's status flips, so re-reconciling an unchanged world changes nothing.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+/// A condition's value before the transition time is settled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Observation {
+    pub type_: &'static str,
+    pub status: Truth,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Truth {
+    True,
+    False,
+    Unknown,
+}
+
+impl Truth {
+    fn as_str(self) -> &'static str {
+        match self {
+            Truth::True => "True",
+            Truth::False => "False",
+            Truth::Unknown => "Unknown",
+        }
+    }
+}
+
+impl Observation {
+    pub fn new(type_: &'static str, status: Truth, reason: &'static str, message: String) -> Self {
+        Self {
+            type_,
+            status,
+            reason,
+            message,
+        }
+    }
+
+    pub fn is_true(&self) -> bool {
+        self.status == Truth::True
+    }
+}
+
+/// The conditions to write: each observation, keeping the previous transition time of a
+/// condition whose status did not change.
+pub fn settle(
+    previous: &[Condition],
+    observed: Vec<Observation>,
+    generation: Option<i64>,
+    now: &Time,
+) -> Vec<Condition> {
+    observed
+        .into_iter()
+        .map(|o| {
+            let status = o.status.as_str().to_string();
+            let last_transition_time = previous
+                .iter()
+                .find(|c| c.type_ == o.type_ && c.status == status)
+                .map_or_else(|| now.clone(), |c| c.last_transition_time.clone());
+            Condition {
+                type_: o.type_.to_string(),
+                status,
+                reason: o.reason.to_string(),
+                message: o.message,
+                observed_generation: generation,
+                last_transition_time,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::jiff::Timestamp;
+
+    fn at(seconds: i64) -> Time {
+        Time(Timestamp::from_second(seconds).unwrap())
+    }
+
+    #[test]
+    fn the_transition_time_moves_only_when_the_status_flips() {
+        let ready = |status| vec![Observation::new("Ready", status, "R", "m".into())];
+        let first = settle(&[], ready(Truth::False), Some(1), &at(100));
+        assert_eq!(first[0].last_transition_time, at(100));
+        let same = settle(&first, ready(Truth::False), Some(2), &at(200));
+        assert_eq!(same[0].last_transition_time, at(100), "unchanged status");
+        assert_eq!(same[0].observed_generation, Some(2));
+        let flipped = settle(&same, ready(Truth::True), Some(2), &at(300));
+        assert_eq!(flipped[0].last_transition_time, at(300));
+        assert_eq!(flipped[0].status, "True");
+    }
+}

@@ -1,0 +1,695 @@
+//! The status of every resource, computed as data from the resources, the reference check,
+//! what was rendered and what the running workloads report. The backends only write it.
+
+use super::conditions::{Observation, Truth, settle};
+use super::render::Rendered;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kd_bot::report::{BotReport, Registration};
+use kd_crds::references::{Catalog, Finding, ObjectKey, Severity};
+use kd_crds::{
+    DiscordApplicationStatus, GuildConfigStatus, KalturaPartnerStatus, NotificationRuleStatus,
+    RoleMappingStatus,
+};
+use kube::ResourceExt;
+use std::collections::BTreeMap;
+
+/// What the operator saw of each application's workloads (keyed by the DiscordApplication).
+#[derive(Clone, Debug, Default)]
+pub struct Observed {
+    /// The bot's report (replicas merged), or why there is none.
+    pub bots: BTreeMap<ObjectKey, Result<BotReport, String>>,
+    /// Whether applying the workloads worked.
+    pub applied: BTreeMap<ObjectKey, Result<(), String>>,
+    /// Whether the Activity has an available replica.
+    pub activity_ready: BTreeMap<ObjectKey, bool>,
+}
+
+/// Every resource's new status.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Statuses {
+    pub partners: Vec<(ObjectKey, KalturaPartnerStatus)>,
+    pub applications: Vec<(ObjectKey, DiscordApplicationStatus)>,
+    pub guilds: Vec<(ObjectKey, GuildConfigStatus)>,
+    pub role_mappings: Vec<(ObjectKey, RoleMappingStatus)>,
+    pub notification_rules: Vec<(ObjectKey, NotificationRuleStatus)>,
+}
+
+/// One view of several bot replicas: shards add up, a guild is as far as its furthest-behind
+/// replica, and replicas on different revisions have no single running revision.
+pub fn merge(reports: Vec<BotReport>) -> Option<BotReport> {
+    let mut reports = reports.into_iter();
+    let mut merged = reports.next()?;
+    for report in reports {
+        if report.revision != merged.revision {
+            merged.revision = String::new();
+        }
+        merged.shards += report.shards;
+        merged.shards_connected += report.shards_connected;
+        for (guild, state) in report.guilds {
+            let entry = merged.guilds.entry(guild).or_insert(Registration::Pending);
+            if rank(&state) > rank(entry) {
+                *entry = state;
+            }
+        }
+    }
+    Some(merged)
+}
+
+fn rank(state: &Registration) -> u8 {
+    match state {
+        Registration::Registered { .. } => 0,
+        Registration::Pending => 1,
+        Registration::Failed { .. } => 2,
+    }
+}
+
+fn key<K: ResourceExt>(kind: &'static str, obj: &K) -> ObjectKey {
+    ObjectKey {
+        kind,
+        namespace: obj.namespace().unwrap_or_else(|| "default".into()),
+        name: obj.name_any(),
+    }
+}
+
+/// `Ready` of a resource that is only checked, not run: its own reference errors, if any.
+fn checked(object: &ObjectKey, findings: &[Finding]) -> Observation {
+    match errors_of(object, findings) {
+        Some(message) => Observation::new("Ready", Truth::False, "InvalidSpec", message),
+        None => Observation::new("Ready", Truth::True, "Valid", "references resolve".into()),
+    }
+}
+
+/// The object's errors as one message, `path: message; ...`.
+fn errors_of(object: &ObjectKey, findings: &[Finding]) -> Option<String> {
+    let messages: Vec<String> = findings
+        .iter()
+        .filter(|f| &f.object == object && f.severity == Severity::Error)
+        .map(|f| format!("{}: {}", f.problem.path, f.problem.message))
+        .collect();
+    (!messages.is_empty()).then(|| messages.join("; "))
+}
+
+/// Every resource's status. `now` stamps conditions whose status flips.
+pub fn compute(
+    catalog: &Catalog,
+    findings: &[Finding],
+    rendered: &[Rendered],
+    observed: &Observed,
+    now: &Time,
+) -> Statuses {
+    let conditions = |previous: Option<&Vec<Condition>>, generation, observed| {
+        settle(previous.map_or(&[][..], |c| c), observed, generation, now)
+    };
+    let mut statuses = Statuses::default();
+    for partner in &catalog.partners {
+        let object = key("KalturaPartner", partner);
+        let previous = partner.status.clone().unwrap_or_default();
+        let generation = partner.metadata.generation;
+        statuses.partners.push((
+            object.clone(),
+            KalturaPartnerStatus {
+                observed_generation: generation,
+                conditions: conditions(
+                    Some(&previous.conditions),
+                    generation,
+                    vec![checked(&object, findings)],
+                ),
+                ..previous
+            },
+        ));
+    }
+    for mapping in &catalog.role_mappings {
+        let object = key("RoleMapping", mapping);
+        let previous = mapping.status.clone().unwrap_or_default();
+        let generation = mapping.metadata.generation;
+        statuses.role_mappings.push((
+            object.clone(),
+            RoleMappingStatus {
+                observed_generation: generation,
+                conditions: conditions(
+                    Some(&previous.conditions),
+                    generation,
+                    vec![checked(&object, findings)],
+                ),
+                ..previous
+            },
+        ));
+    }
+    for rule in &catalog.notification_rules {
+        let object = key("NotificationRule", rule);
+        let previous = rule.status.clone().unwrap_or_default();
+        let generation = rule.metadata.generation;
+        statuses.notification_rules.push((
+            object.clone(),
+            NotificationRuleStatus {
+                observed_generation: generation,
+                conditions: conditions(
+                    Some(&previous.conditions),
+                    generation,
+                    vec![checked(&object, findings)],
+                ),
+                ..previous
+            },
+        ));
+    }
+    for app in &catalog.applications {
+        let object = key("DiscordApplication", app);
+        let rendered = rendered.iter().find(|r| r.application == object);
+        let generation = app.metadata.generation;
+        let (observations, status) = application(
+            &object,
+            app.spec.activity.enabled,
+            findings,
+            rendered,
+            observed,
+        );
+        let previous = app.status.as_ref().map(|s| &s.conditions);
+        statuses.applications.push((
+            object,
+            DiscordApplicationStatus {
+                observed_generation: generation,
+                conditions: conditions(previous, generation, observations),
+                ..status
+            },
+        ));
+    }
+    for guild in &catalog.guilds {
+        let object = key("GuildConfig", guild);
+        let app = ObjectKey {
+            kind: "DiscordApplication",
+            namespace: object.namespace.clone(),
+            name: guild.spec.application_ref.name.clone(),
+        };
+        let rendered = rendered.iter().find(|r| r.application == app);
+        let generation = guild.metadata.generation;
+        let (observations, status) = guild_status(
+            &object,
+            &guild.spec.guild_id,
+            &app,
+            findings,
+            rendered,
+            observed,
+        );
+        let previous = guild.status.as_ref().map(|s| &s.conditions);
+        statuses.guilds.push((
+            object,
+            GuildConfigStatus {
+                observed_generation: generation,
+                conditions: conditions(previous, generation, observations),
+                ..status
+            },
+        ));
+    }
+    statuses
+}
+
+fn application(
+    object: &ObjectKey,
+    activity_enabled: bool,
+    findings: &[Finding],
+    rendered: Option<&Rendered>,
+    observed: &Observed,
+) -> (Vec<Observation>, DiscordApplicationStatus) {
+    let Some(rendered) = rendered else {
+        let message = errors_of(object, findings).unwrap_or_else(|| "not rendered".into());
+        let invalid = |type_| Observation::new(type_, Truth::False, "InvalidSpec", message.clone());
+        return (
+            vec![invalid("Ready"), invalid("Deployed")],
+            DiscordApplicationStatus::default(),
+        );
+    };
+    let desired = rendered.config.revision.clone();
+    let deployed = match observed.applied.get(object) {
+        Some(Ok(())) => Observation::new(
+            "Deployed",
+            Truth::True,
+            "Applied",
+            "the bot and Activity workloads are applied".into(),
+        ),
+        Some(Err(error)) => {
+            Observation::new("Deployed", Truth::False, "ApplyFailed", error.clone())
+        }
+        None => Observation::new(
+            "Deployed",
+            Truth::Unknown,
+            "NotApplied",
+            "the workloads were not applied yet".into(),
+        ),
+    };
+    let report = observed.bots.get(object);
+    let connected = match report {
+        Some(Ok(r)) if r.shards > 0 && r.shards_connected == r.shards => Observation::new(
+            "BotConnected",
+            Truth::True,
+            "Connected",
+            format!(
+                "{} of {} gateway shards connected",
+                r.shards_connected, r.shards
+            ),
+        ),
+        Some(Ok(r)) => Observation::new(
+            "BotConnected",
+            Truth::False,
+            "Connecting",
+            format!(
+                "{} of {} gateway shards connected",
+                r.shards_connected, r.shards
+            ),
+        ),
+        Some(Err(why)) => {
+            Observation::new("BotConnected", Truth::False, "BotNotReporting", why.clone())
+        }
+        None => Observation::new(
+            "BotConnected",
+            Truth::Unknown,
+            "BotNotReporting",
+            "no bot report yet".into(),
+        ),
+    };
+    let activity = match (activity_enabled, observed.activity_ready.get(object)) {
+        (false, _) => Observation::new(
+            "ActivityReady",
+            Truth::False,
+            "Disabled",
+            "activity.enabled is false".into(),
+        ),
+        (true, Some(true)) => Observation::new(
+            "ActivityReady",
+            Truth::True,
+            "Available",
+            "the Activity server has an available replica".into(),
+        ),
+        (true, _) => Observation::new(
+            "ActivityReady",
+            Truth::False,
+            "Unavailable",
+            "the Activity server has no available replica".into(),
+        ),
+    };
+    let running = match report {
+        Some(Ok(r)) if !r.revision.is_empty() => Some(r.revision.clone()),
+        _ => None,
+    };
+    let ready = if !deployed.is_true() {
+        Observation::new(
+            "Ready",
+            Truth::False,
+            deployed.reason,
+            deployed.message.clone(),
+        )
+    } else if !connected.is_true() {
+        Observation::new(
+            "Ready",
+            Truth::False,
+            connected.reason,
+            connected.message.clone(),
+        )
+    } else if running.as_deref() != Some(desired.as_str()) {
+        Observation::new(
+            "Ready",
+            Truth::False,
+            "RollingOut",
+            format!(
+                "the bot runs revision {}, the rendered revision is {desired}",
+                running.as_deref().unwrap_or("(mixed)")
+            ),
+        )
+    } else if activity_enabled && !activity.is_true() {
+        Observation::new(
+            "Ready",
+            Truth::False,
+            activity.reason,
+            activity.message.clone(),
+        )
+    } else {
+        Observation::new(
+            "Ready",
+            Truth::True,
+            "Running",
+            format!("revision {desired} runs"),
+        )
+    };
+    let status = DiscordApplicationStatus {
+        guild_count: Some(rendered.config.guilds.len() as i32),
+        desired_revision: Some(desired),
+        running_revision: running,
+        ..DiscordApplicationStatus::default()
+    };
+    (vec![ready, deployed, connected, activity], status)
+}
+
+fn guild_status(
+    object: &ObjectKey,
+    guild_id: &str,
+    app: &ObjectKey,
+    findings: &[Finding],
+    rendered: Option<&Rendered>,
+    observed: &Observed,
+) -> (Vec<Observation>, GuildConfigStatus) {
+    let not_ready = |reason, message: String| {
+        (
+            vec![
+                Observation::new("Ready", Truth::False, reason, message.clone()),
+                Observation::new("CommandsRegistered", Truth::Unknown, reason, message),
+            ],
+            GuildConfigStatus::default(),
+        )
+    };
+    if let Some(message) = errors_of(object, findings) {
+        return not_ready("InvalidSpec", message);
+    }
+    let Some(rendered) = rendered else {
+        return not_ready(
+            "ApplicationNotReady",
+            format!("DiscordApplication {} is not valid", app.name),
+        );
+    };
+    if rendered.config.guild(guild_id).is_none() {
+        return not_ready(
+            "NotRendered",
+            "left out of the rendered configuration".into(),
+        );
+    }
+    let report = match observed.bots.get(app) {
+        Some(Ok(report)) => report,
+        Some(Err(why)) => return not_ready("BotNotReporting", why.clone()),
+        None => return not_ready("BotNotReporting", "no bot report yet".into()),
+    };
+    let Some(state) = report.guilds.get(guild_id) else {
+        return not_ready(
+            "RollingOut",
+            format!(
+                "the bot runs revision {}, which does not have this guild yet",
+                report.revision
+            ),
+        );
+    };
+    let registered = match state {
+        Registration::Registered { commands, .. } => Observation::new(
+            "CommandsRegistered",
+            Truth::True,
+            "Registered",
+            format!(
+                "{commands} commands of command set version {} registered",
+                report.command_set_version
+            ),
+        ),
+        Registration::Pending => Observation::new(
+            "CommandsRegistered",
+            Truth::False,
+            "Pending",
+            "the bot has not registered the commands yet".into(),
+        ),
+        Registration::Failed { error, .. } => Observation::new(
+            "CommandsRegistered",
+            Truth::False,
+            "RegistrationFailed",
+            format!("Discord refused the command set: {error}"),
+        ),
+    };
+    let desired = &rendered.config.revision;
+    let ready = if !registered.is_true() {
+        Observation::new(
+            "Ready",
+            Truth::False,
+            registered.reason,
+            registered.message.clone(),
+        )
+    } else if &report.revision != desired {
+        Observation::new(
+            "Ready",
+            Truth::False,
+            "RollingOut",
+            format!(
+                "the bot runs revision {}, the rendered revision is {desired}",
+                report.revision
+            ),
+        )
+    } else {
+        Observation::new(
+            "Ready",
+            Truth::True,
+            "Ready",
+            "the bot serves this guild's commands".into(),
+        )
+    };
+    let status = GuildConfigStatus {
+        config_revision: (!report.revision.is_empty()).then(|| report.revision.clone()),
+        command_set_version: matches!(state, Registration::Registered { .. })
+            .then(|| report.command_set_version.clone()),
+        ..GuildConfigStatus::default()
+    };
+    (vec![ready, registered], status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifests;
+    use crate::reconcile::render::render;
+    use k8s_openapi::jiff::Timestamp;
+    use kd_crds::references::check;
+    use std::path::Path;
+
+    const PHYSICS: &str = "1283874310720716890";
+
+    fn examples() -> Catalog {
+        manifests::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples"))
+            .unwrap()
+            .catalog
+    }
+
+    fn at(seconds: i64) -> Time {
+        Time(Timestamp::from_second(seconds).unwrap())
+    }
+
+    fn app_key(catalog: &Catalog) -> ObjectKey {
+        key("DiscordApplication", &catalog.applications[0])
+    }
+
+    /// A bot that runs `revision` and registered every guild of it.
+    fn report(rendered: &Rendered, revision: &str) -> BotReport {
+        BotReport {
+            application_id: rendered.config.application.application_id.clone(),
+            revision: revision.into(),
+            command_set_version: "1".into(),
+            shards: 1,
+            shards_connected: 1,
+            guilds: rendered
+                .config
+                .guilds
+                .keys()
+                .map(|id| {
+                    let registered = Registration::Registered {
+                        commands: 7,
+                        fingerprint: "f".into(),
+                        revision: revision.into(),
+                    };
+                    (id.clone(), registered)
+                })
+                .collect(),
+        }
+    }
+
+    fn running(catalog: &Catalog, report: BotReport) -> Observed {
+        let app = app_key(catalog);
+        Observed {
+            bots: BTreeMap::from([(app.clone(), Ok(report))]),
+            applied: BTreeMap::from([(app.clone(), Ok(()))]),
+            activity_ready: BTreeMap::from([(app, true)]),
+        }
+    }
+
+    fn compute_at(catalog: &Catalog, observed: &Observed, now: i64) -> Statuses {
+        compute(
+            catalog,
+            &check(catalog),
+            &render(catalog),
+            observed,
+            &at(now),
+        )
+    }
+
+    fn guild<'a>(statuses: &'a Statuses, name: &str) -> &'a GuildConfigStatus {
+        &statuses
+            .guilds
+            .iter()
+            .find(|(k, _)| k.name == name)
+            .unwrap()
+            .1
+    }
+
+    fn condition<'a>(conditions: &'a [Condition], type_: &str) -> (&'a str, &'a str) {
+        let c = conditions.iter().find(|c| c.type_ == type_).unwrap();
+        (c.status.as_str(), c.reason.as_str())
+    }
+
+    #[test]
+    fn a_running_bot_makes_guilds_ready_with_the_command_set_version() {
+        let catalog = examples();
+        let rendered = render(&catalog).remove(0);
+        let revision = rendered.config.revision.clone();
+        let statuses = compute_at(
+            &catalog,
+            &running(&catalog, report(&rendered, &revision)),
+            100,
+        );
+        let physics = guild(&statuses, "physics-101");
+        assert_eq!(condition(&physics.conditions, "Ready"), ("True", "Ready"));
+        assert_eq!(
+            condition(&physics.conditions, "CommandsRegistered"),
+            ("True", "Registered")
+        );
+        assert_eq!(
+            physics.command_set_version.as_deref(),
+            Some(kd_bot::commands::COMMAND_SET_VERSION)
+        );
+        assert_eq!(physics.config_revision.as_deref(), Some(revision.as_str()));
+        assert_eq!(
+            physics.observed_generation,
+            catalog.guilds[0].metadata.generation
+        );
+        let (_, app) = &statuses.applications[0];
+        assert_eq!(condition(&app.conditions, "Ready"), ("True", "Running"));
+        assert_eq!(app.guild_count, Some(2));
+        assert_eq!(app.running_revision.as_deref(), Some(revision.as_str()));
+    }
+
+    #[test]
+    fn without_a_report_nothing_claims_to_be_ready() {
+        let catalog = examples();
+        let statuses = compute_at(&catalog, &Observed::default(), 100);
+        let physics = guild(&statuses, "physics-101");
+        assert_eq!(
+            condition(&physics.conditions, "Ready"),
+            ("False", "BotNotReporting")
+        );
+        assert_eq!(
+            condition(&physics.conditions, "CommandsRegistered"),
+            ("Unknown", "BotNotReporting")
+        );
+        assert_eq!(physics.command_set_version, None);
+        let (_, app) = &statuses.applications[0];
+        assert_eq!(
+            condition(&app.conditions, "Deployed"),
+            ("Unknown", "NotApplied")
+        );
+        assert_eq!(condition(&app.conditions, "Ready").0, "False");
+    }
+
+    #[test]
+    fn an_older_revision_is_rolling_out_and_a_refusal_is_quoted() {
+        let catalog = examples();
+        let rendered = render(&catalog).remove(0);
+        let mut old = report(&rendered, "0ld");
+        let statuses = compute_at(&catalog, &running(&catalog, old.clone()), 100);
+        assert_eq!(
+            condition(&guild(&statuses, "physics-101").conditions, "Ready"),
+            ("False", "RollingOut")
+        );
+        assert_eq!(
+            condition(&statuses.applications[0].1.conditions, "Ready"),
+            ("False", "RollingOut")
+        );
+        old.revision = rendered.config.revision.clone();
+        old.guilds.insert(
+            PHYSICS.into(),
+            Registration::Failed {
+                error: "Missing Access (50001)".into(),
+                revision: old.revision.clone(),
+            },
+        );
+        let statuses = compute_at(&catalog, &running(&catalog, old), 100);
+        let physics = guild(&statuses, "physics-101");
+        let registered = physics
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "CommandsRegistered")
+            .unwrap();
+        assert_eq!(registered.reason, "RegistrationFailed");
+        assert!(registered.message.contains("Missing Access (50001)"));
+        assert_eq!(physics.command_set_version, None);
+    }
+
+    #[test]
+    fn a_broken_guild_says_which_field_and_the_others_stay_ready() {
+        let mut catalog = examples();
+        catalog.guilds[0].spec.application_ref.name = "nobody".into();
+        let broken = catalog.guilds[0].metadata.name.clone().unwrap();
+        let rendered = render(&catalog).remove(0);
+        let revision = rendered.config.revision.clone();
+        let statuses = compute_at(
+            &catalog,
+            &running(&catalog, report(&rendered, &revision)),
+            100,
+        );
+        let status = guild(&statuses, &broken);
+        let ready = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .unwrap();
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("False", "InvalidSpec")
+        );
+        assert!(
+            ready.message.contains("spec.applicationRef"),
+            "{}",
+            ready.message
+        );
+        let other = &catalog.guilds[1].metadata.name.clone().unwrap();
+        assert_eq!(
+            condition(&guild(&statuses, other).conditions, "Ready"),
+            ("True", "Ready")
+        );
+    }
+
+    #[test]
+    fn recomputing_an_unchanged_world_gives_the_same_status() {
+        let mut catalog = examples();
+        let rendered = render(&catalog).remove(0);
+        let revision = rendered.config.revision.clone();
+        let observed = running(&catalog, report(&rendered, &revision));
+        let first = compute_at(&catalog, &observed, 100);
+        for (guild, (_, status)) in catalog.guilds.iter_mut().zip(&first.guilds) {
+            guild.status = Some(status.clone());
+        }
+        for (app, (_, status)) in catalog.applications.iter_mut().zip(&first.applications) {
+            app.status = Some(status.clone());
+        }
+        let again = compute_at(&catalog, &observed, 500);
+        assert_eq!(again.guilds, first.guilds, "no write when nothing changed");
+        assert_eq!(again.applications, first.applications);
+    }
+
+    #[test]
+    fn replicas_merge_into_the_furthest_behind_view() {
+        let pending = BotReport {
+            revision: "a".into(),
+            shards: 1,
+            shards_connected: 1,
+            guilds: BTreeMap::from([("1".into(), Registration::Pending)]),
+            ..BotReport::default()
+        };
+        let registered = BotReport {
+            revision: "b".into(),
+            shards: 1,
+            shards_connected: 0,
+            guilds: BTreeMap::from([(
+                "1".into(),
+                Registration::Registered {
+                    commands: 1,
+                    fingerprint: "f".into(),
+                    revision: "b".into(),
+                },
+            )]),
+            ..BotReport::default()
+        };
+        let merged = merge(vec![registered, pending]).unwrap();
+        assert_eq!(merged.revision, "", "mixed revisions have no single one");
+        assert_eq!((merged.shards, merged.shards_connected), (2, 1));
+        assert_eq!(merged.guilds["1"], Registration::Pending);
+        assert_eq!(merge(Vec::new()), None);
+    }
+}
