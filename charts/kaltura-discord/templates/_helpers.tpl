@@ -1,0 +1,104 @@
+{{/*
+Chart name, truncated to the 63 characters a label value allows.
+*/}}
+{{- define "kaltura-discord.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Full name of the release's objects: fullnameOverride, else the release name when it already
+contains the chart name, else "<release>-<chart>".
+*/}}
+{{- define "kaltura-discord.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Chart name and version, for the helm.sh/chart label.
+*/}}
+{{- define "kaltura-discord.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Selector labels: stable across upgrades (a Deployment's selector is immutable).
+*/}}
+{{- define "kaltura-discord.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "kaltura-discord.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: operator
+{{- end }}
+
+{{/*
+Kubernetes recommended labels (app.kubernetes.io/*) of every object of the chart.
+*/}}
+{{- define "kaltura-discord.labels" -}}
+helm.sh/chart: {{ include "kaltura-discord.chart" . }}
+{{ include "kaltura-discord.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | replace "@" "_" | replace ":" "_" | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/part-of: kaltura-discord
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/*
+The one image reference: the operator runs it and deploys the bot and Activity pods with it.
+*/}}
+{{- define "kaltura-discord.image" -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end }}
+
+{{/*
+Name of the operator's ServiceAccount.
+*/}}
+{{- define "kaltura-discord.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "kaltura-discord.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+The permissions of the operator, least privilege, shared by the ClusterRole and the Role.
+*/}}
+{{- define "kaltura-discord.rbacRules" -}}
+# Read the custom resources; write only their status.
+- apiGroups: ["kaltura-discord.io"]
+  resources: ["kalturapartners", "discordapplications", "guildconfigs", "rolemappings", "notificationrules"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["kaltura-discord.io"]
+  resources: ["kalturapartners/status", "discordapplications/status", "guildconfigs/status", "rolemappings/status", "notificationrules/status"]
+  verbs: ["get", "patch", "update"]
+# Resolve the credentials the resources name (Kaltura admin secret, Discord bot token, ...).
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "list", "watch"]
+# The bot and Activity workloads: their runtime config and Services ...
+- apiGroups: [""]
+  resources: ["configmaps", "services"]
+  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+# ... and their Deployments.
+- apiGroups: ["apps"]
+  resources: ["deployments"]
+  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+# Whether the workloads' pods are ready.
+- apiGroups: ["discovery.k8s.io"]
+  resources: ["endpointslices"]
+  verbs: ["get", "list", "watch"]
+# Events on the resources it reconciles (both APIs: clients differ in which one they use).
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- end }}
