@@ -86,11 +86,15 @@ The permissions of the operator, least privilege, shared by the ClusterRole and 
 - apiGroups: [""]
   resources: ["configmaps", "services"]
   verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+# ... the volume that holds an application's SQLite database (created, never pruned) ...
+- apiGroups: [""]
+  resources: ["persistentvolumeclaims"]
+  verbs: ["get", "list", "watch", "create", "patch"]
 # ... and their Deployments.
 - apiGroups: ["apps"]
   resources: ["deployments"]
   verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
-# Whether the workloads' pods are ready.
+# Where the bots answer: the operator reads each ready bot pod's /status report.
 - apiGroups: ["discovery.k8s.io"]
   resources: ["endpointslices"]
   verbs: ["get", "list", "watch"]
