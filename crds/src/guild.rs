@@ -32,6 +32,7 @@ pub const COMMANDS: &[&str] = &[
     printcolumn = r#"{"name":"Guild","type":"string","jsonPath":".spec.guildId"}"#,
     printcolumn = r#"{"name":"Application","type":"string","jsonPath":".spec.applicationRef.name"}"#,
     printcolumn = r#"{"name":"Revision","type":"string","jsonPath":".status.configRevision"}"#,
+    printcolumn = r#"{"name":"Commands","type":"string","description":"Version of the slash-command set registered in the guild","jsonPath":".status.commandSetVersion"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
