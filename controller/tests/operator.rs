@@ -1,0 +1,313 @@
+//! The operator end to end: resources applied with kubectl to the Kubernetes sandbox, the
+//! `kaltura-discord operator` process reconciling them, a bot process started from the
+//! ConfigMap it renders (as the kubelet would mount it), and the status read back with kubectl.
+
+use kd_bot::config::RuntimeConfig;
+use kd_sandbox_kubernetes::{Config as KubeConfig, KubernetesSandbox};
+use kd_tests::process::{Outside, WorkloadProcess};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_kaltura-discord");
+const NS: &str = "kaltura";
+
+struct Kubectl {
+    kubeconfig: PathBuf,
+}
+
+impl Kubectl {
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> Result<String, String> {
+        let mut child = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl is installed (/usr/bin/kubectl)");
+        if let Some(input) = stdin {
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+        }
+        drop(child.stdin.take());
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() {
+            Ok(text)
+        } else {
+            Err(format!("{text}{}", String::from_utf8_lossy(&out.stderr)))
+        }
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        self.run(args, None)
+            .unwrap_or_else(|e| panic!("kubectl {args:?}: {e}"))
+    }
+
+    fn apply(&self, yaml: &str) {
+        self.run(&["apply", "-f", "-"], Some(yaml))
+            .unwrap_or_else(|e| panic!("kubectl apply: {e}\n{yaml}"));
+    }
+
+    fn json(&self, args: &[&str]) -> Option<serde_json::Value> {
+        let mut all = args.to_vec();
+        all.extend(["-o", "json"]);
+        self.run(&all, None)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+    }
+}
+
+/// Polls `check` until it gives a value or 60 s pass; the message says what never happened.
+fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn condition(object: &serde_json::Value, type_: &str) -> Option<(String, String, String)> {
+    object["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+        .map(|c| {
+            let field = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+            (field("status"), field("reason"), field("message"))
+        })
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn manifests(outside: &Outside) -> String {
+    let bot_token = outside.discord.bot_token();
+    let admin_secret = outside.kaltura.admin_secret();
+    format!(
+        r#"
+apiVersion: v1
+kind: Secret
+metadata: {{name: discord, namespace: {NS}}}
+stringData: {{botToken: "{bot_token}"}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: kaltura, namespace: {NS}}}
+stringData: {{adminSecret: "{admin_secret}"}}
+---
+apiVersion: kaltura-discord.io/v1alpha1
+kind: KalturaPartner
+metadata: {{name: campus, namespace: {NS}}}
+spec:
+  partnerId: {partner}
+  serviceUrl: "{kaltura_url}"
+  adminSecretRef: {{name: kaltura, key: adminSecret}}
+---
+apiVersion: kaltura-discord.io/v1alpha1
+kind: DiscordApplication
+metadata: {{name: campus-bot, namespace: {NS}}}
+spec:
+  applicationId: "{app_id}"
+  botTokenRef: {{name: discord, key: botToken}}
+  defaultPartnerRef: {{name: campus}}
+---
+apiVersion: kaltura-discord.io/v1alpha1
+kind: GuildConfig
+metadata: {{name: physics-101, namespace: {NS}}}
+spec:
+  applicationRef: {{name: campus-bot}}
+  guildId: "{guild}"
+  features: {{meetings: true, videoSearch: true}}
+---
+apiVersion: kaltura-discord.io/v1alpha1
+kind: GuildConfig
+metadata: {{name: lost, namespace: {NS}}}
+spec:
+  applicationRef: {{name: campus-bot}}
+  guildId: "1283874310720716999"
+  partnerRef: {{name: nobody}}
+"#,
+        partner = outside.kaltura.partner_id(),
+        kaltura_url = outside.kaltura.base_url(),
+        app_id = outside.discord.application_id(),
+        guild = outside.guild.id,
+    )
+}
+
+/// An EndpointSlice for the bot Service, as Kubernetes makes one for a ready pod.
+fn endpoint_slice(port: u16) -> String {
+    format!(
+        r#"
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: campus-bot-bot-abcde
+  namespace: {NS}
+  labels: {{kubernetes.io/service-name: campus-bot-bot}}
+addressType: IPv4
+ports: [{{name: http, port: {port}, protocol: TCP}}]
+endpoints: [{{addresses: ["127.0.0.1"], conditions: {{ready: true}}}}]
+"#
+    )
+}
+
+struct Operator {
+    child: Child,
+}
+
+impl Operator {
+    fn start(kubeconfig: &Path, dir: &Path) -> Self {
+        let log = dir.join("operator.log");
+        let child = Command::new(BIN)
+            .args(["operator", "--resync", "1s", "--log", "debug", "--listen"])
+            .arg(format!("127.0.0.1:{}", free_port()))
+            .env("KUBECONFIG", kubeconfig)
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        Self { child }
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn rendered_config(kubectl: &Kubectl) -> Option<RuntimeConfig> {
+    let map = kubectl.json(&["get", "configmap", "campus-bot-config", "-n", NS])?;
+    RuntimeConfig::from_json(map["data"]["config.json"].as_str()?).ok()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_operator_deploys_the_bot_and_writes_what_it_reports_into_status() {
+    let outside = Outside::start().await;
+    let cluster = KubernetesSandbox::start(KubeConfig::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubectl = Kubectl {
+        kubeconfig: dir.path().join("kubeconfig"),
+    };
+    cluster.write_kubeconfig(&kubectl.kubeconfig).unwrap();
+    let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../charts/kaltura-discord/crds");
+    kubectl.ok(&["apply", "-f", crds.to_str().unwrap()]);
+    kubectl.ok(&["wait", "--for", "condition=established", "crd", "--all", "--timeout=30s"]);
+    kubectl.ok(&["create", "namespace", NS]);
+    kubectl.apply(&manifests(&outside));
+    let operator = Operator::start(&kubectl.kubeconfig, dir.path());
+
+    // The operator renders the config and the workloads; the bot runs what the ConfigMap says.
+    let config = eventually("the rendered ConfigMap", || rendered_config(&kubectl));
+    assert!(config.guild(&outside.guild.id.to_string()).is_some());
+    let deployment = eventually("the bot Deployment", || {
+        kubectl.json(&["get", "deployment", "campus-bot", "-n", NS])
+    });
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["args"][0],
+        "bot"
+    );
+    let bot = WorkloadProcess::bot(
+        BIN,
+        &outside.discord,
+        &outside.kaltura,
+        &config,
+        &[],
+        Stdio::null(),
+    );
+    kubectl.apply(&endpoint_slice(bot.port));
+
+    // The bot registers the guild's commands; the operator reads its report into status.
+    let physics = eventually("physics-101 to be Ready", || {
+        let gc = kubectl.json(&["get", "guildconfig", "physics-101", "-n", NS])?;
+        (condition(&gc, "Ready")?.0 == "True").then_some(gc)
+    });
+    assert_eq!(
+        physics["status"]["commandSetVersion"],
+        kd_bot::commands::COMMAND_SET_VERSION
+    );
+    assert_eq!(physics["status"]["configRevision"], config.revision.as_str());
+    assert_eq!(
+        condition(&physics, "CommandsRegistered").unwrap().1,
+        "Registered"
+    );
+    let table = kubectl.ok(&["get", "guildconfigs", "-n", NS]);
+    let header = table.lines().next().unwrap();
+    for column in ["NAME", "GUILD", "REVISION", "COMMANDS", "READY", "REASON"] {
+        assert!(header.contains(column), "{table}");
+    }
+    let row = table.lines().find(|l| l.starts_with("physics-101")).unwrap();
+    assert!(row.contains(" True ") && row.contains(" Ready "), "{table}");
+
+    // A broken GuildConfig says why, and the other one is unaffected.
+    let (status, reason, message) = eventually("the broken guild's reason", || {
+        condition(
+            &kubectl.json(&["get", "guildconfig", "lost", "-n", NS])?,
+            "Ready",
+        )
+    });
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "InvalidSpec"));
+    assert!(message.contains("spec.partnerRef"), "{message}");
+    let app = eventually("the application to be Ready", || {
+        let app = kubectl.json(&["get", "dapp", "campus-bot", "-n", NS])?;
+        (condition(&app, "Ready")?.0 == "True").then_some(app)
+    });
+    assert_eq!(app["status"]["guildCount"], 1);
+    assert_eq!(condition(&app, "BotConnected").unwrap().0, "True");
+
+    // A spec change renders a new revision; once the mounted file follows, status follows.
+    kubectl.ok(&[
+        "patch", "guildconfig", "physics-101", "-n", NS, "--type", "merge", "-p",
+        r#"{"spec":{"features":{"videoSearch":false}}}"#,
+    ]);
+    let changed = eventually("a new rendered revision", || {
+        rendered_config(&kubectl).filter(|c| c.revision != config.revision)
+    });
+    bot.write_config(&changed);
+    eventually("status to follow the new revision", || {
+        let gc = kubectl.json(&["get", "guildconfig", "physics-101", "-n", NS])?;
+        (gc["status"]["configRevision"] == changed.revision.as_str()
+            && condition(&gc, "Ready")?.0 == "True")
+            .then_some(())
+    });
+    let registered = outside.discord.commands(Some(outside.guild.id)).unwrap();
+    assert!(
+        registered.iter().all(|c| c["name"] != "kaltura-video-search"),
+        "the disabled command was unregistered"
+    );
+
+    // Credentials never leave their Secrets: not into ConfigMaps, status, events or logs.
+    let planted = [
+        outside.discord.bot_token(),
+        outside.kaltura.admin_secret().to_string(),
+    ];
+    let mut seen = String::new();
+    for kind in ["configmaps", "events", "deployments", "services"] {
+        seen += &kubectl.ok(&["get", kind, "-A", "-o", "yaml"]);
+    }
+    seen += &kubectl.ok(&["get", "kaltura-discord", "-A", "-o", "yaml"]);
+    drop(operator);
+    seen += &std::fs::read_to_string(dir.path().join("operator.log")).unwrap();
+    for secret in &planted {
+        assert!(!seen.contains(secret.as_str()), "a credential leaked");
+    }
+}
