@@ -1,7 +1,8 @@
 //! `kaltura-discord bot` as deployed: a separate process reading a runtime-config file and
 //! mounted secrets, connected to the Discord and Kaltura sandboxes, following edits of the file
-//! and serving /metrics.
+//! and serving /metrics and /status.
 
+use kd_bot::report::Registration;
 use kd_sandbox_discord::{DiscordSandbox, NewCommandInteraction};
 use kd_tests::process::{Outside, WorkloadProcess};
 use std::io::Read;
@@ -76,6 +77,9 @@ async fn the_bot_process_serves_follows_its_config_file_and_reports_metrics() {
         .guilds
         .values_mut()
         .for_each(|g| g.features.video_search = false);
+    // A guild the bot is not in: Discord refuses its command set, and /status says so.
+    let stranger = config.guilds.values().next().unwrap().clone();
+    config.guilds.insert("1283874310720716999".into(), stranger);
     let config =
         kd_bot::config::RuntimeConfig::new(config.application, config.partners, config.guilds);
     bot.write_config(&config);
@@ -97,6 +101,30 @@ async fn the_bot_process_serves_follows_its_config_file_and_reports_metrics() {
     let ok = "kaltura_discord_bot_interactions_total{command=\"kaltura-list\",outcome=\"ok\"}";
     assert_eq!(bot.metric(ok), Some(1.0));
     assert!(bot.get("/healthz").unwrap().ends_with("ok"));
+
+    // What the operator reads: the running revision and each guild's registration.
+    let report = eventually("both guilds settled in /status", || {
+        let text = bot.get("/status")?;
+        let report: kd_bot::report::BotReport =
+            serde_json::from_str(text.split("\r\n\r\n").nth(1)?).ok()?;
+        let settled = report.revision == config.revision
+            && report.guilds.values().all(|g| *g != Registration::Pending);
+        settled.then_some(report)
+    })
+    .await;
+    assert_eq!(
+        report.command_set_version,
+        kd_bot::commands::COMMAND_SET_VERSION
+    );
+    assert_eq!((report.shards, report.shards_connected), (1, 1));
+    assert!(matches!(
+        &report.guilds[&guild.id.to_string()],
+        Registration::Registered { revision, .. } if *revision == config.revision
+    ));
+    let Registration::Failed { error, .. } = &report.guilds["1283874310720716999"] else {
+        panic!("{report:?}");
+    };
+    assert!(!error.is_empty());
 
     let _ = bot.child.kill();
     let mut log = String::new();

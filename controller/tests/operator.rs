@@ -211,7 +211,14 @@ async fn the_operator_deploys_the_bot_and_writes_what_it_reports_into_status() {
     cluster.write_kubeconfig(&kubectl.kubeconfig).unwrap();
     let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../charts/kaltura-discord/crds");
     kubectl.ok(&["apply", "-f", crds.to_str().unwrap()]);
-    kubectl.ok(&["wait", "--for", "condition=established", "crd", "--all", "--timeout=30s"]);
+    kubectl.ok(&[
+        "wait",
+        "--for",
+        "condition=established",
+        "crd",
+        "--all",
+        "--timeout=30s",
+    ]);
     kubectl.ok(&["create", "namespace", NS]);
     kubectl.apply(&manifests(&outside));
     let operator = Operator::start(&kubectl.kubeconfig, dir.path());
@@ -245,7 +252,10 @@ async fn the_operator_deploys_the_bot_and_writes_what_it_reports_into_status() {
         physics["status"]["commandSetVersion"],
         kd_bot::commands::COMMAND_SET_VERSION
     );
-    assert_eq!(physics["status"]["configRevision"], config.revision.as_str());
+    assert_eq!(
+        physics["status"]["configRevision"],
+        config.revision.as_str()
+    );
     assert_eq!(
         condition(&physics, "CommandsRegistered").unwrap().1,
         "Registered"
@@ -255,7 +265,10 @@ async fn the_operator_deploys_the_bot_and_writes_what_it_reports_into_status() {
     for column in ["NAME", "GUILD", "REVISION", "COMMANDS", "READY", "REASON"] {
         assert!(header.contains(column), "{table}");
     }
-    let row = table.lines().find(|l| l.starts_with("physics-101")).unwrap();
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("physics-101"))
+        .unwrap();
     assert!(row.contains(" True ") && row.contains(" Ready "), "{table}");
 
     // A broken GuildConfig says why, and the other one is unaffected.
@@ -276,7 +289,14 @@ async fn the_operator_deploys_the_bot_and_writes_what_it_reports_into_status() {
 
     // A spec change renders a new revision; once the mounted file follows, status follows.
     kubectl.ok(&[
-        "patch", "guildconfig", "physics-101", "-n", NS, "--type", "merge", "-p",
+        "patch",
+        "guildconfig",
+        "physics-101",
+        "-n",
+        NS,
+        "--type",
+        "merge",
+        "-p",
         r#"{"spec":{"features":{"videoSearch":false}}}"#,
     ]);
     let changed = eventually("a new rendered revision", || {
@@ -291,7 +311,9 @@ async fn the_operator_deploys_the_bot_and_writes_what_it_reports_into_status() {
     });
     let registered = outside.discord.commands(Some(outside.guild.id)).unwrap();
     assert!(
-        registered.iter().all(|c| c["name"] != "kaltura-video-search"),
+        registered
+            .iter()
+            .all(|c| c["name"] != "kaltura-video-search"),
         "the disabled command was unregistered"
     );
 
