@@ -1,0 +1,919 @@
+//! The write verbs on stored objects (create, update, patch, apply, delete) with the API
+//! server's metadata rules: uid, generation, resourceVersion, finalizers, status subresource,
+//! admission against CRD schemas, and owner-reference garbage collection.
+
+use crate::apply::{self, Writer};
+use crate::crd;
+use crate::patch;
+use crate::resource::{self, ResourceType};
+use crate::status::{ApiError, ApiResult, Cause, qualified};
+use crate::store::{Key, Store};
+use base64::Engine;
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+
+/// `fieldValidation`: what to do with fields the schema does not know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldValidation {
+    Strict,
+    Warn,
+    Ignore,
+}
+
+/// Per-request options of a write.
+pub struct WriteContext {
+    pub dry_run: bool,
+    pub validation: FieldValidation,
+    pub manager: String,
+    pub now: String,
+    /// `true` for writes to the `/status` subresource.
+    pub status: bool,
+}
+
+/// The object as stored (or, with dry run, as it would be) and the warnings to send.
+pub struct Written {
+    pub object: Value,
+    pub warnings: Vec<String>,
+    pub created: bool,
+}
+
+/// Which patch format a `PATCH` carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PatchKind {
+    Merge,
+    Json,
+    Strategic,
+    Apply { force: bool },
+}
+
+fn list_keys(rt: &ResourceType) -> impl Fn(&[String]) -> Option<Vec<String>> + '_ {
+    move |fields: &[String]| match &rt.schema {
+        Some(schema) => schema.list_keys(fields),
+        None => apply::builtin_list_keys(fields),
+    }
+}
+
+fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
+    obj["metadata"][field].as_str().unwrap_or_default()
+}
+
+fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
+    if !obj["metadata"].is_object() {
+        obj["metadata"] = json!({});
+    }
+    obj["metadata"]
+        .as_object_mut()
+        .expect("just made an object")
+}
+
+fn new_uid() -> String {
+    let bytes: [u8; 16] = rand::random();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-4{}-a{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[13..16],
+        &hex[17..20],
+        &hex[20..32]
+    )
+}
+
+fn random_suffix() -> String {
+    // The API server's alphabet for generated names (no vowels, no look-alikes).
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    (0..5)
+        .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+fn valid_name(name: &str) -> bool {
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    name.len() <= 253 && name.split('.').all(label_ok)
+}
+
+/// Sets `apiVersion`/`kind` to the type's, refusing a body of another kind.
+fn check_type(rt: &ResourceType, obj: &mut Value) -> ApiResult<()> {
+    if !obj.is_object() {
+        return Err(ApiError::bad_request(
+            "the body of the request must be an object",
+        ));
+    }
+    let kind = obj["kind"].as_str().unwrap_or_default();
+    if !kind.is_empty() && kind != rt.kind {
+        return Err(ApiError::bad_request(format!(
+            "the kind of the object ({kind}) does not match the kind of the request ({})",
+            rt.kind
+        )));
+    }
+    let api_version = obj["apiVersion"].as_str().unwrap_or_default();
+    if !api_version.is_empty() && api_version != rt.api_version() {
+        return Err(ApiError::bad_request(format!(
+            "the API version in the data ({api_version}) does not match the expected API version ({})",
+            rt.api_version()
+        )));
+    }
+    obj["kind"] = json!(rt.kind);
+    obj["apiVersion"] = json!(rt.api_version());
+    Ok(())
+}
+
+fn check_namespace(rt: &ResourceType, namespace: &str, obj: &mut Value) -> ApiResult<()> {
+    if !rt.namespaced {
+        meta_mut(obj).remove("namespace");
+        return Ok(());
+    }
+    let given = meta_str(obj, "namespace");
+    if !given.is_empty() && given != namespace {
+        return Err(ApiError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ));
+    }
+    meta_mut(obj).insert("namespace".into(), json!(namespace));
+    Ok(())
+}
+
+fn namespace_open(store: &Store, rt: &ResourceType, namespace: &str) -> ApiResult<()> {
+    if !rt.namespaced {
+        return Ok(());
+    }
+    let ns_type = store
+        .find_type("", "v1", "namespaces")
+        .expect("namespaces are built in");
+    match store.get(&Key::new(&ns_type, "", namespace)) {
+        None => Err(ApiError::not_found("", "namespaces", namespace)),
+        Some(ns) if !ns["metadata"]["deletionTimestamp"].is_null() => Err(ApiError::new(
+            403,
+            "Forbidden",
+            format!(
+                "{} is forbidden: unable to create new content in namespace {namespace} because it is being terminated",
+                qualified(&rt.group, &rt.plural)
+            ),
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Type-specific admission: CRD schemas (prune, default, validate), CRD definitions, Secrets.
+fn admit(
+    rt: &ResourceType,
+    old: Option<&Value>,
+    obj: &mut Value,
+    ctx: &WriteContext,
+) -> ApiResult<Vec<String>> {
+    let name = meta_str(obj, "name").to_string();
+    let mut warnings = Vec::new();
+    if let Some(schema) = &rt.schema {
+        let pruned = schema.prune(obj);
+        if !pruned.is_empty() {
+            let unknown: Vec<String> = pruned
+                .iter()
+                .map(|p| format!("unknown field \"{p}\""))
+                .collect();
+            match ctx.validation {
+                FieldValidation::Strict => {
+                    return Err(ApiError::bad_request(format!(
+                        "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
+                        rt.kind,
+                        rt.api_version(),
+                        rt.kind,
+                        unknown.join(", ")
+                    )));
+                }
+                FieldValidation::Warn => warnings.extend(unknown),
+                FieldValidation::Ignore => {}
+            }
+        }
+        schema.apply_defaults(obj);
+        let causes = schema.validate(obj, old);
+        if !causes.is_empty() {
+            return Err(ApiError::invalid(&rt.group, &rt.kind, &name, causes));
+        }
+    }
+    match (rt.group.as_str(), rt.plural.as_str()) {
+        ("apiextensions.k8s.io", "customresourcedefinitions") if !ctx.status => {
+            crd::apply_defaults(obj);
+            if let Err(causes) = crd::served_types(obj) {
+                return Err(ApiError::invalid(&rt.group, &rt.kind, &name, causes));
+            }
+            obj["status"] = crd::accepted_status(old.unwrap_or(obj), &ctx.now);
+        }
+        ("", "secrets") => {
+            // stringData is write-only: the API server folds it into data.
+            if let Some(Value::Object(strings)) =
+                obj.as_object_mut().and_then(|o| o.remove("stringData"))
+            {
+                let data = obj["data"].as_object().cloned().unwrap_or_default();
+                let mut data = data;
+                for (key, value) in strings {
+                    let text = value.as_str().unwrap_or_default();
+                    data.insert(
+                        key,
+                        json!(base64::engine::general_purpose::STANDARD.encode(text)),
+                    );
+                }
+                obj["data"] = Value::Object(data);
+            }
+            if obj["type"].is_null() {
+                obj["type"] = json!("Opaque");
+            }
+        }
+        ("", "namespaces") if obj["status"]["phase"].is_null() => {
+            obj["status"] = json!({"phase": "Active"});
+            meta_mut(obj)
+                .entry("labels")
+                .or_insert_with(|| json!({}))
+                .as_object_mut()
+                .map(|l| l.insert("kubernetes.io/metadata.name".into(), json!(name)));
+        }
+        _ => {}
+    }
+    Ok(warnings)
+}
+
+/// The object without what the server rewrites on every write: for "did anything change".
+fn comparable(obj: &Value) -> Value {
+    let mut obj = obj.clone();
+    if let Some(meta) = obj["metadata"].as_object_mut() {
+        meta.remove("resourceVersion");
+        meta.remove("managedFields");
+    }
+    obj
+}
+
+/// Whether a change touches more than metadata and status (which bumps `generation`).
+fn spec_changed(old: &Value, new: &Value) -> bool {
+    let strip = |obj: &Value| {
+        let mut obj = obj.clone();
+        if let Some(map) = obj.as_object_mut() {
+            map.remove("metadata");
+            map.remove("status");
+        }
+        obj
+    };
+    strip(old) != strip(new)
+}
+
+fn writer<'a>(rt_version: &'a str, ctx: &'a WriteContext) -> Writer<'a> {
+    Writer {
+        manager: &ctx.manager,
+        subresource: if ctx.status { "status" } else { "" },
+        api_version: rt_version,
+        now: &ctx.now,
+    }
+}
+
+/// `POST` to a collection.
+pub fn create(
+    store: &mut Store,
+    rt: &Arc<ResourceType>,
+    namespace: &str,
+    mut obj: Value,
+    ctx: &WriteContext,
+) -> ApiResult<Written> {
+    check_type(rt, &mut obj)?;
+    check_namespace(rt, namespace, &mut obj)?;
+    let mut name = meta_str(&obj, "name").to_string();
+    if name.is_empty() {
+        let prefix = meta_str(&obj, "generateName");
+        if prefix.is_empty() {
+            return Err(ApiError::invalid(
+                &rt.group,
+                &rt.kind,
+                "",
+                vec![Cause::new(
+                    "FieldValueRequired",
+                    "metadata.name",
+                    "Required value: name or generateName is required",
+                )],
+            ));
+        }
+        name = format!("{prefix}{}", random_suffix());
+        meta_mut(&mut obj).insert("name".into(), json!(name));
+    }
+    let version = rt.api_version();
+    let keys = list_keys(rt);
+    apply::record_update(
+        None,
+        &mut obj,
+        &writer(&version, ctx),
+        &keys,
+        !rt.status_subresource,
+    );
+    insert(store, rt, namespace, &name, obj, ctx, Vec::new())
+}
+
+/// Stores a new object: admission, server-set metadata, and the `AlreadyExists` check.
+fn insert(
+    store: &mut Store,
+    rt: &Arc<ResourceType>,
+    namespace: &str,
+    name: &str,
+    mut obj: Value,
+    ctx: &WriteContext,
+    mut warnings: Vec<String>,
+) -> ApiResult<Written> {
+    if !valid_name(name) {
+        return Err(ApiError::invalid(
+            &rt.group,
+            &rt.kind,
+            name,
+            vec![Cause::new(
+                "FieldValueInvalid",
+                "metadata.name",
+                format!(
+                    "Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+                ),
+            )],
+        ));
+    }
+    namespace_open(store, rt, namespace)?;
+    let key = Key::new(rt, namespace, name);
+    if store.get(&key).is_some() {
+        return Err(ApiError::already_exists(&rt.group, &rt.plural, name));
+    }
+    if rt.status_subresource && rt.custom {
+        // A new custom object starts without status; only /status writes it.
+        if let Some(map) = obj.as_object_mut() {
+            map.remove("status");
+        }
+    }
+    warnings.extend(admit(rt, None, &mut obj, ctx)?);
+    let meta = meta_mut(&mut obj);
+    for server_set in [
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generateName",
+    ] {
+        if server_set != "generateName" {
+            meta.remove(server_set);
+        }
+    }
+    meta.insert("uid".into(), json!(new_uid()));
+    meta.insert("creationTimestamp".into(), json!(ctx.now));
+    meta.insert("generation".into(), json!(1));
+    if ctx.dry_run {
+        meta.insert("resourceVersion".into(), json!(""));
+        return Ok(Written {
+            object: obj,
+            warnings,
+            created: true,
+        });
+    }
+    let revision = store.next_revision();
+    meta_mut(&mut obj).insert("resourceVersion".into(), json!(revision.to_string()));
+    store.put(key, obj.clone());
+    after_write(store, rt);
+    Ok(Written {
+        object: obj,
+        warnings,
+        created: true,
+    })
+}
+
+/// Replaces a stored object with `new` (already merged from the request): the common tail of
+/// update, patch and apply.
+fn replace(
+    store: &mut Store,
+    rt: &Arc<ResourceType>,
+    old: &Value,
+    mut new: Value,
+    ctx: &WriteContext,
+) -> ApiResult<Written> {
+    let name = meta_str(old, "name").to_string();
+    let namespace = meta_str(old, "namespace").to_string();
+    let wanted = meta_str(&new, "resourceVersion");
+    if !wanted.is_empty() && wanted != meta_str(old, "resourceVersion") {
+        return Err(ApiError::conflict(
+            &rt.group,
+            &rt.plural,
+            &name,
+            "the object has been modified; please apply your changes to the latest version and try again",
+        ));
+    }
+    if meta_str(&new, "name") != name {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({}) does not match the name on the URL ({name})",
+            meta_str(&new, "name")
+        )));
+    }
+    check_type(rt, &mut new)?;
+    if rt.namespaced {
+        meta_mut(&mut new).insert("namespace".into(), json!(namespace));
+    }
+    if rt.status_subresource {
+        // Each half of the object is written only through its own endpoint.
+        let mut merged = if ctx.status { old.clone() } else { new.clone() };
+        let status = if ctx.status {
+            new["status"].clone()
+        } else {
+            old["status"].clone()
+        };
+        match merged.as_object_mut() {
+            Some(map) if status.is_null() => {
+                map.remove("status");
+            }
+            Some(map) => {
+                map.insert("status".into(), status);
+            }
+            None => {}
+        }
+        if ctx.status {
+            merged["metadata"]["managedFields"] = new["metadata"]["managedFields"].clone();
+        }
+        new = merged;
+    }
+    let warnings = admit(rt, Some(old), &mut new, ctx)?;
+    {
+        let meta = meta_mut(&mut new);
+        for kept in [
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+        ] {
+            match old["metadata"].get(kept) {
+                Some(v) => meta.insert(kept.into(), v.clone()),
+                None => meta.remove(kept),
+            };
+        }
+        if meta.get("managedFields").is_none_or(Value::is_null) {
+            meta.remove("managedFields");
+        }
+    }
+    if comparable(&new) == comparable(old) {
+        // A write that changes nothing does not move the resourceVersion or wake watches.
+        return Ok(Written {
+            object: old.clone(),
+            warnings,
+            created: false,
+        });
+    }
+    if spec_changed(old, &new) {
+        let generation = old["metadata"]["generation"].as_i64().unwrap_or(0) + 1;
+        meta_mut(&mut new).insert("generation".into(), json!(generation));
+    }
+    if ctx.dry_run {
+        return Ok(Written {
+            object: new,
+            warnings,
+            created: false,
+        });
+    }
+    let revision = store.next_revision();
+    meta_mut(&mut new).insert("resourceVersion".into(), json!(revision.to_string()));
+    let key = Key::new(rt, &namespace, &name);
+    let finished = !new["metadata"]["deletionTimestamp"].is_null()
+        && new["metadata"]["finalizers"]
+            .as_array()
+            .is_none_or(Vec::is_empty);
+    if finished {
+        // The last finalizer is gone: the pending delete completes now.
+        remove(store, rt, &key, new.clone());
+    } else {
+        store.put(key, new.clone());
+        after_write(store, rt);
+    }
+    Ok(Written {
+        object: new,
+        warnings,
+        created: false,
+    })
+}
+
+fn existing(store: &Store, rt: &ResourceType, namespace: &str, name: &str) -> ApiResult<Value> {
+    store
+        .get(&Key::new(rt, namespace, name))
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))
+}
+
+/// `PUT` of an object (or of its `/status`).
+pub fn update(
+    store: &mut Store,
+    rt: &Arc<ResourceType>,
+    namespace: &str,
+    name: &str,
+    mut obj: Value,
+    ctx: &WriteContext,
+) -> ApiResult<Written> {
+    check_type(rt, &mut obj)?;
+    let old = existing(store, rt, namespace, name)?;
+    if rt.custom && meta_str(&obj, "resourceVersion").is_empty() {
+        return Err(ApiError::invalid(
+            &rt.group,
+            &rt.kind,
+            name,
+            vec![Cause::new(
+                "FieldValueInvalid",
+                "metadata.resourceVersion",
+                "Invalid value: 0x0: must be specified for an update",
+            )],
+        ));
+    }
+    let version = rt.api_version();
+    let keys = list_keys(rt);
+    obj["metadata"]["managedFields"] = old["metadata"]["managedFields"].clone();
+    apply::record_update(
+        Some(&old),
+        &mut obj,
+        &writer(&version, ctx),
+        &keys,
+        ctx.status || !rt.status_subresource,
+    );
+    replace(store, rt, &old, obj, ctx)
+}
+
+/// `PATCH` of an object (or of its `/status`); server-side apply may create it.
+pub fn patch(
+    store: &mut Store,
+    rt: &Arc<ResourceType>,
+    namespace: &str,
+    name: &str,
+    kind: PatchKind,
+    body: &Value,
+    ctx: &WriteContext,
+) -> ApiResult<Written> {
+    let current = store.get(&Key::new(rt, namespace, name)).cloned();
+    let version = rt.api_version();
+    let keys = list_keys(rt);
+    let with_status = ctx.status || !rt.status_subresource;
+    if let PatchKind::Apply { force } = kind {
+        let mut config = body.clone();
+        check_type(rt, &mut config)?;
+        if meta_str(&config, "name") != name {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({}) does not match the name on the URL ({name})",
+                meta_str(&config, "name")
+            )));
+        }
+        let Some(config_map) = config.as_object_mut() else {
+            return Err(ApiError::bad_request(
+                "apply configuration must be an object",
+            ));
+        };
+        if !with_status {
+            config_map.remove("status");
+        }
+        if let Some(schema) = &rt.schema {
+            // Unknown fields are refused or dropped before they can be owned.
+            let mut probe = config.clone();
+            let pruned = schema.prune(&mut probe);
+            if !pruned.is_empty() && ctx.validation == FieldValidation::Strict {
+                let unknown: Vec<String> = pruned
+                    .iter()
+                    .map(|p| format!("unknown field \"{p}\""))
+                    .collect();
+                return Err(ApiError::bad_request(format!(
+                    "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
+                    rt.kind,
+                    version,
+                    rt.kind,
+                    unknown.join(", ")
+                )));
+            }
+        }
+        let merged = apply::apply(
+            current.as_ref(),
+            &config,
+            &writer(&version, ctx),
+            force,
+            &keys,
+            with_status,
+        )
+        .map_err(|conflicts| {
+            let mut err = ApiError::new(409, "Conflict", apply::conflict_message(&conflicts));
+            err.details = Some(json!({
+                "name": name, "group": rt.group, "kind": rt.plural,
+                "causes": conflicts.iter().map(|c| json!({
+                    "reason": "FieldManagerConflict",
+                    "message": format!("conflict with \"{}\" using {}", c.manager, c.api_version),
+                    "field": c.field,
+                })).collect::<Vec<_>>(),
+            }));
+            err
+        })?;
+        return match current {
+            Some(old) => replace(store, rt, &old, merged, ctx),
+            None if ctx.status => Err(ApiError::not_found(&rt.group, &rt.plural, name)),
+            None => {
+                let mut obj = merged;
+                check_namespace(rt, namespace, &mut obj)?;
+                insert(store, rt, namespace, name, obj, ctx, Vec::new())
+            }
+        };
+    }
+    let old = current.ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))?;
+    let mut new = old.clone();
+    match kind {
+        PatchKind::Merge => patch::merge_patch(&mut new, body),
+        PatchKind::Json => patch::json_patch(&mut new, body).map_err(|e| {
+            ApiError::new(
+                422,
+                "Invalid",
+                format!("the server rejected our request due to an error in our request: {e}"),
+            )
+        })?,
+        PatchKind::Strategic if rt.custom => {
+            return Err(ApiError::unsupported_media_type(
+                "application/strategic-merge-patch+json",
+            ));
+        }
+        PatchKind::Strategic => patch::strategic_merge_patch(&mut new, body),
+        PatchKind::Apply { .. } => unreachable!("handled above"),
+    }
+    // A patch may carry a precondition; without one it applies to whatever is stored.
+    if body["metadata"]["resourceVersion"].is_null() {
+        meta_mut(&mut new).insert(
+            "resourceVersion".into(),
+            old["metadata"]["resourceVersion"].clone(),
+        );
+    }
+    apply::record_update(
+        Some(&old),
+        &mut new,
+        &writer(&version, ctx),
+        &keys,
+        with_status,
+    );
+    replace(store, rt, &old, new, ctx)
+}
+
+/// `DELETE` options that matter here.
+#[derive(Default)]
+pub struct DeleteOptions {
+    pub dry_run: bool,
+    /// `Orphan` keeps dependents (dropping their owner reference); anything else deletes them.
+    pub orphan: bool,
+    pub precondition_uid: Option<String>,
+    pub precondition_version: Option<String>,
+    pub now: String,
+}
+
+/// `DELETE` of one object: at once, or (with finalizers) marked and kept until they are gone.
+pub fn delete(
+    store: &mut Store,
+    rt: &Arc<ResourceType>,
+    namespace: &str,
+    name: &str,
+    options: &DeleteOptions,
+) -> ApiResult<Value> {
+    let key = Key::new(rt, namespace, name);
+    let mut obj = existing(store, rt, namespace, name)?;
+    if let Some(uid) = &options.precondition_uid
+        && uid != meta_str(&obj, "uid")
+    {
+        return Err(ApiError::conflict(
+            &rt.group,
+            &rt.plural,
+            name,
+            &format!(
+                "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                meta_str(&obj, "uid")
+            ),
+        ));
+    }
+    if let Some(version) = &options.precondition_version
+        && version != meta_str(&obj, "resourceVersion")
+    {
+        return Err(ApiError::conflict(
+            &rt.group,
+            &rt.plural,
+            name,
+            &format!(
+                "Precondition failed: ResourceVersion in precondition: {version}, ResourceVersion in object meta: {}",
+                meta_str(&obj, "resourceVersion")
+            ),
+        ));
+    }
+    if options.dry_run {
+        return Ok(obj);
+    }
+    let has_finalizers = obj["metadata"]["finalizers"]
+        .as_array()
+        .is_some_and(|f| !f.is_empty());
+    let is_namespace = rt.group.is_empty() && rt.plural == "namespaces";
+    if has_finalizers || is_namespace {
+        if obj["metadata"]["deletionTimestamp"].is_null() {
+            let meta = meta_mut(&mut obj);
+            meta.insert("deletionTimestamp".into(), json!(options.now));
+            meta.insert("deletionGracePeriodSeconds".into(), json!(0));
+            if is_namespace {
+                obj["status"]["phase"] = json!("Terminating");
+            }
+            let revision = store.next_revision();
+            meta_mut(&mut obj).insert("resourceVersion".into(), json!(revision.to_string()));
+            store.put(key.clone(), obj.clone());
+        }
+        if is_namespace {
+            empty_namespace(store, name, &options.now);
+            if !has_finalizers {
+                finish_namespace(store, name);
+            }
+        }
+        return Ok(store.get(&key).cloned().unwrap_or(obj));
+    }
+    if options.orphan {
+        orphan_dependents(store, meta_str(&obj, "uid"));
+    }
+    let revision = store.next_revision();
+    meta_mut(&mut obj).insert("resourceVersion".into(), json!(revision.to_string()));
+    remove(store, rt, &key, obj.clone());
+    Ok(obj)
+}
+
+/// Removes an object for good, then what depended on it: the objects it owned (garbage
+/// collection), a CRD's objects, and a terminating namespace that is now empty.
+fn remove(store: &mut Store, rt: &ResourceType, key: &Key, obj: Value) {
+    store.remove(key, obj.clone());
+    let uid = meta_str(&obj, "uid").to_string();
+    let now = obj["metadata"]["deletionTimestamp"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    if rt.group == "apiextensions.k8s.io" && rt.plural == "customresourcedefinitions" {
+        let group = obj["spec"]["group"].as_str().unwrap_or_default();
+        let plural = obj["spec"]["names"]["plural"].as_str().unwrap_or_default();
+        let owned: Vec<(Key, Value)> = store
+            .list(group, plural, None)
+            .into_iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (k, v) in owned {
+            store.next_revision();
+            store.remove(&k, v);
+        }
+        refresh_types(store);
+    }
+    collect_garbage(store, &uid, &now);
+    if rt.namespaced && !key.namespace.is_empty() {
+        finish_namespace(store, &key.namespace);
+    }
+}
+
+/// Deletes (in the background, as the garbage collector would) objects whose every owner is gone.
+fn collect_garbage(store: &mut Store, owner_uid: &str, now: &str) {
+    if owner_uid.is_empty() {
+        return;
+    }
+    let dependents: Vec<(Key, Value)> = store
+        .all()
+        .filter(|(_, v)| owner_refs(v).iter().any(|r| r["uid"] == owner_uid))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for (key, obj) in dependents {
+        let Some(rt) = store
+            .types()
+            .iter()
+            .find(|t| t.group == key.group && t.plural == key.plural)
+            .cloned()
+        else {
+            continue;
+        };
+        let remaining: Vec<Value> = owner_refs(&obj)
+            .into_iter()
+            .filter(|r| r["uid"] != owner_uid)
+            .collect();
+        let alive = remaining.iter().any(|r| {
+            let uid = r["uid"].as_str().unwrap_or_default();
+            store.all().any(|(_, o)| meta_str(o, "uid") == uid)
+        });
+        if alive {
+            let mut obj = obj;
+            meta_mut(&mut obj).insert("ownerReferences".into(), Value::Array(remaining));
+            let revision = store.next_revision();
+            meta_mut(&mut obj).insert("resourceVersion".into(), json!(revision.to_string()));
+            store.put(key, obj);
+        } else {
+            let options = DeleteOptions {
+                now: now.to_string(),
+                ..DeleteOptions::default()
+            };
+            let _ = delete(store, &rt, &key.namespace, &key.name, &options);
+        }
+    }
+}
+
+fn owner_refs(obj: &Value) -> Vec<Value> {
+    obj["metadata"]["ownerReferences"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn orphan_dependents(store: &mut Store, owner_uid: &str) {
+    let dependents: Vec<(Key, Value)> = store
+        .all()
+        .filter(|(_, v)| owner_refs(v).iter().any(|r| r["uid"] == owner_uid))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for (key, mut obj) in dependents {
+        let remaining: Vec<Value> = owner_refs(&obj)
+            .into_iter()
+            .filter(|r| r["uid"] != owner_uid)
+            .collect();
+        meta_mut(&mut obj).insert("ownerReferences".into(), Value::Array(remaining));
+        let revision = store.next_revision();
+        meta_mut(&mut obj).insert("resourceVersion".into(), json!(revision.to_string()));
+        store.put(key, obj);
+    }
+}
+
+/// Deletes everything in a terminating namespace (the namespace controller's job).
+fn empty_namespace(store: &mut Store, namespace: &str, now: &str) {
+    let contents: Vec<Key> = store
+        .all()
+        .filter(|(k, _)| k.namespace == namespace)
+        .map(|(k, _)| k.clone())
+        .collect();
+    for key in contents {
+        if let Some(rt) = store
+            .types()
+            .iter()
+            .find(|t| t.group == key.group && t.plural == key.plural)
+            .cloned()
+        {
+            let options = DeleteOptions {
+                now: now.to_string(),
+                ..DeleteOptions::default()
+            };
+            let _ = delete(store, &rt, &key.namespace, &key.name, &options);
+        }
+    }
+}
+
+/// Removes a terminating namespace once nothing is left in it.
+fn finish_namespace(store: &mut Store, namespace: &str) {
+    let ns_type = store
+        .find_type("", "v1", "namespaces")
+        .expect("namespaces are built in");
+    let key = Key::new(&ns_type, "", namespace);
+    let Some(ns) = store.get(&key).cloned() else {
+        return;
+    };
+    let terminating = !ns["metadata"]["deletionTimestamp"].is_null();
+    let finalized = ns["metadata"]["finalizers"]
+        .as_array()
+        .is_none_or(Vec::is_empty);
+    if terminating && finalized && !store.all().any(|(k, _)| k.namespace == namespace) {
+        let mut ns = ns;
+        let revision = store.next_revision();
+        meta_mut(&mut ns).insert("resourceVersion".into(), json!(revision.to_string()));
+        store.remove(&key, ns);
+    }
+}
+
+/// After a CRD write, the served types follow the stored CRDs.
+fn after_write(store: &mut Store, rt: &ResourceType) {
+    if rt.group == "apiextensions.k8s.io" && rt.plural == "customresourcedefinitions" {
+        refresh_types(store);
+    }
+}
+
+/// Built-ins plus the types of every stored CRD.
+pub fn refresh_types(store: &mut Store) {
+    let mut types = resource::builtins();
+    let crds: Vec<Value> = store
+        .list("apiextensions.k8s.io", "customresourcedefinitions", None)
+        .into_iter()
+        .map(|(_, v)| v.clone())
+        .filter(|v| v["metadata"]["deletionTimestamp"].is_null())
+        .collect();
+    for crd in crds {
+        if let Ok(served) = crd::served_types(&crd) {
+            types.extend(served.into_iter().map(Arc::new));
+        }
+    }
+    store.set_types(types);
+}
+
+/// A stored object as served at `rt`'s version (objects of a CRD are shared by its versions).
+pub fn at_version(rt: &ResourceType, mut obj: Value) -> Value {
+    obj["apiVersion"] = json!(rt.api_version());
+    obj
+}
+
+/// Seeds a fresh store with the namespaces every cluster has.
+pub fn seed(store: &mut Store, now: &str) {
+    let ns_type = store
+        .find_type("", "v1", "namespaces")
+        .expect("namespaces are built in");
+    for ns in resource::initial_namespaces() {
+        let ctx = WriteContext {
+            dry_run: false,
+            validation: FieldValidation::Ignore,
+            manager: "kube-apiserver".into(),
+            now: now.into(),
+            status: false,
+        };
+        create(store, &ns_type, "", ns, &ctx).expect("seed namespaces are valid");
+    }
+}

@@ -1,0 +1,129 @@
+//! The shared state behind the server and the typed handle tests use.
+
+use crate::config::Config;
+use crate::http::now;
+use crate::objects;
+use crate::resource;
+use crate::store::Store;
+use serde_json::Value;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+struct Inner {
+    store: Mutex<Store>,
+    base_url: String,
+    token: String,
+    namespace: String,
+}
+
+/// The emulated cluster; cheap to clone.
+#[derive(Clone)]
+pub struct Sandbox {
+    inner: Arc<Inner>,
+}
+
+impl Sandbox {
+    pub(crate) fn new(config: Config, base_url: String) -> Self {
+        let token = config.token.unwrap_or_else(|| {
+            let bytes: [u8; 24] = rand::random();
+            bytes.iter().map(|b| format!("{b:02x}")).collect()
+        });
+        let mut store = Store::new(resource::builtins());
+        objects::seed(&mut store, &now());
+        Self {
+            inner: Arc::new(Inner {
+                store: Mutex::new(store),
+                base_url,
+                token,
+                namespace: config.namespace,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Store> {
+        // A panic while holding the lock leaves consistent data behind (writes are single inserts).
+        self.inner
+            .store
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn with_store<T>(&self, f: impl FnOnce(&Store) -> T) -> T {
+        f(&self.lock())
+    }
+
+    pub(crate) fn with_store_mut<T>(&self, f: impl FnOnce(&mut Store) -> T) -> T {
+        f(&mut self.lock())
+    }
+
+    /// `http://127.0.0.1:<port>`: the API server URL.
+    pub fn base_url(&self) -> &str {
+        &self.inner.base_url
+    }
+
+    /// The bearer token the server accepts.
+    pub fn token(&self) -> &str {
+        &self.inner.token
+    }
+
+    /// The namespace the kubeconfig's context defaults to.
+    pub fn namespace(&self) -> &str {
+        &self.inner.namespace
+    }
+
+    /// The current global resourceVersion.
+    pub fn resource_version(&self) -> u64 {
+        self.lock().revision()
+    }
+
+    /// A kubeconfig (cluster, token user, context with the default namespace) for kubectl and
+    /// `kube::Config::from_custom_kubeconfig`.
+    pub fn kubeconfig_yaml(&self) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: kd-sandbox\n  cluster:\n    server: {}\nusers:\n- name: kd-sandbox\n  user:\n    token: {}\ncontexts:\n- name: kd-sandbox\n  context:\n    cluster: kd-sandbox\n    user: kd-sandbox\n    namespace: {}\ncurrent-context: kd-sandbox\npreferences: {{}}\n",
+            self.base_url(),
+            self.token(),
+            self.namespace()
+        )
+    }
+
+    /// Writes [`Self::kubeconfig_yaml`] to `path` (readable by the owner only: it holds the token).
+    pub fn write_kubeconfig(&self, path: impl AsRef<Path>) -> std::io::Result<()> {
+        let path = path.as_ref();
+        std::fs::write(path, self.kubeconfig_yaml())?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        }
+        Ok(())
+    }
+
+    /// Stored objects of a kind (`group` is `""` for the core group), in namespace/name order.
+    pub fn objects(&self, group: &str, kind: &str) -> Vec<Value> {
+        let store = self.lock();
+        let Some(plural) = store
+            .types()
+            .iter()
+            .find(|t| t.group == group && t.kind == kind)
+            .map(|t| t.plural.clone())
+        else {
+            return Vec::new();
+        };
+        store
+            .list(group, &plural, None)
+            .into_iter()
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// One stored object, if present (`namespace` is ignored for cluster-scoped kinds).
+    pub fn object(&self, group: &str, kind: &str, namespace: &str, name: &str) -> Option<Value> {
+        self.objects(group, kind).into_iter().find(|o| {
+            o["metadata"]["name"] == name
+                && o["metadata"]["namespace"]
+                    .as_str()
+                    .is_none_or(|ns| ns == namespace)
+        })
+    }
+}

@@ -1,0 +1,181 @@
+//! In-memory state: served types, objects, the global resourceVersion counter and the
+//! recent change history watches resume from.
+
+use crate::resource::ResourceType;
+use serde_json::Value;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use tokio::sync::broadcast;
+
+/// How many past changes a watch can resume from before it gets `410 Gone`.
+const HISTORY: usize = 4096;
+
+/// Where an object lives: `(group, plural, namespace, name)`; cluster-scoped objects have `""`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Key {
+    pub group: String,
+    pub plural: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl Key {
+    pub fn new(rt: &ResourceType, namespace: &str, name: &str) -> Self {
+        Self {
+            group: rt.group.clone(),
+            plural: rt.plural.clone(),
+            namespace: if rt.namespaced {
+                namespace.to_string()
+            } else {
+                String::new()
+            },
+            name: name.to_string(),
+        }
+    }
+}
+
+/// A change, as watches see it.
+#[derive(Clone, Debug)]
+pub struct Event {
+    pub revision: u64,
+    pub kind: EventKind,
+    pub key: Key,
+    pub object: Value,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Added => "ADDED",
+            Self::Modified => "MODIFIED",
+            Self::Deleted => "DELETED",
+        }
+    }
+}
+
+pub struct Store {
+    revision: u64,
+    types: Vec<Arc<ResourceType>>,
+    objects: BTreeMap<Key, Value>,
+    history: VecDeque<Event>,
+    /// The newest revision no longer in `history`: resuming from before it is `Gone`.
+    forgotten: u64,
+    changes: broadcast::Sender<Event>,
+}
+
+impl Store {
+    pub fn new(types: Vec<Arc<ResourceType>>) -> Self {
+        Self {
+            revision: 1,
+            types,
+            objects: BTreeMap::new(),
+            history: VecDeque::new(),
+            forgotten: 0,
+            changes: broadcast::channel(HISTORY).0,
+        }
+    }
+
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    /// The next resourceVersion, for an object about to be written.
+    pub fn next_revision(&mut self) -> u64 {
+        self.revision += 1;
+        self.revision
+    }
+
+    pub fn types(&self) -> &[Arc<ResourceType>] {
+        &self.types
+    }
+
+    pub fn set_types(&mut self, types: Vec<Arc<ResourceType>>) {
+        self.types = types;
+    }
+
+    /// The type served at `group/version` under `plural`.
+    pub fn find_type(&self, group: &str, version: &str, plural: &str) -> Option<Arc<ResourceType>> {
+        self.types
+            .iter()
+            .find(|t| t.group == group && t.version == version && t.plural == plural)
+            .cloned()
+    }
+
+    pub fn get(&self, key: &Key) -> Option<&Value> {
+        self.objects.get(key)
+    }
+
+    /// Objects of one type, in one namespace or (`None`) all.
+    pub fn list(&self, group: &str, plural: &str, namespace: Option<&str>) -> Vec<(&Key, &Value)> {
+        self.objects
+            .iter()
+            .filter(|(k, _)| {
+                k.group == group
+                    && k.plural == plural
+                    && namespace.is_none_or(|ns| k.namespace == ns)
+            })
+            .collect()
+    }
+
+    /// Every object (for garbage collection and namespace cleanup).
+    pub fn all(&self) -> impl Iterator<Item = (&Key, &Value)> {
+        self.objects.iter()
+    }
+
+    /// Stores `object` (already carrying its new resourceVersion) and tells the watches.
+    pub fn put(&mut self, key: Key, object: Value) {
+        let kind = if self.objects.contains_key(&key) {
+            EventKind::Modified
+        } else {
+            EventKind::Added
+        };
+        self.objects.insert(key.clone(), object.clone());
+        self.record(kind, key, object);
+    }
+
+    /// Removes the object; `object` is its last state, with a fresh resourceVersion.
+    pub fn remove(&mut self, key: &Key, object: Value) {
+        if self.objects.remove(key).is_some() {
+            self.record(EventKind::Deleted, key.clone(), object);
+        }
+    }
+
+    fn record(&mut self, kind: EventKind, key: Key, object: Value) {
+        let event = Event {
+            revision: self.revision,
+            kind,
+            key,
+            object,
+        };
+        if self.history.len() == HISTORY
+            && let Some(old) = self.history.pop_front()
+        {
+            self.forgotten = old.revision;
+        }
+        self.history.push_back(event.clone());
+        // No receiver is fine: nobody watches.
+        let _ = self.changes.send(event);
+    }
+
+    /// The changes after `revision` plus a receiver for those to come, taken together so
+    /// none is missed or seen twice; `None` when `revision` is older than the history.
+    pub fn changes_since(&self, revision: u64) -> Option<(Vec<Event>, broadcast::Receiver<Event>)> {
+        if revision < self.forgotten {
+            return None;
+        }
+        let past = self
+            .history
+            .iter()
+            .filter(|e| e.revision > revision)
+            .cloned()
+            .collect();
+        Some((past, self.changes.subscribe()))
+    }
+}
