@@ -7,8 +7,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kd_bot::report::{BotReport, Registration};
 use kd_crds::references::{Catalog, Finding, ObjectKey, Severity};
 use kd_crds::{
-    DiscordApplicationStatus, GuildConfigStatus, KalturaPartnerStatus, NotificationRuleStatus,
-    RoleMappingStatus,
+    DiscordApplication, DiscordApplicationStatus, GuildConfig, GuildConfigStatus,
+    KalturaPartnerStatus, NotificationRuleStatus, RoleMappingStatus,
 };
 use kube::ResourceExt;
 use std::collections::BTreeMap;
@@ -89,6 +89,65 @@ fn errors_of(object: &ObjectKey, findings: &[Finding]) -> Option<String> {
     (!messages.is_empty()).then(|| messages.join("; "))
 }
 
+/// The part every status shares.
+trait Common: Clone + Default {
+    fn conditions(&self) -> &[Condition];
+    fn settle(&mut self, generation: Option<i64>, conditions: Vec<Condition>);
+}
+
+macro_rules! common {
+    ($($status:ty),*) => {$(
+        impl Common for $status {
+            fn conditions(&self) -> &[Condition] {
+                &self.conditions
+            }
+            fn settle(&mut self, generation: Option<i64>, conditions: Vec<Condition>) {
+                self.observed_generation = generation;
+                self.conditions = conditions;
+            }
+        }
+    )*};
+}
+
+common!(
+    KalturaPartnerStatus,
+    DiscordApplicationStatus,
+    GuildConfigStatus,
+    RoleMappingStatus,
+    NotificationRuleStatus
+);
+
+/// The status of each of `items`: `observe` gives the conditions and the rest of the status
+/// (from the previous one); generation and transition times are filled in here.
+fn each<K: ResourceExt, S: Common>(
+    kind: &'static str,
+    items: &[K],
+    current: impl Fn(&K) -> Option<&S>,
+    now: &Time,
+    observe: impl Fn(&ObjectKey, &K, S) -> (Vec<Observation>, S),
+) -> Vec<(ObjectKey, S)> {
+    items
+        .iter()
+        .map(|item| {
+            let object = key(kind, item);
+            let previous = current(item).cloned().unwrap_or_default();
+            let generation = item.meta().generation;
+            let conditions = previous.conditions().to_vec();
+            let (observations, mut status) = observe(&object, item, previous);
+            status.settle(
+                generation,
+                settle(&conditions, observations, generation, now),
+            );
+            (object, status)
+        })
+        .collect()
+}
+
+/// For resources that are only checked: `Ready` from their references, the rest kept.
+fn only_checked<K, S>(findings: &[Finding]) -> impl Fn(&ObjectKey, &K, S) -> (Vec<Observation>, S) {
+    move |object, _, previous| (vec![checked(object, findings)], previous)
+}
+
 /// Every resource's status. `now` stamps conditions whose status flips.
 pub fn compute(
     catalog: &Catalog,
@@ -97,110 +156,67 @@ pub fn compute(
     observed: &Observed,
     now: &Time,
 ) -> Statuses {
-    let conditions = |previous: Option<&Vec<Condition>>, generation, observed| {
-        settle(previous.map_or(&[][..], |c| c), observed, generation, now)
-    };
-    let mut statuses = Statuses::default();
-    for partner in &catalog.partners {
-        let object = key("KalturaPartner", partner);
-        let previous = partner.status.clone().unwrap_or_default();
-        let generation = partner.metadata.generation;
-        statuses.partners.push((
-            object.clone(),
-            KalturaPartnerStatus {
-                observed_generation: generation,
-                conditions: conditions(
-                    Some(&previous.conditions),
-                    generation,
-                    vec![checked(&object, findings)],
-                ),
-                ..previous
+    Statuses {
+        partners: each(
+            "KalturaPartner",
+            &catalog.partners,
+            |o| o.status.as_ref(),
+            now,
+            only_checked(findings),
+        ),
+        role_mappings: each(
+            "RoleMapping",
+            &catalog.role_mappings,
+            |o| o.status.as_ref(),
+            now,
+            only_checked(findings),
+        ),
+        notification_rules: each(
+            "NotificationRule",
+            &catalog.notification_rules,
+            |o| o.status.as_ref(),
+            now,
+            only_checked(findings),
+        ),
+        applications: each(
+            "DiscordApplication",
+            &catalog.applications,
+            |o| o.status.as_ref(),
+            now,
+            |object, app: &DiscordApplication, _| {
+                let rendered = rendered.iter().find(|r| &r.application == object);
+                application(
+                    object,
+                    app.spec.activity.enabled,
+                    findings,
+                    rendered,
+                    observed,
+                )
             },
-        ));
-    }
-    for mapping in &catalog.role_mappings {
-        let object = key("RoleMapping", mapping);
-        let previous = mapping.status.clone().unwrap_or_default();
-        let generation = mapping.metadata.generation;
-        statuses.role_mappings.push((
-            object.clone(),
-            RoleMappingStatus {
-                observed_generation: generation,
-                conditions: conditions(
-                    Some(&previous.conditions),
-                    generation,
-                    vec![checked(&object, findings)],
-                ),
-                ..previous
+        ),
+        guilds: each(
+            "GuildConfig",
+            &catalog.guilds,
+            |o| o.status.as_ref(),
+            now,
+            |object, guild: &GuildConfig, _| {
+                let app = ObjectKey {
+                    kind: "DiscordApplication",
+                    namespace: object.namespace.clone(),
+                    name: guild.spec.application_ref.name.clone(),
+                };
+                let rendered = rendered.iter().find(|r| r.application == app);
+                guild_status(
+                    object,
+                    &guild.spec.guild_id,
+                    &app,
+                    findings,
+                    rendered,
+                    observed,
+                )
             },
-        ));
+        ),
     }
-    for rule in &catalog.notification_rules {
-        let object = key("NotificationRule", rule);
-        let previous = rule.status.clone().unwrap_or_default();
-        let generation = rule.metadata.generation;
-        statuses.notification_rules.push((
-            object.clone(),
-            NotificationRuleStatus {
-                observed_generation: generation,
-                conditions: conditions(
-                    Some(&previous.conditions),
-                    generation,
-                    vec![checked(&object, findings)],
-                ),
-                ..previous
-            },
-        ));
-    }
-    for app in &catalog.applications {
-        let object = key("DiscordApplication", app);
-        let rendered = rendered.iter().find(|r| r.application == object);
-        let generation = app.metadata.generation;
-        let (observations, status) = application(
-            &object,
-            app.spec.activity.enabled,
-            findings,
-            rendered,
-            observed,
-        );
-        let previous = app.status.as_ref().map(|s| &s.conditions);
-        statuses.applications.push((
-            object,
-            DiscordApplicationStatus {
-                observed_generation: generation,
-                conditions: conditions(previous, generation, observations),
-                ..status
-            },
-        ));
-    }
-    for guild in &catalog.guilds {
-        let object = key("GuildConfig", guild);
-        let app = ObjectKey {
-            kind: "DiscordApplication",
-            namespace: object.namespace.clone(),
-            name: guild.spec.application_ref.name.clone(),
-        };
-        let rendered = rendered.iter().find(|r| r.application == app);
-        let generation = guild.metadata.generation;
-        let (observations, status) = guild_status(
-            &object,
-            &guild.spec.guild_id,
-            &app,
-            findings,
-            rendered,
-            observed,
-        );
-        let previous = guild.status.as_ref().map(|s| &s.conditions);
-        statuses.guilds.push((
-            object,
-            GuildConfigStatus {
-                observed_generation: generation,
-                conditions: conditions(previous, generation, observations),
-                ..status
-            },
-        ));
-    }
-    statuses
 }
 
 fn application(
