@@ -11,6 +11,10 @@ pub struct Config {
     pub token: Option<String>,
     /// The namespace the kubeconfig's context uses by default.
     pub namespace: String,
+    /// Serve requests that carry no `Authorization` header (as `system:anonymous`). kubectl
+    /// (client-go) never sends credentials to an `http://` server, so without this kubectl
+    /// cannot use the sandbox; a wrong token is refused (401) either way.
+    pub anonymous: bool,
 }
 
 impl Default for Config {
@@ -19,6 +23,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             token: None,
             namespace: "default".into(),
+            anonymous: true,
         }
     }
 }

@@ -24,6 +24,7 @@ mod http;
 mod jsonpath;
 mod objects;
 mod patch;
+mod protobuf;
 mod resource;
 mod sandbox;
 mod schema;

@@ -14,6 +14,7 @@ struct Inner {
     base_url: String,
     token: String,
     namespace: String,
+    anonymous: bool,
 }
 
 /// The emulated cluster; cheap to clone.
@@ -36,6 +37,7 @@ impl Sandbox {
                 base_url,
                 token,
                 namespace: config.namespace,
+                anonymous: config.anonymous,
             }),
         }
     }
@@ -64,6 +66,11 @@ impl Sandbox {
     /// The bearer token the server accepts.
     pub fn token(&self) -> &str {
         &self.inner.token
+    }
+
+    /// Whether requests without credentials are served (see [`Config::anonymous`]).
+    pub fn allows_anonymous(&self) -> bool {
+        self.inner.anonymous
     }
 
     /// The namespace the kubeconfig's context defaults to.

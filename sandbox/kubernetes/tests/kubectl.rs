@@ -1,0 +1,299 @@
+//! The real kubectl (v1.32) against the sandbox.
+mod common;
+
+use common::{Cluster, fixture};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crds_are_served_with_names_short_names_and_categories() {
+    let cluster = Cluster::start().await;
+    cluster.apply_crds().await;
+    let resources = cluster
+        .ok(&["api-resources", "--api-group=kaltura-discord.io"])
+        .await;
+    for line in [
+        "guildconfigs",
+        "gc",
+        "kaltura-discord.io/v1alpha1",
+        "true",
+        "GuildConfig",
+    ] {
+        assert!(resources.contains(line), "{line} missing in\n{resources}");
+    }
+    let by_category = cluster
+        .ok(&[
+            "api-resources",
+            "--categories=kaltura-discord",
+            "-o",
+            "name",
+        ])
+        .await;
+    assert_eq!(by_category.lines().count(), 5, "{by_category}");
+    cluster.ok(&["create", "namespace", "kaltura"]).await;
+    let physics = fixture("examples/guilds/physics-101.yaml");
+    cluster
+        .ok(&["apply", "-f", physics.to_str().unwrap()])
+        .await;
+    let short = cluster
+        .ok(&["get", "gc", "-n", "kaltura", "-o", "name"])
+        .await;
+    assert_eq!(short.trim(), "guildconfig.kaltura-discord.io/physics-101");
+    let all = cluster
+        .ok(&["get", "kaltura-discord", "-n", "kaltura", "-o", "name"])
+        .await;
+    assert!(
+        all.contains("rolemapping.kaltura-discord.io/physics-101"),
+        "{all}"
+    );
+    assert!(
+        all.contains("notificationrule.kaltura-discord.io/physics-101-recordings"),
+        "{all}"
+    );
+}
+
+/// A GuildConfig with a given guild id, as YAML for `kubectl apply -f`.
+fn guild(dir: &std::path::Path, name: &str, guild_id: &str) -> String {
+    let path = dir.join(format!("{name}.yaml"));
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: kaltura-discord.io/v1alpha1\nkind: GuildConfig\nmetadata:\n  name: {name}\n  labels: {{tier: course}}\nspec:\n  applicationRef: {{name: campus-bot}}\n  guildId: \"{guild_id}\"\n"
+        ),
+    )
+    .unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn examples_apply_client_side_then_server_side() {
+    let cluster = Cluster::start().await;
+    cluster.apply_crds().await;
+    cluster.ok(&["create", "namespace", "kaltura"]).await;
+    let examples = fixture("examples");
+    let examples = examples.to_str().unwrap();
+    let first = cluster.ok(&["apply", "-R", "-f", examples]).await;
+    assert!(
+        first.contains("guildconfig.kaltura-discord.io/physics-101 created"),
+        "{first}"
+    );
+    assert!(first.contains("secret/kaltura-campus created"), "{first}");
+    let second = cluster.ok(&["apply", "-R", "-f", examples]).await;
+    // Secrets say "configured" again, as on a real cluster: their write-only stringData is
+    // never in the live object, so kubectl's three-way patch always re-sends it.
+    assert!(
+        second
+            .lines()
+            .filter(|l| !l.starts_with("secret/"))
+            .all(|l| l.ends_with(" unchanged")),
+        "second apply changed something:\n{second}"
+    );
+    assert_eq!(second.lines().count(), 10, "{second}");
+    let server_side = cluster
+        .ok(&["apply", "--server-side", "-R", "-f", examples])
+        .await;
+    assert!(
+        server_side.contains("guildconfig.kaltura-discord.io/physics-101 serverside-applied"),
+        "{server_side}"
+    );
+    let managers = cluster
+        .ok(&[
+            "get",
+            "gc",
+            "physics-101",
+            "-n",
+            "kaltura",
+            "--show-managed-fields",
+            "-o",
+            "jsonpath={.metadata.managedFields[*].manager}",
+        ])
+        .await;
+    assert!(managers.contains("kubectl"), "{managers}");
+    // stringData became data, as the API server stores it.
+    let data = cluster
+        .ok(&[
+            "get",
+            "secret",
+            "kaltura-campus",
+            "-n",
+            "kaltura",
+            "-o",
+            "jsonpath={.data.adminSecret}",
+        ])
+        .await;
+    assert_eq!(data, "UkVQTEFDRS1XSVRILUtBTFRVUkEtQURNSU4tU0VDUkVU");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn printer_columns_defaults_status_and_validation() {
+    let cluster = Cluster::start().await;
+    cluster.apply_crds().await;
+    let dir = cluster.dir.path().to_path_buf();
+    cluster
+        .ok(&[
+            "apply",
+            "-f",
+            &guild(&dir, "physics", "1283874310720716890"),
+        ])
+        .await;
+
+    let table = cluster.ok(&["get", "guildconfigs"]).await;
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "GUILD",
+            "APPLICATION",
+            "REVISION",
+            "READY",
+            "REASON",
+            "AGE"
+        ]
+    );
+    assert!(
+        table.contains("physics   1283874310720716890   campus-bot"),
+        "{table}"
+    );
+
+    let yaml = cluster.ok(&["get", "gc", "physics", "-o", "yaml"]).await;
+    for defaulted in [
+        "meetings: true",
+        "videoSearch: true",
+        "channels: {}",
+        "generation: 1",
+        "uid: ",
+    ] {
+        assert!(yaml.contains(defaulted), "{defaulted} missing in\n{yaml}");
+    }
+
+    let bad = guild(&dir, "broken", "not-a-snowflake");
+    let err = cluster.fails(&["apply", "-f", &bad]).await;
+    assert!(
+        err.contains(r#"The GuildConfig "broken" is invalid: spec.guildId: Invalid value: "not-a-snowflake": spec.guildId in body should match '^[0-9]{17,20}$'"#),
+        "{err}"
+    );
+    let moved = guild(&dir, "physics", "1283874310720716891");
+    let err = cluster.fails(&["apply", "-f", &moved]).await;
+    assert!(
+        err.contains(r#"The GuildConfig "physics" is invalid: spec.guildId: Invalid value: "string": guildId is immutable: create a new GuildConfig for another guild"#),
+        "{err}"
+    );
+
+    cluster
+        .ok(&[
+            "patch", "gc", "physics", "--subresource=status", "--type=merge", "-p",
+            r#"{"status":{"configRevision":"rev-7","conditions":[{"type":"Ready","status":"False","reason":"PartnerMissing","message":"x","lastTransitionTime":"2026-01-01T00:00:00Z"}]}}"#,
+        ])
+        .await;
+    let table = cluster.ok(&["get", "gc"]).await;
+    assert!(
+        table.contains("rev-7      False   PartnerMissing"),
+        "{table}"
+    );
+    // Status did not count as a spec change.
+    let generation = cluster
+        .ok(&[
+            "get",
+            "gc",
+            "physics",
+            "-o",
+            "jsonpath={.metadata.generation}",
+        ])
+        .await;
+    assert_eq!(generation, "1");
+
+    let out = cluster.ok(&["delete", "gc", "physics"]).await;
+    assert!(
+        out.contains("guildconfig.kaltura-discord.io \"physics\" deleted"),
+        "{out}"
+    );
+    let err = cluster.fails(&["get", "gc", "physics"]).await;
+    assert!(
+        err.contains(r#"guildconfigs.kaltura-discord.io "physics" not found"#),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_shows_later_changes() {
+    let cluster = Cluster::start().await;
+    cluster.apply_crds().await;
+    let dir = cluster.dir.path().to_path_buf();
+    cluster
+        .ok(&[
+            "apply",
+            "-f",
+            &guild(&dir, "physics", "1283874310720716890"),
+        ])
+        .await;
+    let mut watch = cluster.spawn_lines(&["get", "gc", "-w"]);
+    watch.wait_for(&["physics", "1283874310720716890"]).await;
+    cluster
+        .ok(&[
+            "apply",
+            "-f",
+            &guild(&dir, "chemistry", "1283874310720716892"),
+        ])
+        .await;
+    watch
+        .wait_for(&["chemistry", "1283874310720716892", "campus-bot"])
+        .await;
+    cluster
+        .ok(&[
+            "patch",
+            "gc",
+            "physics",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            r#"{"status":{"configRevision":"rev-9"}}"#,
+        ])
+        .await;
+    watch.wait_for(&["physics", "rev-9"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn labels_and_selectors() {
+    let cluster = Cluster::start().await;
+    for (name, labels) in [
+        ("a", "app=bot,env=prod"),
+        ("b", "app=bot,env=dev"),
+        ("c", "app=activity"),
+    ] {
+        cluster
+            .ok(&["create", "configmap", name, "--from-literal=k=v"])
+            .await;
+        let labels: Vec<&str> = labels.split(',').collect();
+        let mut args = vec!["label", "configmap", name];
+        args.extend(labels);
+        cluster.ok(&args).await;
+    }
+    let names = |out: String| out.split_whitespace().map(String::from).collect::<Vec<_>>();
+    let select = |sel: &'static str| {
+        let cluster = &cluster;
+        async move {
+            names(
+                cluster
+                    .ok(&[
+                        "get",
+                        "cm",
+                        "-l",
+                        sel,
+                        "-o",
+                        "jsonpath={.items[*].metadata.name}",
+                    ])
+                    .await,
+            )
+        }
+    };
+    assert_eq!(select("app=bot").await, ["a", "b"]);
+    assert_eq!(select("app=bot,env!=prod").await, ["b"]);
+    assert_eq!(select("env in (prod,staging)").await, ["a"]);
+    assert_eq!(select("env notin (prod)").await, ["b", "c"]);
+    assert_eq!(select("!env").await, ["c"]);
+    let err = cluster.fails(&["get", "cm", "-l", "env in (prod"]).await;
+    assert!(err.contains("unable to parse requirement"), "{err}");
+    cluster.ok(&["label", "configmap", "a", "env-"]).await;
+    assert_eq!(select("!env").await, ["a", "c"]);
+    let table = cluster.ok(&["get", "cm", "a"]).await;
+    assert!(table.starts_with("NAME   DATA   AGE"), "{table}");
+}
