@@ -65,14 +65,22 @@ impl Kubectl {
     }
 }
 
-/// Polls `check` until it gives a value or 60 s pass; the message says what never happened.
-fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+/// Polls `check` until it gives a value or 60 s pass; the message says what never happened
+/// and ends with the operator's log.
+fn eventually<T>(what: &str, log: &Path, mut check: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Some(value) = check() {
             return value;
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        if Instant::now() > deadline {
+            let log = std::fs::read_to_string(log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            panic!(
+                "timed out waiting for {what}; operator log (last lines first):\n{}",
+                tail.join("\n")
+            );
+        }
         std::thread::sleep(Duration::from_millis(250));
     }
 }
@@ -175,7 +183,7 @@ impl Operator {
     fn start(kubeconfig: &Path, dir: &Path) -> Self {
         let log = dir.join("operator.log");
         let child = Command::new(BIN)
-            .args(["operator", "--resync", "1s", "--log", "debug", "--listen"])
+            .args(["operator", "--resync", "1s", "--log", "info,kd_controller=debug", "--listen"])
             .arg(format!("127.0.0.1:{}", free_port()))
             .env("KUBECONFIG", kubeconfig)
             .stdout(std::fs::File::create(&log).unwrap())
@@ -222,11 +230,12 @@ async fn the_operator_deploys_the_bot_and_writes_what_it_reports_into_status() {
     kubectl.ok(&["create", "namespace", NS]);
     kubectl.apply(&manifests(&outside));
     let operator = Operator::start(&kubectl.kubeconfig, dir.path());
+    let log = dir.path().join("operator.log");
 
     // The operator renders the config and the workloads; the bot runs what the ConfigMap says.
-    let config = eventually("the rendered ConfigMap", || rendered_config(&kubectl));
+    let config = eventually("the rendered ConfigMap", &log, || rendered_config(&kubectl));
     assert!(config.guild(&outside.guild.id.to_string()).is_some());
-    let deployment = eventually("the bot Deployment", || {
+    let deployment = eventually("the bot Deployment", &log, || {
         kubectl.json(&["get", "deployment", "campus-bot", "-n", NS])
     });
     assert_eq!(
@@ -244,7 +253,7 @@ async fn the_operator_deploys_the_bot_and_writes_what_it_reports_into_status() {
     kubectl.apply(&endpoint_slice(bot.port));
 
     // The bot registers the guild's commands; the operator reads its report into status.
-    let physics = eventually("physics-101 to be Ready", || {
+    let physics = eventually("physics-101 to be Ready", &log, || {
         let gc = kubectl.json(&["get", "guildconfig", "physics-101", "-n", NS])?;
         (condition(&gc, "Ready")?.0 == "True").then_some(gc)
     });
@@ -272,7 +281,7 @@ async fn the_operator_deploys_the_bot_and_writes_what_it_reports_into_status() {
     assert!(row.contains(" True ") && row.contains(" Ready "), "{table}");
 
     // A broken GuildConfig says why, and the other one is unaffected.
-    let (status, reason, message) = eventually("the broken guild's reason", || {
+    let (status, reason, message) = eventually("the broken guild's reason", &log, || {
         condition(
             &kubectl.json(&["get", "guildconfig", "lost", "-n", NS])?,
             "Ready",
@@ -280,7 +289,7 @@ async fn the_operator_deploys_the_bot_and_writes_what_it_reports_into_status() {
     });
     assert_eq!((status.as_str(), reason.as_str()), ("False", "InvalidSpec"));
     assert!(message.contains("spec.partnerRef"), "{message}");
-    let app = eventually("the application to be Ready", || {
+    let app = eventually("the application to be Ready", &log, || {
         let app = kubectl.json(&["get", "dapp", "campus-bot", "-n", NS])?;
         (condition(&app, "Ready")?.0 == "True").then_some(app)
     });
@@ -299,11 +308,11 @@ async fn the_operator_deploys_the_bot_and_writes_what_it_reports_into_status() {
         "-p",
         r#"{"spec":{"features":{"videoSearch":false}}}"#,
     ]);
-    let changed = eventually("a new rendered revision", || {
+    let changed = eventually("a new rendered revision", &log, || {
         rendered_config(&kubectl).filter(|c| c.revision != config.revision)
     });
     bot.write_config(&changed);
-    eventually("status to follow the new revision", || {
+    eventually("status to follow the new revision", &log, || {
         let gc = kubectl.json(&["get", "guildconfig", "physics-101", "-n", NS])?;
         (gc["status"]["configRevision"] == changed.revision.as_str()
             && condition(&gc, "Ready")?.0 == "True")
@@ -328,7 +337,7 @@ async fn the_operator_deploys_the_bot_and_writes_what_it_reports_into_status() {
     }
     seen += &kubectl.ok(&["get", "kaltura-discord", "-A", "-o", "yaml"]);
     drop(operator);
-    seen += &std::fs::read_to_string(dir.path().join("operator.log")).unwrap();
+    seen += &std::fs::read_to_string(&log).unwrap();
     for secret in &planted {
         assert!(!seen.contains(secret.as_str()), "a credential leaked");
     }

@@ -77,6 +77,7 @@ impl StatusWriter {
             let patch = serde_json::json!({
                 "apiVersion": K::api_version(&()),
                 "kind": K::kind(&()),
+                "metadata": {"name": key.name, "namespace": key.namespace},
                 "status": status,
             });
             let params = PatchParams::apply(FIELD_MANAGER).force();

@@ -103,6 +103,17 @@ const BUILTINS: &[Builtin] = &[
         ..builtin("", "v1", "ConfigMap", "configmaps", true)
     },
     Builtin {
+        short_names: &["pvc"],
+        status: true,
+        ..builtin(
+            "",
+            "v1",
+            "PersistentVolumeClaim",
+            "persistentvolumeclaims",
+            true,
+        )
+    },
+    Builtin {
         short_names: &["svc"],
         status: true,
         ..builtin("", "v1", "Service", "services", true)
