@@ -445,7 +445,14 @@ pub fn record_update(
 ) {
     let empty = json!({});
     let old_object = old.unwrap_or(&empty);
-    let mut entries = read_entries(old_object);
+    // A write that sets managedFields itself (kubectl does when it moves from client-side to
+    // server-side apply) is taken as given.
+    let given = &new["metadata"]["managedFields"];
+    let mut entries = if given.is_array() && given != &old_object["metadata"]["managedFields"] {
+        read_entries(new)
+    } else {
+        read_entries(old_object)
+    };
     let before = fields_of(old_object, keys, with_status);
     let after = fields_of(new, keys, with_status);
     let changed: FieldSet = after

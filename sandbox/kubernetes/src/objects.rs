@@ -243,7 +243,14 @@ fn comparable(obj: &Value) -> Value {
     let mut obj = obj.clone();
     if let Some(meta) = obj["metadata"].as_object_mut() {
         meta.remove("resourceVersion");
-        meta.remove("managedFields");
+        // Ownership changes count, the time of a repeated write does not.
+        if let Some(Value::Array(entries)) = meta.get_mut("managedFields") {
+            for entry in entries {
+                if let Some(entry) = entry.as_object_mut() {
+                    entry.remove("time");
+                }
+            }
+        }
     }
     obj
 }
@@ -521,7 +528,9 @@ pub fn update(
     }
     let version = rt.api_version();
     let keys = list_keys(rt);
-    obj["metadata"]["managedFields"] = old["metadata"]["managedFields"].clone();
+    if obj["metadata"]["managedFields"].is_null() {
+        obj["metadata"]["managedFields"] = old["metadata"]["managedFields"].clone();
+    }
     apply::record_update(
         Some(&old),
         &mut obj,

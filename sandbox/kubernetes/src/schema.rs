@@ -251,6 +251,15 @@ fn shown(value: &Value) -> String {
     }
 }
 
+/// A bound as Go prints a float64: `10`, not `10.0` (clients send bounds as either).
+fn go_number(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else {
+        n.to_string()
+    }
+}
+
 fn json_type(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
@@ -394,7 +403,7 @@ fn check_number(schema: &Value, n: f64, value: &Value, path: &str, causes: &mut 
                 format!(
                     "Invalid value: {}: {path} in body should be {words} {}",
                     shown(value),
-                    schema["minimum"]
+                    go_number(min)
                 ),
             ));
         }
@@ -412,7 +421,7 @@ fn check_number(schema: &Value, n: f64, value: &Value, path: &str, causes: &mut 
                 format!(
                     "Invalid value: {}: {path} in body should be {words} {}",
                     shown(value),
-                    schema["maximum"]
+                    go_number(max)
                 ),
             ));
         }
@@ -427,7 +436,7 @@ fn check_number(schema: &Value, n: f64, value: &Value, path: &str, causes: &mut 
             format!(
                 "Invalid value: {}: {path} in body should be a multiple of {}",
                 shown(value),
-                schema["multipleOf"]
+                go_number(step)
             ),
         ));
     }

@@ -87,8 +87,15 @@ async fn examples_apply_client_side_then_server_side() {
         "second apply changed something:\n{second}"
     );
     assert_eq!(second.lines().count(), 10, "{second}");
+    let guilds = fixture("examples/guilds");
     let server_side = cluster
-        .ok(&["apply", "--server-side", "-R", "-f", examples])
+        .ok(&[
+            "apply",
+            "--server-side",
+            "-R",
+            "-f",
+            guilds.to_str().unwrap(),
+        ])
         .await;
     assert!(
         server_side.contains("guildconfig.kaltura-discord.io/physics-101 serverside-applied"),
@@ -106,7 +113,31 @@ async fn examples_apply_client_side_then_server_side() {
             "jsonpath={.metadata.managedFields[*].manager}",
         ])
         .await;
-    assert!(managers.contains("kubectl"), "{managers}");
+    // kubectl moved ownership from its client-side manager to its server-side one.
+    let mut managers: Vec<&str> = managers.split_whitespace().collect();
+    managers.sort();
+    assert_eq!(managers, ["kubectl", "kubectl-last-applied"]);
+    // Secrets keep their stringData ownership with the client-side manager, so server-side
+    // apply conflicts until forced, as on a real cluster.
+    let secrets = fixture("examples/secrets.yaml");
+    let err = cluster
+        .fails(&["apply", "--server-side", "-f", secrets.to_str().unwrap()])
+        .await;
+    assert!(
+        err.contains(
+            "conflicts with \"kubectl-client-side-apply\" using v1:\n- .stringData.adminSecret"
+        ),
+        "{err}"
+    );
+    cluster
+        .ok(&[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            secrets.to_str().unwrap(),
+        ])
+        .await;
     // stringData became data, as the API server stores it.
     let data = cluster
         .ok(&[

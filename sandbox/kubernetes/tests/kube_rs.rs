@@ -1,0 +1,428 @@
+//! kube-rs 5 (client and runtime) against the sandbox.
+use futures_util::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kd_sandbox_kubernetes::{Config, KubernetesSandbox};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::{conditions, wait::await_condition, watcher};
+use kube::{Client, CustomResource, Resource, ResourceExt};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::time::Duration;
+
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "test.kd.io",
+    version = "v1",
+    kind = "Widget",
+    namespaced,
+    status = "WidgetStatus"
+)]
+pub struct WidgetSpec {
+    size: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    color: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct WidgetStatus {
+    phase: String,
+}
+
+/// The CRD as a user would write it: bounds, an enum, a default and a transition rule.
+fn widget_crd() -> CustomResourceDefinition {
+    serde_json::from_value(json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.test.kd.io"},
+        "spec": {
+            "group": "test.kd.io",
+            "names": {"kind": "Widget", "plural": "widgets", "shortNames": ["wd"]},
+            "scope": "Namespaced",
+            "versions": [{
+                "name": "v1", "served": true, "storage": true,
+                "subresources": {"status": {}},
+                "schema": {"openAPIV3Schema": {
+                    "type": "object",
+                    "properties": {
+                        "spec": {
+                            "type": "object",
+                            "required": ["size"],
+                            "properties": {
+                                "size": {"type": "integer", "minimum": 1, "maximum": 10},
+                                "color": {"type": "string", "enum": ["red", "blue"], "default": "red"},
+                            },
+                            "x-kubernetes-validations": [
+                                {"rule": "self.size >= oldSelf.size", "message": "size may not shrink"},
+                            ],
+                        },
+                        "status": {"type": "object", "properties": {"phase": {"type": "string"}}},
+                    },
+                }},
+            }],
+        },
+    }))
+    .expect("a valid CRD")
+}
+
+async fn client(sandbox: &KubernetesSandbox, token: Option<&str>) -> Client {
+    let mut kubeconfig =
+        Kubeconfig::from_yaml(&sandbox.kubeconfig_yaml()).expect("kubeconfig parses");
+    if let Some(token) = token {
+        kubeconfig.auth_infos[0].auth_info.as_mut().unwrap().token = Some(token.to_string().into());
+    }
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("kube config");
+    Client::try_from(config).expect("client")
+}
+
+async fn cluster_with_widgets() -> (KubernetesSandbox, Client) {
+    let sandbox = KubernetesSandbox::start(Config::default()).await.unwrap();
+    let client = client(&sandbox, None).await;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    crds.create(&PostParams::default(), &widget_crd())
+        .await
+        .unwrap();
+    let established = await_condition(crds, "widgets.test.kd.io", conditions::is_crd_established());
+    tokio::time::timeout(Duration::from_secs(30), established)
+        .await
+        .unwrap()
+        .unwrap();
+    (sandbox, client)
+}
+
+fn widget(name: &str, size: i64) -> Widget {
+    Widget::new(name, WidgetSpec { size, color: None })
+}
+
+fn api_error(err: kube::Error) -> kube::core::Status {
+    match err {
+        kube::Error::Api(status) => *status,
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn crud_patch_and_status() {
+    let (_sandbox, client) = cluster_with_widgets().await;
+    let widgets: Api<Widget> = Api::default_namespaced(client.clone());
+
+    let created = widgets
+        .create(&PostParams::default(), &widget("a", 2))
+        .await
+        .unwrap();
+    assert_eq!(
+        created.spec.color.as_deref(),
+        Some("red"),
+        "schema default applied"
+    );
+    assert_eq!(created.metadata.generation, Some(1));
+    assert!(created.uid().is_some() && created.creation_timestamp().is_some());
+    let err = api_error(
+        widgets
+            .create(&PostParams::default(), &widget("a", 2))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((err.code, err.reason.as_str()), (409, "AlreadyExists"));
+
+    let applied = widgets
+        .patch("a", &PatchParams::apply("x").force(), &Patch::Apply(json!({
+            "apiVersion": "test.kd.io/v1", "kind": "Widget", "metadata": {"name": "a", "labels": {"team": "blue"}},
+            "spec": {"size": 3, "color": "blue"},
+        })))
+        .await
+        .unwrap();
+    assert_eq!(
+        (applied.spec.size, applied.metadata.generation),
+        (3, Some(2))
+    );
+    assert!(
+        applied
+            .managed_fields()
+            .iter()
+            .any(|m| m.manager.as_deref() == Some("x"))
+    );
+
+    let merged = widgets
+        .patch(
+            "a",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"size": 4}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (merged.spec.size, merged.spec.color.as_deref()),
+        (4, Some("blue"))
+    );
+
+    let status = widgets
+        .patch_status(
+            "a",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"phase": "Ready"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        status.status,
+        Some(WidgetStatus {
+            phase: "Ready".into()
+        })
+    );
+    assert_eq!(
+        status.metadata.generation,
+        Some(3),
+        "status writes keep the generation"
+    );
+    // Writes to the main resource ignore status.
+    let mut replaced = status.clone();
+    replaced.status = Some(WidgetStatus {
+        phase: "Ignored".into(),
+    });
+    let replaced = widgets
+        .replace("a", &PostParams::default(), &replaced)
+        .await
+        .unwrap();
+    assert_eq!(replaced.status.unwrap().phase, "Ready");
+
+    // A stale resourceVersion is a conflict.
+    let mut stale = created.clone();
+    stale.spec.size = 9;
+    let err = api_error(
+        widgets
+            .replace("a", &PostParams::default(), &stale)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((err.code, err.reason.as_str()), (409, "Conflict"));
+    assert!(
+        err.message.contains("the object has been modified"),
+        "{}",
+        err.message
+    );
+
+    let list = widgets
+        .list(&ListParams::default().labels("team=blue"))
+        .await
+        .unwrap();
+    assert_eq!(list.items.len(), 1);
+    assert!(
+        widgets
+            .list(&ListParams::default().labels("team=red"))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    widgets.delete("a", &DeleteParams::default()).await.unwrap();
+    assert!(widgets.get_opt("a").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn invalid_objects_are_422_with_causes() {
+    let (_sandbox, client) = cluster_with_widgets().await;
+    let widgets: Api<Widget> = Api::default_namespaced(client);
+    let err = api_error(
+        widgets
+            .create(&PostParams::default(), &widget("big", 99))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((err.code, err.reason.as_str()), (422, "Invalid"));
+    assert_eq!(
+        err.message,
+        "Widget.test.kd.io \"big\" is invalid: spec.size: Invalid value: 99: spec.size in body should be less than or equal to 10"
+    );
+    let causes = err.details.unwrap().causes;
+    assert_eq!(causes[0].field, "spec.size");
+    assert_eq!(causes[0].reason, "FieldValueInvalid");
+
+    widgets
+        .create(&PostParams::default(), &widget("w", 5))
+        .await
+        .unwrap();
+    let err = api_error(
+        widgets
+            .patch(
+                "w",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"size": 2}})),
+            )
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(err.code, 422);
+    assert!(
+        err.message
+            .ends_with("spec: Invalid value: \"object\": size may not shrink"),
+        "{}",
+        err.message
+    );
+
+    // Dry run validates without storing.
+    let dry = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    widgets.create(&dry, &widget("dry", 1)).await.unwrap();
+    assert!(widgets.get_opt("dry").await.unwrap().is_none());
+    // Custom resources refuse strategic merge patches, as the API server does.
+    let err = api_error(
+        widgets
+            .patch(
+                "w",
+                &PatchParams::default(),
+                &Patch::Strategic(json!({"spec": {"size": 6}})),
+            )
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(err.code, 415);
+}
+
+async fn watch_events(
+    api: Api<Widget>,
+    config: watcher::Config,
+) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut stream = watcher(api, config).boxed();
+        while let Ok(Some(event)) = stream.try_next().await {
+            let line = match event {
+                watcher::Event::Init => "init".to_string(),
+                watcher::Event::InitApply(w) => format!("init-apply {}", w.name_any()),
+                watcher::Event::InitDone => "init-done".to_string(),
+                watcher::Event::Apply(w) => format!("apply {} {}", w.name_any(), w.spec.size),
+                watcher::Event::Delete(w) => format!("delete {}", w.name_any()),
+            };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+async fn expect(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>, wanted: &str) {
+    let found = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = rx.recv().await {
+            if line == wanted {
+                return;
+            }
+        }
+        panic!("watch ended before {wanted:?}");
+    })
+    .await;
+    assert!(found.is_ok(), "no {wanted:?} within 30 s");
+}
+
+#[tokio::test]
+async fn watcher_sees_added_modified_deleted() {
+    let (_sandbox, client) = cluster_with_widgets().await;
+    let widgets: Api<Widget> = Api::default_namespaced(client);
+    widgets
+        .create(&PostParams::default(), &widget("before", 1))
+        .await
+        .unwrap();
+    for config in [
+        watcher::Config::default(),
+        watcher::Config::default().streaming_lists(),
+    ] {
+        let mut events = watch_events(widgets.clone(), config).await;
+        expect(&mut events, "init-apply before").await;
+        expect(&mut events, "init-done").await;
+        widgets
+            .create(&PostParams::default(), &widget("new", 1))
+            .await
+            .unwrap();
+        expect(&mut events, "apply new 1").await;
+        widgets
+            .patch(
+                "new",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"size": 2}})),
+            )
+            .await
+            .unwrap();
+        expect(&mut events, "apply new 2").await;
+        widgets
+            .delete("new", &DeleteParams::default())
+            .await
+            .unwrap();
+        expect(&mut events, "delete new").await;
+    }
+}
+
+#[tokio::test]
+async fn finalizers_and_garbage_collection() {
+    let (_sandbox, client) = cluster_with_widgets().await;
+    let widgets: Api<Widget> = Api::default_namespaced(client.clone());
+    let maps: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    let mut held = widget("held", 1);
+    held.metadata.finalizers = Some(vec!["test.kd.io/cleanup".into()]);
+    let held = widgets.create(&PostParams::default(), &held).await.unwrap();
+    let owned = ConfigMap {
+        metadata: kube::core::ObjectMeta {
+            name: Some("held-config".into()),
+            owner_references: Some(vec![held.controller_owner_ref(&()).unwrap()]),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    maps.create(&PostParams::default(), &owned).await.unwrap();
+
+    widgets
+        .delete("held", &DeleteParams::default())
+        .await
+        .unwrap();
+    let pending = widgets.get("held").await.unwrap();
+    assert!(pending.metadata.deletion_timestamp.is_some());
+    assert!(
+        maps.get_opt("held-config").await.unwrap().is_some(),
+        "owner still exists"
+    );
+    widgets
+        .patch(
+            "held",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await
+        .unwrap();
+    assert!(widgets.get_opt("held").await.unwrap().is_none());
+    assert!(
+        maps.get_opt("held-config").await.unwrap().is_none(),
+        "dependent collected"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_token_is_refused() {
+    let sandbox = KubernetesSandbox::start(Config::default()).await.unwrap();
+    let good = client(&sandbox, None).await;
+    let maps: Api<ConfigMap> = Api::default_namespaced(good);
+    assert!(
+        maps.list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    let bad = client(&sandbox, Some("not-the-token")).await;
+    let err = Api::<ConfigMap>::default_namespaced(bad)
+        .list(&ListParams::default())
+        .await
+        .unwrap_err();
+    match err {
+        kube::Error::Api(status) => {
+            assert_eq!((status.code, status.reason.as_str()), (401, "Unauthorized"))
+        }
+        other => panic!("expected 401, got {other:?}"),
+    }
+    assert_eq!(Widget::kind(&()), "Widget");
+}
