@@ -197,9 +197,9 @@ pub fn openapi_group_version(
             patch["requestBody"]["content"]["application/strategic-merge-patch+json"] =
                 json!({"schema": reference});
         }
-        patch["parameters"]
-            .as_array_mut()
-            .map(|p| p.push(parameter("force", "query")));
+        if let Some(params) = patch["parameters"].as_array_mut() {
+            params.push(parameter("force", "query"));
+        }
         let mut item = json!({
             "get": operation("get"),
             "put": operation("put"),
@@ -208,9 +208,9 @@ pub fn openapi_group_version(
             "parameters": [parameter("name", "path"), parameter("fieldValidation", "query")],
         });
         let collection = if t.namespaced {
-            item["parameters"]
-                .as_array_mut()
-                .map(|p| p.push(parameter("namespace", "path")));
+            if let Some(params) = item["parameters"].as_array_mut() {
+                params.push(parameter("namespace", "path"));
+            }
             format!("{prefix}/namespaces/{{namespace}}/{}", t.plural)
         } else {
             format!("{prefix}/{}", t.plural)

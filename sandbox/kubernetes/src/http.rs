@@ -50,6 +50,9 @@ async fn handle(
     }
 }
 
+/// Body formats of create and update (protobuf only for the types `protobuf` knows).
+const BODY_TYPES: &str = "application/json, application/yaml";
+
 struct Request {
     method: Method,
     query: HashMap<String, String>,
@@ -94,7 +97,7 @@ impl Request {
         let media = content_type.split(';').next().unwrap_or_default().trim();
         if media == "application/vnd.kubernetes.protobuf" {
             return protobuf::decode(&self.body)
-                .map_err(|_| ApiError::unsupported_media_type(media));
+                .map_err(|_| ApiError::unsupported_media_type(media, BODY_TYPES));
         }
         if media.ends_with("yaml") {
             let text = std::str::from_utf8(&self.body)
@@ -441,7 +444,17 @@ fn patch(
                 force: request.flag("force"),
             }
         }
-        other => return Err(ApiError::unsupported_media_type(other)),
+        other => {
+            let accepted = if rt.custom {
+                objects::PATCH_TYPES.to_string()
+            } else {
+                format!(
+                    "{}, application/strategic-merge-patch+json",
+                    objects::PATCH_TYPES
+                )
+            };
+            return Err(ApiError::unsupported_media_type(other, &accepted));
+        }
     };
     let body = request.object()?;
     let ctx = request.context(status)?;

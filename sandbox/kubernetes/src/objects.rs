@@ -12,6 +12,10 @@ use base64::Engine;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
+/// The patch formats custom resources take.
+pub const PATCH_TYPES: &str =
+    "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml";
+
 /// `fieldValidation`: what to do with fields the schema does not know.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FieldValidation {
@@ -634,6 +638,7 @@ pub fn patch(
         PatchKind::Strategic if rt.custom => {
             return Err(ApiError::unsupported_media_type(
                 "application/strategic-merge-patch+json",
+                PATCH_TYPES,
             ));
         }
         PatchKind::Strategic => patch::strategic_merge_patch(&mut new, body),
