@@ -195,6 +195,7 @@ fn serve(sandbox: &Sandbox, request: &Request, segments: &[&str]) -> ApiResult<R
         ["apis", group] => sandbox
             .with_store(|s| discovery::group(s.types(), group))
             .map_or_else(|| Err(ApiError::no_route()), |doc| ok(&doc)),
+        ["openapi", "v2"] => Ok(openapi_v2(request)),
         ["openapi", "v3"] => {
             ok(&sandbox.with_store(|s| discovery::openapi_root(s.types(), s.revision())))
         }
@@ -204,6 +205,25 @@ fn serve(sandbox: &Sandbox, request: &Request, segments: &[&str]) -> ApiResult<R
         ["apis", group, version, rest @ ..] => resource(sandbox, request, group, version, rest),
         _ => Err(ApiError::no_route()),
     }
+}
+
+/// An OpenAPI v2 document without definitions: the types live in v3, but kubectl falls back to
+/// v2 for a kind v3 does not know, and must get a document (then "no matches for kind").
+fn openapi_v2(request: &Request) -> Response {
+    if request
+        .header(header::ACCEPT)
+        .starts_with("application/com.github.proto-openapi.spec.v2")
+    {
+        // The empty message is a valid protobuf document.
+        let mut response = (StatusCode::OK, Vec::new()).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/com.github.proto-openapi.spec.v2.v1.0+protobuf"),
+        );
+        return response;
+    }
+    let doc = json!({"swagger": "2.0", "info": {"title": "Kubernetes", "version": "v1.32.0"}, "paths": {}, "definitions": {}});
+    json_response(request, StatusCode::OK, &doc)
 }
 
 fn openapi(

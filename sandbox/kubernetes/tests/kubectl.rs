@@ -202,6 +202,20 @@ async fn printer_columns_defaults_status_and_validation() {
         err.contains(r#"The GuildConfig "broken" is invalid: spec.guildId: Invalid value: "not-a-snowflake": spec.guildId in body should match '^[0-9]{17,20}$'"#),
         "{err}"
     );
+    let unknown = dir.join("unknown.yaml");
+    std::fs::write(&unknown, "apiVersion: kaltura-discord.io/v1alpha1\nkind: GuildConfig\nmetadata: {name: extra}\nspec:\n  applicationRef: {name: campus-bot}\n  guildId: \"1283874310720716893\"\n  bogus: 1\n").unwrap();
+    let err = cluster
+        .fails(&["apply", "-f", unknown.to_str().unwrap()])
+        .await;
+    assert!(
+        err.contains(r#"GuildConfig in version "v1alpha1" cannot be handled as a GuildConfig: strict decoding error: unknown field "spec.bogus""#),
+        "{err}"
+    );
+    let warned = cluster
+        .kubectl(&["apply", "--validate=warn", "-f", unknown.to_str().unwrap()])
+        .await;
+    assert!(warned.status.success());
+    assert!(String::from_utf8_lossy(&warned.stderr).contains(r#"unknown field "spec.bogus""#));
     let moved = guild(&dir, "physics", "1283874310720716891");
     let err = cluster.fails(&["apply", "-f", &moved]).await;
     assert!(
