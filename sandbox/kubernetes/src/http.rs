@@ -8,6 +8,7 @@ use crate::objects::{
 use crate::protobuf;
 use crate::resource::ResourceType;
 use crate::sandbox::Sandbox;
+use crate::scale;
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::status::{ApiError, ApiResult};
 use crate::table::{self, Include};
@@ -310,6 +311,13 @@ fn resource(
     let status = match target.subresource {
         None => false,
         Some("status") if rt.status_subresource => true,
+        Some("scale") if rt.group == "apps" && rt.plural == "deployments" => {
+            let (namespace, name) = (
+                target.namespace.unwrap_or_default(),
+                target.name.unwrap_or_default(),
+            );
+            return scale(sandbox, request, &rt, namespace, name);
+        }
         Some(_) => return Err(ApiError::no_route()),
     };
     let namespace = target.namespace.unwrap_or_default();
@@ -436,6 +444,75 @@ fn delete_options(request: &Request) -> ApiResult<DeleteOptions> {
     })
 }
 
+/// `/scale` of a deployment: reads and writes go through `spec.replicas`.
+fn scale(
+    sandbox: &Sandbox,
+    request: &Request,
+    rt: &Arc<ResourceType>,
+    namespace: &str,
+    name: &str,
+) -> ApiResult<Response> {
+    let current = sandbox
+        .with_store(|s| s.get(&crate::store::Key::new(rt, namespace, name)).cloned())
+        .ok_or_else(|| ApiError::not_found(&rt.group, "deployments", name))?;
+    let wanted = match request.method {
+        Method::GET => {
+            return Ok(json_response(
+                request,
+                StatusCode::OK,
+                &scale::to_scale(&current),
+            ));
+        }
+        Method::PUT => request.object()?,
+        Method::PATCH => {
+            let mut doc = scale::to_scale(&current);
+            let body = request.object()?;
+            match request
+                .header(header::CONTENT_TYPE)
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+            {
+                "application/json-patch+json" => {
+                    crate::patch::json_patch(&mut doc, &body).map_err(ApiError::bad_request)?
+                }
+                "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
+                    crate::patch::merge_patch(&mut doc, &body)
+                }
+                other => {
+                    return Err(ApiError::unsupported_media_type(
+                        other,
+                        objects::PATCH_TYPES,
+                    ));
+                }
+            }
+            doc
+        }
+        _ => {
+            return Err(ApiError::method_not_allowed(
+                "the scale subresource takes GET, PUT and PATCH",
+            ));
+        }
+    };
+    let change = scale::deployment_patch(&wanted).map_err(|e| {
+        ApiError::new(
+            422,
+            "Invalid",
+            format!("Scale.autoscaling \"{name}\" is invalid: {e}"),
+        )
+    })?;
+    let ctx = request.context(false)?;
+    let written = sandbox.with_store_mut(|s| {
+        objects::patch(s, rt, namespace, name, PatchKind::Merge, &change, &ctx)
+    })?;
+    Ok(json_response(
+        request,
+        StatusCode::OK,
+        &scale::to_scale(&written.object),
+    ))
+}
+
 fn patch(
     sandbox: &Sandbox,
     request: &Request,
@@ -450,9 +527,7 @@ fn patch(
         "application/merge-patch+json" => PatchKind::Merge,
         "application/json-patch+json" => PatchKind::Json,
         "application/strategic-merge-patch+json" => PatchKind::Strategic,
-        "application/apply-patch+yaml" | "application/apply-patch+cbor"
-            if media.ends_with("yaml") =>
-        {
+        "application/apply-patch+yaml" => {
             if request.param("fieldManager").is_none() {
                 return Err(ApiError::new(
                     422,
