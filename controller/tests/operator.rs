@@ -13,13 +13,26 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_kaltura-discord");
 const NS: &str = "kaltura";
 
+/// `$KUBECTL`, else the one `.ci/setup.d/kubernetes.sh` unpacked, else `kubectl` on PATH.
+fn kubectl_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("KUBECTL") {
+        return path.into();
+    }
+    let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tools/bin/kubectl");
+    if tools.exists() {
+        tools
+    } else {
+        PathBuf::from("kubectl")
+    }
+}
+
 struct Kubectl {
     kubeconfig: PathBuf,
 }
 
 impl Kubectl {
     fn run(&self, args: &[&str], stdin: Option<&str>) -> Result<String, String> {
-        let mut child = Command::new("kubectl")
+        let mut child = Command::new(kubectl_binary())
             .arg("--kubeconfig")
             .arg(&self.kubeconfig)
             .args(args)
@@ -27,7 +40,7 @@ impl Kubectl {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("kubectl is installed (/usr/bin/kubectl)");
+            .expect("kubectl runs (bash .ci/setup installs one)");
         if let Some(input) = stdin {
             child
                 .stdin
@@ -183,7 +196,14 @@ impl Operator {
     fn start(kubeconfig: &Path, dir: &Path) -> Self {
         let log = dir.join("operator.log");
         let child = Command::new(BIN)
-            .args(["operator", "--resync", "1s", "--log", "info,kd_controller=debug", "--listen"])
+            .args([
+                "operator",
+                "--resync",
+                "1s",
+                "--log",
+                "info,kd_controller=debug",
+                "--listen",
+            ])
             .arg(format!("127.0.0.1:{}", free_port()))
             .env("KUBECONFIG", kubeconfig)
             .stdout(std::fs::File::create(&log).unwrap())

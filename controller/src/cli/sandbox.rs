@@ -2,6 +2,7 @@
 use anyhow::Context;
 use kd_sandbox_discord::{Config, DiscordSandbox};
 use kd_sandbox_kaltura::{KalturaSandbox, SandboxConfig};
+use kd_sandbox_kubernetes::KubernetesSandbox;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,6 +20,25 @@ enum Target {
     /// Discord: REST under /api/v10, the Gateway at /gateway, OAuth2, and a control API.
     #[command(after_long_help = discord_help())]
     Discord(DiscordArgs),
+    /// Kubernetes: the API subset the operator uses (discovery, CRDs, watch, apply), for kubectl and kube-rs.
+    Kubernetes(KubernetesArgs),
+}
+
+#[derive(clap::Args)]
+struct KubernetesArgs {
+    /// Address to serve the API on (plain HTTP).
+    #[arg(long, default_value = "127.0.0.1:8092")]
+    listen: SocketAddr,
+    /// Bearer token the API accepts; random (and printed once) when not given.
+    #[arg(long, env = "KD_SANDBOX_KUBERNETES_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Where to write a kubeconfig for kubectl and kube-rs (default: kubeconfig in the current folder).
+    #[arg(long, default_value = "kubeconfig")]
+    kubeconfig: PathBuf,
+    /// Refuse requests without a token. kubectl sends no credentials to an http:// server, so
+    /// with this only token-sending clients (kube-rs, curl) get in.
+    #[arg(long)]
+    require_token: bool,
 }
 
 #[derive(clap::Args)]
@@ -66,7 +86,39 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.target {
         Target::Kaltura(args) => run_kaltura(args),
         Target::Discord(args) => run_discord(args),
+        Target::Kubernetes(args) => run_kubernetes(args),
     }
+}
+
+fn run_kubernetes(args: KubernetesArgs) -> anyhow::Result<ExitCode> {
+    let generated_token = args.token.is_none();
+    let config = kd_sandbox_kubernetes::Config {
+        listen: args.listen,
+        token: args.token,
+        anonymous: !args.require_token,
+        ..kd_sandbox_kubernetes::Config::default()
+    };
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let sandbox = KubernetesSandbox::start(config)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
+        sandbox
+            .write_kubeconfig(&args.kubeconfig)
+            .with_context(|| format!("writing {}", args.kubeconfig.display()))?;
+        println!("Kubernetes sandbox");
+        println!("  API server    {}", sandbox.base_url());
+        println!("  Kubeconfig    {}", args.kubeconfig.display());
+        println!("  Try           kubectl --kubeconfig {} get namespaces", args.kubeconfig.display());
+        // Printed once so curl or a client can be pointed at it; a given token is never echoed.
+        if generated_token {
+            println!("  Token         {}", sandbox.token());
+        }
+        tokio::select! {
+            () = sandbox.wait() => anyhow::bail!("the sandbox server stopped"),
+            signal = tokio::signal::ctrl_c() => signal.context("waiting for Ctrl-C").map(|()| ExitCode::SUCCESS),
+        }
+    })
 }
 
 fn run_discord(args: DiscordArgs) -> anyhow::Result<ExitCode> {

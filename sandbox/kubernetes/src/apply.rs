@@ -173,6 +173,16 @@ fn value_at<'a>(value: &'a Value, path: &[String]) -> Option<&'a Value> {
     Some(current)
 }
 
+/// Whether two objects agree at a path. For a list element itself (`.`) that means both have
+/// it; what is in it is compared field by field.
+fn same_at(a: &Value, b: &Value, path: &[String]) -> bool {
+    if path.last().is_some_and(|s| s == ".") {
+        value_at(a, path).is_some() == value_at(b, path).is_some()
+    } else {
+        value_at(a, path) == value_at(b, path)
+    }
+}
+
 fn matches_element(item: &Value, segment: &str) -> bool {
     if let Some(key) = segment.strip_prefix("k:") {
         let Ok(Value::Object(key)) = serde_json::from_str::<Value>(key) else {
@@ -385,7 +395,7 @@ pub fn apply(
         let contested: Vec<Path> = entry
             .fields
             .intersection(&applied)
-            .filter(|p| value_at(live, p) != value_at(config, p))
+            .filter(|p| !same_at(live, config, p))
             .cloned()
             .collect();
         if force {
@@ -457,7 +467,7 @@ pub fn record_update(
     let after = fields_of(new, keys, with_status);
     let changed: FieldSet = after
         .iter()
-        .filter(|p| !before.contains(*p) || value_at(old_object, p) != value_at(new, p))
+        .filter(|p| !before.contains(*p) || !same_at(old_object, new, p))
         .cloned()
         .collect();
     for entry in &mut entries {
@@ -623,6 +633,27 @@ mod tests {
                 .unwrap()
                 .len(),
             1
+        );
+    }
+
+    #[test]
+    fn a_changed_list_element_conflicts_on_its_field_only() {
+        let first = apply(
+            None,
+            &deployment(None, &[]),
+            &writer("ci"),
+            false,
+            &keys,
+            false,
+        )
+        .unwrap();
+        let mut config = deployment(None, &[]);
+        config["spec"]["template"]["spec"]["containers"][0]["image"] = json!("bot:2");
+        let err = apply(Some(&first), &config, &writer("cd"), false, &keys, false).unwrap_err();
+        let fields: Vec<&str> = err.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [".spec.template.spec.containers[name=\"bot\"].image"]
         );
     }
 

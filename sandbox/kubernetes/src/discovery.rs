@@ -96,6 +96,17 @@ pub fn resource_list(types: &[Arc<ResourceType>], group: &str, version: &str) ->
             entry["categories"] = json!(t.categories);
         }
         resources.push(entry);
+        if t.group == "apps" && t.plural == "deployments" {
+            resources.push(json!({
+                "name": "deployments/scale",
+                "singularName": "",
+                "namespaced": true,
+                "group": "autoscaling",
+                "version": "v1",
+                "kind": "Scale",
+                "verbs": ["get", "patch", "update"],
+            }));
+        }
         if t.status_subresource {
             resources.push(json!({
                 "name": format!("{}/status", t.plural),
@@ -188,18 +199,16 @@ pub fn openapi_group_version(
             })
         };
         let mut patch = operation("patch");
+        // Strategic merge is not advertised, even for built-ins: kubectl would then compute its
+        // patches from these schemaless documents; without it, it uses its compiled-in types.
         patch["requestBody"] = json!({"content": content(&[
             "application/json-patch+json",
             "application/merge-patch+json",
             "application/apply-patch+yaml",
         ])});
-        if !t.custom {
-            patch["requestBody"]["content"]["application/strategic-merge-patch+json"] =
-                json!({"schema": reference});
+        if let Some(params) = patch["parameters"].as_array_mut() {
+            params.push(parameter("force", "query"));
         }
-        patch["parameters"]
-            .as_array_mut()
-            .map(|p| p.push(parameter("force", "query")));
         let mut item = json!({
             "get": operation("get"),
             "put": operation("put"),
@@ -208,9 +217,9 @@ pub fn openapi_group_version(
             "parameters": [parameter("name", "path"), parameter("fieldValidation", "query")],
         });
         let collection = if t.namespaced {
-            item["parameters"]
-                .as_array_mut()
-                .map(|p| p.push(parameter("namespace", "path")));
+            if let Some(params) = item["parameters"].as_array_mut() {
+                params.push(parameter("namespace", "path"));
+            }
             format!("{prefix}/namespaces/{{namespace}}/{}", t.plural)
         } else {
             format!("{prefix}/{}", t.plural)

@@ -8,6 +8,7 @@ use crate::objects::{
 use crate::protobuf;
 use crate::resource::ResourceType;
 use crate::sandbox::Sandbox;
+use crate::scale;
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::status::{ApiError, ApiResult};
 use crate::table::{self, Include};
@@ -49,6 +50,9 @@ async fn handle(
         Err(err) => err.into_response(),
     }
 }
+
+/// Body formats of create and update (protobuf only for the types `protobuf` knows).
+const BODY_TYPES: &str = "application/json, application/yaml";
 
 struct Request {
     method: Method,
@@ -94,7 +98,7 @@ impl Request {
         let media = content_type.split(';').next().unwrap_or_default().trim();
         if media == "application/vnd.kubernetes.protobuf" {
             return protobuf::decode(&self.body)
-                .map_err(|_| ApiError::unsupported_media_type(media));
+                .map_err(|_| ApiError::unsupported_media_type(media, BODY_TYPES));
         }
         if media.ends_with("yaml") {
             let text = std::str::from_utf8(&self.body)
@@ -192,6 +196,7 @@ fn serve(sandbox: &Sandbox, request: &Request, segments: &[&str]) -> ApiResult<R
         ["apis", group] => sandbox
             .with_store(|s| discovery::group(s.types(), group))
             .map_or_else(|| Err(ApiError::no_route()), |doc| ok(&doc)),
+        ["openapi", "v2"] => Ok(openapi_v2(request)),
         ["openapi", "v3"] => {
             ok(&sandbox.with_store(|s| discovery::openapi_root(s.types(), s.revision())))
         }
@@ -201,6 +206,25 @@ fn serve(sandbox: &Sandbox, request: &Request, segments: &[&str]) -> ApiResult<R
         ["apis", group, version, rest @ ..] => resource(sandbox, request, group, version, rest),
         _ => Err(ApiError::no_route()),
     }
+}
+
+/// An OpenAPI v2 document without definitions: the types live in v3, but kubectl falls back to
+/// v2 for a kind v3 does not know, and must get a document (then "no matches for kind").
+fn openapi_v2(request: &Request) -> Response {
+    if request
+        .header(header::ACCEPT)
+        .starts_with("application/com.github.proto-openapi.spec.v2")
+    {
+        // The empty message is a valid protobuf document.
+        let mut response = (StatusCode::OK, Vec::new()).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/com.github.proto-openapi.spec.v2.v1.0+protobuf"),
+        );
+        return response;
+    }
+    let doc = json!({"swagger": "2.0", "info": {"title": "Kubernetes", "version": "v1.32.0"}, "paths": {}, "definitions": {}});
+    json_response(request, StatusCode::OK, &doc)
 }
 
 fn openapi(
@@ -287,6 +311,13 @@ fn resource(
     let status = match target.subresource {
         None => false,
         Some("status") if rt.status_subresource => true,
+        Some("scale") if rt.group == "apps" && rt.plural == "deployments" => {
+            let (namespace, name) = (
+                target.namespace.unwrap_or_default(),
+                target.name.unwrap_or_default(),
+            );
+            return scale(sandbox, request, &rt, namespace, name);
+        }
         Some(_) => return Err(ApiError::no_route()),
     };
     let namespace = target.namespace.unwrap_or_default();
@@ -413,6 +444,75 @@ fn delete_options(request: &Request) -> ApiResult<DeleteOptions> {
     })
 }
 
+/// `/scale` of a deployment: reads and writes go through `spec.replicas`.
+fn scale(
+    sandbox: &Sandbox,
+    request: &Request,
+    rt: &Arc<ResourceType>,
+    namespace: &str,
+    name: &str,
+) -> ApiResult<Response> {
+    let current = sandbox
+        .with_store(|s| s.get(&crate::store::Key::new(rt, namespace, name)).cloned())
+        .ok_or_else(|| ApiError::not_found(&rt.group, "deployments", name))?;
+    let wanted = match request.method {
+        Method::GET => {
+            return Ok(json_response(
+                request,
+                StatusCode::OK,
+                &scale::to_scale(&current),
+            ));
+        }
+        Method::PUT => request.object()?,
+        Method::PATCH => {
+            let mut doc = scale::to_scale(&current);
+            let body = request.object()?;
+            match request
+                .header(header::CONTENT_TYPE)
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+            {
+                "application/json-patch+json" => {
+                    crate::patch::json_patch(&mut doc, &body).map_err(ApiError::bad_request)?
+                }
+                "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
+                    crate::patch::merge_patch(&mut doc, &body)
+                }
+                other => {
+                    return Err(ApiError::unsupported_media_type(
+                        other,
+                        objects::PATCH_TYPES,
+                    ));
+                }
+            }
+            doc
+        }
+        _ => {
+            return Err(ApiError::method_not_allowed(
+                "the scale subresource takes GET, PUT and PATCH",
+            ));
+        }
+    };
+    let change = scale::deployment_patch(&wanted).map_err(|e| {
+        ApiError::new(
+            422,
+            "Invalid",
+            format!("Scale.autoscaling \"{name}\" is invalid: {e}"),
+        )
+    })?;
+    let ctx = request.context(false)?;
+    let written = sandbox.with_store_mut(|s| {
+        objects::patch(s, rt, namespace, name, PatchKind::Merge, &change, &ctx)
+    })?;
+    Ok(json_response(
+        request,
+        StatusCode::OK,
+        &scale::to_scale(&written.object),
+    ))
+}
+
 fn patch(
     sandbox: &Sandbox,
     request: &Request,
@@ -427,9 +527,7 @@ fn patch(
         "application/merge-patch+json" => PatchKind::Merge,
         "application/json-patch+json" => PatchKind::Json,
         "application/strategic-merge-patch+json" => PatchKind::Strategic,
-        "application/apply-patch+yaml" | "application/apply-patch+cbor"
-            if media.ends_with("yaml") =>
-        {
+        "application/apply-patch+yaml" => {
             if request.param("fieldManager").is_none() {
                 return Err(ApiError::new(
                     422,
@@ -441,7 +539,17 @@ fn patch(
                 force: request.flag("force"),
             }
         }
-        other => return Err(ApiError::unsupported_media_type(other)),
+        other => {
+            let accepted = if rt.custom {
+                objects::PATCH_TYPES.to_string()
+            } else {
+                format!(
+                    "{}, application/strategic-merge-patch+json",
+                    objects::PATCH_TYPES
+                )
+            };
+            return Err(ApiError::unsupported_media_type(other, &accepted));
+        }
     };
     let body = request.object()?;
     let ctx = request.context(status)?;

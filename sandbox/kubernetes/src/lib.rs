@@ -27,6 +27,7 @@ mod patch;
 mod protobuf;
 mod resource;
 mod sandbox;
+mod scale;
 mod schema;
 mod selector;
 mod status;

@@ -12,6 +12,10 @@ use base64::Engine;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
+/// The patch formats custom resources take.
+pub const PATCH_TYPES: &str =
+    "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml";
+
 /// `fieldValidation`: what to do with fields the schema does not know.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FieldValidation {
@@ -161,6 +165,21 @@ fn namespace_open(store: &Store, rt: &ResourceType, namespace: &str) -> ApiResul
     }
 }
 
+/// `fieldValidation=Strict` refusing unknown fields, worded like the API server's decoder.
+fn strict_decoding_error(rt: &ResourceType, pruned: &[String]) -> ApiError {
+    let unknown: Vec<String> = pruned
+        .iter()
+        .map(|p| format!("unknown field \"{p}\""))
+        .collect();
+    ApiError::bad_request(format!(
+        "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
+        rt.kind,
+        rt.version,
+        rt.kind,
+        unknown.join(", ")
+    ))
+}
+
 /// Type-specific admission: CRD schemas (prune, default, validate), CRD definitions, Secrets.
 fn admit(
     rt: &ResourceType,
@@ -178,15 +197,7 @@ fn admit(
                 .map(|p| format!("unknown field \"{p}\""))
                 .collect();
             match ctx.validation {
-                FieldValidation::Strict => {
-                    return Err(ApiError::bad_request(format!(
-                        "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
-                        rt.kind,
-                        rt.api_version(),
-                        rt.kind,
-                        unknown.join(", ")
-                    )));
-                }
+                FieldValidation::Strict => return Err(strict_decoding_error(rt, &pruned)),
                 FieldValidation::Warn => warnings.extend(unknown),
                 FieldValidation::Ignore => {}
             }
@@ -221,7 +232,7 @@ fn admit(
                 }
                 obj["data"] = Value::Object(data);
             }
-            if obj["type"].is_null() {
+            if obj["type"].as_str().is_none_or(str::is_empty) {
                 obj["type"] = json!("Opaque");
             }
         }
@@ -314,7 +325,7 @@ pub fn create(
         &keys,
         !rt.status_subresource,
     );
-    insert(store, rt, namespace, &name, obj, ctx, Vec::new())
+    insert(store, rt, namespace, &name, obj, ctx)
 }
 
 /// Stores a new object: admission, server-set metadata, and the `AlreadyExists` check.
@@ -325,7 +336,6 @@ fn insert(
     name: &str,
     mut obj: Value,
     ctx: &WriteContext,
-    mut warnings: Vec<String>,
 ) -> ApiResult<Written> {
     if !valid_name(name) {
         return Err(ApiError::invalid(
@@ -352,17 +362,10 @@ fn insert(
             map.remove("status");
         }
     }
-    warnings.extend(admit(rt, None, &mut obj, ctx)?);
+    let warnings = admit(rt, None, &mut obj, ctx)?;
     let meta = meta_mut(&mut obj);
-    for server_set in [
-        "deletionTimestamp",
-        "deletionGracePeriodSeconds",
-        "generateName",
-    ] {
-        if server_set != "generateName" {
-            meta.remove(server_set);
-        }
-    }
+    meta.remove("deletionTimestamp");
+    meta.remove("deletionGracePeriodSeconds");
     meta.insert("uid".into(), json!(new_uid()));
     meta.insert("creationTimestamp".into(), json!(ctx.now));
     meta.insert("generation".into(), json!(1));
@@ -572,22 +575,17 @@ pub fn patch(
         if !with_status {
             config_map.remove("status");
         }
+        let mut warnings = Vec::new();
         if let Some(schema) = &rt.schema {
-            // Unknown fields are refused or dropped before they can be owned.
-            let mut probe = config.clone();
-            let pruned = schema.prune(&mut probe);
-            if !pruned.is_empty() && ctx.validation == FieldValidation::Strict {
-                let unknown: Vec<String> = pruned
-                    .iter()
-                    .map(|p| format!("unknown field \"{p}\""))
-                    .collect();
-                return Err(ApiError::bad_request(format!(
-                    "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
-                    rt.kind,
-                    version,
-                    rt.kind,
-                    unknown.join(", ")
-                )));
+            // Unknown fields are refused or dropped before anyone can own them.
+            let pruned = schema.prune(&mut config);
+            match ctx.validation {
+                _ if pruned.is_empty() => {}
+                FieldValidation::Strict => return Err(strict_decoding_error(rt, &pruned)),
+                FieldValidation::Warn => {
+                    warnings.extend(pruned.iter().map(|p| format!("unknown field \"{p}\"")))
+                }
+                FieldValidation::Ignore => {}
             }
         }
         let merged = apply::apply(
@@ -610,15 +608,19 @@ pub fn patch(
             }));
             err
         })?;
-        return match current {
+        let written = match current {
             Some(old) => replace(store, rt, &old, merged, ctx),
             None if ctx.status => Err(ApiError::not_found(&rt.group, &rt.plural, name)),
             None => {
                 let mut obj = merged;
                 check_namespace(rt, namespace, &mut obj)?;
-                insert(store, rt, namespace, name, obj, ctx, Vec::new())
+                insert(store, rt, namespace, name, obj, ctx)
             }
         };
+        return written.map(|mut w| {
+            w.warnings.splice(0..0, warnings);
+            w
+        });
     }
     let old = current.ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))?;
     let mut new = old.clone();
@@ -634,6 +636,7 @@ pub fn patch(
         PatchKind::Strategic if rt.custom => {
             return Err(ApiError::unsupported_media_type(
                 "application/strategic-merge-patch+json",
+                PATCH_TYPES,
             ));
         }
         PatchKind::Strategic => patch::strategic_merge_patch(&mut new, body),

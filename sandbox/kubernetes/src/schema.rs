@@ -51,7 +51,7 @@ impl Schema {
                 match properties.and_then(|p| p.get(key)) {
                     Some(schema) => {
                         prune_value(schema, value, key, &mut pruned);
-                        !(value.is_null() && !nullable(schema))
+                        !value.is_null() || nullable(schema)
                     }
                     None => {
                         pruned.push(key.clone());
@@ -211,7 +211,7 @@ fn prune_value(schema: &Value, value: &mut Value, path: &str, pruned: &mut Vec<S
                 map.retain(|key, child| match properties.get(key) {
                     Some(child_schema) => {
                         prune_value(child_schema, child, &child_path(path, key), pruned);
-                        !(child.is_null() && !nullable(child_schema))
+                        !child.is_null() || nullable(child_schema)
                     }
                     None if keep_unknown => true,
                     None => {

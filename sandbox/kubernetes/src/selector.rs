@@ -1,5 +1,5 @@
-//! Label selectors (`app=x,tier!=db,env in (a,b),!legacy`) and the field selectors the API
-//! server supports for every type (`metadata.name`, `metadata.namespace`).
+//! Label selectors (`app=x,tier!=db,env in (a,b),!legacy`) and field selectors
+//! (`metadata.name=x`, `involvedObject.uid=...`, any dotted path, compared as text).
 
 use serde_json::Value;
 
@@ -117,7 +117,8 @@ fn parse_term(term: &str) -> Result<Requirement, String> {
     Ok(Requirement::Exists(valid_key(term)?))
 }
 
-/// A field selector over `metadata.name` / `metadata.namespace` (`=`, `==`, `!=`).
+/// A field selector (`=`, `==`, `!=` on dotted paths). The API server allows a few fields per
+/// type; any path is accepted here.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FieldSelector(Vec<(String, bool, String)>);
 
@@ -137,8 +138,8 @@ impl FieldSelector {
                 ));
             };
             let field = field.trim();
-            if !matches!(field, "metadata.name" | "metadata.namespace") {
-                return Err(format!("field label not supported: {field}"));
+            if field.is_empty() || !field.chars().all(|c| c.is_ascii_alphanumeric() || c == '.') {
+                return Err(format!("invalid field selector: '{term}'"));
             }
             terms.push((field.to_string(), equal, value.trim().to_string()));
         }
@@ -147,9 +148,13 @@ impl FieldSelector {
 
     pub fn matches(&self, object: &Value) -> bool {
         self.0.iter().all(|(field, equal, value)| {
-            let key = field.trim_start_matches("metadata.");
-            let actual = object["metadata"][key].as_str().unwrap_or_default();
-            (actual == value) == *equal
+            let found = field.split('.').try_fold(object, |v, key| v.get(key));
+            let actual = match found {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Null) | None => String::new(),
+                Some(other) => other.to_string(),
+            };
+            (actual == *value) == *equal
         })
     }
 
@@ -201,6 +206,12 @@ mod tests {
                 .unwrap()
                 .matches(&obj)
         );
-        assert!(FieldSelector::parse("spec.x=1").is_err());
+        let event = json!({"involvedObject": {"uid": "u1"}, "count": 2});
+        assert!(
+            FieldSelector::parse("involvedObject.uid=u1,count=2")
+                .unwrap()
+                .matches(&event)
+        );
+        assert!(FieldSelector::parse("spec x=1").is_err());
     }
 }

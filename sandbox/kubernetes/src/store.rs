@@ -41,6 +41,8 @@ pub struct Event {
     pub kind: EventKind,
     pub key: Key,
     pub object: Value,
+    /// The state before a `Modified` change: a watch with a selector needs both sides.
+    pub previous: Option<Value>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,16 +50,6 @@ pub enum EventKind {
     Added,
     Modified,
     Deleted,
-}
-
-impl EventKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Added => "ADDED",
-            Self::Modified => "MODIFIED",
-            Self::Deleted => "DELETED",
-        }
-    }
 }
 
 pub struct Store {
@@ -131,28 +123,29 @@ impl Store {
 
     /// Stores `object` (already carrying its new resourceVersion) and tells the watches.
     pub fn put(&mut self, key: Key, object: Value) {
-        let kind = if self.objects.contains_key(&key) {
+        let previous = self.objects.insert(key.clone(), object.clone());
+        let kind = if previous.is_some() {
             EventKind::Modified
         } else {
             EventKind::Added
         };
-        self.objects.insert(key.clone(), object.clone());
-        self.record(kind, key, object);
+        self.record(kind, key, object, previous);
     }
 
     /// Removes the object; `object` is its last state, with a fresh resourceVersion.
     pub fn remove(&mut self, key: &Key, object: Value) {
         if self.objects.remove(key).is_some() {
-            self.record(EventKind::Deleted, key.clone(), object);
+            self.record(EventKind::Deleted, key.clone(), object, None);
         }
     }
 
-    fn record(&mut self, kind: EventKind, key: Key, object: Value) {
+    fn record(&mut self, kind: EventKind, key: Key, object: Value, previous: Option<Value>) {
         let event = Event {
             revision: self.revision,
             kind,
             key,
             object,
+            previous,
         };
         if self.history.len() == HISTORY
             && let Some(old) = self.history.pop_front()

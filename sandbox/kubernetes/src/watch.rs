@@ -5,7 +5,7 @@ use crate::objects::at_version;
 use crate::resource::ResourceType;
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::status::ApiError;
-use crate::store::{Event, Store};
+use crate::store::{Event, EventKind, Store};
 use crate::table::{self, Include};
 use axum::body::{Body, Bytes};
 use serde_json::{Value, json};
@@ -41,6 +41,24 @@ impl WatchRequest {
             && self.namespace.as_deref().is_none_or(|ns| ns == namespace)
             && self.labels.matches(obj["metadata"].get("labels"))
             && self.fields.matches(obj)
+    }
+
+    /// How `event` looks through this watch's selectors: an object that starts matching is
+    /// ADDED, one that stops matching is DELETED, as the API server's watch cache reports them.
+    fn event_type(&self, event: &Event) -> Option<&'static str> {
+        let key = &event.key;
+        let now = self.selects(&key.group, &key.plural, &key.namespace, &event.object);
+        let before = event
+            .previous
+            .as_ref()
+            .is_some_and(|p| self.selects(&key.group, &key.plural, &key.namespace, p));
+        match (event.kind, before, now) {
+            (EventKind::Modified, true, true) => Some("MODIFIED"),
+            (EventKind::Modified, true, false) => Some("DELETED"),
+            (EventKind::Modified, false, true) | (EventKind::Added, _, true) => Some("ADDED"),
+            (EventKind::Deleted, _, true) => Some("DELETED"),
+            _ => None,
+        }
     }
 
     fn line(&self, kind: &str, obj: Value) -> Bytes {
@@ -112,13 +130,8 @@ pub fn start(store: &Store, request: WatchRequest) -> Body {
         match since.and_then(|since| store.changes_since(since)) {
             Some((past, rx)) => {
                 for event in past {
-                    if request.selects(
-                        &event.key.group,
-                        &event.key.plural,
-                        &event.key.namespace,
-                        &event.object,
-                    ) {
-                        pending.push_back(request.line(event.kind.as_str(), event.object));
+                    if let Some(kind) = request.event_type(&event) {
+                        pending.push_back(request.line(kind, event.object));
                     }
                 }
                 Some(rx)
@@ -159,8 +172,8 @@ async fn next(mut s: Stream) -> Option<(Result<Bytes, std::convert::Infallible>,
             received = changes.recv() => match received {
                 Ok(event) => {
                     s.revision = event.revision;
-                    if s.request.selects(&event.key.group, &event.key.plural, &event.key.namespace, &event.object) {
-                        s.pending.push_back(s.request.line(event.kind.as_str(), event.object));
+                    if let Some(kind) = s.request.event_type(&event) {
+                        s.pending.push_back(s.request.line(kind, event.object));
                     }
                 }
                 Err(RecvError::Lagged(_)) => {

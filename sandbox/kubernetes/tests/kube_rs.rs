@@ -359,6 +359,33 @@ async fn watcher_sees_added_modified_deleted() {
 }
 
 #[tokio::test]
+async fn a_selector_watch_sees_objects_enter_and_leave() {
+    let (_sandbox, client) = cluster_with_widgets().await;
+    let widgets: Api<Widget> = Api::default_namespaced(client);
+    widgets
+        .create(&PostParams::default(), &widget("w", 1))
+        .await
+        .unwrap();
+    let mut events = watch_events(
+        widgets.clone(),
+        watcher::Config::default().labels("shown=yes"),
+    )
+    .await;
+    expect(&mut events, "init-done").await;
+    let label = |value: &str| Patch::Merge(json!({"metadata": {"labels": {"shown": value}}}));
+    widgets
+        .patch("w", &PatchParams::default(), &label("yes"))
+        .await
+        .unwrap();
+    expect(&mut events, "apply w 1").await;
+    widgets
+        .patch("w", &PatchParams::default(), &label("no"))
+        .await
+        .unwrap();
+    expect(&mut events, "delete w").await;
+}
+
+#[tokio::test]
 async fn finalizers_and_garbage_collection() {
     let (_sandbox, client) = cluster_with_widgets().await;
     let widgets: Api<Widget> = Api::default_namespaced(client.clone());

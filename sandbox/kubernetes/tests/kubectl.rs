@@ -202,6 +202,20 @@ async fn printer_columns_defaults_status_and_validation() {
         err.contains(r#"The GuildConfig "broken" is invalid: spec.guildId: Invalid value: "not-a-snowflake": spec.guildId in body should match '^[0-9]{17,20}$'"#),
         "{err}"
     );
+    let unknown = dir.join("unknown.yaml");
+    std::fs::write(&unknown, "apiVersion: kaltura-discord.io/v1alpha1\nkind: GuildConfig\nmetadata: {name: extra}\nspec:\n  applicationRef: {name: campus-bot}\n  guildId: \"1283874310720716893\"\n  bogus: 1\n").unwrap();
+    let err = cluster
+        .fails(&["apply", "-f", unknown.to_str().unwrap()])
+        .await;
+    assert!(
+        err.contains(r#"GuildConfig in version "v1alpha1" cannot be handled as a GuildConfig: strict decoding error: unknown field "spec.bogus""#),
+        "{err}"
+    );
+    let warned = cluster
+        .kubectl(&["apply", "--validate=warn", "-f", unknown.to_str().unwrap()])
+        .await;
+    assert!(warned.status.success());
+    assert!(String::from_utf8_lossy(&warned.stderr).contains(r#"unknown field "spec.bogus""#));
     let moved = guild(&dir, "physics", "1283874310720716891");
     let err = cluster.fails(&["apply", "-f", &moved]).await;
     assert!(
@@ -327,4 +341,97 @@ async fn labels_and_selectors() {
     assert_eq!(select("!env").await, ["a", "c"]);
     let table = cluster.ok(&["get", "cm", "a"]).await;
     assert!(table.starts_with("NAME   DATA   AGE"), "{table}");
+}
+
+const DEPLOYMENT: &str = r#"apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, labels: {app: web}}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: web
+        image: nginx:1
+        env: [{name: A, value: "1"}, {name: B, value: "2"}]
+      - {name: side, image: busybox}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployments_strategic_merge_server_side_apply_and_scale() {
+    let cluster = Cluster::start().await;
+    let dir = cluster.dir.path();
+    let v1 = dir.join("v1.yaml");
+    let v2 = dir.join("v2.yaml");
+    std::fs::write(&v1, DEPLOYMENT).unwrap();
+    let second = DEPLOYMENT
+        .replace("nginx:1", "nginx:2")
+        .replace(r#", {name: B, value: "2"}"#, "")
+        .replace("      - {name: side, image: busybox}\n", "");
+    std::fs::write(&v2, second).unwrap();
+    let (v1, v2) = (v1.to_str().unwrap(), v2.to_str().unwrap());
+
+    cluster.ok(&["apply", "-f", v1]).await;
+    let again = cluster.kubectl(&["apply", "-f", v1]).await;
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout),
+        "deployment.apps/web unchanged\n"
+    );
+    assert!(
+        again.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    // kubectl's strategic merge patch removes the container and the env entry it no longer has.
+    cluster.ok(&["apply", "-f", v2]).await;
+    let containers = cluster
+        .ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.spec.template.spec.containers}",
+        ])
+        .await;
+    assert_eq!(
+        containers,
+        r#"[{"env":[{"name":"A","value":"1"}],"image":"nginx:2","name":"web"}]"#
+    );
+
+    let err = cluster.fails(&["apply", "--server-side", "-f", v1]).await;
+    assert!(
+        err.contains(r#"Apply failed with 1 conflict: conflict with "kubectl-client-side-apply" using apps/v1: .spec.template.spec.containers[name="web"].image"#),
+        "{err}"
+    );
+    cluster
+        .ok(&["apply", "--server-side", "--force-conflicts", "-f", v1])
+        .await;
+    let image = cluster
+        .ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[0].image}",
+        ])
+        .await;
+    assert_eq!(image, "nginx:1");
+
+    cluster
+        .ok(&["scale", "deploy", "web", "--replicas=5"])
+        .await;
+    let table = cluster.ok(&["get", "deploy"]).await;
+    assert!(table.contains("web    0/5     0            0"), "{table}");
+    let generation = cluster
+        .ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.metadata.generation}",
+        ])
+        .await;
+    assert_eq!(generation, "4", "create, apply v2, forced apply, scale");
 }

@@ -15,6 +15,19 @@ pub fn fixture(name: &str) -> PathBuf {
     Path::new(FIXTURES).join(name)
 }
 
+/// `$KUBECTL`, else the one `.ci/setup.d/kubernetes.sh` unpacked, else `kubectl` on PATH.
+fn kubectl_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("KUBECTL") {
+        return path.into();
+    }
+    let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tools/bin/kubectl");
+    if tools.exists() {
+        tools
+    } else {
+        PathBuf::from("kubectl")
+    }
+}
+
 /// A sandbox with a kubeconfig and a private kubectl cache next to it.
 pub struct Cluster {
     pub sandbox: KubernetesSandbox,
@@ -34,7 +47,7 @@ impl Cluster {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new("kubectl");
+        let mut cmd = Command::new(kubectl_binary());
         cmd.arg("--kubeconfig")
             .arg(self.dir.path().join("kubeconfig"))
             .arg("--cache-dir")
