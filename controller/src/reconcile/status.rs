@@ -254,24 +254,19 @@ fn application(
     };
     let report = observed.bots.get(object);
     let connected = match report {
-        Some(Ok(r)) if r.shards > 0 && r.shards_connected == r.shards => Observation::new(
-            "BotConnected",
-            Truth::True,
-            "Connected",
-            format!(
+        Some(Ok(r)) => {
+            let all = r.shards > 0 && r.shards_connected == r.shards;
+            let (truth, reason) = if all {
+                (Truth::True, "Connected")
+            } else {
+                (Truth::False, "Connecting")
+            };
+            let message = format!(
                 "{} of {} gateway shards connected",
                 r.shards_connected, r.shards
-            ),
-        ),
-        Some(Ok(r)) => Observation::new(
-            "BotConnected",
-            Truth::False,
-            "Connecting",
-            format!(
-                "{} of {} gateway shards connected",
-                r.shards_connected, r.shards
-            ),
-        ),
+            );
+            Observation::new("BotConnected", truth, reason, message)
+        }
         Some(Err(why)) => {
             Observation::new("BotConnected", Truth::False, "BotNotReporting", why.clone())
         }
