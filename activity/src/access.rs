@@ -5,12 +5,12 @@
 use crate::Api;
 use crate::auth::ApiClaims;
 use crate::error::ApiError;
-use kd_bot::config::{GuildRuntime, PartnerRuntime, RuntimeConfig};
 use kd_bot::invocation::{Action, Invocation, Member, Value};
 use kd_bot::logic::{self, Context, Plan};
 use kd_bot::reply::Reply;
-use kd_bot::roles::GuildRole;
-use kd_bot::settings;
+use kd_core::config::{GuildRuntime, PartnerRuntime, RuntimeConfig};
+use kd_core::roles::GuildRole;
+use kd_core::settings;
 use kd_kaltura::Client;
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -10,8 +10,8 @@ use axum::extract::{FromRef, FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use jsonwebtoken::errors::ErrorKind;
-use kd_bot::join_token::{ISSUER, TokenKey};
-use kd_bot::roles::{GuildRole, map_member};
+use kd_core::join_token::{ISSUER, TokenKey};
+use kd_core::roles::{GuildRole, map_member};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -249,7 +249,7 @@ mod tests {
         let token = api_key("bot").sign(&claims);
         assert_eq!(api_key("bot").verify::<ApiClaims>(&token).unwrap(), claims);
         assert!(
-            kd_bot::join_token::JoinKey::derive("bot")
+            kd_core::join_token::JoinKey::derive("bot")
                 .verify(&token)
                 .is_err()
         );

@@ -2,7 +2,7 @@
 //! (`GET /users/@me`), and a guild's member and roles with the bot token. The base URL is
 //! configurable so tests point it at the Discord sandbox.
 
-use kd_bot::roles::GuildRole;
+use kd_core::roles::GuildRole;
 use reqwest::StatusCode;
 use serde::Deserialize;
 use std::time::Duration;

@@ -5,8 +5,8 @@ mod support;
 
 use kd_activity::ApiOptions;
 use kd_activity::auth::{API_AUDIENCE, ApiClaims, api_key};
-use kd_bot::join_token::ISSUER;
-use kd_bot::roles::GuildRole;
+use kd_core::join_token::ISSUER;
+use kd_core::roles::GuildRole;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use support::Server;
@@ -150,7 +150,7 @@ async fn api_tokens_are_checked_for_key_expiry_audience_and_shape() {
     assert_eq!(answer.code(), "token_expired");
 
     let mut wrong_audience = claims(&server, server.world.student, 600);
-    wrong_audience.aud = kd_bot::join_token::AUDIENCE.into();
+    wrong_audience.aud = kd_core::join_token::AUDIENCE.into();
     let answer = server
         .get(meetings, &api_key(&bot_token).sign(&wrong_audience))
         .await;
@@ -158,7 +158,7 @@ async fn api_tokens_are_checked_for_key_expiry_audience_and_shape() {
 
     // A join token is signed with the join key: it never works as an API token.
     let join =
-        kd_bot::join_token::JoinKey::derive(&bot_token).sign(&kd_bot::join_token::JoinClaims {
+        kd_core::join_token::JoinKey::derive(&bot_token).sign(&kd_core::join_token::JoinClaims {
             sub: server.world.student.to_string(),
             guild: server.world.guild_key(),
             meeting: "1".into(),
@@ -577,14 +577,14 @@ async fn per_user_rate_limits_answer_429_with_retry_after() {
     // Join links are limited per member too, with a page rather than JSON.
     let now = kd_kaltura::ks::unix_now();
     let join =
-        kd_bot::join_token::JoinKey::derive(&bot_token).sign(&kd_bot::join_token::JoinClaims {
+        kd_core::join_token::JoinKey::derive(&bot_token).sign(&kd_core::join_token::JoinClaims {
             sub: server.world.admin.to_string(),
             guild: server.world.guild_key(),
             meeting: "424242".into(),
             partner: "campus".into(),
             role: "viewer".into(),
             name: "cyd".into(),
-            aud: kd_bot::join_token::AUDIENCE.into(),
+            aud: kd_core::join_token::AUDIENCE.into(),
             iss: ISSUER.into(),
             iat: now,
             exp: now + 600,

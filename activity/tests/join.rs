@@ -3,7 +3,7 @@
 
 mod support;
 
-use kd_bot::join_token::{AUDIENCE, ISSUER, JoinClaims, JoinKey};
+use kd_core::join_token::{AUDIENCE, ISSUER, JoinClaims, JoinKey};
 use kd_kaltura::{Secret, ks};
 use kd_tests::{World, buttons, message_of};
 use reqwest::{Method, StatusCode};

@@ -10,10 +10,6 @@ use twilight_util::builder::command::{
     CommandBuilder, IntegerBuilder, StringBuilder, SubCommandBuilder,
 };
 
-/// Version of the command set's shape, bumped when options change incompatibly (see the
-/// version policy in docs/). Reported in GuildConfig status next to the content hash.
-pub const COMMAND_SET_VERSION: &str = "1";
-
 fn command(name: &str, description: &str) -> CommandBuilder {
     CommandBuilder::new(name, description, CommandType::ChatInput)
         .contexts([InteractionContextType::Guild])

@@ -2,7 +2,7 @@
 //! read at start, then re-read when its content changes. A file that does not parse or whose
 //! revision does not match its content is refused with a log line, and the running config stays.
 
-use crate::config::RuntimeConfig;
+use kd_core::config::RuntimeConfig;
 use sha2::Digest;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -63,7 +63,7 @@ async fn follow(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{ApplicationRuntime, RuntimeConfig};
+    use kd_core::config::{ApplicationRuntime, RuntimeConfig};
     use std::collections::BTreeMap;
 
     fn config(name: &str) -> RuntimeConfig {

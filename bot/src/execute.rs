@@ -1,14 +1,14 @@
 //! Carries out a [`Plan`]: the Kaltura and store calls, then the pure renderers of
 //! [`crate::logic`] turn the results into the reply. Every failure becomes a clear message.
 
-use crate::config::{GuildRuntime, PartnerRuntime, RuntimeConfig};
 use crate::invocation::{Invocation, Member};
-use crate::join_token::{AUDIENCE, ISSUER, JoinClaims, JoinKey};
-use crate::kaltura::{KalturaClients, KalturaFailure};
 use crate::logic::{self, MeetingKind, MeetingView, Plan, Video};
 use crate::reply::{Message, Reply};
-use crate::roles::KalturaRole;
-use crate::settings::{self, Overrides};
+use kd_core::config::{GuildRuntime, PartnerRuntime, RuntimeConfig};
+use kd_core::join_token::{AUDIENCE, ISSUER, JoinClaims, JoinKey};
+use kd_core::kaltura::{KalturaClients, KalturaFailure};
+use kd_core::roles::KalturaRole;
+use kd_core::settings::{self, Overrides};
 use kd_crds::template;
 use kd_kaltura::types::{MediaEntry, MediaFilter, Pager, ScheduleEvent};
 use kd_kaltura::{Client, NewMeeting};

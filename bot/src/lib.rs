@@ -2,18 +2,11 @@
 //! twilight gateway and HTTP edges call into it.
 
 pub mod commands;
-pub mod config;
 pub mod config_source;
 pub mod execute;
 pub mod invocation;
-pub mod join_token;
-pub mod kaltura;
 pub mod logging;
 pub mod logic;
 pub mod metrics;
 pub mod reply;
-pub mod report;
-pub mod roles;
 pub mod runtime;
-pub mod secrets;
-pub mod settings;

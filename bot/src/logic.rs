@@ -2,11 +2,11 @@
 //! configuration to either an immediate [`Reply`] or a [`Plan`] that needs Kaltura or the store,
 //! and from the results of those calls back to a reply. No I/O here.
 
-use crate::config::{GuildRuntime, RuntimeConfig};
 use crate::invocation::{Action, Invocation};
 use crate::reply::{ButtonStyle, Message, Reply, button, link_button, truncate};
-use crate::roles::{GuildRole, KalturaRole, map_member, may_run};
-use crate::settings::Setting;
+use kd_core::config::{GuildRuntime, RuntimeConfig};
+use kd_core::roles::{GuildRole, KalturaRole, map_member, may_run};
+use kd_core::settings::Setting;
 use serde_json::json;
 
 /// Discord permission bits the bot checks itself.
@@ -678,8 +678,8 @@ pub fn config_view(settings: &[Setting]) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{ApplicationRuntime, PartnerRuntime, RoleTable};
     use crate::invocation::{Member, Value};
+    use kd_core::config::{ApplicationRuntime, PartnerRuntime, RoleTable};
     use kd_crds::guild::{Channels, Features, Templates};
     use kd_crds::role_mapping::{RoleRule, RoleSelector};
     use std::collections::BTreeMap;

@@ -4,18 +4,18 @@
 //! changed are re-registered.
 
 use crate::commands;
-use crate::config::RuntimeConfig;
 use crate::execute::{Env, Outcome, execute};
 use crate::invocation::{Action, Invocation, NotHandled, from_interaction};
-use crate::join_token::JoinKey;
-use crate::kaltura::{KalturaClients, KalturaSettings};
 use crate::logic::{Context, plan};
 use crate::metrics::{CommandLabel, CommandLabels, Metrics};
 use crate::reply::{Message, Reply, deferral};
-use crate::report::{BotReport, Registration, Tracker};
-use crate::roles::GuildRole;
-use crate::secrets::SecretSource;
-use crate::settings;
+use kd_core::config::RuntimeConfig;
+use kd_core::join_token::JoinKey;
+use kd_core::kaltura::{KalturaClients, KalturaSettings};
+use kd_core::report::{BotReport, Registration, Tracker};
+use kd_core::roles::GuildRole;
+use kd_core::secrets::SecretSource;
+use kd_core::settings;
 use kd_store::Store;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};

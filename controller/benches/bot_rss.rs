@@ -51,7 +51,7 @@ fn main() {
             .map(|id| (id.to_string(), template.clone()))
             .collect();
         let config =
-            kd_bot::config::RuntimeConfig::new(config.application, config.partners, config.guilds);
+            kd_core::config::RuntimeConfig::new(config.application, config.partners, config.guilds);
 
         let started = Instant::now();
         let bot = WorkloadProcess::bot(

@@ -2,7 +2,7 @@
 //! mounted secrets, connected to the Discord and Kaltura sandboxes, following edits of the file
 //! and serving /metrics and /status.
 
-use kd_bot::report::Registration;
+use kd_core::report::Registration;
 use kd_sandbox_discord::{DiscordSandbox, NewCommandInteraction};
 use kd_tests::process::{Outside, WorkloadProcess};
 use std::io::Read;
@@ -81,7 +81,7 @@ async fn the_bot_process_serves_follows_its_config_file_and_reports_metrics() {
     let stranger = config.guilds.values().next().unwrap().clone();
     config.guilds.insert("1283874310720716999".into(), stranger);
     let config =
-        kd_bot::config::RuntimeConfig::new(config.application, config.partners, config.guilds);
+        kd_core::config::RuntimeConfig::new(config.application, config.partners, config.guilds);
     bot.write_config(&config);
     eventually("commands re-registered", || {
         (!names(&discord).contains(&"kaltura-video-search".to_string())).then_some(())
@@ -105,7 +105,7 @@ async fn the_bot_process_serves_follows_its_config_file_and_reports_metrics() {
     // What the operator reads: the running revision and each guild's registration.
     let report = eventually("both guilds settled in /status", || {
         let text = bot.get("/status")?;
-        let report: kd_bot::report::BotReport =
+        let report: kd_core::report::BotReport =
             serde_json::from_str(text.split("\r\n\r\n").nth(1)?).ok()?;
         let settled = report.revision == config.revision
             && report.guilds.values().all(|g| *g != Registration::Pending);
@@ -114,7 +114,7 @@ async fn the_bot_process_serves_follows_its_config_file_and_reports_metrics() {
     .await;
     assert_eq!(
         report.command_set_version,
-        kd_bot::commands::COMMAND_SET_VERSION
+        kd_core::command::COMMAND_SET_VERSION
     );
     assert_eq!((report.shards, report.shards_connected), (1, 1));
     assert!(matches!(

@@ -2,7 +2,7 @@
 //! `kaltura-discord operator` process reconciling them, a bot process started from the
 //! ConfigMap it renders (as the kubelet would mount it), and the status read back with kubectl.
 
-use kd_bot::config::RuntimeConfig;
+use kd_core::config::RuntimeConfig;
 use kd_sandbox_kubernetes::{Config as KubeConfig, KubernetesSandbox};
 use kd_tests::process::{Outside, WorkloadProcess};
 use std::io::Write;
@@ -279,7 +279,7 @@ async fn the_operator_deploys_the_bot_and_writes_what_it_reports_into_status() {
     });
     assert_eq!(
         physics["status"]["commandSetVersion"],
-        kd_bot::commands::COMMAND_SET_VERSION
+        kd_core::command::COMMAND_SET_VERSION
     );
     assert_eq!(
         physics["status"]["configRevision"],

@@ -97,7 +97,7 @@ async fn the_serve_process_answers_the_api_and_follows_its_config_file() {
         .values_mut()
         .for_each(|g| g.features.meetings = false);
     let changed =
-        kd_bot::config::RuntimeConfig::new(changed.application, changed.partners, changed.guilds);
+        kd_core::config::RuntimeConfig::new(changed.application, changed.partners, changed.guilds);
     server.write_config(&changed);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {

@@ -3,9 +3,9 @@
 
 pub mod process;
 
-use kd_bot::config::{ApplicationRuntime, GuildRuntime, PartnerRuntime, RoleTable, RuntimeConfig};
 use kd_bot::runtime::{Bot, BotOptions};
-use kd_bot::secrets::SecretMap;
+use kd_core::config::{ApplicationRuntime, GuildRuntime, PartnerRuntime, RoleTable, RuntimeConfig};
+use kd_core::secrets::SecretMap;
 use kd_crds::SecretKeyRef;
 use kd_crds::guild::{Channels, Features, Overridable, Templates};
 use kd_crds::role_mapping::{RoleRule, RoleSelector};

@@ -1,7 +1,7 @@
 //! The `kaltura-discord bot` and `serve` binaries as deployed: mounted-style secrets and a
 //! runtime-config file in a temporary folder, the sandboxes' URLs, HTTP on a free port.
 
-use kd_bot::config::RuntimeConfig;
+use kd_core::config::RuntimeConfig;
 use kd_sandbox_discord::{Config, DiscordSandbox, GuildCreated, NewGuild, NewUser};
 use kd_sandbox_kaltura::{KalturaSandbox, SandboxConfig};
 use std::io::{Read, Write};

@@ -4,7 +4,7 @@
 #![allow(dead_code)] // Each test binary uses its own part of the harness.
 
 use kd_activity::{Api, ApiOptions, AppState};
-use kd_bot::secrets::SecretMap;
+use kd_core::secrets::SecretMap;
 use kd_tests::World;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};

@@ -3,9 +3,9 @@
 
 use super::logs::LogArgs;
 use anyhow::Context;
-use kd_bot::config::RuntimeConfig;
 use kd_bot::config_source;
-use kd_bot::secrets::MountedSecrets;
+use kd_core::config::RuntimeConfig;
+use kd_core::secrets::MountedSecrets;
 use kd_store::Store;
 use std::path::PathBuf;
 use std::sync::Arc;

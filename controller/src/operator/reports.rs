@@ -2,7 +2,7 @@
 
 use crate::reconcile::status::merge;
 use futures_util::future::join_all;
-use kd_bot::report::BotReport;
+use kd_core::report::BotReport;
 use std::time::Duration;
 
 pub fn client() -> anyhow::Result<reqwest::Client> {

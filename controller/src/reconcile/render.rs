@@ -2,7 +2,7 @@
 //! Resources with reference errors are left out (their status says why), so one broken
 //! GuildConfig never stops the others.
 
-use kd_bot::config::{ApplicationRuntime, GuildRuntime, PartnerRuntime, RoleTable, RuntimeConfig};
+use kd_core::config::{ApplicationRuntime, GuildRuntime, PartnerRuntime, RoleTable, RuntimeConfig};
 use kd_crds::references::{Catalog, ObjectKey, Severity, check};
 use kd_crds::{DiscordApplication, GuildConfig, KalturaPartner};
 use kube::ResourceExt;
@@ -189,7 +189,7 @@ mod tests {
             !changed.guilds[0].spec.features.video_search;
         let second = render(&changed).remove(0).config;
         assert_ne!(first.revision, second.revision);
-        let reread = kd_bot::config::RuntimeConfig::from_json(&second.to_json()).unwrap();
+        let reread = kd_core::config::RuntimeConfig::from_json(&second.to_json()).unwrap();
         assert_eq!(reread, second);
     }
 
@@ -200,7 +200,7 @@ mod tests {
             .to_json()
             .replace("\"videoSearch\": true", "\"videoSearch\": false");
         assert_ne!(tampered, config.to_json());
-        let err = kd_bot::config::RuntimeConfig::from_json(&tampered).unwrap_err();
+        let err = kd_core::config::RuntimeConfig::from_json(&tampered).unwrap_err();
         assert!(err.contains("does not match its content"), "{err}");
     }
 

@@ -4,7 +4,7 @@
 use super::conditions::{Observation, Truth, settle};
 use super::render::Rendered;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use kd_bot::report::{BotReport, Registration};
+use kd_core::report::{BotReport, Registration};
 use kd_crds::references::{Catalog, Finding, ObjectKey, Severity};
 use kd_crds::{
     DiscordApplication, DiscordApplicationStatus, GuildConfig, GuildConfigStatus,
@@ -553,7 +553,7 @@ mod tests {
         );
         assert_eq!(
             physics.command_set_version.as_deref(),
-            Some(kd_bot::commands::COMMAND_SET_VERSION)
+            Some(kd_core::command::COMMAND_SET_VERSION)
         );
         assert_eq!(physics.config_revision.as_deref(), Some(revision.as_str()));
         assert_eq!(

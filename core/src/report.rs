@@ -2,7 +2,7 @@
 //! per configured guild, whether the guild's command set is registered. The bot serves it as
 //! JSON at `/status`; the operator turns it into DiscordApplication and GuildConfig status.
 
-use crate::commands::COMMAND_SET_VERSION;
+use crate::command::COMMAND_SET_VERSION;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
