@@ -2,6 +2,7 @@
 //! longer wants. Applying skips objects whose content was applied recently unchanged, so a
 //! reconcile woken by our own status writes costs no API calls.
 
+use crate::error::{Error, Result};
 use crate::reconcile::workloads::{INSTANCE_LABEL, MANAGED_BY};
 use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
@@ -41,14 +42,14 @@ impl Applier {
         namespace: &str,
         app: &str,
         objects: &[Value],
-    ) -> Result<(), String> {
+    ) -> Result<()> {
         let mut wanted = BTreeSet::new();
         for object in objects {
             let (api_version, kind) = (object["apiVersion"].as_str(), object["kind"].as_str());
             let (Some(api_version), Some(kind), Some(name)) =
                 (api_version, kind, object["metadata"]["name"].as_str())
             else {
-                return Err("a workload object without apiVersion, kind or name".into());
+                return Err(Error::Malformed);
             };
             let id = format!("{namespace}/{kind}/{name}");
             wanted.insert((kind.to_string(), name.to_string()));
@@ -65,7 +66,11 @@ impl Applier {
             let params = PatchParams::apply(FIELD_MANAGER).force();
             if let Err(err) = api.patch(name, &params, &Patch::Apply(object)).await {
                 self.applied.remove(&id);
-                return Err(format!("applying {kind} {name} failed: {err}"));
+                return Err(Error::Apply {
+                    kind: kind.to_string(),
+                    name: name.to_string(),
+                    error: err,
+                });
             }
             tracing::info!(namespace, kind, name, "applied");
             self.applied.insert(id, (digest, Instant::now()));
@@ -79,7 +84,7 @@ impl Applier {
         namespace: &str,
         app: &str,
         wanted: &BTreeSet<(String, String)>,
-    ) -> Result<(), String> {
+    ) -> Result<()> {
         let selector = format!("{}={},{INSTANCE_LABEL}={app}", MANAGED_BY.0, MANAGED_BY.1);
         for (group, version, kind) in PRUNED {
             let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
@@ -88,7 +93,11 @@ impl Applier {
             let existing = api
                 .list_metadata(&ListParams::default().labels(&selector))
                 .await
-                .map_err(|err| format!("listing {kind}s to prune failed: {err}"))?;
+                .map_err(|error| Error::Prune {
+                    kind,
+                    name: "*".into(),
+                    error,
+                })?;
             for object in existing {
                 let Some(name) = object.metadata.name else {
                     continue;
@@ -98,7 +107,11 @@ impl Applier {
                 }
                 api.delete(&name, &DeleteParams::background())
                     .await
-                    .map_err(|err| format!("pruning {kind} {name} failed: {err}"))?;
+                    .map_err(|error| Error::Prune {
+                        kind,
+                        name: name.clone(),
+                        error,
+                    })?;
                 self.applied.remove(&format!("{namespace}/{kind}/{name}"));
                 tracing::info!(namespace, kind, name, "pruned");
             }

@@ -98,7 +98,7 @@ impl Index {
     }
 
     /// Waits until every cache has its first complete list.
-    pub async fn ready(&self) -> anyhow::Result<()> {
+    pub async fn ready(&self) -> crate::error::Result<()> {
         let waits = [
             self.partners.wait_until_ready().await,
             self.applications.wait_until_ready().await,

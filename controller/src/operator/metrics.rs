@@ -1,5 +1,7 @@
-//! Prometheus metrics of the operator: reconcile passes by result, and their duration.
+//! Prometheus metrics of the operator: reconcile passes by result, the errors of each pass by
+//! the step that failed, and the passes' duration.
 
+use crate::error::Error;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -12,9 +14,15 @@ struct ResultLabel {
     result: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
 pub struct Metrics {
     registry: Registry,
     reconciles: Family<ResultLabel, Counter>,
+    errors: Family<ReasonLabel, Counter>,
     duration: Histogram,
 }
 
@@ -27,6 +35,12 @@ impl Default for Metrics {
             "Reconcile passes, by result (error when a step failed)",
             reconciles.clone(),
         );
+        let errors = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "reconcile_errors",
+            "Failed steps of reconcile passes, by the step (apply, prune, status)",
+            errors.clone(),
+        );
         let duration = Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]);
         registry.register(
             "reconcile_seconds",
@@ -36,15 +50,20 @@ impl Default for Metrics {
         Self {
             registry,
             reconciles,
+            errors,
             duration,
         }
     }
 }
 
 impl Metrics {
-    pub fn observe(&self, took: Duration, errors: usize) {
-        let result = if errors == 0 { "ok" } else { "error" };
+    pub fn observe(&self, took: Duration, errors: &[Error]) {
+        let result = if errors.is_empty() { "ok" } else { "error" };
         self.reconciles.get_or_create(&ResultLabel { result }).inc();
+        for error in errors {
+            let reason = error.reason();
+            self.errors.get_or_create(&ReasonLabel { reason }).inc();
+        }
         self.duration.observe(took.as_secs_f64());
     }
 
@@ -53,5 +72,29 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String");
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_failed_step_counts_under_its_reason() {
+        let metrics = Metrics::default();
+        metrics.observe(Duration::from_millis(5), &[]);
+        metrics.observe(
+            Duration::from_millis(5),
+            &[Error::NoBotPod, Error::Malformed, Error::Malformed],
+        );
+        let text = metrics.encode();
+        for sample in [
+            r#"kaltura_discord_operator_reconciles_total{result="ok"} 1"#,
+            r#"kaltura_discord_operator_reconciles_total{result="error"} 1"#,
+            r#"kaltura_discord_operator_reconcile_errors_total{reason="apply"} 2"#,
+            r#"kaltura_discord_operator_reconcile_errors_total{reason="bot_report"} 1"#,
+        ] {
+            assert!(text.lines().any(|l| l == sample), "{sample} in\n{text}");
+        }
     }
 }

@@ -11,6 +11,7 @@ pub mod metrics;
 mod reports;
 mod status_writer;
 
+use crate::error::{Error, Result};
 use crate::reconcile::render;
 use crate::reconcile::status::{self, Observed};
 use crate::reconcile::workloads::{self, BOT_PORT, Inputs, bot_service_name};
@@ -41,7 +42,7 @@ pub async fn run(
     options: Options,
     metrics: Arc<Metrics>,
     ready: watch::Sender<bool>,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     let index = Index::start(&client, options.namespace.as_deref());
     index.ready().await?;
     tracing::info!(
@@ -54,7 +55,7 @@ pub async fn run(
     loop {
         let started = Instant::now();
         let errors = reconcile(&client, &index, &options, &http, &mut applier, &mut writer).await;
-        metrics.observe(started.elapsed(), errors);
+        metrics.observe(started.elapsed(), &errors);
         ready.send_replace(true);
         tokio::select! {
             _ = index.changed() => {
@@ -66,7 +67,7 @@ pub async fn run(
     }
 }
 
-/// One pass over everything; returns how many steps failed (each is logged and in status).
+/// One pass over everything; returns the steps that failed (each is logged and in status).
 async fn reconcile(
     client: &Client,
     index: &Index,
@@ -74,12 +75,11 @@ async fn reconcile(
     http: &reqwest::Client,
     applier: &mut Applier,
     writer: &mut status_writer::StatusWriter,
-) -> usize {
+) -> Vec<Error> {
     let catalog = index.catalog();
     let findings = check(&catalog);
     let rendered = render::render(&catalog);
     let mut observed = Observed::default();
-    let mut errors = 0;
     for r in &rendered {
         let Some(app) = catalog.applications.iter().find(|a| {
             a.name_any() == r.application.name
@@ -100,7 +100,6 @@ async fn reconcile(
             .apply(client, namespace, &r.application.name, &objects)
             .await;
         if let Err(error) = &applied {
-            errors += 1;
             tracing::error!(application = %r.application.name, %error, "applying workloads failed");
         }
         observed.applied.insert(r.application.clone(), applied);
@@ -115,7 +114,14 @@ async fn reconcile(
     }
     let now = Time(Timestamp::now());
     let statuses = status::compute(&catalog, &findings, &rendered, &observed, &now);
-    errors + writer.write(&catalog, statuses).await
+    // Failed applies are in status as conditions and counted as errors; reports are only status.
+    let mut errors: Vec<Error> = observed
+        .applied
+        .into_values()
+        .filter_map(Result::err)
+        .collect();
+    errors.extend(writer.write(&catalog, statuses).await);
+    errors
 }
 
 /// Changes whenever one of the Secrets changes; made of names and versions, never values.

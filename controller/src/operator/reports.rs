@@ -1,35 +1,35 @@
 //! Reads the bots' `/status` reports from every ready endpoint of their Service.
 
+use crate::error::{Error, Result};
 use crate::reconcile::status::merge;
 use futures_util::future::join_all;
 use kd_core::report::BotReport;
 use std::time::Duration;
 
-pub fn client() -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
+pub fn client() -> Result<reqwest::Client> {
+    reqwest::Client::builder()
         .timeout(Duration::from_secs(2))
-        .build()?)
+        .build()
+        .map_err(Error::HttpClient)
 }
 
 /// The merged report of all endpoints, or why there is none.
-pub async fn collect(http: &reqwest::Client, urls: &[String]) -> Result<BotReport, String> {
+pub async fn collect(http: &reqwest::Client, urls: &[String]) -> Result<BotReport> {
     if urls.is_empty() {
-        return Err("no ready bot pod".into());
+        return Err(Error::NoBotPod);
     }
     let answers = join_all(urls.iter().map(|url| fetch(http, url))).await;
     let mut reports = Vec::new();
     for answer in answers {
         reports.push(answer?);
     }
-    merge(reports).ok_or_else(|| "no ready bot pod".into())
+    merge(reports).ok_or(Error::NoBotPod)
 }
 
-async fn fetch(http: &reqwest::Client, url: &str) -> Result<BotReport, String> {
-    let failed = |err: reqwest::Error| {
-        format!(
-            "reading the bot report at {url} failed: {}",
-            err.without_url()
-        )
+async fn fetch(http: &reqwest::Client, url: &str) -> Result<BotReport> {
+    let failed = |err: reqwest::Error| Error::BotReport {
+        url: url.to_string(),
+        error: err.without_url(),
     };
     http.get(url)
         .send()

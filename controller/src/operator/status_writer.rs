@@ -1,5 +1,6 @@
 //! Writes computed statuses through the status subresource, only where they changed.
 
+use crate::error::Error;
 use crate::reconcile::status::Statuses;
 use kd_crds::references::{Catalog, ObjectKey};
 use kd_crds::{DiscordApplication, GuildConfig, KalturaPartner, NotificationRule, RoleMapping};
@@ -20,32 +21,39 @@ impl StatusWriter {
         Self { client }
     }
 
-    /// Writes every changed status; returns how many writes failed.
-    pub async fn write(&mut self, catalog: &Catalog, statuses: Statuses) -> usize {
-        let mut failed = 0;
-        failed += self
-            .kind::<KalturaPartner, _>(&catalog.partners, statuses.partners, |o| o.status.as_ref())
-            .await;
-        failed += self
-            .kind::<DiscordApplication, _>(&catalog.applications, statuses.applications, |o| {
+    /// Writes every changed status; returns the writes that failed.
+    pub async fn write(&mut self, catalog: &Catalog, statuses: Statuses) -> Vec<Error> {
+        let mut failed = Vec::new();
+        failed.extend(
+            self.kind::<KalturaPartner, _>(&catalog.partners, statuses.partners, |o| {
                 o.status.as_ref()
             })
-            .await;
-        failed += self
-            .kind::<GuildConfig, _>(&catalog.guilds, statuses.guilds, |o| o.status.as_ref())
-            .await;
-        failed += self
-            .kind::<RoleMapping, _>(&catalog.role_mappings, statuses.role_mappings, |o| {
+            .await,
+        );
+        failed.extend(
+            self.kind::<DiscordApplication, _>(&catalog.applications, statuses.applications, |o| {
                 o.status.as_ref()
             })
-            .await;
-        failed += self
-            .kind::<NotificationRule, _>(
+            .await,
+        );
+        failed.extend(
+            self.kind::<GuildConfig, _>(&catalog.guilds, statuses.guilds, |o| o.status.as_ref())
+                .await,
+        );
+        failed.extend(
+            self.kind::<RoleMapping, _>(&catalog.role_mappings, statuses.role_mappings, |o| {
+                o.status.as_ref()
+            })
+            .await,
+        );
+        failed.extend(
+            self.kind::<NotificationRule, _>(
                 &catalog.notification_rules,
                 statuses.notification_rules,
                 |o| o.status.as_ref(),
             )
-            .await;
+            .await,
+        );
         failed
     }
 
@@ -54,7 +62,7 @@ impl StatusWriter {
         current: &[K],
         statuses: Vec<(ObjectKey, S)>,
         status_of: impl Fn(&K) -> Option<&S>,
-    ) -> usize
+    ) -> Vec<Error>
     where
         K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
             + Clone
@@ -62,7 +70,7 @@ impl StatusWriter {
             + Debug,
         S: Serialize + PartialEq,
     {
-        let mut failed = 0;
+        let mut failed = Vec::new();
         for (key, status) in statuses {
             let unchanged = current
                 .iter()
@@ -86,9 +94,14 @@ impl StatusWriter {
                 .await
             {
                 Ok(_) => tracing::debug!(kind = key.kind, name = %key.name, "status written"),
-                Err(err) => {
-                    failed += 1;
-                    tracing::warn!(kind = key.kind, name = %key.name, error = %err, "writing status failed");
+                Err(error) => {
+                    let error = Error::Status {
+                        kind: key.kind,
+                        name: key.name,
+                        error,
+                    };
+                    tracing::warn!(%error, "writing status failed");
+                    failed.push(error);
                 }
             }
         }

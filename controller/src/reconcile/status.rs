@@ -3,6 +3,7 @@
 
 use super::conditions::{Observation, Truth, settle};
 use super::render::Rendered;
+use crate::error::Error;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kd_core::report::{BotReport, Registration};
 use kd_crds::references::{Catalog, Finding, ObjectKey, Severity};
@@ -14,12 +15,12 @@ use kube::ResourceExt;
 use std::collections::BTreeMap;
 
 /// What the operator saw of each application's workloads (keyed by the DiscordApplication).
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct Observed {
     /// The bot's report (replicas merged), or why there is none.
-    pub bots: BTreeMap<ObjectKey, Result<BotReport, String>>,
+    pub bots: BTreeMap<ObjectKey, Result<BotReport, Error>>,
     /// Whether applying the workloads worked.
-    pub applied: BTreeMap<ObjectKey, Result<(), String>>,
+    pub applied: BTreeMap<ObjectKey, Result<(), Error>>,
     /// Whether the Activity has an available replica.
     pub activity_ready: BTreeMap<ObjectKey, bool>,
 }
@@ -243,7 +244,7 @@ fn application(
             "the bot and Activity workloads are applied".into(),
         ),
         Some(Err(error)) => {
-            Observation::new("Deployed", Truth::False, "ApplyFailed", error.clone())
+            Observation::new("Deployed", Truth::False, "ApplyFailed", error.to_string())
         }
         None => Observation::new(
             "Deployed",
@@ -267,9 +268,12 @@ fn application(
             );
             Observation::new("BotConnected", truth, reason, message)
         }
-        Some(Err(why)) => {
-            Observation::new("BotConnected", Truth::False, "BotNotReporting", why.clone())
-        }
+        Some(Err(why)) => Observation::new(
+            "BotConnected",
+            Truth::False,
+            "BotNotReporting",
+            why.to_string(),
+        ),
         None => Observation::new(
             "BotConnected",
             Truth::Unknown,
@@ -383,7 +387,7 @@ fn guild_status(
     }
     let report = match observed.bots.get(app) {
         Some(Ok(report)) => report,
-        Some(Err(why)) => return not_ready("BotNotReporting", why.clone()),
+        Some(Err(why)) => return not_ready("BotNotReporting", why.to_string()),
         None => return not_ready("BotNotReporting", "no bot report yet".into()),
     };
     let Some(state) = report.guilds.get(guild_id) else {
