@@ -3,6 +3,7 @@
 //! ConfigMap it renders (as the kubelet would mount it), and the status read back with kubectl.
 
 use kd_core::config::RuntimeConfig;
+use kd_controller::reconcile::conditions::{reasons, types};
 use kd_sandbox_kubernetes::{Config as KubeConfig, KubernetesSandbox};
 use kd_tests::process::{Outside, WorkloadProcess};
 use std::io::Write;
@@ -275,7 +276,7 @@ async fn the_operator_deploys_the_bot_and_writes_what_it_reports_into_status() {
     // The bot registers the guild's commands; the operator reads its report into status.
     let physics = eventually("physics-101 to be Ready", &log, || {
         let gc = kubectl.json(&["get", "guildconfig", "physics-101", "-n", NS])?;
-        (condition(&gc, "Ready")?.0 == "True").then_some(gc)
+        (condition(&gc, types::READY)?.0 == "True").then_some(gc)
     });
     assert_eq!(
         physics["status"]["commandSetVersion"],
@@ -286,8 +287,8 @@ async fn the_operator_deploys_the_bot_and_writes_what_it_reports_into_status() {
         config.revision.as_str()
     );
     assert_eq!(
-        condition(&physics, "CommandsRegistered").unwrap().1,
-        "Registered"
+        condition(&physics, types::COMMANDS_REGISTERED).unwrap().1,
+        reasons::REGISTERED
     );
     let table = kubectl.ok(&["get", "guildconfigs", "-n", NS]);
     let header = table.lines().next().unwrap();
@@ -304,17 +305,20 @@ async fn the_operator_deploys_the_bot_and_writes_what_it_reports_into_status() {
     let (status, reason, message) = eventually("the broken guild's reason", &log, || {
         condition(
             &kubectl.json(&["get", "guildconfig", "lost", "-n", NS])?,
-            "Ready",
+            types::READY,
         )
     });
-    assert_eq!((status.as_str(), reason.as_str()), ("False", "InvalidSpec"));
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", reasons::INVALID_SPEC)
+    );
     assert!(message.contains("spec.partnerRef"), "{message}");
     let app = eventually("the application to be Ready", &log, || {
         let app = kubectl.json(&["get", "dapp", "campus-bot", "-n", NS])?;
-        (condition(&app, "Ready")?.0 == "True").then_some(app)
+        (condition(&app, types::READY)?.0 == "True").then_some(app)
     });
     assert_eq!(app["status"]["guildCount"], 1);
-    assert_eq!(condition(&app, "BotConnected").unwrap().0, "True");
+    assert_eq!(condition(&app, types::BOT_CONNECTED).unwrap().0, "True");
 
     // A spec change renders a new revision; once the mounted file follows, status follows.
     kubectl.ok(&[
@@ -335,7 +339,7 @@ async fn the_operator_deploys_the_bot_and_writes_what_it_reports_into_status() {
     eventually("status to follow the new revision", &log, || {
         let gc = kubectl.json(&["get", "guildconfig", "physics-101", "-n", NS])?;
         (gc["status"]["configRevision"] == changed.revision.as_str()
-            && condition(&gc, "Ready")?.0 == "True")
+            && condition(&gc, types::READY)?.0 == "True")
             .then_some(())
     });
     let registered = outside.discord.commands(Some(outside.guild.id)).unwrap();

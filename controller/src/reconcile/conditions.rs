@@ -3,6 +3,44 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
+/// Condition types, as `kubectl wait --for condition=<type>` and the printer columns name them.
+pub mod types {
+    /// Every kind: the resource does what it declares.
+    pub const READY: &str = "Ready";
+    /// DiscordApplication: its workloads are applied.
+    pub const DEPLOYED: &str = "Deployed";
+    /// DiscordApplication: every gateway shard of the bot is connected.
+    pub const BOT_CONNECTED: &str = "BotConnected";
+    /// DiscordApplication: the Activity server has an available replica.
+    pub const ACTIVITY_READY: &str = "ActivityReady";
+    /// GuildConfig: the guild's slash commands are registered with Discord.
+    pub const COMMANDS_REGISTERED: &str = "CommandsRegistered";
+}
+
+/// Condition reasons (CamelCase, as the API conventions want them); docs/operator.md explains them.
+pub mod reasons {
+    pub const VALID: &str = "Valid";
+    pub const INVALID_SPEC: &str = "InvalidSpec";
+    pub const APPLIED: &str = "Applied";
+    pub const APPLY_FAILED: &str = "ApplyFailed";
+    pub const NOT_APPLIED: &str = "NotApplied";
+    pub const CONNECTED: &str = "Connected";
+    pub const CONNECTING: &str = "Connecting";
+    pub const BOT_NOT_REPORTING: &str = "BotNotReporting";
+    pub const DISABLED: &str = "Disabled";
+    pub const AVAILABLE: &str = "Available";
+    pub const UNAVAILABLE: &str = "Unavailable";
+    pub const ROLLING_OUT: &str = "RollingOut";
+    pub const RUNNING: &str = "Running";
+    pub const APPLICATION_NOT_READY: &str = "ApplicationNotReady";
+    pub const NOT_RENDERED: &str = "NotRendered";
+    pub const REGISTERED: &str = "Registered";
+    pub const PENDING: &str = "Pending";
+    pub const REGISTRATION_FAILED: &str = "RegistrationFailed";
+    /// GuildConfig `Ready`: the bot serves the guild's commands.
+    pub const READY: &str = "Ready";
+}
+
 /// A condition's value before the transition time is settled.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Observation {
@@ -83,7 +121,7 @@ mod tests {
 
     #[test]
     fn the_transition_time_moves_only_when_the_status_flips() {
-        let ready = |status| vec![Observation::new("Ready", status, "R", "m".into())];
+        let ready = |status| vec![Observation::new(types::READY, status, "R", "m".into())];
         let first = settle(&[], ready(Truth::False), Some(1), &at(100));
         assert_eq!(first[0].last_transition_time, at(100));
         let same = settle(&first, ready(Truth::False), Some(2), &at(200));

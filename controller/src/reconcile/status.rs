@@ -1,7 +1,7 @@
 //! The status of every resource, computed as data from the resources, the reference check,
 //! what was rendered and what the running workloads report. The backends only write it.
 
-use super::conditions::{Observation, Truth, settle};
+use super::conditions::{Observation, Truth, reasons, settle, types};
 use super::render::Rendered;
 use crate::error::Error;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -75,8 +75,15 @@ fn key<K: ResourceExt>(kind: &'static str, obj: &K) -> ObjectKey {
 /// `Ready` of a resource that is only checked, not run: its own reference errors, if any.
 fn checked(object: &ObjectKey, findings: &[Finding]) -> Observation {
     match errors_of(object, findings) {
-        Some(message) => Observation::new("Ready", Truth::False, "InvalidSpec", message),
-        None => Observation::new("Ready", Truth::True, "Valid", "references resolve".into()),
+        Some(message) => {
+            Observation::new(types::READY, Truth::False, reasons::INVALID_SPEC, message)
+        }
+        None => Observation::new(
+            types::READY,
+            Truth::True,
+            reasons::VALID,
+            "references resolve".into(),
+        ),
     }
 }
 
@@ -229,27 +236,31 @@ fn application(
 ) -> (Vec<Observation>, DiscordApplicationStatus) {
     let Some(rendered) = rendered else {
         let message = errors_of(object, findings).unwrap_or_else(|| "not rendered".into());
-        let invalid = |type_| Observation::new(type_, Truth::False, "InvalidSpec", message.clone());
+        let invalid =
+            |type_| Observation::new(type_, Truth::False, reasons::INVALID_SPEC, message.clone());
         return (
-            vec![invalid("Ready"), invalid("Deployed")],
+            vec![invalid(types::READY), invalid(types::DEPLOYED)],
             DiscordApplicationStatus::default(),
         );
     };
     let desired = rendered.config.revision.clone();
     let deployed = match observed.applied.get(object) {
         Some(Ok(())) => Observation::new(
-            "Deployed",
+            types::DEPLOYED,
             Truth::True,
-            "Applied",
+            reasons::APPLIED,
             "the bot and Activity workloads are applied".into(),
         ),
-        Some(Err(error)) => {
-            Observation::new("Deployed", Truth::False, "ApplyFailed", error.to_string())
-        }
+        Some(Err(error)) => Observation::new(
+            types::DEPLOYED,
+            Truth::False,
+            reasons::APPLY_FAILED,
+            error.to_string(),
+        ),
         None => Observation::new(
-            "Deployed",
+            types::DEPLOYED,
             Truth::Unknown,
-            "NotApplied",
+            reasons::NOT_APPLIED,
             "the workloads were not applied yet".into(),
         ),
     };
@@ -258,46 +269,46 @@ fn application(
         Some(Ok(r)) => {
             let all = r.shards > 0 && r.shards_connected == r.shards;
             let (truth, reason) = if all {
-                (Truth::True, "Connected")
+                (Truth::True, reasons::CONNECTED)
             } else {
-                (Truth::False, "Connecting")
+                (Truth::False, reasons::CONNECTING)
             };
             let message = format!(
                 "{} of {} gateway shards connected",
                 r.shards_connected, r.shards
             );
-            Observation::new("BotConnected", truth, reason, message)
+            Observation::new(types::BOT_CONNECTED, truth, reason, message)
         }
         Some(Err(why)) => Observation::new(
-            "BotConnected",
+            types::BOT_CONNECTED,
             Truth::False,
-            "BotNotReporting",
+            reasons::BOT_NOT_REPORTING,
             why.to_string(),
         ),
         None => Observation::new(
-            "BotConnected",
+            types::BOT_CONNECTED,
             Truth::Unknown,
-            "BotNotReporting",
+            reasons::BOT_NOT_REPORTING,
             "no bot report yet".into(),
         ),
     };
     let activity = match (activity_enabled, observed.activity_ready.get(object)) {
         (false, _) => Observation::new(
-            "ActivityReady",
+            types::ACTIVITY_READY,
             Truth::False,
-            "Disabled",
+            reasons::DISABLED,
             "activity.enabled is false".into(),
         ),
         (true, Some(true)) => Observation::new(
-            "ActivityReady",
+            types::ACTIVITY_READY,
             Truth::True,
-            "Available",
+            reasons::AVAILABLE,
             "the Activity server has an available replica".into(),
         ),
         (true, _) => Observation::new(
-            "ActivityReady",
+            types::ACTIVITY_READY,
             Truth::False,
-            "Unavailable",
+            reasons::UNAVAILABLE,
             "the Activity server has no available replica".into(),
         ),
     };
@@ -307,23 +318,23 @@ fn application(
     };
     let ready = if !deployed.is_true() {
         Observation::new(
-            "Ready",
+            types::READY,
             Truth::False,
             deployed.reason,
             deployed.message.clone(),
         )
     } else if !connected.is_true() {
         Observation::new(
-            "Ready",
+            types::READY,
             Truth::False,
             connected.reason,
             connected.message.clone(),
         )
     } else if running.as_deref() != Some(desired.as_str()) {
         Observation::new(
-            "Ready",
+            types::READY,
             Truth::False,
-            "RollingOut",
+            reasons::ROLLING_OUT,
             format!(
                 "the bot runs revision {}, the rendered revision is {desired}",
                 running.as_deref().unwrap_or("(mixed)")
@@ -331,16 +342,16 @@ fn application(
         )
     } else if activity_enabled && !activity.is_true() {
         Observation::new(
-            "Ready",
+            types::READY,
             Truth::False,
             activity.reason,
             activity.message.clone(),
         )
     } else {
         Observation::new(
-            "Ready",
+            types::READY,
             Truth::True,
-            "Running",
+            reasons::RUNNING,
             format!("revision {desired} runs"),
         )
     };
@@ -364,35 +375,35 @@ fn guild_status(
     let not_ready = |reason, message: String| {
         (
             vec![
-                Observation::new("Ready", Truth::False, reason, message.clone()),
-                Observation::new("CommandsRegistered", Truth::Unknown, reason, message),
+                Observation::new(types::READY, Truth::False, reason, message.clone()),
+                Observation::new(types::COMMANDS_REGISTERED, Truth::Unknown, reason, message),
             ],
             GuildConfigStatus::default(),
         )
     };
     if let Some(message) = errors_of(object, findings) {
-        return not_ready("InvalidSpec", message);
+        return not_ready(reasons::INVALID_SPEC, message);
     }
     let Some(rendered) = rendered else {
         return not_ready(
-            "ApplicationNotReady",
+            reasons::APPLICATION_NOT_READY,
             format!("DiscordApplication {} is not valid", app.name),
         );
     };
     if rendered.config.guild(guild_id).is_none() {
         return not_ready(
-            "NotRendered",
+            reasons::NOT_RENDERED,
             "left out of the rendered configuration".into(),
         );
     }
     let report = match observed.bots.get(app) {
         Some(Ok(report)) => report,
-        Some(Err(why)) => return not_ready("BotNotReporting", why.to_string()),
-        None => return not_ready("BotNotReporting", "no bot report yet".into()),
+        Some(Err(why)) => return not_ready(reasons::BOT_NOT_REPORTING, why.to_string()),
+        None => return not_ready(reasons::BOT_NOT_REPORTING, "no bot report yet".into()),
     };
     let Some(state) = report.guilds.get(guild_id) else {
         return not_ready(
-            "RollingOut",
+            reasons::ROLLING_OUT,
             format!(
                 "the bot runs revision {}, which does not have this guild yet",
                 report.revision
@@ -401,40 +412,40 @@ fn guild_status(
     };
     let registered = match state {
         Registration::Registered { commands, .. } => Observation::new(
-            "CommandsRegistered",
+            types::COMMANDS_REGISTERED,
             Truth::True,
-            "Registered",
+            reasons::REGISTERED,
             format!(
                 "{commands} commands of command set version {} registered",
                 report.command_set_version
             ),
         ),
         Registration::Pending => Observation::new(
-            "CommandsRegistered",
+            types::COMMANDS_REGISTERED,
             Truth::False,
-            "Pending",
+            reasons::PENDING,
             "the bot has not registered the commands yet".into(),
         ),
         Registration::Failed { error, .. } => Observation::new(
-            "CommandsRegistered",
+            types::COMMANDS_REGISTERED,
             Truth::False,
-            "RegistrationFailed",
+            reasons::REGISTRATION_FAILED,
             format!("Discord refused the command set: {error}"),
         ),
     };
     let desired = &rendered.config.revision;
     let ready = if !registered.is_true() {
         Observation::new(
-            "Ready",
+            types::READY,
             Truth::False,
             registered.reason,
             registered.message.clone(),
         )
     } else if &report.revision != desired {
         Observation::new(
-            "Ready",
+            types::READY,
             Truth::False,
-            "RollingOut",
+            reasons::ROLLING_OUT,
             format!(
                 "the bot runs revision {}, the rendered revision is {desired}",
                 report.revision
@@ -442,9 +453,9 @@ fn guild_status(
         )
     } else {
         Observation::new(
-            "Ready",
+            types::READY,
             Truth::True,
-            "Ready",
+            reasons::READY,
             "the bot serves this guild's commands".into(),
         )
     };
@@ -550,10 +561,13 @@ mod tests {
             100,
         );
         let physics = guild(&statuses, "physics-101");
-        assert_eq!(condition(&physics.conditions, "Ready"), ("True", "Ready"));
         assert_eq!(
-            condition(&physics.conditions, "CommandsRegistered"),
-            ("True", "Registered")
+            condition(&physics.conditions, types::READY),
+            ("True", reasons::READY)
+        );
+        assert_eq!(
+            condition(&physics.conditions, types::COMMANDS_REGISTERED),
+            ("True", reasons::REGISTERED)
         );
         assert_eq!(
             physics.command_set_version.as_deref(),
@@ -565,7 +579,10 @@ mod tests {
             catalog.guilds[0].metadata.generation
         );
         let (_, app) = &statuses.applications[0];
-        assert_eq!(condition(&app.conditions, "Ready"), ("True", "Running"));
+        assert_eq!(
+            condition(&app.conditions, types::READY),
+            ("True", reasons::RUNNING)
+        );
         assert_eq!(app.guild_count, Some(2));
         assert_eq!(app.running_revision.as_deref(), Some(revision.as_str()));
     }
@@ -576,20 +593,20 @@ mod tests {
         let statuses = compute_at(&catalog, &Observed::default(), 100);
         let physics = guild(&statuses, "physics-101");
         assert_eq!(
-            condition(&physics.conditions, "Ready"),
-            ("False", "BotNotReporting")
+            condition(&physics.conditions, types::READY),
+            ("False", reasons::BOT_NOT_REPORTING)
         );
         assert_eq!(
-            condition(&physics.conditions, "CommandsRegistered"),
-            ("Unknown", "BotNotReporting")
+            condition(&physics.conditions, types::COMMANDS_REGISTERED),
+            ("Unknown", reasons::BOT_NOT_REPORTING)
         );
         assert_eq!(physics.command_set_version, None);
         let (_, app) = &statuses.applications[0];
         assert_eq!(
-            condition(&app.conditions, "Deployed"),
-            ("Unknown", "NotApplied")
+            condition(&app.conditions, types::DEPLOYED),
+            ("Unknown", reasons::NOT_APPLIED)
         );
-        assert_eq!(condition(&app.conditions, "Ready").0, "False");
+        assert_eq!(condition(&app.conditions, types::READY).0, "False");
     }
 
     #[test]
@@ -599,12 +616,12 @@ mod tests {
         let mut old = report(&rendered, "0ld");
         let statuses = compute_at(&catalog, &running(&catalog, old.clone()), 100);
         assert_eq!(
-            condition(&guild(&statuses, "physics-101").conditions, "Ready"),
-            ("False", "RollingOut")
+            condition(&guild(&statuses, "physics-101").conditions, types::READY),
+            ("False", reasons::ROLLING_OUT)
         );
         assert_eq!(
-            condition(&statuses.applications[0].1.conditions, "Ready"),
-            ("False", "RollingOut")
+            condition(&statuses.applications[0].1.conditions, types::READY),
+            ("False", reasons::ROLLING_OUT)
         );
         old.revision = rendered.config.revision.clone();
         old.guilds.insert(
@@ -619,9 +636,9 @@ mod tests {
         let registered = physics
             .conditions
             .iter()
-            .find(|c| c.type_ == "CommandsRegistered")
+            .find(|c| c.type_ == types::COMMANDS_REGISTERED)
             .unwrap();
-        assert_eq!(registered.reason, "RegistrationFailed");
+        assert_eq!(registered.reason, reasons::REGISTRATION_FAILED);
         assert!(registered.message.contains("Missing Access (50001)"));
         assert_eq!(physics.command_set_version, None);
     }
@@ -642,11 +659,11 @@ mod tests {
         let ready = status
             .conditions
             .iter()
-            .find(|c| c.type_ == "Ready")
+            .find(|c| c.type_ == types::READY)
             .unwrap();
         assert_eq!(
             (ready.status.as_str(), ready.reason.as_str()),
-            ("False", "InvalidSpec")
+            ("False", reasons::INVALID_SPEC)
         );
         assert!(
             ready.message.contains("spec.applicationRef"),
@@ -655,8 +672,8 @@ mod tests {
         );
         let other = &catalog.guilds[1].metadata.name.clone().unwrap();
         assert_eq!(
-            condition(&guild(&statuses, other).conditions, "Ready"),
-            ("True", "Ready")
+            condition(&guild(&statuses, other).conditions, types::READY),
+            ("True", reasons::READY)
         );
     }
 
