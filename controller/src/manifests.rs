@@ -1,6 +1,7 @@
 //! Reads a folder of YAML manifests (the embedded source and `kaltura-discord validate`):
 //! every document is admitted as the API server would, then references are checked.
 
+use crate::folder;
 use kd_crds::references::{Catalog, ObjectKey, SecretKeys, Severity, check};
 use kd_crds::validation::{Problem, SchemaValidator};
 use kd_crds::{
@@ -11,6 +12,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// A finding, located in a file and, when it is about one resource, at `Kind/name`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,25 +58,78 @@ impl Loaded {
     }
 }
 
-/// YAML files under `path` (or `path` itself), in a stable order.
-fn yaml_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
-    if path.is_file() {
-        return Ok(vec![path.to_path_buf()]);
+/// Deepest nesting of flow collections (`{...}`, `[...]`) parsed: the YAML parser's time grows
+/// with a document's size times its nesting, and no manifest nests this deep.
+pub const MAX_FLOW_DEPTH: usize = 64;
+
+/// Longest a file may take to parse, whatever is in it.
+pub const PARSE_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Findings longer than this are cut to their ends: they quote the values they are about, and
+/// a value may be a megabyte long.
+const LONGEST_FINDING: usize = 500;
+
+/// `text`, cut in the middle when it is longer than [`LONGEST_FINDING`] characters.
+fn cut(text: String) -> String {
+    let count = text.chars().count();
+    if count <= LONGEST_FINDING {
+        return text;
     }
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(path)? {
-        let entry = entry?.path();
-        if entry.is_dir() {
-            files.extend(yaml_files(&entry)?);
-        } else if matches!(
-            entry.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml")
-        ) {
-            files.push(entry);
+    let keep = LONGEST_FINDING / 2 - 20;
+    let head: String = text.chars().take(keep).collect();
+    let tail: String = text.chars().skip(count - keep).collect();
+    format!("{head}... ({} characters cut) ...{tail}", count - 2 * keep)
+}
+
+impl Report {
+    fn new(file: &Path, object: Option<String>, severity: Severity, problem: Problem) -> Self {
+        Self {
+            file: file.to_path_buf(),
+            object: object.map(cut),
+            severity,
+            problem: Problem::new(cut(problem.path), cut(problem.message)),
         }
     }
-    files.sort();
-    Ok(files)
+}
+
+/// An estimate of the deepest nesting of flow collections in `text`, from a light scan that
+/// skips quoted scalars and comments (it does not know block scalars, so it may count a
+/// bracket in one). Whatever it misjudges is still bounded by [`PARSE_DEADLINE`].
+fn flow_depth(text: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let mut quote = None;
+    // Whether a token may start here: at a line's start, after a blank or a flow indicator.
+    let mut token_start = true;
+    let mut bytes = text.bytes();
+    while let Some(b) = bytes.next() {
+        if let Some(q) = quote {
+            if b == b'\\' && q == b'"' {
+                bytes.next();
+            } else if b == q {
+                quote = None;
+                token_start = false;
+            }
+            continue;
+        }
+        match b {
+            b'\'' | b'"' if token_start => quote = Some(b),
+            b'#' if token_start => {
+                bytes.by_ref().find(|&c| c == b'\n');
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+                token_start = true;
+            }
+            b']' | b'}' => {
+                depth = depth.saturating_sub(1);
+                token_start = true;
+            }
+            b',' | b' ' | b'\t' | b'\r' | b'\n' => token_start = true,
+            _ => token_start = false,
+        }
+    }
+    deepest
 }
 
 /// The YAML documents of one file; a syntax error ends the file.
@@ -93,6 +148,26 @@ fn documents(text: &str) -> Vec<Result<Value, String>> {
     docs
 }
 
+/// [`documents`], refused when nested too deeply and given up after `deadline`. The parse runs
+/// on a thread of its own so that a file which defeats the nesting estimate cannot hold the
+/// caller; such a thread is left to finish on its own.
+fn parse(text: String, deadline: Duration) -> Vec<Result<Value, String>> {
+    let depth = flow_depth(&text);
+    if depth > MAX_FLOW_DEPTH {
+        return vec![Err(format!(
+            "flow collections ({{...}}, [...]) nested {depth} deep, more than {MAX_FLOW_DEPTH}; not parsed"
+        ))];
+    }
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || sender.send(documents(&text)));
+    receiver.recv_timeout(deadline).unwrap_or_else(|_| {
+        vec![Err(format!(
+            "took more than {} to parse; not read",
+            humantime::format_duration(deadline)
+        ))]
+    })
+}
+
 fn namespace_of(object: &Value) -> String {
     object
         .pointer("/metadata/namespace")
@@ -106,20 +181,30 @@ pub fn load(path: &Path) -> anyhow::Result<Loaded> {
     let validator = SchemaValidator::new(&kd_crds::crds()).map_err(anyhow::Error::msg)?;
     let mut loaded = Loaded::default();
     let mut sources: BTreeMap<ObjectKey, PathBuf> = BTreeMap::new();
-    let files = yaml_files(path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-    if files.is_empty() {
+    std::fs::metadata(path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+    let found = folder::yaml_files(path);
+    if found.files.is_empty() && found.skipped.is_empty() {
         anyhow::bail!("no YAML manifests (.yaml, .yml) under {}", path.display());
     }
-    for file in files {
+    for skipped in found.skipped {
+        let problem = Problem::new("", skipped.message);
+        let report = Report::new(&skipped.path, None, skipped.severity, problem);
+        loaded.reports.push(report);
+    }
+    for file in found.files {
+        let text = match folder::read(&file) {
+            Ok(text) => text,
+            Err(message) => {
+                let problem = Problem::new("", message);
+                let report = Report::new(&file, None, Severity::Error, problem);
+                loaded.reports.push(report);
+                continue;
+            }
+        };
         loaded.files += 1;
-        let text = std::fs::read_to_string(&file)
-            .map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
-        for doc in documents(&text) {
-            let report = |object: Option<String>, problem: Problem| Report {
-                file: file.clone(),
-                object,
-                severity: Severity::Error,
-                problem,
+        for doc in parse(text, PARSE_DEADLINE) {
+            let report = |object: Option<String>, problem: Problem| {
+                Report::new(&file, object, Severity::Error, problem)
             };
             let object = match doc {
                 Ok(object) => object,
@@ -176,12 +261,9 @@ pub fn load(path: &Path) -> anyhow::Result<Loaded> {
     }
     for finding in check(&loaded.catalog) {
         let file = sources.get(&finding.object).cloned().unwrap_or_default();
-        loaded.reports.push(Report {
-            file,
-            object: Some(format!("{}/{}", finding.object.kind, finding.object.name)),
-            severity: finding.severity,
-            problem: finding.problem,
-        });
+        let object = format!("{}/{}", finding.object.kind, finding.object.name);
+        let report = Report::new(&file, Some(object), finding.severity, finding.problem);
+        loaded.reports.push(report);
     }
     Ok(loaded)
 }
@@ -235,5 +317,30 @@ fn secret_keys(object: &Value) -> SecretKeys {
             .unwrap_or_default()
             .to_string(),
         keys,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_nesting_estimate_skips_quotes_and_comments() {
+        assert_eq!(flow_depth("a: {b: [1, {c: 2}]}\n"), 3);
+        assert_eq!(flow_depth("a: '[[[[' # {{{{\nb: \"\\\"[[[\"\n"), 0);
+        assert_eq!(flow_depth("a: it's [x]\n"), 1);
+        assert_eq!(flow_depth("a: [{b: ']]]]'}, [[c]]]\n"), 3);
+    }
+
+    #[test]
+    fn long_findings_keep_their_ends() {
+        let short = "x is wrong".to_string();
+        assert_eq!(cut(short.clone()), short);
+        let long = format!("\"{}\" is longer than 63 characters", "é".repeat(10_000));
+        let cut = cut(long);
+        assert!(cut.chars().count() < LONGEST_FINDING, "{cut}");
+        assert!(cut.starts_with("\"éé"), "{cut}");
+        assert!(cut.ends_with("é\" is longer than 63 characters"), "{cut}");
+        assert!(cut.contains("(9571 characters cut)"), "{cut}");
     }
 }

@@ -221,3 +221,169 @@ fn crds_command_prints_the_committed_crds() {
         .collect();
     assert_eq!(printed, format!("---\n{}", committed.join("---\n")));
 }
+
+/// `kaltura-discord validate <folder>` as a process that must end within 60 s: a hang fails
+/// the test instead of blocking it. Returns the exit code and stdout + stderr.
+fn validate_within_a_minute(folder: &Path) -> (Option<i32>, String) {
+    let mut child = binary()
+        .arg("validate")
+        .arg(folder)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("validate {} hung", folder.display());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
+/// The examples plus whatever `add` puts in the folder.
+fn examples_with(add: impl FnOnce(&Path)) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&repo().join("examples"), dir.path());
+    add(dir.path());
+    dir
+}
+
+#[cfg(unix)]
+#[test]
+fn symlink_loops_are_reported_and_each_file_is_read_once() {
+    let elsewhere = examples_with(|_| {});
+    let dir = examples_with(|d| {
+        std::os::unix::fs::symlink(".", d.join("loop")).unwrap();
+        std::os::unix::fs::symlink("..", d.join("up")).unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), d.join("elsewhere")).unwrap();
+        // A link to a file inside is the same file: read once.
+        std::os::unix::fs::symlink("partner.yaml", d.join("again.yaml")).unwrap();
+    });
+    let (code, out) = validate_within_a_minute(dir.path());
+    assert_eq!(code, Some(0), "{out}");
+    let root = dir.path().display();
+    let parent = dir.path().parent().unwrap().display();
+    for expected in [
+        format!("{root}/loop: warning: symlink loop: leads back to {root}; not followed"),
+        format!("{root}/up: warning: symlink loop: leads back to {parent}; not followed"),
+        format!("{root}/elsewhere: warning: symlink to a folder outside {root}; not followed"),
+    ] {
+        assert!(out.contains(&expected), "{expected}\nnot in\n{out}");
+    }
+    assert!(
+        out.ends_with("OK: 10 resource(s) in 5 file(s) (3 warning(s))\n"),
+        "{out}"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn fifos_and_devices_are_refused_unopened() {
+    let dir = examples_with(|d| {
+        let fifo = d.join("fifo.yaml");
+        let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(made.success());
+        std::os::unix::fs::symlink("/dev/zero", d.join("zero.yaml")).unwrap();
+    });
+    let (code, out) = validate_within_a_minute(dir.path());
+    assert_eq!(code, Some(1), "{out}");
+    let root = dir.path().display();
+    assert!(
+        out.contains(&format!(
+            "{root}/fifo.yaml: is a FIFO, not a regular file; not read"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "{root}/zero.yaml: is a device, not a regular file; not read"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains("2 problem(s) in 10 resource(s) from 5 file(s)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_huge_file_is_refused_unread() {
+    let dir = examples_with(|d| {
+        let list = format!("[{}1]\n", "1, ".repeat(50 * 1024 * 1024 / 3));
+        std::fs::write(d.join("big.yaml"), list).unwrap();
+    });
+    let (code, out) = validate_within_a_minute(dir.path());
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("big.yaml: is 52428802 bytes, more than the 1048576 bytes a manifest file may have; not read"),
+        "{out}"
+    );
+}
+
+#[test]
+fn deep_nesting_is_refused_unparsed() {
+    let dir = examples_with(|d| {
+        let depth = 122_000; // 488 KB
+        let nested = format!("a: {}1{}\n", "{a: ".repeat(depth), "}".repeat(depth));
+        std::fs::write(d.join("nested.yaml"), nested).unwrap();
+    });
+    let (code, out) = validate_within_a_minute(dir.path());
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains(
+            "nested.yaml: flow collections ({...}, [...]) nested 122000 deep, more than 64; not parsed"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_file_that_defeats_the_nesting_estimate_is_given_up_after_the_deadline() {
+    // The estimate takes `'` after a blank for a quote, where YAML reads a plain key `a 'b`.
+    let dir = examples_with(|d| {
+        let depth = 200_000;
+        let nested = format!("a 'b: {}1{}\n", "[".repeat(depth), "]".repeat(depth));
+        std::fs::write(d.join("sly.yaml"), nested).unwrap();
+    });
+    let (code, out) = validate_within_a_minute(dir.path());
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("sly.yaml: took more than 5s to parse; not read"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_huge_value_is_cut_in_the_finding() {
+    let dir = examples_with(|d| {
+        let name = "x".repeat(900 * 1024);
+        let guild = format!(
+            "apiVersion: kaltura-discord.io/v1alpha1\nkind: GuildConfig\nmetadata: {{name: long, namespace: kaltura}}\nspec:\n  applicationRef: {{name: campus-bot}}\n  guildId: \"{name}\"\n"
+        );
+        std::fs::write(d.join("long.yaml"), guild).unwrap();
+    });
+    let (code, out) = validate_within_a_minute(dir.path());
+    assert_eq!(code, Some(1), "{out}");
+    let finding = out
+        .lines()
+        .find(|l| l.contains("long.yaml"))
+        .unwrap_or_else(|| {
+            panic!(
+                "no finding about long.yaml: {}",
+                &out[..2000.min(out.len())]
+            )
+        });
+    assert!(finding.len() < 1000, "{} characters", finding.len());
+    assert!(finding.contains("characters cut"), "{finding}");
+    assert!(out.len() < 10_000, "{} characters printed", out.len());
+}
