@@ -1,5 +1,6 @@
 //! How a sandbox is set up: listen address, identities, protocol timings.
 
+use crate::activity_host::UrlMapping;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -8,6 +9,10 @@ use std::time::Duration;
 #[derive(Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// The Activity's origin (the host page and the URL-mapping proxy).
+    pub activity_listen: SocketAddr,
+    /// The Activity's URL mappings; `/` is where the app itself is served from.
+    pub url_mappings: Vec<UrlMapping>,
     /// The application (and OAuth2 client) id; random when `None`.
     pub application_id: Option<u64>,
     /// The bot token; random when `None`.
@@ -29,6 +34,8 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            activity_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            url_mappings: Vec::new(),
             application_id: None,
             bot_token: None,
             client_secret: None,
@@ -46,6 +53,8 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("listen", &self.listen)
+            .field("activity_listen", &self.activity_listen)
+            .field("url_mappings", &self.url_mappings)
             .field("application_id", &self.application_id)
             .field("bot_token", &self.bot_token.as_ref().map(|_| "<redacted>"))
             .field(

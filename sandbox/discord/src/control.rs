@@ -1,6 +1,7 @@
 //! The control API under `/_sandbox`: set up the world, act as members, read back what the
 //! app did, inject faults. Thin HTTP over the typed methods of [`Sandbox`].
 
+use crate::activity_host::UrlMapping;
 use crate::error::{ApiError, ApiResult};
 use crate::rest::{id, json_body};
 use crate::sandbox::Sandbox;
@@ -121,6 +122,21 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
         "a user joins | leaves the Activity",
     ),
     (
+        "POST",
+        "/_sandbox/activity/voice-channels/{channel_id}/users/{user_id}",
+        "a member starts or joins the app in a voice channel (the instance; one per channel)",
+    ),
+    (
+        "GET|PUT",
+        "/_sandbox/activity/url-mappings",
+        "the Activity's URL mappings [{prefix, target}] ('/' is the app itself)",
+    ),
+    (
+        "POST",
+        "/_sandbox/faults/activity-latency",
+        "delay every message and response through the Activity proxy {base_ms, jitter_ms}, each way",
+    ),
+    (
         "GET",
         "/_sandbox/gateway/sessions",
         "gateway sessions with seq and connection state",
@@ -205,6 +221,15 @@ fn routes() -> Router<Sandbox> {
             "/_sandbox/activity-instances/{instance_id}/users/{user_id}",
             put(join_activity).delete(leave_activity),
         )
+        .route(
+            "/_sandbox/activity/voice-channels/{channel_id}/users/{user_id}",
+            post(join_voice_activity),
+        )
+        .route(
+            "/_sandbox/activity/url-mappings",
+            get(url_mappings).put(set_url_mappings),
+        )
+        .route("/_sandbox/faults/activity-latency", post(activity_latency))
         .route("/_sandbox/gateway/sessions", get(sessions))
         .route("/_sandbox/requests", get(requests))
         .route("/_sandbox/faults/gateway/drop", post(drop_connections))
@@ -234,6 +259,8 @@ async fn info(State(sandbox): State<Sandbox>) -> Json<Value> {
         "base_url": sandbox.base_url(),
         "api_url": format!("{}/api/v10", sandbox.base_url()),
         "gateway_url": sandbox.gateway_url(),
+        "activity_origin": sandbox.activity_origin(),
+        "activity_host": format!("{}/.discord/host?user_id=&channel_id=&platform=desktop", sandbox.activity_origin()),
         "routes": routes,
     }))
 }
@@ -514,5 +541,55 @@ struct Latency {
 async fn latency(State(sandbox): State<Sandbox>, body: Bytes) -> ApiResult<StatusCode> {
     let body: Latency = json_body(&body)?;
     sandbox.set_latency(Duration::from_millis(body.ms));
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn join_voice_activity(State(sandbox): State<Sandbox>, Path(params): Params) -> JsonResult {
+    Ok(Json(sandbox.join_voice_activity(
+        id(&params, "channel_id")?,
+        id(&params, "user_id")?,
+    )?))
+}
+
+async fn url_mappings(State(sandbox): State<Sandbox>) -> JsonResult {
+    to_json(sandbox.url_mappings())
+}
+
+async fn set_url_mappings(State(sandbox): State<Sandbox>, body: Bytes) -> JsonResult {
+    let mappings: Vec<UrlMapping> = json_body(&body)?;
+    if let Some(bad) = mappings
+        .iter()
+        .find(|m| !m.prefix.starts_with('/') || m.target.is_empty())
+    {
+        return Err(ApiError::invalid_form(
+            "prefix",
+            "URL_MAPPING_INVALID",
+            &format!("A mapping needs a prefix starting with / and a target: {bad:?}"),
+        ));
+    }
+    sandbox.set_url_mappings(mappings.clone());
+    to_json(mappings)
+}
+
+#[derive(Deserialize)]
+struct ActivityLatency {
+    base_ms: u64,
+    #[serde(default)]
+    jitter_ms: u64,
+}
+
+async fn activity_latency(State(sandbox): State<Sandbox>, body: Bytes) -> ApiResult<StatusCode> {
+    let body: ActivityLatency = json_body(&body)?;
+    if body.jitter_ms > body.base_ms {
+        return Err(ApiError::invalid_form(
+            "jitter_ms",
+            "NUMBER_TYPE_MAX",
+            "jitter_ms must not exceed base_ms",
+        ));
+    }
+    sandbox.set_activity_latency(crate::activity_host::Latency {
+        base: Duration::from_millis(body.base_ms),
+        jitter: Duration::from_millis(body.jitter_ms),
+    });
     Ok(StatusCode::NO_CONTENT)
 }

@@ -36,10 +36,15 @@ pub fn token(len: usize) -> String {
 
 /// Now in the form Discord sends: `2021-08-10T11:16:37.020000+00:00`.
 pub fn timestamp_now() -> String {
+    timestamp_in(std::time::Duration::ZERO)
+}
+
+/// A moment `from_now` ahead, in the same form (token expiries).
+pub fn timestamp_in(from_now: std::time::Duration) -> String {
     let format = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]+00:00"
     );
-    time::OffsetDateTime::now_utc()
+    (time::OffsetDateTime::now_utc() + from_now)
         .format(&format)
         .unwrap_or_default()
 }

@@ -14,6 +14,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod activity_host;
 mod config;
 pub mod control;
 pub mod error;
@@ -26,6 +27,7 @@ mod rest;
 mod sandbox;
 mod world;
 
+pub use activity_host::{Latency, UrlMapping};
 pub use config::Config;
 pub use error::ApiError;
 pub use gateway::SessionInfo;
@@ -59,37 +61,50 @@ use tokio::task::JoinHandle;
 pub struct DiscordSandbox {
     sandbox: Sandbox,
     server: JoinHandle<()>,
+    activity_server: JoinHandle<()>,
 }
 
 impl DiscordSandbox {
-    /// Binds `config.listen` and serves REST, the gateway (`/gateway`), OAuth2 and `/_sandbox`.
+    /// Binds `config.listen` and serves REST, the gateway (`/gateway`), OAuth2 and `/_sandbox`;
+    /// binds `config.activity_listen` for the Activity's origin (host page and proxy).
     pub async fn start(config: Config) -> std::io::Result<Self> {
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
+        let activity_listener = TcpListener::bind(config.activity_listen).await?;
+        let activity_addr = activity_listener.local_addr()?;
         let sandbox = Sandbox::new(
             config,
             format!("http://{addr}"),
             format!("ws://{addr}/gateway"),
+            format!("http://{activity_addr}"),
         );
-        let app = router(sandbox.clone());
-        let server = tokio::spawn(async move {
-            // Small gateway frames and REST answers go out at once, as from Discord's edge,
-            // instead of waiting for the peer's delayed ACK (Nagle).
-            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            if let Err(err) = axum::serve(listener, app).await {
-                tracing::error!(%err, "discord sandbox server stopped");
-            }
-        });
-        tracing::info!(%addr, "discord sandbox listening");
-        Ok(Self { sandbox, server })
+        let server = serve(listener, router(sandbox.clone()));
+        let activity_server = serve(activity_listener, activity_host::router(sandbox.clone()));
+        tracing::info!(%addr, %activity_addr, "discord sandbox listening");
+        Ok(Self {
+            sandbox,
+            server,
+            activity_server,
+        })
     }
 
     /// Serves until the server stops (the CLI's foreground mode).
     pub async fn wait(mut self) {
         let _ = (&mut self.server).await;
     }
+}
+
+fn serve(listener: TcpListener, app: Router) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        // Small gateway frames and REST answers go out at once, as from Discord's edge,
+        // instead of waiting for the peer's delayed ACK (Nagle).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        if let Err(err) = axum::serve(listener, app).await {
+            tracing::error!(%err, "discord sandbox server stopped");
+        }
+    })
 }
 
 impl Deref for DiscordSandbox {
@@ -103,6 +118,7 @@ impl Deref for DiscordSandbox {
 impl Drop for DiscordSandbox {
     fn drop(&mut self) {
         self.server.abort();
+        self.activity_server.abort();
         self.sandbox.drop_gateway_connections();
     }
 }

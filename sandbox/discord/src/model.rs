@@ -362,13 +362,18 @@ pub struct ActivityInstance {
 }
 
 impl ActivityInstance {
+    /// `gc-{guild}-{channel}`: a guild channel, the only kind of location the sandbox models.
+    pub fn location_id(&self) -> String {
+        format!("gc-{}-{}", self.guild_id, self.channel_id)
+    }
+
     pub fn to_json(&self, application_id: u64) -> Value {
         json!({
             "application_id": id_str(application_id),
             "instance_id": self.instance_id,
             "launch_id": id_str(self.launch_id),
             "location": {
-                "id": format!("gc-{}-{}", self.guild_id, self.channel_id),
+                "id": self.location_id(),
                 "kind": "gc",
                 "channel_id": id_str(self.channel_id),
                 "guild_id": id_str(self.guild_id),

@@ -1,6 +1,7 @@
 //! The shared state of a running sandbox and the typed operations the control API and
 //! in-process tests use.
 
+use crate::activity_host::{Latency, UrlMapping};
 use crate::config::Config;
 use crate::error::ApiResult;
 use crate::gateway::{Gateway, Outbound, SessionInfo, frame, op};
@@ -36,12 +37,15 @@ struct Inner {
     config: Config,
     base_url: String,
     gateway_url: String,
+    activity_origin: String,
     started: Instant,
     world: Mutex<World>,
     gateway: Mutex<Gateway>,
     limiter: Mutex<RateLimiter>,
     latency: Mutex<Duration>,
     requests: Mutex<Vec<RequestRecord>>,
+    url_mappings: Mutex<Vec<UrlMapping>>,
+    activity_latency: Mutex<Latency>,
     changed: Notify,
 }
 
@@ -53,7 +57,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Sandbox {
-    pub(crate) fn new(config: Config, base_url: String, gateway_url: String) -> Self {
+    pub(crate) fn new(
+        config: Config,
+        base_url: String,
+        gateway_url: String,
+        activity_origin: String,
+    ) -> Self {
         let limits = Limits {
             interaction_deadline: config.interaction_deadline,
             interaction_token_lifetime: config.interaction_token_lifetime,
@@ -64,17 +73,21 @@ impl Sandbox {
             config.client_secret.clone(),
             limits,
         );
+        let url_mappings = config.url_mappings.clone();
         Self {
             inner: Arc::new(Inner {
                 config,
                 base_url,
                 gateway_url,
+                activity_origin,
                 started: Instant::now(),
                 world: Mutex::new(world),
                 gateway: Mutex::new(Gateway::default()),
                 limiter: Mutex::new(RateLimiter::default()),
                 latency: Mutex::new(Duration::ZERO),
                 requests: Mutex::new(Vec::new()),
+                url_mappings: Mutex::new(url_mappings),
+                activity_latency: Mutex::new(Latency::default()),
                 changed: Notify::new(),
             }),
         }
@@ -92,6 +105,20 @@ impl Sandbox {
     /// `ws://127.0.0.1:PORT/gateway`, also what `/gateway/bot` and READY's resume URL say.
     pub fn gateway_url(&self) -> &str {
         &self.inner.gateway_url
+    }
+
+    /// `http://127.0.0.1:PORT2`: the Activity's own origin (what `{app}.discordsays.com` is at
+    /// Discord), serving the host page at `/.discord/host` and proxying the rest by URL mapping.
+    pub fn activity_origin(&self) -> &str {
+        &self.inner.activity_origin
+    }
+
+    /// The host page for a user in a voice channel: `platform` is `desktop` or `mobile`.
+    pub fn activity_host_url(&self, user_id: u64, channel_id: u64, platform: &str) -> String {
+        format!(
+            "{}/.discord/host?user_id={user_id}&channel_id={channel_id}&platform={platform}",
+            self.inner.activity_origin
+        )
     }
 
     /// `127.0.0.1:PORT`, the form twilight-http's `proxy(.., true)` takes.
@@ -326,6 +353,32 @@ impl Sandbox {
             w.mint_oauth_code(user_id, scopes, redirect_uri)
                 .map(|c| (c, vec![]))
         })
+    }
+
+    /// A member starts or joins the app in a voice channel (the instance JSON).
+    pub fn join_voice_activity(&self, channel_id: u64, user_id: u64) -> ApiResult<Value> {
+        self.apply(|w| {
+            w.join_voice_activity(channel_id, user_id)
+                .map(|v| (v, vec![]))
+        })
+    }
+
+    /// The Activity's URL mappings (prefix -> target), as set in the Developer Portal.
+    pub fn set_url_mappings(&self, mappings: Vec<UrlMapping>) {
+        *lock(&self.inner.url_mappings) = mappings;
+    }
+
+    pub fn url_mappings(&self) -> Vec<UrlMapping> {
+        lock(&self.inner.url_mappings).clone()
+    }
+
+    /// Delay added to every message and response through the Activity proxy, each way.
+    pub fn set_activity_latency(&self, latency: Latency) {
+        *lock(&self.inner.activity_latency) = latency;
+    }
+
+    pub(crate) fn activity_latency(&self) -> Latency {
+        *lock(&self.inner.activity_latency)
     }
 
     pub fn activity_instance(&self, instance_id: &str) -> ApiResult<Value> {

@@ -6,7 +6,7 @@ use super::{Changes, World};
 use crate::error::{ApiError, ApiResult};
 use crate::gateway::Event;
 use crate::ids::parse_id;
-use crate::model::{self, ActivityInstance, EPHEMERAL, Interaction, LOADING, id_str};
+use crate::model::{self, EPHEMERAL, Interaction, LOADING, id_str};
 use crate::permissions::{USE_APPLICATION_COMMANDS, VIEW_CHANNEL};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -487,7 +487,11 @@ impl World {
                 }
             }
             LAUNCH_ACTIVITY => {
-                let instance = self.launch_activity(&interaction);
+                let instance = self.launch_activity(
+                    interaction.guild_id,
+                    interaction.channel_id,
+                    interaction.user_id,
+                );
                 resource["activity_instance"] = json!({"id": instance});
                 self.interactions
                     .get_mut(&id)
@@ -546,58 +550,6 @@ impl World {
             application_id: Some(self.app.id),
             interaction_metadata: Some(metadata),
         }
-    }
-
-    fn launch_activity(&mut self, interaction: &Interaction) -> String {
-        let launch_id = self.ids.next();
-        let instance_id = format!(
-            "i-{launch_id}-gc-{}-{}",
-            interaction.guild_id, interaction.channel_id
-        );
-        let instance = ActivityInstance {
-            instance_id: instance_id.clone(),
-            launch_id,
-            guild_id: interaction.guild_id,
-            channel_id: interaction.channel_id,
-            users: vec![interaction.user_id],
-        };
-        self.activity_instances
-            .insert(instance_id.clone(), instance);
-        instance_id
-    }
-
-    pub fn activity_instance(&self, app_id: u64, instance_id: &str) -> ApiResult<Value> {
-        if app_id != self.app.id {
-            return Err(ApiError::missing_access());
-        }
-        let instance = self
-            .activity_instances
-            .get(instance_id)
-            .ok_or_else(ApiError::unknown_activity_instance)?;
-        Ok(instance.to_json(self.app.id))
-    }
-
-    /// A member joins (or leaves) a running Activity; the instance ends when the last one leaves.
-    pub fn set_activity_participant(
-        &mut self,
-        instance_id: &str,
-        user_id: u64,
-        present: bool,
-    ) -> ApiResult<Option<Value>> {
-        self.user(user_id)?;
-        let instance = self
-            .activity_instances
-            .get_mut(instance_id)
-            .ok_or_else(ApiError::unknown_activity_instance)?;
-        instance.users.retain(|u| *u != user_id);
-        if present {
-            instance.users.push(user_id);
-        }
-        if instance.users.is_empty() {
-            self.activity_instances.remove(instance_id);
-            return Ok(None);
-        }
-        Ok(Some(instance.to_json(self.app.id)))
     }
 
     /// The interaction behind a webhook token, if the token is still valid.

@@ -3,6 +3,7 @@
 //! Plain data and synchronous operations. Each change returns the gateway events it causes;
 //! the caller dispatches them after releasing the lock.
 
+pub mod activities;
 mod commands;
 mod guilds;
 mod interactions;

@@ -117,6 +117,20 @@ pub fn guild_with_member(sandbox: &DiscordSandbox) -> (GuildCreated, u64) {
     (guild, ann.id)
 }
 
+/// Another member of a guild.
+pub fn add_member(sandbox: &DiscordSandbox, guild_id: u64, username: &str) -> u64 {
+    let user = sandbox
+        .create_user(NewUser {
+            username: username.into(),
+            ..NewUser::default()
+        })
+        .expect("user");
+    sandbox
+        .put_member(guild_id, user.id, MemberSpec::default())
+        .expect("member");
+    user.id
+}
+
 /// The Discord error code of a twilight-http error.
 pub fn api_code(error: &twilight_http::Error) -> u64 {
     match error.kind() {
