@@ -7,36 +7,15 @@
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+
+mod common;
+
+use common::{chart, helm_bin, repo, tools};
 
 const RELEASE: &str = "kaltura-discord";
 const NAMESPACE: &str = "kaltura-system";
 const IMAGE: &str = "ghcr.io/kaltura-discord/kaltura-discord";
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn chart() -> PathBuf {
-    repo().join("charts/kaltura-discord")
-}
-
-fn tools() -> PathBuf {
-    std::env::var_os("KD_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo().join("target/tools"))
-}
-
-fn helm_bin() -> PathBuf {
-    let bin = tools().join("bin/helm");
-    assert!(
-        bin.exists(),
-        "{} is missing: run .ci/setup (or `bash .ci/setup.d/helm.sh`)",
-        bin.display()
-    );
-    bin
-}
 
 /// Runs helm with `values` (YAML) on stdin as `-f -`; Ok(stdout) or Err(stdout + stderr).
 fn helm(args: &[&str], values: &str) -> Result<String, String> {

@@ -379,7 +379,7 @@ fn resource(
             let fields = field_selector(request)?;
             let deleted = sandbox.with_store_mut(|s| {
                 let names: Vec<(String, String)> = s
-                    .list(&rt.group, &rt.plural, target.namespace)
+                    .list(rt.storage_group(), &rt.plural, target.namespace)
                     .into_iter()
                     .filter(|(_, o)| {
                         labels.matches(o["metadata"].get("labels")) && fields.matches(o)
@@ -632,7 +632,7 @@ fn list(
     let after = request.param("continue").map(decode_continue).transpose()?;
     let (mut items, revision) = sandbox.with_store(|s| {
         let items: Vec<(String, String, Value)> = s
-            .list(&rt.group, &rt.plural, namespace)
+            .list(rt.storage_group(), &rt.plural, namespace)
             .into_iter()
             .filter(|(k, _)| {
                 after

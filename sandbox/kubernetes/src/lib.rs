@@ -20,6 +20,7 @@ mod apply;
 mod config;
 mod crd;
 mod discovery;
+mod events;
 mod http;
 mod jsonpath;
 mod objects;

@@ -4,6 +4,7 @@
 
 use crate::apply::{self, Writer};
 use crate::crd;
+use crate::events;
 use crate::patch;
 use crate::resource::{self, ResourceType};
 use crate::status::{ApiError, ApiResult, Cause, qualified};
@@ -238,6 +239,10 @@ fn admit(
         }
         ("", "namespaces") if obj["status"]["phase"].is_null() => {
             obj["status"] = json!({"phase": "Active"});
+            // The namespace controller's finalizer, which it removes once the namespace is empty.
+            if old.is_none() && obj["spec"]["finalizers"].is_null() {
+                obj["spec"]["finalizers"] = json!(["kubernetes"]);
+            }
             meta_mut(obj)
                 .entry("labels")
                 .or_insert_with(|| json!({}))
@@ -297,6 +302,8 @@ pub fn create(
     ctx: &WriteContext,
 ) -> ApiResult<Written> {
     check_type(rt, &mut obj)?;
+    let (rt, mut obj) = stored_form(store, rt, obj);
+    let rt = &rt;
     check_namespace(rt, namespace, &mut obj)?;
     let mut name = meta_str(&obj, "name").to_string();
     if name.is_empty() {
@@ -516,6 +523,8 @@ pub fn update(
     ctx: &WriteContext,
 ) -> ApiResult<Written> {
     check_type(rt, &mut obj)?;
+    let (rt, mut obj) = stored_form(store, rt, obj);
+    let rt = &rt;
     let old = existing(store, rt, namespace, name)?;
     if rt.custom && meta_str(&obj, "resourceVersion").is_empty() {
         return Err(ApiError::invalid(
@@ -555,6 +564,8 @@ pub fn patch(
     ctx: &WriteContext,
 ) -> ApiResult<Written> {
     let current = store.get(&Key::new(rt, namespace, name)).cloned();
+    // Patches apply to the object as the request's API serves it.
+    let served = current.clone().map(|c| at_version(rt, c));
     let version = rt.api_version();
     let keys = list_keys(rt);
     let with_status = ctx.status || !rt.status_subresource;
@@ -589,7 +600,7 @@ pub fn patch(
             }
         }
         let merged = apply::apply(
-            current.as_ref(),
+            served.as_ref(),
             &config,
             &writer(&version, ctx),
             force,
@@ -608,13 +619,14 @@ pub fn patch(
             }));
             err
         })?;
+        let (stored_rt, merged) = stored_form(store, rt, merged);
         let written = match current {
-            Some(old) => replace(store, rt, &old, merged, ctx),
+            Some(old) => replace(store, &stored_rt, &old, merged, ctx),
             None if ctx.status => Err(ApiError::not_found(&rt.group, &rt.plural, name)),
             None => {
                 let mut obj = merged;
-                check_namespace(rt, namespace, &mut obj)?;
-                insert(store, rt, namespace, name, obj, ctx)
+                check_namespace(&stored_rt, namespace, &mut obj)?;
+                insert(store, &stored_rt, namespace, name, obj, ctx)
             }
         };
         return written.map(|mut w| {
@@ -622,8 +634,10 @@ pub fn patch(
             w
         });
     }
-    let old = current.ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))?;
-    let mut new = old.clone();
+    let (Some(old), Some(served)) = (current, served) else {
+        return Err(ApiError::not_found(&rt.group, &rt.plural, name));
+    };
+    let mut new = served.clone();
     match kind {
         PatchKind::Merge => patch::merge_patch(&mut new, body),
         PatchKind::Json => patch::json_patch(&mut new, body).map_err(|e| {
@@ -650,13 +664,14 @@ pub fn patch(
         );
     }
     apply::record_update(
-        Some(&old),
+        Some(&served),
         &mut new,
         &writer(&version, ctx),
         &keys,
         with_status,
     );
-    replace(store, rt, &old, new, ctx)
+    let (stored_rt, new) = stored_form(store, rt, new);
+    replace(store, &stored_rt, &old, new, ctx)
 }
 
 /// `DELETE` options that matter here.
@@ -909,8 +924,22 @@ pub fn refresh_types(store: &mut Store) {
 
 /// A stored object as served at `rt`'s version (objects of a CRD are shared by its versions).
 pub fn at_version(rt: &ResourceType, mut obj: Value) -> Value {
+    if rt.storage_group() != rt.group {
+        return events::to_events_v1(obj);
+    }
     obj["apiVersion"] = json!(rt.api_version());
     obj
+}
+
+/// The type and body a write stores: `events.k8s.io` Events are kept as core Events.
+fn stored_form(store: &Store, rt: &Arc<ResourceType>, obj: Value) -> (Arc<ResourceType>, Value) {
+    if rt.storage_group() == rt.group {
+        return (rt.clone(), obj);
+    }
+    let core = store
+        .find_type("", "v1", &rt.plural)
+        .expect("core events are built in");
+    (core, events::to_core_v1(obj))
 }
 
 /// Seeds a fresh store with the namespaces every cluster has.

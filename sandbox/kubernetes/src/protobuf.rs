@@ -1,6 +1,7 @@
 //! Just enough of the Kubernetes protobuf encoding to read the bodies kubectl's typed clients
-//! send (`kubectl create namespace|secret|configmap|serviceaccount`): the `k8s\0` envelope
-//! around `runtime.Unknown`, and those types' fields. Other protobuf bodies are refused (415).
+//! send (`kubectl create namespace|secret|configmap|serviceaccount`, and the `DeleteOptions` of
+//! client-go's typed deletes, e.g. helm's): the `k8s\0` envelope around `runtime.Unknown`, and
+//! those types' fields. Other protobuf bodies are refused (415).
 
 use base64::Engine;
 use serde_json::{Map, Value, json};
@@ -11,6 +12,7 @@ const MAGIC: &[u8] = b"k8s\0";
 enum Field {
     Str(&'static str),
     Bool(&'static str),
+    Int(&'static str),
     RepeatedStr(&'static str),
     MapStr(&'static str),
     MapBytes(&'static str),
@@ -50,6 +52,20 @@ const CONFIG_MAP: &[(u64, Field)] = &[
 ];
 
 const SERVICE_ACCOUNT: &[(u64, Field)] = &[(1, Field::Message("metadata", OBJECT_META))];
+
+const DELETE_OPTIONS: &[(u64, Field)] = &[
+    (1, Field::Int("gracePeriodSeconds")),
+    (
+        2,
+        Field::Message(
+            "preconditions",
+            &[(1, Field::Str("uid")), (2, Field::Str("resourceVersion"))],
+        ),
+    ),
+    (3, Field::Bool("orphanDependents")),
+    (4, Field::Str("propagationPolicy")),
+    (5, Field::RepeatedStr("dryRun")),
+];
 
 /// A field's raw value (fixed-width fields are skipped: none of these types has one).
 enum Wire<'a> {
@@ -129,6 +145,10 @@ fn message(bytes: &[u8], schema: &[(u64, Field)]) -> Result<Value, String> {
             (Field::Bool(name), Wire::Varint(v)) => {
                 out.insert((*name).into(), json!(v != 0));
             }
+            (Field::Int(name), Wire::Varint(v)) => {
+                // int64 is two's complement in a varint.
+                out.insert((*name).into(), json!(v as i64));
+            }
             (Field::RepeatedStr(name), Wire::Bytes(b)) => {
                 let item = json!(text(b)?);
                 let list = out.entry(*name).or_insert_with(|| json!([]));
@@ -182,6 +202,7 @@ pub fn decode(body: &[u8]) -> Result<Value, String> {
         ("v1", "Secret") => SECRET,
         ("v1", "ConfigMap") => CONFIG_MAP,
         ("v1", "ServiceAccount") => SERVICE_ACCOUNT,
+        ("v1" | "meta.k8s.io/v1", "DeleteOptions") => DELETE_OPTIONS,
         _ => {
             return Err(format!(
                 "protobuf is not supported for {api_version} {kind}; send JSON"
@@ -225,5 +246,22 @@ mod tests {
                 "metadata": {"name": "creds", "labels": {"app": "bot"}}, "data": {"token": "AAE="}})
         );
         assert!(decode(b"{}").is_err());
+    }
+
+    #[test]
+    fn decodes_delete_options() {
+        let options = [
+            vec![1 << 3, 0],
+            field(2, &field(1, b"u-1")),
+            field(4, b"Foreground"),
+        ]
+        .concat();
+        let type_meta = [field(1, b"meta.k8s.io/v1"), field(2, b"DeleteOptions")].concat();
+        let body = [MAGIC.to_vec(), field(1, &type_meta), field(2, &options)].concat();
+        assert_eq!(
+            decode(&body).unwrap(),
+            json!({"apiVersion": "meta.k8s.io/v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0,
+                "preconditions": {"uid": "u-1"}, "propagationPolicy": "Foreground"})
+        );
     }
 }

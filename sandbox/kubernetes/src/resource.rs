@@ -37,6 +37,16 @@ pub struct ResourceType {
 }
 
 impl ResourceType {
+    /// The group objects are stored under: `events.k8s.io` Events are the core Events seen
+    /// through another schema, as in the API server (one store, both APIs list every event).
+    pub fn storage_group(&self) -> &str {
+        if self.group == "events.k8s.io" && self.plural == "events" {
+            ""
+        } else {
+            &self.group
+        }
+    }
+
     pub fn api_version(&self) -> String {
         if self.group.is_empty() {
             self.version.clone()
@@ -151,6 +161,47 @@ const BUILTINS: &[Builtin] = &[
     Builtin {
         short_names: &["ev"],
         ..builtin("events.k8s.io", "v1", "Event", "events", true)
+    },
+    Builtin {
+        short_names: &["pdb"],
+        status: true,
+        ..builtin(
+            "policy",
+            "v1",
+            "PodDisruptionBudget",
+            "poddisruptionbudgets",
+            true,
+        )
+    },
+    Builtin {
+        ..builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRole",
+            "clusterroles",
+            false,
+        )
+    },
+    Builtin {
+        ..builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "ClusterRoleBinding",
+            "clusterrolebindings",
+            false,
+        )
+    },
+    Builtin {
+        ..builtin("rbac.authorization.k8s.io", "v1", "Role", "roles", true)
+    },
+    Builtin {
+        ..builtin(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "RoleBinding",
+            "rolebindings",
+            true,
+        )
     },
     Builtin {
         short_names: &["crd", "crds"],

@@ -109,18 +109,18 @@ impl Sandbox {
     /// Stored objects of a kind (`group` is `""` for the core group), in namespace/name order.
     pub fn objects(&self, group: &str, kind: &str) -> Vec<Value> {
         let store = self.lock();
-        let Some(plural) = store
+        let Some(rt) = store
             .types()
             .iter()
             .find(|t| t.group == group && t.kind == kind)
-            .map(|t| t.plural.clone())
+            .cloned()
         else {
             return Vec::new();
         };
         store
-            .list(group, &plural, None)
+            .list(rt.storage_group(), &rt.plural, None)
             .into_iter()
-            .map(|(_, v)| v.clone())
+            .map(|(_, v)| objects::at_version(&rt, v.clone()))
             .collect()
     }
 

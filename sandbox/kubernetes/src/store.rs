@@ -22,7 +22,7 @@ pub struct Key {
 impl Key {
     pub fn new(rt: &ResourceType, namespace: &str, name: &str) -> Self {
         Self {
-            group: rt.group.clone(),
+            group: rt.storage_group().to_string(),
             plural: rt.plural.clone(),
             namespace: if rt.namespaced {
                 namespace.to_string()

@@ -36,7 +36,7 @@ pub struct WatchRequest {
 
 impl WatchRequest {
     fn selects(&self, group: &str, plural: &str, namespace: &str, obj: &Value) -> bool {
-        group == self.rt.group
+        group == self.rt.storage_group()
             && plural == self.rt.plural
             && self.namespace.as_deref().is_none_or(|ns| ns == namespace)
             && self.labels.matches(obj["metadata"].get("labels"))
@@ -110,7 +110,7 @@ pub fn start(store: &Store, request: WatchRequest) -> Body {
         || request.send_initial_events;
     let changes = if from_state {
         for (key, obj) in store.list(
-            &request.rt.group,
+            request.rt.storage_group(),
             &request.rt.plural,
             request.namespace.as_deref(),
         ) {

@@ -453,3 +453,57 @@ async fn a_wrong_token_is_refused() {
     }
     assert_eq!(Widget::kind(&()), "Widget");
 }
+
+#[tokio::test]
+async fn recorder_events_are_the_core_events_kubectl_describe_lists() {
+    use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+    let sandbox = KubernetesSandbox::start(Config::default()).await.unwrap();
+    let client = client(&sandbox, None).await;
+    let maps: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    let map = ConfigMap {
+        metadata: kube::core::ObjectMeta {
+            name: Some("cfg".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let map = maps.create(&PostParams::default(), &map).await.unwrap();
+    let reporter = Reporter {
+        controller: "kd-test".into(),
+        instance: Some("kd-test-0".into()),
+    };
+    let recorder = Recorder::new(client.clone(), reporter);
+    let event = Event {
+        type_: EventType::Warning,
+        reason: "SecretMissing".into(),
+        note: Some("Secret x is missing".into()),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    // The second publish patches the first event's series, through events.k8s.io/v1.
+    for _ in 0..2 {
+        recorder
+            .publish(&event, &map.object_ref(&()))
+            .await
+            .unwrap();
+    }
+    let core: Api<k8s_openapi::api::core::v1::Event> = Api::default_namespaced(client.clone());
+    let selector = format!("involvedObject.uid={}", map.uid().unwrap());
+    let listed = core
+        .list(&ListParams::default().fields(&selector))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let seen = &listed[0];
+    assert_eq!(seen.message.as_deref(), Some("Secret x is missing"));
+    assert_eq!(seen.reason.as_deref(), Some("SecretMissing"));
+    assert_eq!(seen.type_.as_deref(), Some("Warning"));
+    assert_eq!(seen.reporting_component.as_deref(), Some("kd-test"));
+    assert_eq!(seen.involved_object.name.as_deref(), Some("cfg"));
+    assert_eq!(seen.series.as_ref().and_then(|s| s.count), Some(2));
+    let new_api: Api<k8s_openapi::api::events::v1::Event> = Api::default_namespaced(client);
+    let same = new_api.get(&seen.name_any()).await.unwrap();
+    assert_eq!(same.note.as_deref(), Some("Secret x is missing"));
+    assert_eq!(same.regarding.unwrap().uid, map.uid());
+}
