@@ -6,15 +6,23 @@
 mod meetings;
 mod overrides;
 mod registrations;
+mod rooms;
 mod schema;
+mod signals;
 mod watch;
 
 pub use meetings::{Meeting, MeetingState};
-pub use watch::QueuedVideo;
+pub use rooms::{RoomRow, RoomWrite};
+pub use signals::{MAX_PAYLOAD, WatchSignal};
+pub use watch::{NewQueueItem, QueueItem, QueuedVideo};
 
 use sqlx::AnyPool;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::postgres::{PgPool, PgPoolOptions};
 use std::fmt;
+use std::sync::Arc;
+use tokio::sync::OnceCell;
+use tokio::sync::broadcast;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -22,6 +30,8 @@ pub enum StoreError {
     Url(String),
     #[error("store: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("a notification of {0} bytes is larger than PostgreSQL allows")]
+    TooLarge(usize),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -31,6 +41,11 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Watch Together signals of this process (see `signals.rs`).
+    signals: broadcast::Sender<WatchSignal>,
+    /// PostgreSQL: the pool of the one LISTEN connection, started on first use.
+    listen_pool: Option<PgPool>,
+    listener: Arc<OnceCell<()>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,7 +87,17 @@ impl Store {
             .max_connections(connections)
             .connect(&url)
             .await?;
-        let store = Self { pool, backend };
+        let listen_pool = match backend {
+            Backend::Postgres => Some(PgPoolOptions::new().max_connections(1).connect_lazy(&url)?),
+            Backend::Sqlite => None,
+        };
+        let store = Self {
+            pool,
+            backend,
+            signals: broadcast::channel(4096).0,
+            listen_pool,
+            listener: Arc::default(),
+        };
         schema::migrate(&store).await?;
         Ok(store)
     }

@@ -40,6 +40,28 @@ const STEPS: &[&str] = &[
         queued_by TEXT NOT NULL,
         queued_at BIGINT NOT NULL
     )",
+    // 3: a queue of several videos per channel (kept from step 2), and Watch Together rooms
+    // shared by several Activity replicas
+    "CREATE TABLE watch_queue_items (
+        item_id TEXT PRIMARY KEY,
+        channel_id TEXT NOT NULL,
+        guild_id TEXT NOT NULL,
+        entry_id TEXT NOT NULL,
+        title TEXT,
+        added_by TEXT NOT NULL,
+        added_at BIGINT NOT NULL,
+        position BIGINT NOT NULL
+    );
+    CREATE INDEX watch_queue_items_channel ON watch_queue_items (channel_id, position);
+    INSERT INTO watch_queue_items (item_id, channel_id, guild_id, entry_id, title, added_by, added_at, position)
+        SELECT 'q' || channel_id, channel_id, guild_id, entry_id, NULL, queued_by, queued_at * 1000, 1 FROM watch_queue;
+    DROP TABLE watch_queue;
+    CREATE TABLE watch_rooms (
+        instance_id TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+    )",
 ];
 
 pub(crate) async fn migrate(store: &Store) -> Result<()> {

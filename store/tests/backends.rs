@@ -1,7 +1,9 @@
 //! The same behaviour on both backends: SQLite in a temporary file and a real PostgreSQL server
 //! (a fresh database per test; `KD_TEST_POSTGRES` overrides the server URL).
 
-use kd_store::{Backend, Meeting, MeetingState, Store};
+use kd_store::{
+    Backend, Meeting, MeetingState, NewQueueItem, RoomRow, RoomWrite, Store, WatchSignal,
+};
 use sqlx::Connection;
 
 const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
@@ -151,6 +153,7 @@ async fn meetings_suite(store: &Store) {
 }
 
 async fn watch_suite(store: &Store) {
+    let mut signals = store.watch_signals().await.unwrap();
     assert_eq!(store.queued_watch("c1").await.unwrap(), None);
     store.queue_watch("g1", "c1", "1_a", "u1").await.unwrap();
     store.queue_watch("g1", "c1", "1_b", "u2").await.unwrap();
@@ -158,8 +161,134 @@ async fn watch_suite(store: &Store) {
     assert_eq!(
         (queued.entry_id.as_str(), queued.queued_by.as_str()),
         ("1_b", "u2"),
-        "the latest queue wins"
+        "the latest queued is what /kaltura-watch just asked for"
     );
+    let c = store
+        .watch_queue_add(NewQueueItem {
+            guild_id: "g1",
+            channel_id: "c1",
+            entry_id: "1_c",
+            title: Some("Third"),
+            added_by: "u3",
+        })
+        .await
+        .unwrap();
+    store.queue_watch("g1", "c2", "1_z", "u1").await.unwrap();
+    let entries =
+        |items: Vec<kd_store::QueueItem>| items.into_iter().map(|i| i.entry_id).collect::<Vec<_>>();
+    assert_eq!(
+        entries(store.watch_queue("c1", 50).await.unwrap()),
+        ["1_a", "1_b", "1_c"]
+    );
+    assert!(store.watch_queue_move("c1", &c.item_id, 0).await.unwrap());
+    assert!(!store.watch_queue_move("c1", "nope", 0).await.unwrap());
+    assert!(
+        !store.watch_queue_move("c2", &c.item_id, 0).await.unwrap(),
+        "another channel's item"
+    );
+    assert_eq!(
+        entries(store.watch_queue("c1", 50).await.unwrap()),
+        ["1_c", "1_a", "1_b"]
+    );
+    let taken = store
+        .watch_queue_take("c1", &c.item_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(taken.title.as_deref(), Some("Third"));
+    assert_eq!(
+        store.watch_queue_take("c1", &c.item_id).await.unwrap(),
+        None,
+        "taken once"
+    );
+    assert_eq!(store.watch_queue_len("c1").await.unwrap(), 2);
+    assert_eq!(entries(store.watch_queue("c1", 1).await.unwrap()), ["1_a"]);
+
+    // Every change was signalled, with its channel.
+    let mut queue_signals = Vec::new();
+    while let Ok(Ok(signal)) =
+        tokio::time::timeout(std::time::Duration::from_millis(500), signals.recv()).await
+    {
+        if let WatchSignal::Queue(channel) = signal {
+            queue_signals.push(channel);
+        }
+    }
+    assert_eq!(queue_signals, ["c1", "c1", "c1", "c2", "c1", "c1"]);
+}
+
+async fn rooms_suite(store: &Store) {
+    let mut signals = store.watch_signals().await.unwrap();
+    let seen = store
+        .update_room("i-1", |row| {
+            let write = RoomWrite {
+                state: "one".into(),
+                seq: 1,
+                event: "created".into(),
+            };
+            (Some(write), row)
+        })
+        .await
+        .unwrap();
+    assert_eq!(seen, None, "a new room");
+    // A writer that decides nothing changes nothing and announces nothing.
+    let seen = store.update_room("i-1", |row| (None, row)).await.unwrap();
+    assert_eq!(
+        seen,
+        Some(RoomRow {
+            state: "one".into(),
+            seq: 1
+        })
+    );
+    // Concurrent writers are serialised: each sees the other's write. (Only PostgreSQL serves
+    // several writers; one process on SQLite keeps rooms in memory.)
+    let writers = if store.backend() == Backend::Postgres {
+        8
+    } else {
+        1
+    };
+    let bump = |store: Store| async move {
+        store
+            .update_room("i-1", |row| {
+                let row = row.unwrap();
+                let write = RoomWrite {
+                    state: format!("{}+", row.state),
+                    seq: row.seq + 1,
+                    event: format!("to {}", row.seq + 1),
+                };
+                (Some(write), ())
+            })
+            .await
+            .unwrap()
+    };
+    let tasks: Vec<_> = (0..writers)
+        .map(|_| tokio::spawn(bump(store.clone())))
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let row = store.room("i-1").await.unwrap().unwrap();
+    let last = 1 + writers as i64;
+    assert_eq!(row.state, format!("one{}", "+".repeat(writers)));
+    assert_eq!(row.seq, last);
+    let mut seqs = Vec::new();
+    while let Ok(Ok(signal)) =
+        tokio::time::timeout(std::time::Duration::from_millis(500), signals.recv()).await
+    {
+        if let WatchSignal::Room {
+            instance_id,
+            seq,
+            event,
+        } = signal
+        {
+            assert_eq!(instance_id, "i-1");
+            assert!(event.is_some());
+            seqs.push(seq);
+        }
+    }
+    assert_eq!(seqs, (1..=last).collect::<Vec<_>>(), "in commit order");
+    assert!(!store.delete_room("i-1", 1).await.unwrap(), "changed since");
+    assert!(store.delete_room("i-1", last).await.unwrap());
+    assert_eq!(store.room("i-1").await.unwrap(), None);
 }
 
 async fn registrations_suite(store: &Store) {
@@ -193,6 +322,7 @@ async fn sqlite_backend() {
     meetings_suite(&store).await;
     registrations_suite(&store).await;
     watch_suite(&store).await;
+    rooms_suite(&store).await;
     store.ping().await.unwrap();
     drop(store);
     // What was written survives reopening, and migrations do not run twice.
@@ -210,6 +340,7 @@ async fn postgres_backend() {
     meetings_suite(&store).await;
     registrations_suite(&store).await;
     watch_suite(&store).await;
+    rooms_suite(&store).await;
     store.ping().await.unwrap();
     drop(store);
     let reopened = Store::open(&db.url()).await.unwrap();
