@@ -91,6 +91,24 @@ async fn the_served_document_describes_every_route_and_error() {
     );
 }
 
+/// The document as committed in `openapi.json` next to this test: a change of the API shows in
+/// review as a change of that file. `KD_UPDATE_SNAPSHOTS=1` rewrites it after a deliberate
+/// change (note it in docs/api.md).
+#[test]
+fn the_document_changes_only_deliberately() {
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/openapi.json");
+    let now = serde_json::to_string_pretty(&kd_activity::openapi()).unwrap() + "\n";
+    if std::env::var_os("KD_UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&file, &now).unwrap();
+    }
+    let committed = std::fs::read_to_string(&file).unwrap_or_default();
+    assert!(
+        committed == now,
+        "the OpenAPI document differs from {}; if that is deliberate, rerun with KD_UPDATE_SNAPSHOTS=1 and note the change in docs/api.md",
+        file.display()
+    );
+}
+
 #[tokio::test]
 async fn the_document_is_valid_openapi() {
     let python = python();
