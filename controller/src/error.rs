@@ -10,9 +10,6 @@ pub enum Error {
     /// The HTTP client that reads bot reports could not be built.
     #[error("building the HTTP client for bot reports failed")]
     HttpClient(#[source] reqwest::Error),
-    /// A workload object lacks its apiVersion, kind or name.
-    #[error("a workload object without apiVersion, kind or name")]
-    Malformed,
     /// Server-side apply of one workload object failed.
     #[error("applying {kind} {name} failed: {error}")]
     Apply {
@@ -23,7 +20,7 @@ pub enum Error {
     /// Listing or deleting the objects an application no longer wants failed.
     #[error("pruning {kind} {name} failed: {error}")]
     Prune {
-        kind: &'static str,
+        kind: String,
         /// `*` when listing them failed.
         name: String,
         error: kube::Error,
@@ -49,7 +46,7 @@ impl Error {
         match self {
             Error::CachesNotReady(_) => "watch",
             Error::HttpClient(_) => "http_client",
-            Error::Malformed | Error::Apply { .. } => "apply",
+            Error::Apply { .. } => "apply",
             Error::Prune { .. } => "prune",
             Error::Status { .. } => "status",
             Error::NoBotPod | Error::BotReport { .. } => "bot_report",

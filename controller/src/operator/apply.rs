@@ -3,11 +3,12 @@
 //! reconcile woken by our own status writes costs no API calls.
 
 use crate::error::{Error, Result};
-use crate::reconcile::workloads::{INSTANCE_LABEL, MANAGED_BY};
+use crate::reconcile::workloads::{INSTANCE_LABEL, MANAGED_BY, Workload};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
-use kube::core::{ApiResource, GroupVersionKind};
+use kube::core::ApiResource;
 use kube::{Api, Client};
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -17,15 +18,12 @@ pub const FIELD_MANAGER: &str = "kaltura-discord-operator";
 const REAPPLY: Duration = Duration::from_secs(300);
 
 /// Kinds the operator creates and prunes. Volume claims are never pruned: they hold data.
-const PRUNED: &[(&str, &str, &str)] = &[
-    ("", "v1", "ConfigMap"),
-    ("", "v1", "Service"),
-    ("apps", "v1", "Deployment"),
-];
-
-fn resource(api_version: &str, kind: &str) -> ApiResource {
-    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-    ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind))
+fn pruned() -> [ApiResource; 3] {
+    [
+        ApiResource::erase::<ConfigMap>(&()),
+        ApiResource::erase::<Service>(&()),
+        ApiResource::erase::<Deployment>(&()),
+    ]
 }
 
 #[derive(Default)]
@@ -41,19 +39,18 @@ impl Applier {
         client: &Client,
         namespace: &str,
         app: &str,
-        objects: &[Value],
+        objects: &[Workload],
     ) -> Result<()> {
         let mut wanted = BTreeSet::new();
         for object in objects {
-            let (api_version, kind) = (object["apiVersion"].as_str(), object["kind"].as_str());
-            let (Some(api_version), Some(kind), Some(name)) =
-                (api_version, kind, object["metadata"]["name"].as_str())
-            else {
-                return Err(Error::Malformed);
-            };
+            let (resource, meta, body) = object.erased();
+            let (kind, name) = (
+                resource.kind.as_str(),
+                meta.name.as_deref().unwrap_or_default(),
+            );
             let id = format!("{namespace}/{kind}/{name}");
             wanted.insert((kind.to_string(), name.to_string()));
-            let digest = hex::encode(Sha256::digest(object.to_string()));
+            let digest = hex::encode(Sha256::digest(body.to_string()));
             if self
                 .applied
                 .get(&id)
@@ -62,14 +59,14 @@ impl Applier {
                 continue;
             }
             let api: Api<DynamicObject> =
-                Api::namespaced_with(client.clone(), namespace, &resource(api_version, kind));
+                Api::namespaced_with(client.clone(), namespace, &resource);
             let params = PatchParams::apply(FIELD_MANAGER).force();
-            if let Err(err) = api.patch(name, &params, &Patch::Apply(object)).await {
+            if let Err(error) = api.patch(name, &params, &Patch::Apply(&body)).await {
                 self.applied.remove(&id);
                 return Err(Error::Apply {
                     kind: kind.to_string(),
                     name: name.to_string(),
-                    error: err,
+                    error,
                 });
             }
             tracing::info!(namespace, kind, name, "applied");
@@ -86,15 +83,15 @@ impl Applier {
         wanted: &BTreeSet<(String, String)>,
     ) -> Result<()> {
         let selector = format!("{}={},{INSTANCE_LABEL}={app}", MANAGED_BY.0, MANAGED_BY.1);
-        for (group, version, kind) in PRUNED {
-            let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
+        for resource in pruned() {
+            let kind = resource.kind.as_str();
             let api: Api<DynamicObject> =
                 Api::namespaced_with(client.clone(), namespace, &resource);
             let existing = api
                 .list_metadata(&ListParams::default().labels(&selector))
                 .await
                 .map_err(|error| Error::Prune {
-                    kind,
+                    kind: kind.to_string(),
                     name: "*".into(),
                     error,
                 })?;
@@ -108,7 +105,7 @@ impl Applier {
                 api.delete(&name, &DeleteParams::background())
                     .await
                     .map_err(|error| Error::Prune {
-                        kind,
+                        kind: kind.to_string(),
                         name: name.clone(),
                         error,
                     })?;

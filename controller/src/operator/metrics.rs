@@ -81,11 +81,16 @@ mod tests {
 
     #[test]
     fn each_failed_step_counts_under_its_reason() {
+        let refused = || Error::Apply {
+            kind: "ConfigMap".into(),
+            name: "campus-bot-config".into(),
+            error: kube::Error::Service("connection refused".into()),
+        };
         let metrics = Metrics::default();
         metrics.observe(Duration::from_millis(5), &[]);
         metrics.observe(
             Duration::from_millis(5),
-            &[Error::NoBotPod, Error::Malformed, Error::Malformed],
+            &[Error::NoBotPod, refused(), refused()],
         );
         let text = metrics.encode();
         for sample in [

@@ -1,0 +1,352 @@
+//! The Kubernetes objects that run one application, computed as typed k8s-openapi objects: a
+//! ConfigMap with the rendered runtime config, the bot and Activity Deployments, their Services
+//! and, with SQLite, the volume claim that holds the database. One module per kind of object.
+//!
+//! With SQLite the bot and the Activity share one database file, so they run as two containers
+//! of one pod; with PostgreSQL they are separate Deployments that scale on their own.
+//! The config is mounted, not baked into the pod template, so a new revision reaches running
+//! pods without a restart (the bot re-reads it); a change of credentials or image rolls them.
+
+mod config_map;
+mod deployment;
+mod service;
+mod volume;
+
+use super::render::Rendered;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kd_crds::application::StorageType;
+use kd_crds::{DiscordApplication, SecretKeyRef};
+use kube::core::ApiResource;
+use kube::{Resource, ResourceExt};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Every object this operator creates carries these; pruning looks for them.
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "kaltura-discord-operator");
+pub const INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
+const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
+/// Pod labels the bot and Activity Services select on.
+pub const BOT_LABEL: &str = "kaltura-discord.io/bot";
+pub const ACTIVITY_LABEL: &str = "kaltura-discord.io/activity";
+/// Port of the bot's `/status`, `/metrics` and `/healthz`.
+pub const BOT_PORT: u16 = 9100;
+pub const ACTIVITY_PORT: u16 = 8080;
+/// Pod-template annotation that changes when a referenced Secret changes, to roll the pods.
+pub const CREDENTIALS_ANNOTATION: &str = "kaltura-discord.io/credentials";
+
+/// What the workloads are built from besides the rendered config.
+pub struct Inputs<'a> {
+    pub app: &'a DiscordApplication,
+    pub rendered: &'a Rendered,
+    /// Image when the application names none: the operator's own.
+    pub default_image: &'a str,
+    /// Digest of the referenced Secrets' versions.
+    pub credentials: &'a str,
+}
+
+/// One object to apply.
+#[derive(Clone, Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)] // A handful per application, built once per pass.
+pub enum Workload {
+    ConfigMap(ConfigMap),
+    VolumeClaim(PersistentVolumeClaim),
+    Deployment(Deployment),
+    Service(Service),
+}
+
+impl Workload {
+    /// Its API type, its metadata and its JSON body, as server-side apply takes them.
+    pub fn erased(&self) -> (ApiResource, &ObjectMeta, Value) {
+        fn erase<K: Resource<DynamicType = ()> + Serialize>(
+            object: &K,
+        ) -> (ApiResource, &ObjectMeta, Value) {
+            let body = serde_json::to_value(object).expect("k8s-openapi objects serialize");
+            (ApiResource::erase::<K>(&()), object.meta(), body)
+        }
+        match self {
+            Workload::ConfigMap(o) => erase(o),
+            Workload::VolumeClaim(o) => erase(o),
+            Workload::Deployment(o) => erase(o),
+            Workload::Service(o) => erase(o),
+        }
+    }
+}
+
+/// What a pod or a Service is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    Bot,
+    Activity,
+}
+
+impl Role {
+    fn component(self) -> &'static str {
+        match self {
+            Role::Bot => "bot",
+            Role::Activity => "activity",
+        }
+    }
+
+    /// The pod label its Service selects on.
+    fn label(self) -> &'static str {
+        match self {
+            Role::Bot => BOT_LABEL,
+            Role::Activity => ACTIVITY_LABEL,
+        }
+    }
+
+    fn port(self) -> u16 {
+        match self {
+            Role::Bot => BOT_PORT,
+            Role::Activity => ACTIVITY_PORT,
+        }
+    }
+}
+
+pub fn bot_service_name(app: &str) -> String {
+    format!("{app}-bot")
+}
+
+/// The Secrets the workloads mount, each with the keys they read.
+pub fn referenced_secrets(app: &DiscordApplication, rendered: &Rendered) -> Vec<SecretKeyRef> {
+    let mut refs = vec![rendered.config.application.bot_token_ref.clone()];
+    refs.extend(
+        rendered
+            .config
+            .partners
+            .values()
+            .map(|p| p.admin_secret_ref.clone()),
+    );
+    // The OAuth client secret is the Activity's alone.
+    if app.spec.activity.enabled {
+        refs.extend(app.spec.client_secret_ref.clone());
+    }
+    refs.sort_by(|a, b| (&a.name, &a.key).cmp(&(&b.name, &b.key)));
+    refs.dedup();
+    refs
+}
+
+/// The objects to apply, in apply order (config before the pods that mount it).
+pub fn objects(inputs: &Inputs) -> Vec<Workload> {
+    let app = inputs.app;
+    let name = app.name_any();
+    let spec = &app.spec;
+    let activity = spec.activity.enabled;
+    let mut objects = vec![Workload::ConfigMap(config_map::config(inputs))];
+    if spec.storage.kind == StorageType::Sqlite {
+        objects.push(Workload::VolumeClaim(volume::data_claim(inputs)));
+        let mut roles = vec![Role::Bot];
+        if activity {
+            roles.push(Role::Activity);
+        }
+        objects.push(Workload::Deployment(deployment::deployment(
+            inputs,
+            &name,
+            spec.bot.replicas,
+            &roles,
+        )));
+    } else {
+        objects.push(Workload::Deployment(deployment::deployment(
+            inputs,
+            &format!("{name}-bot"),
+            spec.bot.replicas,
+            &[Role::Bot],
+        )));
+        if activity {
+            objects.push(Workload::Deployment(deployment::deployment(
+                inputs,
+                &format!("{name}-activity"),
+                spec.activity.replicas,
+                &[Role::Activity],
+            )));
+        }
+    }
+    objects.push(Workload::Service(service::service(
+        inputs,
+        &bot_service_name(&name),
+        Role::Bot,
+    )));
+    if activity {
+        objects.push(Workload::Service(service::service(
+            inputs,
+            &format!("{name}-activity"),
+            Role::Activity,
+        )));
+    }
+    objects
+}
+
+fn labels(app: &str, component: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("app.kubernetes.io/name".into(), "kaltura-discord".into()),
+        (INSTANCE_LABEL.into(), app.into()),
+        (COMPONENT_LABEL.into(), component.into()),
+        (MANAGED_BY.0.into(), MANAGED_BY.1.into()),
+    ])
+}
+
+/// Metadata of an object owned by the application, so deleting the application deletes it.
+fn metadata(inputs: &Inputs, name: &str, component: &str) -> ObjectMeta {
+    let app = inputs.app;
+    ObjectMeta {
+        name: Some(name.into()),
+        namespace: Some(app.namespace().unwrap_or_else(|| "default".into())),
+        labels: Some(labels(&app.name_any(), component)),
+        owner_references: Some(vec![OwnerReference {
+            api_version: DiscordApplication::api_version(&()).into(),
+            kind: DiscordApplication::kind(&()).into(),
+            name: app.name_any(),
+            uid: app.uid().unwrap_or_default(),
+            controller: Some(true),
+            block_owner_deletion: Some(true),
+        }]),
+        ..ObjectMeta::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifests;
+    use crate::reconcile::render::render;
+    use kd_crds::application::{Storage, StorageType};
+    use std::path::Path;
+
+    fn build(edit: impl FnOnce(&mut DiscordApplication)) -> Vec<Value> {
+        let catalog = manifests::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples"))
+            .unwrap()
+            .catalog;
+        let rendered = render(&catalog).remove(0);
+        let mut app = catalog.applications[0].clone();
+        app.metadata.uid = Some("u-1".into());
+        edit(&mut app);
+        objects(&Inputs {
+            app: &app,
+            rendered: &rendered,
+            default_image: "example/kd:1",
+            credentials: "c0ffee",
+        })
+        .iter()
+        .map(|o| o.erased().2)
+        .collect()
+    }
+
+    fn kinds(objects: &[Value]) -> Vec<String> {
+        objects
+            .iter()
+            .map(|o| {
+                format!(
+                    "{}/{}",
+                    o["kind"].as_str().unwrap(),
+                    o["metadata"]["name"].as_str().unwrap()
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sqlite_runs_bot_and_activity_in_one_pod_sharing_the_data_claim() {
+        let objects = build(|_| {});
+        assert_eq!(
+            kinds(&objects),
+            [
+                "ConfigMap/campus-bot-config",
+                "PersistentVolumeClaim/campus-bot-data",
+                "Deployment/campus-bot",
+                "Service/campus-bot-bot",
+                "Service/campus-bot-activity",
+            ]
+        );
+        let deployment = &objects[2];
+        assert_eq!(deployment["spec"]["strategy"]["type"], "Recreate");
+        let pod = &deployment["spec"]["template"];
+        assert_eq!(pod["metadata"]["labels"][BOT_LABEL], "true");
+        assert_eq!(pod["metadata"]["labels"][ACTIVITY_LABEL], "true");
+        assert_eq!(
+            pod["metadata"]["annotations"][CREDENTIALS_ANNOTATION],
+            "c0ffee"
+        );
+        let containers = pod["spec"]["containers"].as_array().unwrap();
+        assert_eq!(containers.len(), 2);
+        assert_eq!(containers[0]["args"][0], "bot");
+        assert_eq!(containers[1]["args"][0], "serve");
+        assert_eq!(containers[0]["image"], "example/kd:1");
+        let volumes = pod["spec"]["volumes"].as_array().unwrap();
+        assert!(
+            volumes
+                .iter()
+                .any(|v| v["persistentVolumeClaim"]["claimName"] == "campus-bot-data")
+        );
+        for object in &objects {
+            assert_eq!(object["metadata"]["ownerReferences"][0]["uid"], "u-1");
+            assert_eq!(object["metadata"]["labels"][MANAGED_BY.0], MANAGED_BY.1);
+        }
+        // The selector must stay stable when roles move between pods, so it never uses them.
+        let selector = deployment["spec"]["selector"]["matchLabels"]
+            .as_object()
+            .unwrap();
+        assert!(
+            selector
+                .keys()
+                .all(|k| !k.starts_with("kaltura-discord.io/"))
+        );
+    }
+
+    #[test]
+    fn postgres_scales_bot_and_activity_separately_with_the_dsn_from_its_secret() {
+        let objects = build(|app| {
+            app.spec.storage = Storage {
+                kind: StorageType::Postgres,
+                postgres_dsn_ref: Some(SecretKeyRef {
+                    name: "db".into(),
+                    key: "dsn".into(),
+                }),
+            };
+            app.spec.activity.replicas = 3;
+            app.spec.image = Some("mirror/kd:2".into());
+        });
+        assert_eq!(
+            kinds(&objects),
+            [
+                "ConfigMap/campus-bot-config",
+                "Deployment/campus-bot-bot",
+                "Deployment/campus-bot-activity",
+                "Service/campus-bot-bot",
+                "Service/campus-bot-activity",
+            ]
+        );
+        let activity = &objects[2]["spec"];
+        assert_eq!(activity["replicas"], 3);
+        let container = &activity["template"]["spec"]["containers"][0];
+        assert_eq!(container["image"], "mirror/kd:2");
+        assert_eq!(
+            container["env"][0]["valueFrom"]["secretKeyRef"]["name"],
+            "db"
+        );
+        assert_eq!(
+            activity["template"]["metadata"]["labels"].get(BOT_LABEL),
+            None
+        );
+    }
+
+    #[test]
+    fn without_the_activity_only_the_bot_runs_and_secrets_are_mounted_by_reference() {
+        let objects = build(|app| app.spec.activity.enabled = false);
+        assert!(kinds(&objects).iter().all(|k| !k.contains("activity")));
+        let sources = &objects[2]["spec"]["template"]["spec"]["volumes"][1]["projected"]["sources"];
+        let paths: Vec<&str> = sources
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["secret"]["items"].as_array().unwrap())
+            .map(|item| item["path"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            paths,
+            ["discord-campus-bot/botToken", "kaltura-campus/adminSecret"]
+        );
+    }
+}
