@@ -34,6 +34,9 @@ use twilight_model::id::Id;
 /// latencies, few enough to keep memory flat with thousands of guilds.
 const REGISTRATION_WORKERS: usize = 4;
 
+/// Discord refuses an interaction's first answer after this long.
+const CALLBACK_DEADLINE: Duration = Duration::from_secs(3);
+
 /// The gateway intents the DiscordApplication asks for.
 pub fn intents(config: &RuntimeConfig) -> Intents {
     use kd_crds::application::Intent;
@@ -81,6 +84,12 @@ impl Default for BotOptions {
 
 pub struct Bot {
     http: twilight_http::Client,
+    /// Interaction callbacks only: twilight's rate limiter queues every `interactions/...`
+    /// request behind one in flight (they share one bucket key), which at 150 ms to Discord
+    /// caps the bot near 7 answers a second. Callbacks are outside Discord's global limit and
+    /// each token takes one, so they go out concurrently here; webhook edits and follow-ups
+    /// (per-token buckets) and everything else stay on the rate-limited client.
+    callbacks: twilight_http::Client,
     token: String,
     options: BotOptions,
     config: watch::Receiver<Arc<RuntimeConfig>>,
@@ -125,14 +134,21 @@ impl Bot {
             .ok_or_else(|| StartError::NoToken(format!("{}/{}", reference.name, reference.key)))?
             .expose()
             .to_string();
-        let mut http = twilight_http::Client::builder().token(token.clone());
-        if let Some(proxy) = &options.http_proxy {
-            http = http.proxy(proxy.clone(), true);
-        }
+        let client = |limited: bool| {
+            let mut http = twilight_http::Client::builder().token(token.clone());
+            if !limited {
+                http = http.ratelimiter(None);
+            }
+            if let Some(proxy) = &options.http_proxy {
+                http = http.proxy(proxy.clone(), true);
+            }
+            http.build()
+        };
         let (running, _) = watch::channel(String::new());
         let (queue, queue_rx) = mpsc::unbounded_channel();
         Ok(Arc::new(Self {
-            http: http.build(),
+            http: client(true),
+            callbacks: client(false),
             join_key: JoinKey::derive(&token),
             token,
             kaltura: KalturaClients::new(secrets, options.kaltura.clone()),
@@ -375,6 +391,7 @@ impl Bot {
                     &interaction.id.to_string(),
                     &interaction.token,
                     &reply.callback(),
+                    started,
                 )
                 .await;
                 return;
@@ -424,7 +441,7 @@ impl Bot {
                                 command: command.clone(),
                             })
                             .inc();
-                        self.callback(&inv.id, &inv.token, &deferral(is_button, true))
+                        self.callback(&inv.id, &inv.token, &deferral(is_button, true), started)
                             .await;
                         let (reply, outcome) = work.await;
                         self.finish_deferred(&inv, &reply).await;
@@ -444,7 +461,8 @@ impl Bot {
                 Outcome::Denied,
             ),
         };
-        self.callback(&inv.id, &inv.token, &reply.callback()).await;
+        self.callback(&inv.id, &inv.token, &reply.callback(), started)
+            .await;
         self.observe(&command, outcome, started);
         if matches!(&inv.action, Action::Command { name, subcommand: Some(_), .. } if name == "kaltura-config")
             && outcome == Outcome::Ok
@@ -476,15 +494,24 @@ impl Bot {
         );
     }
 
-    /// `POST /interactions/{id}/{token}/callback`.
-    async fn callback(&self, id: &str, token: &str, body: &serde_json::Value) {
+    /// `POST /interactions/{id}/{token}/callback`, given up at Discord's deadline for it
+    /// (`received` + 3 s): later it would be refused anyway, and without a rate limiter
+    /// twilight re-sends a 429 at once, so the deadline also bounds that.
+    async fn callback(&self, id: &str, token: &str, body: &serde_json::Value, received: Instant) {
         let Ok(id) = id.parse::<u64>() else { return };
         let route = Route::InteractionCallback {
             interaction_id: id,
             interaction_token: token,
             with_response: false,
         };
-        self.send(&route, body, "interaction callback").await;
+        let deadline = received + CALLBACK_DEADLINE;
+        let send = self.send(&self.callbacks, &route, body, "interaction callback");
+        if tokio::time::timeout_at(deadline.into(), send)
+            .await
+            .is_err()
+        {
+            tracing::error!("an interaction callback missed Discord's 3 s deadline");
+        }
     }
 
     /// After a deferral: the answer replaces the "thinking" message.
@@ -506,16 +533,27 @@ impl Bot {
             application_id,
             interaction_token: &inv.token,
         };
-        self.send(&route, &message.to_json(), "edit of a deferred answer")
-            .await;
+        self.send(
+            &self.http,
+            &route,
+            &message.to_json(),
+            "edit of a deferred answer",
+        )
+        .await;
     }
 
-    async fn send(&self, route: &Route<'_>, body: &serde_json::Value, what: &str) {
+    async fn send(
+        &self,
+        client: &twilight_http::Client,
+        route: &Route<'_>,
+        body: &serde_json::Value,
+        what: &str,
+    ) {
         let request = Request::builder(route)
             .body(serde_json::to_vec(body).expect("JSON"))
             .build();
         let result = match request {
-            Ok(request) => self.http.request::<EmptyBody>(request).await.map(|_| ()),
+            Ok(request) => client.request::<EmptyBody>(request).await.map(|_| ()),
             Err(err) => Err(err),
         };
         if let Err(err) = result {

@@ -169,7 +169,7 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
     (
         "POST",
         "/_sandbox/faults/latency",
-        "add {ms} before every REST response",
+        "add {ms} (+/- {jitter_ms}, optional) before every REST response",
     ),
 ];
 
@@ -536,11 +536,16 @@ async fn storm(State(sandbox): State<Sandbox>, body: Bytes) -> ApiResult<StatusC
 #[derive(Deserialize)]
 struct Latency {
     ms: u64,
+    #[serde(default)]
+    jitter_ms: u64,
 }
 
 async fn latency(State(sandbox): State<Sandbox>, body: Bytes) -> ApiResult<StatusCode> {
     let body: Latency = json_body(&body)?;
-    sandbox.set_latency(Duration::from_millis(body.ms));
+    sandbox.set_latency_jitter(
+        Duration::from_millis(body.ms),
+        Duration::from_millis(body.jitter_ms),
+    );
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -42,7 +42,8 @@ struct Inner {
     world: Mutex<World>,
     gateway: Mutex<Gateway>,
     limiter: Mutex<RateLimiter>,
-    latency: Mutex<Duration>,
+    /// Added before every REST response: a base and a uniform jitter either side of it.
+    latency: Mutex<(Duration, Duration)>,
     requests: Mutex<Vec<RequestRecord>>,
     url_mappings: Mutex<Vec<UrlMapping>>,
     activity_latency: Mutex<Latency>,
@@ -84,7 +85,7 @@ impl Sandbox {
                 world: Mutex::new(world),
                 gateway: Mutex::new(Gateway::default()),
                 limiter: Mutex::new(RateLimiter::default()),
-                latency: Mutex::new(Duration::ZERO),
+                latency: Mutex::new((Duration::ZERO, Duration::ZERO)),
                 requests: Mutex::new(Vec::new()),
                 url_mappings: Mutex::new(url_mappings),
                 activity_latency: Mutex::new(Latency::default()),
@@ -171,8 +172,15 @@ impl Sandbox {
         lock(&self.inner.limiter)
     }
 
+    /// One request's latency: the base, moved by up to the jitter either way.
     pub(crate) fn latency(&self) -> Duration {
-        *lock(&self.inner.latency)
+        let (base, jitter) = *lock(&self.inner.latency);
+        if jitter.is_zero() {
+            return base;
+        }
+        let jitter = jitter.as_micros() as i64;
+        let offset = rand::Rng::random_range(&mut rand::rng(), -jitter..=jitter);
+        Duration::from_micros((base.as_micros() as i64 + offset).max(0) as u64)
     }
 
     pub(crate) fn record_request(&self, method: &str, path: &str, status: u16) {
@@ -423,10 +431,34 @@ impl Sandbox {
 
     /// Delay added before every REST response.
     pub fn set_latency(&self, latency: Duration) {
-        *lock(&self.inner.latency) = latency;
+        self.set_latency_jitter(latency, Duration::ZERO);
+    }
+
+    /// Delay added before every REST response, drawn per request uniformly from
+    /// `latency - jitter ..= latency + jitter` (as a real network varies).
+    pub fn set_latency_jitter(&self, latency: Duration, jitter: Duration) {
+        *lock(&self.inner.latency) = (latency, jitter);
     }
 
     pub fn gateway_sessions(&self) -> Vec<SessionInfo> {
         self.gateway().sessions()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_jitter_stays_in_its_range_and_varies() {
+        let sandbox = Sandbox::new(Config::default(), String::new(), String::new());
+        sandbox.set_latency(Duration::from_millis(100));
+        assert_eq!(sandbox.latency(), Duration::from_millis(100));
+        sandbox.set_latency_jitter(Duration::from_millis(100), Duration::from_millis(30));
+        let samples: Vec<Duration> = (0..500).map(|_| sandbox.latency()).collect();
+        let (low, high) = (Duration::from_millis(70), Duration::from_millis(130));
+        assert!(samples.iter().all(|s| (low..=high).contains(s)));
+        assert!(samples.iter().any(|s| *s < Duration::from_millis(85)));
+        assert!(samples.iter().any(|s| *s > Duration::from_millis(115)));
     }
 }
