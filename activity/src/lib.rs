@@ -57,6 +57,8 @@ pub struct ApiOptions {
     pub rate_per_minute: NonZeroU32,
     pub rate_burst: NonZeroU32,
     pub kaltura: KalturaSettings,
+    /// Timeouts and the connection limit of the HTTP server.
+    pub server: kd_server::Limits,
 }
 
 impl Default for ApiOptions {
@@ -70,6 +72,7 @@ impl Default for ApiOptions {
             rate_per_minute: NonZeroU32::new(120).expect("non-zero"),
             rate_burst: NonZeroU32::new(30).expect("non-zero"),
             kaltura: KalturaSettings::default(),
+            server: kd_server::Limits::default(),
         }
     }
 }
@@ -278,7 +281,8 @@ pub async fn serve(api: AppState, listener: tokio::net::TcpListener) -> std::io:
             sweeper.limits.forget_idle();
         }
     });
-    let result = axum::serve(listener, router(api)).await;
+    let limits = api.options.server.clone();
+    let result = kd_server::serve(listener, router(api), limits).await;
     sweep.abort();
     result
 }

@@ -1,6 +1,7 @@
 //! `kaltura-discord bot`: the Discord bot of one application, from a rendered runtime config
 //! that it follows as it changes, with `/metrics`, `/status` and `/healthz` for the cluster.
 
+use super::http::HttpArgs;
 use super::workload::{Workload, WorkloadArgs};
 use anyhow::Context;
 use axum::routing::get;
@@ -25,6 +26,8 @@ pub struct Args {
     /// Serve /metrics, /status (what the operator reads) and /healthz here.
     #[arg(long, default_value = "0.0.0.0:9100")]
     listen: SocketAddr,
+    #[command(flatten)]
+    http: HttpArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -62,7 +65,7 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         )
         .route("/healthz", get(|| std::future::ready("ok")));
     tracing::info!(listen = %args.listen, "serving /metrics, /status and /healthz");
-    let http = tokio::spawn(async move { axum::serve(listener, app).await });
+    let http = tokio::spawn(kd_server::serve(listener, app, args.http.limits()));
     tokio::select! {
         result = bot.run() => result.context("the bot stopped")?,
         result = http => result.context("the metrics server stopped")?.context("the metrics server failed")?,

@@ -2,6 +2,7 @@
 
 pub mod bot;
 pub mod crds;
+pub mod http;
 pub mod kaltura;
 pub mod logs;
 pub mod operator;

@@ -2,6 +2,7 @@
 //! each application's bot and Activity, and writes status back; serves `/metrics`, `/healthz`
 //! and `/readyz` (ready after the first full reconcile).
 
+use super::http::HttpArgs;
 use super::logs::LogArgs;
 use anyhow::Context;
 use axum::Router;
@@ -28,6 +29,8 @@ pub struct Args {
     /// Reconcile this often even without a change, to read the bots' reports.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     resync: Duration,
+    #[command(flatten)]
+    http: HttpArgs,
     #[command(flatten)]
     logs: LogArgs,
 }
@@ -66,7 +69,7 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
             }),
         );
     tracing::info!(listen = %args.listen, "serving /metrics, /healthz and /readyz");
-    let http = tokio::spawn(async move { axum::serve(listener, app).await });
+    let http = tokio::spawn(kd_server::serve(listener, app, args.http.limits()));
     let options = Options {
         namespace: args.namespace,
         workload_image: args.workload_image,

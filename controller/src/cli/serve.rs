@@ -1,6 +1,7 @@
 //! `kaltura-discord serve`: the public HTTP surface of one application (join links, `/api/v1`,
 //! `/healthz`, `/readyz`, `/metrics`), from a rendered runtime config it follows as it changes.
 
+use super::http::HttpArgs;
 use super::workload::{Workload, WorkloadArgs};
 use anyhow::Context;
 use kd_activity::{Api, ApiOptions};
@@ -26,6 +27,8 @@ pub struct Args {
     rate_per_minute: NonZeroU32,
     #[arg(long, default_value = "30")]
     rate_burst: NonZeroU32,
+    #[command(flatten)]
+    http: HttpArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -45,6 +48,7 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         cors_origins: args.cors_origins,
         rate_per_minute: args.rate_per_minute,
         rate_burst: args.rate_burst,
+        server: args.http.limits(),
         ..ApiOptions::default()
     };
     let api = Api::new(options, config, store, secrets)?;
