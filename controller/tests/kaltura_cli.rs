@@ -22,6 +22,25 @@ fn run(args: &[&str]) -> Output {
         .expect("run kaltura-discord")
 }
 
+/// One HTTP/1.1 POST; the response body.
+fn post(host: &str, path: &str, content_type: &str, body: &str) -> String {
+    let mut stream = TcpStream::connect(host).unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\
+         Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+        .split("\r\n\r\n")
+        .nth(1)
+        .expect("HTTP body")
+        .to_string()
+}
+
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -139,7 +158,7 @@ fn sandbox_kaltura_serves_and_prints_its_credentials() {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut printed = Vec::new();
-    for _ in 0..5 {
+    for _ in 0..6 {
         printed.push(lines.next().unwrap().unwrap());
     }
     let url = printed[1]
@@ -155,21 +174,21 @@ fn sandbox_kaltura_serves_and_prints_its_credentials() {
         "{printed:?}"
     );
 
+    assert_eq!(printed[5], format!("control api:  {url}/_sandbox"));
+
     // session.start over plain HTTP, as any client would.
-    let body = "secret=cli-secret&partnerId=555&type=2&format=1";
     let host = url.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(host).unwrap();
-    write!(
-        stream,
-        "POST /api_v3/service/session/action/start HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\
-         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    let json = answer.split("\r\n\r\n").nth(1).expect("HTTP body");
-    let ks: String = serde_json::from_str(json).unwrap();
+    let start = |secret: &str| {
+        let body = format!("secret={secret}&partnerId=555&type=2&format=1");
+        let answer = post(
+            host,
+            "/api_v3/service/session/action/start",
+            "application/x-www-form-urlencoded",
+            &body,
+        );
+        serde_json::from_str::<serde_json::Value>(&answer).unwrap()
+    };
+    let ks = start("cli-secret").as_str().expect("a KS").to_string();
     let file = secret_file("sandbox", "cli-secret");
     let inspected = run(&[
         "kaltura",
@@ -184,6 +203,28 @@ fn sandbox_kaltura_serves_and_prints_its_credentials() {
         "{}",
         stdout(&inspected)
     );
+
+    // The printed control API rotates the secret: the old one no longer opens a session.
+    let rotated = post(
+        host,
+        "/_sandbox/partners/555/rotate-secret",
+        "application/json",
+        r#"{"secret":"rotated-cli"}"#,
+    );
+    assert!(rotated.contains("rotated-cli"), "{rotated}");
+    assert_eq!(start("cli-secret")["code"], "START_SESSION_ERROR");
+    assert!(start("rotated-cli").is_string());
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+#[test]
+fn sandbox_kaltura_help_lists_the_control_api() {
+    let help = stdout(&run(&["sandbox", "kaltura", "--help"]));
+    for (method, path, _) in kd_sandbox_kaltura::control::ROUTES {
+        assert!(
+            help.contains(&format!("{method:<11} {path}")),
+            "{path} missing from:\n{help}"
+        );
+    }
 }

@@ -15,7 +15,8 @@ pub struct Args {
 
 #[derive(clap::Subcommand)]
 enum Target {
-    /// Kaltura: api_v3 with seeded data, the player's calls and a playable clip.
+    /// Kaltura: api_v3 with seeded data, the player's calls, a playable clip, and fault knobs.
+    #[command(after_long_help = kaltura_help())]
     Kaltura(KalturaArgs),
     /// Discord: REST under /api/v10, the Gateway at /gateway, OAuth2, and a control API.
     #[command(after_long_help = discord_help())]
@@ -75,7 +76,15 @@ struct DiscordArgs {
 }
 
 fn discord_help() -> String {
-    let routes: Vec<String> = kd_sandbox_discord::control::ROUTES
+    control_help(kd_sandbox_discord::control::ROUTES)
+}
+
+fn kaltura_help() -> String {
+    control_help(kd_sandbox_kaltura::control::ROUTES)
+}
+
+fn control_help(routes: &[(&str, &str, &str)]) -> String {
+    let routes: Vec<String> = routes
         .iter()
         .map(|(method, path, about)| format!("  {method:<11} {path}\n              {about}"))
         .collect();
@@ -178,6 +187,7 @@ fn run_kaltura(args: KalturaArgs) -> anyhow::Result<ExitCode> {
         println!("partner id:   {}", sandbox.partner_id());
         println!("admin secret: {}", sandbox.admin_secret());
         println!("user secret:  {}", sandbox.user_secret());
+        println!("control api:  {}/_sandbox", sandbox.base_url());
         tokio::signal::ctrl_c()
             .await
             .context("waiting for Ctrl-C")?;

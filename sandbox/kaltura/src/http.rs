@@ -9,7 +9,6 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use serde_json::{Map, Value};
@@ -31,31 +30,15 @@ pub fn router(sandbox: Shared) -> Router {
         .route("/api_v3/service/{service}", any(by_params))
         .route("/api_v3/index.php", any(by_params_root))
         .route("/api_v3/", any(by_params_root))
-        .route("/api_v3", any(by_params_root))
-        .layer(middleware::from_fn_with_state(sandbox.clone(), knobs));
+        .route("/api_v3", any(by_params_root));
     Router::new()
         .merge(api)
+        .merge(crate::control::router())
         .route("/p/{partner}/sp/{sp}/playManifest/{*rest}", get(media))
         .route("/p/{partner}/thumbnail/{*rest}", get(thumbnail))
         // The player runs in pages of other origins.
         .layer(CorsLayer::permissive())
         .with_state(sandbox)
-}
-
-/// Down, latency and error-rate knobs, for api_v3 only.
-async fn knobs(State(sandbox): State<Shared>, request: Request, next: Next) -> Response {
-    sandbox.knobs.count_request();
-    if sandbox.knobs.is_down() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "sandbox is down").into_response();
-    }
-    let latency = sandbox.knobs.latency();
-    if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
-    }
-    if sandbox.knobs.should_fail() {
-        return (StatusCode::INTERNAL_SERVER_ERROR, "injected failure").into_response();
-    }
-    next.run(request).await
 }
 
 /// Query string, then form or JSON body, merged into one parameter tree.
@@ -119,7 +102,27 @@ fn respond(format: Format, body: String) -> Response {
     response
 }
 
-fn serve(
+/// The services a request calls (its own, or those of a multirequest's calls), and whether it
+/// carries a KS.
+fn services_called(service: &str, params: &Map<String, Value>) -> (Vec<String>, bool) {
+    let has_ks = |p: &Map<String, Value>| p.get("ks").is_some_and(|ks| ks != "");
+    if !service.eq_ignore_ascii_case("multirequest") {
+        return (vec![service.to_string()], has_ks(params));
+    }
+    let calls: Vec<&Map<String, Value>> = params
+        .iter()
+        .filter(|(key, _)| key.parse::<u64>().is_ok())
+        .filter_map(|(_, call)| call.as_object())
+        .collect();
+    let services = calls
+        .iter()
+        .filter_map(|call| call.get("service").and_then(Value::as_str))
+        .map(str::to_string)
+        .collect();
+    (services, has_ks(params) || calls.iter().any(|c| has_ks(c)))
+}
+
+async fn serve(
     sandbox: &Sandbox,
     service: &str,
     action: &str,
@@ -127,6 +130,15 @@ fn serve(
     headers: &HeaderMap,
 ) -> Response {
     let started = Instant::now();
+    let (services, carries_ks) = services_called(service, &params);
+    let verdict = sandbox.knobs.before_request(&services, carries_ks).await;
+    if let Some(status) = verdict.status {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let page = crate::faults::error_page(status.as_u16());
+        return (status, [(header::CONTENT_TYPE, "text/html")], page).into_response();
+    }
+    // Synchronous from here: the request's refusal stays on this thread until answered.
+    let _refusing = verdict.refusing();
     let format = format_of(&params, headers);
     let now = crate::now();
     if service.eq_ignore_ascii_case("multirequest") {
@@ -149,7 +161,7 @@ async fn single(
     body: Bytes,
 ) -> Response {
     let params = read_params(&uri, &headers, &body);
-    serve(&sandbox, &service, &action, params, &headers)
+    serve(&sandbox, &service, &action, params, &headers).await
 }
 
 async fn by_params(
@@ -165,7 +177,7 @@ async fn by_params(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    serve(&sandbox, &service, &action, params, &headers)
+    serve(&sandbox, &service, &action, params, &headers).await
 }
 
 async fn by_params_root(
@@ -183,7 +195,7 @@ async fn by_params_root(
             .to_string()
     };
     let (service, action) = (field("service"), field("action"));
-    serve(&sandbox, &service, &action, params, &headers)
+    serve(&sandbox, &service, &action, params, &headers).await
 }
 
 /// Every entry plays the one shared clip (see docs/kaltura.md); Range requests work.

@@ -4,6 +4,8 @@
 //! It depends on no product crate on purpose: it stands for the outside world, so a mistake shared
 //! with the product's client would otherwise go unnoticed.
 
+pub mod control;
+mod faults;
 mod http;
 mod ks;
 mod multirequest;
@@ -14,7 +16,7 @@ mod state;
 pub mod webhook;
 mod wire;
 
-pub use state::Knobs;
+pub use faults::{BadKnob, Errors, KS_REASONS, Knobs, RefuseKs, Slow};
 
 use anyhow::Context;
 use serde_json::Value;
@@ -43,7 +45,7 @@ pub fn install_crypto_provider() {
     });
 }
 
-fn random_secret() -> String {
+pub(crate) fn random_secret() -> String {
     hex::encode(rand::random::<[u8; 16]>())
 }
 
@@ -187,8 +189,15 @@ impl KalturaSandbox {
         self.sandbox.primary().id
     }
 
+    /// The admin secret the sandbox started with (see [`KalturaSandbox::rotate_admin_secret`]).
     pub fn admin_secret(&self) -> &str {
         &self.sandbox.primary().admin_secret
+    }
+
+    /// Give the partner a new admin secret (`secret`, or a random one) and return it; sessions
+    /// signed with the old one are refused from now on, as Kaltura does.
+    pub fn rotate_admin_secret(&self, secret: Option<String>) -> anyhow::Result<String> {
+        control::rotate(&self.sandbox, self.partner_id(), secret).map_err(|r| anyhow::anyhow!(r.1))
     }
 
     pub fn user_secret(&self) -> &str {

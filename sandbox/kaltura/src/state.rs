@@ -1,14 +1,14 @@
 //! The sandbox's accounts, data and test knobs.
 
+use crate::faults::Knobs;
 use crate::seed;
 use crate::webhook::Notifier;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::time::Duration;
 
-/// A Kaltura account: sessions signed with either secret are accepted.
+/// A Kaltura account: sessions signed with either secret are accepted. `admin_secret` is the one
+/// it started with; [`Sandbox::admin_secret`] is the one in force.
 #[derive(Clone)]
 pub struct Partner {
     pub id: i64,
@@ -86,81 +86,6 @@ impl Store {
     }
 }
 
-/// Test knobs, changeable while the sandbox runs.
-#[derive(Debug, Default)]
-pub struct Knobs {
-    latency_ms: AtomicU64,
-    /// Share of api_v3 requests that fail with HTTP 500, in parts per thousand.
-    error_permille: AtomicU32,
-    down: AtomicBool,
-    esearch_disabled: AtomicBool,
-    /// The next N api_v3 requests fail with HTTP 500 (deterministic, for retry tests).
-    fail_next: AtomicU32,
-    /// api_v3 requests received, failed ones included.
-    requests: AtomicU64,
-}
-
-impl Knobs {
-    pub fn set_latency(&self, latency: Duration) {
-        self.latency_ms
-            .store(latency.as_millis() as u64, Ordering::Relaxed);
-    }
-
-    pub fn latency(&self) -> Duration {
-        Duration::from_millis(self.latency_ms.load(Ordering::Relaxed))
-    }
-
-    /// `rate` in 0.0..=1.0.
-    pub fn set_error_rate(&self, rate: f64) {
-        let permille = (rate.clamp(0.0, 1.0) * 1000.0).round() as u32;
-        self.error_permille.store(permille, Ordering::Relaxed);
-    }
-
-    /// Fail the next `n` api_v3 requests with HTTP 500.
-    pub fn fail_next(&self, n: u32) {
-        self.fail_next.store(n, Ordering::Relaxed);
-    }
-
-    /// Whether this request fails: a pending `fail_next`, else a draw against the error rate.
-    pub fn should_fail(&self) -> bool {
-        let pending = self
-            .fail_next
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
-        if pending.is_ok() {
-            return true;
-        }
-        let permille = self.error_permille.load(Ordering::Relaxed);
-        permille > 0 && rand::random_range(0..1000) < permille
-    }
-
-    pub fn count_request(&self) {
-        self.requests.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// api_v3 requests received so far (including refused and failed ones).
-    pub fn requests(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
-    }
-
-    /// When down, every api_v3 request is answered 503.
-    pub fn set_down(&self, down: bool) {
-        self.down.store(down, Ordering::Relaxed);
-    }
-
-    pub fn is_down(&self) -> bool {
-        self.down.load(Ordering::Relaxed)
-    }
-
-    /// Make eSearch unavailable to the partner, as on accounts without the plugin.
-    pub fn set_esearch_enabled(&self, enabled: bool) {
-        self.esearch_disabled.store(!enabled, Ordering::Relaxed);
-    }
-
-    pub fn esearch_enabled(&self) -> bool {
-        !self.esearch_disabled.load(Ordering::Relaxed)
-    }
-}
-
 /// Everything a request handler sees.
 pub struct Sandbox {
     pub partners: Vec<Partner>,
@@ -180,9 +105,16 @@ impl Sandbox {
         &self.partners[0]
     }
 
+    /// The partner's admin secret now (the control API may have rotated it).
+    pub fn admin_secret(&self, partner: &Partner) -> String {
+        self.knobs
+            .rotated_secret(partner.id)
+            .unwrap_or_else(|| partner.admin_secret.clone())
+    }
+
     pub fn secrets_of(&self, id: i64) -> Option<Vec<String>> {
         self.partner(id)
-            .map(|p| vec![p.admin_secret.clone(), p.user_secret.clone()])
+            .map(|p| vec![self.admin_secret(p), p.user_secret.clone()])
     }
 
     pub fn store(&self) -> std::sync::MutexGuard<'_, Store> {

@@ -73,6 +73,19 @@ impl ApiException {
         )
     }
 
+    /// A refused session, with Kaltura's reason (`-5`, `EXPIRED`); the KS is echoed as Kaltura does.
+    pub fn invalid_ks(ks: &str, code: &str, reason: &str) -> Self {
+        Self::new(
+            "INVALID_KS",
+            "Invalid KS \"@KS@\" Error \"@ERR_CODE@,@ERR_DESC@\"",
+            &[
+                ("KS", ks.into()),
+                ("ERR_CODE", code.into()),
+                ("ERR_DESC", reason.into()),
+            ],
+        )
+    }
+
     pub fn to_json(&self) -> Value {
         let args: Map<String, Value> = self
             .args

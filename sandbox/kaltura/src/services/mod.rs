@@ -142,7 +142,12 @@ pub fn dispatch(
     let params = Params(params);
     let session = match access {
         Access::Open => None,
-        Access::Session | Access::Admin => Some(authenticate(sandbox, &params, now)?),
+        Access::Session | Access::Admin => {
+            let session = authenticate(sandbox, &params, now)?;
+            let ks = params.text("ks").unwrap_or_default();
+            crate::faults::refused_ks(&service_key, &ks)?;
+            Some(session)
+        }
     };
     if access == Access::Admin && !session.as_ref().is_some_and(Session::is_admin) {
         return Err(ApiException::service_forbidden(&format!(
@@ -170,17 +175,7 @@ fn authenticate(sandbox: &Sandbox, params: &Params<'_>, now: i64) -> Result<Sess
             &[],
         ));
     };
-    let refuse = |reason: KsReason| {
-        ApiException::new(
-            "INVALID_KS",
-            "Invalid KS \"@KS@\" Error \"@ERR_CODE@,@ERR_DESC@\"",
-            &[
-                ("KS", ks.clone()),
-                ("ERR_CODE", reason.code().into()),
-                ("ERR_DESC", reason.name().into()),
-            ],
-        )
-    };
+    let refuse = |reason: KsReason| ApiException::invalid_ks(&ks, reason.code(), reason.name());
     let session = ks::check(&ks, now, |pid| sandbox.secrets_of(pid)).map_err(refuse)?;
     // A KS of one partner cannot act for another.
     if let Some(requested) = params.int("partnerId").filter(|p| *p > 0)

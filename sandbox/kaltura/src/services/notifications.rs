@@ -160,7 +160,7 @@ fn outgoing(
     };
     let secret = Some(text("signSecret"))
         .filter(|s| !s.is_empty())
-        .or_else(|| sandbox.partner(partner_id).map(|p| p.admin_secret.clone()));
+        .or_else(|| sandbox.partner(partner_id).map(|p| sandbox.admin_secret(p)));
     Outgoing {
         url: text("url"),
         notification: notification(

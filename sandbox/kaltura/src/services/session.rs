@@ -20,8 +20,8 @@ pub fn start(call: &Call<'_>) -> CallResult {
     };
     let session_type = call.params.int("type").unwrap_or(0);
     // Only the admin secret may open an admin session; either secret opens a user session.
-    let accepted =
-        secret == partner.admin_secret || (session_type == 0 && secret == partner.user_secret);
+    let admin_secret = call.sandbox.admin_secret(partner);
+    let accepted = secret == admin_secret || (session_type == 0 && secret == partner.user_secret);
     if !accepted {
         return Err(ApiException::new(
             "START_SESSION_ERROR",
@@ -37,7 +37,7 @@ pub fn start(call: &Call<'_>) -> CallResult {
     let user = call.params.str("userId").unwrap_or_default();
     let privileges = call.params.str("privileges").unwrap_or_default();
     let ks = ks::issue(
-        &partner.admin_secret,
+        &admin_secret,
         partner.id,
         &user,
         session_type,
@@ -67,7 +67,7 @@ pub fn start_widget(call: &Call<'_>) -> CallResult {
         .filter(|e| *e > 0)
         .unwrap_or(86_400);
     let ks = ks::issue(
-        &partner.admin_secret,
+        &call.sandbox.admin_secret(partner),
         partner.id,
         "0",
         0,

@@ -1,0 +1,232 @@
+//! The control API under `/_sandbox`: see and set the fault knobs, rotate a partner's admin
+//! secret. Thin HTTP over [`Knobs`](crate::Knobs); bad input is a 400 that changes nothing.
+
+use crate::faults::{BadKnob, Errors, RefuseKs, Slow};
+use crate::state::Sandbox;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+type Shared = Arc<Sandbox>;
+
+/// Every control route: method, path, what it does. Shown by `GET /_sandbox` and the CLI's `--help`.
+pub const ROUTES: &[(&str, &str, &str)] = &[
+    (
+        "GET",
+        "/_sandbox",
+        "partner id, service url, the faults in force and this route list",
+    ),
+    (
+        "GET|DELETE",
+        "/_sandbox/faults",
+        "the faults in force and the api_v3 request count | clear every fault",
+    ),
+    (
+        "PUT|DELETE",
+        "/_sandbox/faults/slow",
+        "answer late {delay_ms, jitter_ms?, service?} (delay +/- jitter, uniform) | prompt again",
+    ),
+    (
+        "PUT|DELETE",
+        "/_sandbox/faults/errors",
+        "HTML 5xx pages {status?: 500, share?: 1.0, seconds?, count?, service?} | stop",
+    ),
+    (
+        "PUT|DELETE",
+        "/_sandbox/faults/refuse-ks",
+        "refuse valid KS with INVALID_KS {reason?: EXPIRED | INVALID_STR | LOGOUT | ..., count?, service?} | accept again",
+    ),
+    (
+        "PUT",
+        "/_sandbox/faults/esearch",
+        "{enabled: false}: eSearch answers SERVICE_FORBIDDEN, as without the plugin",
+    ),
+    (
+        "POST",
+        "/_sandbox/partners/{partner_id}/rotate-secret",
+        "new admin secret {secret?} (random when absent): sessions signed with the old one are refused (-1,INVALID_STR)",
+    ),
+];
+
+pub fn router() -> Router<Shared> {
+    Router::new()
+        .route("/_sandbox", get(info))
+        .route("/_sandbox/faults", get(faults).delete(clear))
+        .route("/_sandbox/faults/slow", put(set_slow).delete(end_slow))
+        .route(
+            "/_sandbox/faults/errors",
+            put(set_errors).delete(end_errors),
+        )
+        .route(
+            "/_sandbox/faults/refuse-ks",
+            put(set_refuse_ks).delete(end_refuse_ks),
+        )
+        .route("/_sandbox/faults/esearch", put(set_esearch))
+        .route(
+            "/_sandbox/partners/{partner_id}/rotate-secret",
+            post(rotate_secret),
+        )
+        .layer(tower_http::cors::CorsLayer::permissive())
+}
+
+/// A refused control request: its status and why.
+pub(crate) struct Refused(pub StatusCode, pub String);
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({"error": self.1}))).into_response()
+    }
+}
+
+impl From<BadKnob> for Refused {
+    fn from(bad: BadKnob) -> Self {
+        Refused(StatusCode::BAD_REQUEST, bad.0)
+    }
+}
+
+fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, Refused> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| Refused(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
+}
+
+async fn info(State(sandbox): State<Shared>) -> Json<Value> {
+    let routes: Vec<Value> = ROUTES
+        .iter()
+        .map(|(method, path, about)| json!({"method": method, "path": path, "about": about}))
+        .collect();
+    Json(json!({
+        "partner_id": sandbox.primary().id,
+        "service_url": sandbox.base_url,
+        "api_url": format!("{}/api_v3", sandbox.base_url),
+        "faults": sandbox.knobs.to_json(),
+        "routes": routes,
+    }))
+}
+
+async fn faults(State(sandbox): State<Shared>) -> Json<Value> {
+    Json(sandbox.knobs.to_json())
+}
+
+async fn clear(State(sandbox): State<Shared>) -> Json<Value> {
+    sandbox.knobs.clear();
+    Json(sandbox.knobs.to_json())
+}
+
+async fn set_slow(State(sandbox): State<Shared>, bytes: Bytes) -> Result<Json<Value>, Refused> {
+    sandbox.knobs.set_slow(Some(body::<Slow>(&bytes)?))?;
+    Ok(Json(sandbox.knobs.to_json()))
+}
+
+async fn end_slow(State(sandbox): State<Shared>) -> Json<Value> {
+    sandbox.knobs.set_slow(None).expect("clearing is valid");
+    Json(sandbox.knobs.to_json())
+}
+
+async fn set_errors(State(sandbox): State<Shared>, bytes: Bytes) -> Result<Json<Value>, Refused> {
+    sandbox.knobs.set_errors(Some(body::<Errors>(&bytes)?))?;
+    Ok(Json(sandbox.knobs.to_json()))
+}
+
+async fn end_errors(State(sandbox): State<Shared>) -> Json<Value> {
+    sandbox.knobs.set_errors(None).expect("clearing is valid");
+    Json(sandbox.knobs.to_json())
+}
+
+async fn set_refuse_ks(
+    State(sandbox): State<Shared>,
+    bytes: Bytes,
+) -> Result<Json<Value>, Refused> {
+    // An empty body takes the defaults (every KS refused as EXPIRED).
+    let refuse: RefuseKs = if bytes.is_empty() {
+        body(&Bytes::from_static(b"{}"))?
+    } else {
+        body(&bytes)?
+    };
+    sandbox.knobs.set_refuse_ks(Some(refuse))?;
+    Ok(Json(sandbox.knobs.to_json()))
+}
+
+async fn end_refuse_ks(State(sandbox): State<Shared>) -> Json<Value> {
+    sandbox
+        .knobs
+        .set_refuse_ks(None)
+        .expect("clearing is valid");
+    Json(sandbox.knobs.to_json())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Esearch {
+    enabled: bool,
+}
+
+async fn set_esearch(State(sandbox): State<Shared>, bytes: Bytes) -> Result<Json<Value>, Refused> {
+    let Esearch { enabled } = body(&bytes)?;
+    sandbox.knobs.set_esearch_enabled(enabled);
+    Ok(Json(sandbox.knobs.to_json()))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Rotate {
+    secret: Option<String>,
+}
+
+async fn rotate_secret(
+    State(sandbox): State<Shared>,
+    Path(partner_id): Path<String>,
+    bytes: Bytes,
+) -> Result<Json<Value>, Refused> {
+    let partner_id: i64 = partner_id.parse().map_err(|_| {
+        Refused(
+            StatusCode::BAD_REQUEST,
+            format!("partner id must be a number, not {partner_id:?}"),
+        )
+    })?;
+    let Rotate { secret } = if bytes.is_empty() {
+        Rotate::default()
+    } else {
+        body(&bytes)?
+    };
+    let secret = rotate(&sandbox, partner_id, secret)?;
+    // The sandbox's own throw-away secret: handing it back is the point.
+    Ok(Json(
+        json!({"partner_id": partner_id, "admin_secret": secret}),
+    ))
+}
+
+/// Give the partner a new admin secret (`secret`, or a random one) and return it.
+pub(crate) fn rotate(
+    sandbox: &Sandbox,
+    partner_id: i64,
+    secret: Option<String>,
+) -> Result<String, Refused> {
+    let Some(partner) = sandbox.partner(partner_id) else {
+        return Err(Refused(
+            StatusCode::NOT_FOUND,
+            format!("no partner {partner_id} in this sandbox"),
+        ));
+    };
+    let secret = secret.unwrap_or_else(crate::random_secret);
+    if secret.is_empty() || secret.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(Refused(
+            StatusCode::BAD_REQUEST,
+            "secret must be non-empty, without spaces or control characters".into(),
+        ));
+    }
+    if secret == partner.user_secret {
+        return Err(Refused(
+            StatusCode::BAD_REQUEST,
+            "secret must differ from the partner's user secret".into(),
+        ));
+    }
+    sandbox.knobs.rotate_secret(partner_id, secret.clone());
+    Ok(secret)
+}
