@@ -14,9 +14,7 @@ use axum::routing::{any, get};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use std::time::Instant;
-use tower::ServiceExt;
 use tower_http::cors::CorsLayer;
-use tower_http::services::ServeFile;
 
 type Shared = Arc<Sandbox>;
 
@@ -198,22 +196,13 @@ async fn by_params_root(
     serve(&sandbox, &service, &action, params, &headers).await
 }
 
-/// Every entry plays the one shared clip (see docs/kaltura.md); Range requests work.
-async fn media(State(sandbox): State<Shared>, request: Request) -> Response {
-    let Some(clip) = sandbox.media_clip.clone() else {
-        return (
-            StatusCode::NOT_FOUND,
-            "the sandbox was started without a media clip",
-        )
-            .into_response();
-    };
-    match ServeFile::new_with_mime(clip, &"video/mp4".parse().expect("static mime"))
-        .oneshot(request)
-        .await
-    {
-        Ok(response) => response.into_response(),
-        Err(never) => match never {},
-    }
+/// The entry's clip, after the KS checks of its access control (see `playback`).
+async fn media(
+    State(sandbox): State<Shared>,
+    Path((partner, _, rest)): Path<(String, String, String)>,
+    request: Request,
+) -> Response {
+    crate::playback::serve_manifest(&sandbox, &partner, &rest, request).await
 }
 
 /// A small SVG card with the entry's name.

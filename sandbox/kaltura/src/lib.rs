@@ -10,6 +10,7 @@ mod http;
 mod ks;
 mod multirequest;
 mod params;
+mod playback;
 mod seed;
 mod services;
 mod state;
@@ -58,8 +59,10 @@ pub struct SandboxConfig {
     pub user_secret: String,
     /// Further partners `(id, admin secret)`, e.g. to test KS of another partner.
     pub other_partners: Vec<(i64, String)>,
-    /// The MP4 every entry plays; without it media URLs answer 404.
+    /// The MP4 every entry plays when `clips_dir` is not set; without either, media URLs answer 404.
     pub media_clip: Option<PathBuf>,
+    /// Where each entry's own clip is generated (ffmpeg, on first play) and cached.
+    pub clips_dir: Option<PathBuf>,
     /// Address to listen on; port 0 picks a free one.
     pub listen: SocketAddr,
     /// Base URL to advertise in media/thumbnail URLs; defaults to `http://{bound address}`.
@@ -87,6 +90,7 @@ impl Default for SandboxConfig {
             user_secret: random_secret(),
             other_partners: Vec::new(),
             media_clip: None,
+            clips_dir: None,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             public_url: None,
             webhook_retry_delay: Duration::from_secs(1),
@@ -146,6 +150,7 @@ impl KalturaSandbox {
             knobs: Knobs::default(),
             base_url,
             media_clip: config.media_clip.clone(),
+            clips: config.clips_dir.clone().map(playback::clips::Clips::new),
             notifier: webhook::Notifier::new(webhook::WebhookSender::new(
                 10,
                 config.webhook_retry_delay,

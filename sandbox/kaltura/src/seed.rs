@@ -118,6 +118,12 @@ const EVENTS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// Every seeded entry is as long as the clip it plays: 60 to 120 s, no two alike (13 and 61 are
+/// coprime), short enough for ffmpeg to make at test time.
+fn clip_seconds(n: u64) -> i64 {
+    60 + ((n * 13) % 61) as i64
+}
+
 pub struct Seed {
     pub entries: Vec<Value>,
     pub users: Vec<Value>,
@@ -219,7 +225,7 @@ pub fn seed(partner_id: i64, base_url: &str) -> Seed {
                 li + 1,
                 topics.len()
             );
-            let duration = 2_400 + ((n * 397) % 1_800) as i64;
+            let duration = clip_seconds(n);
             let video = Video {
                 n,
                 name: &name,
@@ -228,13 +234,14 @@ pub fn seed(partner_id: i64, base_url: &str) -> Seed {
                 category: (&full_name, cat_id),
                 duration,
                 owner: instructor,
+                access_control: crate::playback::KS_PROTECTED_PROFILE,
             };
             entries.push(video.entry(partner_id, base_url));
         }
     }
-    for (ei, (name, description, tags)) in EVENTS.iter().enumerate() {
+    for (name, description, tags) in EVENTS {
         n += 1;
-        let duration = 600 + (ei as i64) * 420;
+        let duration = clip_seconds(n);
         let video = Video {
             n,
             name,
@@ -243,6 +250,7 @@ pub fn seed(partner_id: i64, base_url: &str) -> Seed {
             category: ("MediaSpace>Campus Events", 102),
             duration,
             owner: "media.team",
+            access_control: crate::playback::OPEN_PROFILE,
         };
         entries.push(video.entry(partner_id, base_url));
     }
@@ -338,6 +346,8 @@ struct Video<'a> {
     category: (&'a str, i64),
     duration: i64,
     owner: &'a str,
+    /// Lectures are private (KS with the view privilege), campus events public.
+    access_control: i64,
 }
 
 impl Video<'_> {
@@ -350,6 +360,7 @@ impl Video<'_> {
             category: (category_name, category_id),
             duration,
             owner,
+            access_control,
         } = *self;
         let id = entry_id(n);
         let created = SEED_EPOCH + (n as i64) * 86_400;
@@ -359,6 +370,7 @@ impl Video<'_> {
             "categories": category_name, "categoriesIds": category_id.to_string(),
             "status": "2", "moderationStatus": 6, "type": "1", "mediaType": 1,
             "createdAt": created, "updatedAt": created, "duration": duration, "msDuration": duration * 1000,
+            "accessControlId": access_control,
             "plays": (n * 37) % 500, "views": (n * 53) % 900, "flavorParamsIds": "0",
             "thumbnailUrl": format!("{base_url}/p/{partner_id}/thumbnail/entry_id/{id}"),
             "dataUrl": format!("{base_url}/p/{partner_id}/sp/{partner_id}00/playManifest/entryId/{id}/format/url/protocol/http/a.mp4"),
@@ -384,5 +396,15 @@ mod tests {
         assert_eq!(ids.len(), seed.entries.len());
         assert!(ids.iter().all(|id| id.len() == 10 && id.starts_with("0_")));
         assert!(seed.users.len() >= 10);
+        let durations: HashSet<_> = seed
+            .entries
+            .iter()
+            .map(|e| e["duration"].as_i64().unwrap())
+            .collect();
+        assert_eq!(
+            durations.len(),
+            seed.entries.len(),
+            "every clip has its own length"
+        );
     }
 }

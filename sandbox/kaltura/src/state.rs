@@ -93,6 +93,7 @@ pub struct Sandbox {
     pub knobs: Knobs,
     pub base_url: String,
     pub media_clip: Option<PathBuf>,
+    pub clips: Option<crate::playback::clips::Clips>,
     pub notifier: Notifier,
 }
 

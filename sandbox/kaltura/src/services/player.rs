@@ -1,11 +1,12 @@
 //! What the Kaltura OVP player asks for besides `baseEntry.list`: the playback context (sources and
-//! flavors) and custom metadata (none here).
+//! flavors, or a block action when the entry's access control refuses the KS) and custom
+//! metadata (none here).
 
 use super::{Call, list_response};
 use crate::wire::{ApiException, CallResult};
 use serde_json::json;
 
-/// The flavor id every entry shares: all entries play the one shared clip.
+/// The flavor id every entry has (one flavor: its clip).
 pub const FLAVOR_ID: &str = "0_clip0001";
 
 pub fn playback_context(call: &Call<'_>) -> CallResult {
@@ -16,8 +17,12 @@ pub fn playback_context(call: &Call<'_>) -> CallResult {
         .entries
         .iter()
         .find(|e| e["id"].as_str() == Some(id.as_str()))
+        .filter(|e| e["partnerId"].as_i64() == Some(call.partner_id()))
         .cloned()
         .ok_or_else(|| ApiException::entry_not_found(&id))?;
+    if crate::playback::may_play(&entry, call.session.as_ref()).is_err() {
+        return Ok(crate::playback::blocked_context());
+    }
     let pid = entry["partnerId"]
         .as_i64()
         .unwrap_or_else(|| call.partner_id());
