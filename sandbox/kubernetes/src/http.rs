@@ -2,6 +2,7 @@
 //! decoding (JSON/YAML, patch types) and response encoding (JSON, YAML, Table, watch streams).
 
 use crate::discovery;
+use crate::limits;
 use crate::objects::{
     self, DeleteOptions, FieldValidation, PatchKind, WriteContext, Written, at_version,
 };
@@ -33,8 +34,12 @@ async fn handle(
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
+    // As kube-apiserver's limitedReadBody: a body over the limit is refused before decoding.
+    let Ok(body) = axum::body::to_bytes(body, limits::MAX_REQUEST_BODY).await else {
+        return limits::body_too_large().into_response();
+    };
     let request = Request {
         query: form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
             .into_owned()

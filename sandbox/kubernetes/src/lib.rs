@@ -23,6 +23,7 @@ mod discovery;
 mod events;
 mod http;
 mod jsonpath;
+mod limits;
 mod objects;
 mod patch;
 mod protobuf;

@@ -5,6 +5,7 @@
 use crate::apply::{self, Writer};
 use crate::crd;
 use crate::events;
+use crate::limits;
 use crate::patch;
 use crate::resource::{self, ResourceType};
 use crate::status::{ApiError, ApiResult, Cause, qualified};
@@ -251,7 +252,26 @@ fn admit(
         }
         _ => {}
     }
+    let mut causes = limits::annotation_causes(obj);
+    causes.extend(limits::data_causes(rt, obj));
+    if !causes.is_empty() {
+        return Err(ApiError::invalid(&rt.group, &rt.kind, &name, causes));
+    }
     Ok(warnings)
+}
+
+/// etcd's limit on one write; like kube-apiserver, a write over it is retried without
+/// `managedFields` (which can be large) before it is refused.
+fn fit_in_storage(rt: &ResourceType, obj: &mut Value) -> ApiResult<()> {
+    if limits::stored_size(rt, obj) <= limits::MAX_STORED {
+        return Ok(());
+    }
+    meta_mut(obj).remove("managedFields");
+    if limits::stored_size(rt, obj) <= limits::MAX_STORED {
+        Ok(())
+    } else {
+        Err(limits::stored_too_large())
+    }
 }
 
 /// The object without what the server rewrites on every write: for "did anything change".
@@ -384,6 +404,7 @@ fn insert(
             created: true,
         });
     }
+    fit_in_storage(rt, &mut obj)?;
     let revision = store.next_revision();
     meta_mut(&mut obj).insert("resourceVersion".into(), json!(revision.to_string()));
     store.put(key, obj.clone());
@@ -485,6 +506,7 @@ fn replace(
             created: false,
         });
     }
+    fit_in_storage(rt, &mut new)?;
     let revision = store.next_revision();
     meta_mut(&mut new).insert("resourceVersion".into(), json!(revision.to_string()));
     let key = Key::new(rt, &namespace, &name);

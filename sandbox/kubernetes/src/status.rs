@@ -164,6 +164,10 @@ impl ApiError {
         if let Some(details) = &self.details {
             status["details"] = details.clone();
         }
+        if self.reason.is_empty() {
+            // StatusReasonUnknown is the empty reason, which the API server omits.
+            status.as_object_mut().map(|s| s.remove("reason"));
+        }
         status
     }
 }

@@ -507,3 +507,131 @@ async fn recorder_events_are_the_core_events_kubectl_describe_lists() {
     assert_eq!(same.note.as_deref(), Some("Secret x is missing"));
     assert_eq!(same.regarding.unwrap().uid, map.uid());
 }
+
+#[tokio::test]
+async fn size_limits_are_the_api_servers() {
+    use k8s_openapi::ByteString;
+    use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+    use k8s_openapi::api::core::v1::Secret;
+    const MIB: usize = 1024 * 1024;
+    let sandbox = KubernetesSandbox::start(Config::default()).await.unwrap();
+    let client = client(&sandbox, None).await;
+    let maps: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    let map = |name: &str, sizes: &[usize]| ConfigMap {
+        metadata: kube::core::ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        data: Some(
+            sizes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (format!("part-{i}"), "x".repeat(*n)))
+                .collect(),
+        ),
+        ..Default::default()
+    };
+
+    // Exactly 1 MiB of data, over two keys, is accepted; one byte more is not.
+    maps.create(&PostParams::default(), &map("full", &[MIB / 2, MIB / 2]))
+        .await
+        .unwrap();
+    let refused = api_error(
+        maps.create(
+            &PostParams::default(),
+            &map("over", &[MIB / 2, MIB / 2 + 1]),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!((refused.code, refused.reason.as_str()), (422, "Invalid"));
+    assert_eq!(
+        refused.message,
+        "ConfigMap \"over\" is invalid: []: Too long: may not be more than 1048576 bytes"
+    );
+    assert!(maps.get_opt("over").await.unwrap().is_none());
+    // Growing past it by a patch changes nothing.
+    let grown = api_error(
+        maps.patch(
+            "full",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"more": "y"}})),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(grown.code, 422);
+    assert!(
+        maps.get("full")
+            .await
+            .unwrap()
+            .data
+            .unwrap()
+            .get("more")
+            .is_none()
+    );
+
+    // Secrets count the decoded bytes, and name `data`.
+    let secrets: Api<Secret> = Api::default_namespaced(client.clone());
+    let secret = |name: &str, n: usize| Secret {
+        metadata: kube::core::ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        data: Some([("blob".to_string(), ByteString(vec![1; n]))].into()),
+        ..Default::default()
+    };
+    secrets
+        .create(&PostParams::default(), &secret("full", MIB))
+        .await
+        .unwrap();
+    let refused = api_error(
+        secrets
+            .create(&PostParams::default(), &secret("over", MIB + 1))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        refused.message,
+        "Secret \"over\" is invalid: data: Too long: may not be more than 1048576 bytes"
+    );
+
+    // A body over 3 MiB is refused before it is read as an object.
+    let huge = api_error(
+        maps.create(&PostParams::default(), &map("huge", &[3 * MIB]))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        (huge.code, huge.reason.as_str(), huge.message.as_str()),
+        (
+            413,
+            "RequestEntityTooLarge",
+            "Request entity too large: limit is 3145728"
+        )
+    );
+
+    // Within the body limit but over etcd's 1.5 MiB: etcd's own refusal, as a 500.
+    let leases: Api<Lease> = Api::default_namespaced(client);
+    let lease = Lease {
+        metadata: kube::core::ObjectMeta {
+            name: Some("big".into()),
+            ..Default::default()
+        },
+        spec: Some(LeaseSpec {
+            holder_identity: Some("h".repeat(2 * MIB)),
+            ..Default::default()
+        }),
+    };
+    let etcd = api_error(
+        leases
+            .create(&PostParams::default(), &lease)
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        (etcd.code, etcd.message.as_str()),
+        (500, "etcdserver: request is too large")
+    );
+    assert!(leases.get_opt("big").await.unwrap().is_none());
+}

@@ -435,3 +435,52 @@ async fn deployments_strategic_merge_server_side_apply_and_scale() {
         .await;
     assert_eq!(generation, "4", "create, apply v2, forced apply, scale");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn size_limits_as_kubectl_meets_them() {
+    let cluster = Cluster::start().await;
+    let dir = cluster.dir.path();
+    let blob = dir.join("blob");
+    std::fs::write(&blob, "x".repeat(1024 * 1024 + 1)).unwrap();
+    let err = cluster
+        .fails(&[
+            "create",
+            "configmap",
+            "big",
+            "--from-file",
+            blob.to_str().unwrap(),
+        ])
+        .await;
+    assert!(
+        err.contains(
+            r#"ConfigMap "big" is invalid: []: Too long: may not be more than 1048576 bytes"#
+        ),
+        "{err}"
+    );
+    let manifest = |name: &str, size: usize| {
+        let path = dir.join(format!("{name}.yaml"));
+        let text = format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  blob: {}\n",
+            "y".repeat(size)
+        );
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    // Client-side apply copies the object into an annotation, whose limit is 256 KiB:
+    // 300 KB of data is well within a ConfigMap's 1 MiB but too much for it.
+    let mid = manifest("mid", 300 * 1024);
+    let err = cluster.fails(&["apply", "-f", &mid]).await;
+    assert!(
+        err.contains(r#"ConfigMap "mid" is invalid: metadata.annotations: Too long: may not be more than 262144 bytes"#),
+        "{err}"
+    );
+    cluster.ok(&["apply", "--server-side", "-f", &mid]).await;
+    let huge = manifest("huge", 3 * 1024 * 1024 + 1);
+    let err = cluster.fails(&["create", "-f", &huge]).await;
+    assert!(
+        err.contains("Request entity too large: limit is 3145728"),
+        "{err}"
+    );
+    let names = cluster.ok(&["get", "configmaps", "-o", "name"]).await;
+    assert_eq!(names.trim(), "configmap/mid");
+}
