@@ -1,11 +1,10 @@
 //! The HTTP surface: authentication, path routing in the API server's URL scheme, request
 //! decoding (JSON/YAML, patch types) and response encoding (JSON, YAML, Table, watch streams).
 
+use crate::deletion::{self, DeleteOptions};
 use crate::discovery;
 use crate::limits;
-use crate::objects::{
-    self, DeleteOptions, FieldValidation, PatchKind, WriteContext, Written, at_version,
-};
+use crate::objects::{self, FieldValidation, PatchKind, WriteContext, Written, at_version};
 use crate::protobuf;
 use crate::resource::ResourceType;
 use crate::sandbox::Sandbox;
@@ -364,19 +363,14 @@ fn resource(
         (&Method::PATCH, Some(name)) => patch(sandbox, request, &rt, namespace, name, status),
         (&Method::DELETE, Some(name)) => {
             let options = delete_options(request)?;
-            let (obj, pending) = sandbox.with_store_mut(|s| {
-                let obj = objects::delete(s, &rt, namespace, name, &options)?;
-                let pending = s
-                    .get(&crate::store::Key::new(&rt, namespace, name))
-                    .is_some();
-                Ok::<_, ApiError>((obj, pending))
-            })?;
-            let code = if pending {
-                StatusCode::ACCEPTED
-            } else {
-                StatusCode::OK
-            };
-            respond_object(request, &rt, code, at_version(&rt, obj))
+            let deleted =
+                sandbox.with_store_mut(|s| deletion::delete(s, &rt, namespace, name, &options))?;
+            let code = StatusCode::from_u16(deleted.code).unwrap_or(StatusCode::OK);
+            let body = deleted.body(&rt);
+            if body["kind"] == "Status" {
+                return Ok(json_response(request, code, &body));
+            }
+            respond_object(request, &rt, code, body)
         }
         (&Method::DELETE, None) => {
             let options = delete_options(request)?;
@@ -394,7 +388,8 @@ fn resource(
                 names
                     .iter()
                     .map(|(ns, name)| {
-                        objects::delete(s, &rt, ns, name, &options).map(|o| at_version(&rt, o))
+                        deletion::delete(s, &rt, ns, name, &options)
+                            .map(|d| at_version(&rt, d.object))
                     })
                     .collect::<ApiResult<Vec<Value>>>()
             })?;
@@ -424,29 +419,16 @@ fn field_selector(request: &Request) -> ApiResult<FieldSelector> {
 }
 
 fn delete_options(request: &Request) -> ApiResult<DeleteOptions> {
-    let body: Value = if request.body.is_empty() {
-        json!({})
+    let body = if request.body.is_empty() {
+        None
     } else {
-        request.object()?
+        Some(request.object()?)
     };
-    let policy = request
-        .param("propagationPolicy")
-        .or_else(|| body["propagationPolicy"].as_str())
-        .unwrap_or("Background");
-    let orphan = policy == "Orphan" || body["orphanDependents"] == true;
-    let dry_run = request.param("dryRun") == Some("All")
-        || body["dryRun"]
-            .as_array()
-            .is_some_and(|d| d.iter().any(|v| v == "All"));
-    Ok(DeleteOptions {
-        dry_run,
-        orphan,
-        precondition_uid: body["preconditions"]["uid"].as_str().map(String::from),
-        precondition_version: body["preconditions"]["resourceVersion"]
-            .as_str()
-            .map(String::from),
-        now: now(),
-    })
+    DeleteOptions::parse(
+        body.as_ref(),
+        |name| request.param(name).map(String::from),
+        now(),
+    )
 }
 
 /// `/scale` of a deployment: reads and writes go through `spec.replicas`.

@@ -19,6 +19,7 @@
 mod apply;
 mod config;
 mod crd;
+mod deletion;
 mod discovery;
 mod events;
 mod http;

@@ -4,6 +4,7 @@
 
 use crate::apply::{self, Writer};
 use crate::crd;
+use crate::deletion;
 use crate::events;
 use crate::limits;
 use crate::patch;
@@ -59,11 +60,11 @@ fn list_keys(rt: &ResourceType) -> impl Fn(&[String]) -> Option<Vec<String>> + '
     }
 }
 
-fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
+pub(crate) fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
     obj["metadata"][field].as_str().unwrap_or_default()
 }
 
-fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
+pub(crate) fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
     if !obj["metadata"].is_object() {
         obj["metadata"] = json!({});
     }
@@ -468,6 +469,26 @@ fn replace(
         }
         new = merged;
     }
+    let added = deletion::new_finalizers(old, &new);
+    if !added.is_empty() {
+        return Err(ApiError::invalid(
+            &rt.group,
+            &rt.kind,
+            &name,
+            vec![Cause::new(
+                "FieldValueForbidden",
+                "metadata.finalizers",
+                format!(
+                    "Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{{{}}}",
+                    added
+                        .iter()
+                        .map(|f| format!("{f:?}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )],
+        ));
+    }
     let warnings = admit(rt, Some(old), &mut new, ctx)?;
     {
         let meta = meta_mut(&mut new);
@@ -516,7 +537,7 @@ fn replace(
             .is_none_or(Vec::is_empty);
     if finished {
         // The last finalizer is gone: the pending delete completes now.
-        remove(store, rt, &key, new.clone());
+        deletion::remove(store, rt, &key, new.clone(), &ctx.now);
     } else {
         store.put(key, new.clone());
         after_write(store, rt);
@@ -528,7 +549,12 @@ fn replace(
     })
 }
 
-fn existing(store: &Store, rt: &ResourceType, namespace: &str, name: &str) -> ApiResult<Value> {
+pub(crate) fn existing(
+    store: &Store,
+    rt: &ResourceType,
+    namespace: &str,
+    name: &str,
+) -> ApiResult<Value> {
     store
         .get(&Key::new(rt, namespace, name))
         .cloned()
@@ -694,230 +720,6 @@ pub fn patch(
     );
     let (stored_rt, new) = stored_form(store, rt, new);
     replace(store, &stored_rt, &old, new, ctx)
-}
-
-/// `DELETE` options that matter here.
-#[derive(Default)]
-pub struct DeleteOptions {
-    pub dry_run: bool,
-    /// `Orphan` keeps dependents (dropping their owner reference); anything else deletes them.
-    pub orphan: bool,
-    pub precondition_uid: Option<String>,
-    pub precondition_version: Option<String>,
-    pub now: String,
-}
-
-/// `DELETE` of one object: at once, or (with finalizers) marked and kept until they are gone.
-pub fn delete(
-    store: &mut Store,
-    rt: &Arc<ResourceType>,
-    namespace: &str,
-    name: &str,
-    options: &DeleteOptions,
-) -> ApiResult<Value> {
-    let key = Key::new(rt, namespace, name);
-    let mut obj = existing(store, rt, namespace, name)?;
-    if let Some(uid) = &options.precondition_uid
-        && uid != meta_str(&obj, "uid")
-    {
-        return Err(ApiError::conflict(
-            &rt.group,
-            &rt.plural,
-            name,
-            &format!(
-                "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                meta_str(&obj, "uid")
-            ),
-        ));
-    }
-    if let Some(version) = &options.precondition_version
-        && version != meta_str(&obj, "resourceVersion")
-    {
-        return Err(ApiError::conflict(
-            &rt.group,
-            &rt.plural,
-            name,
-            &format!(
-                "Precondition failed: ResourceVersion in precondition: {version}, ResourceVersion in object meta: {}",
-                meta_str(&obj, "resourceVersion")
-            ),
-        ));
-    }
-    if options.dry_run {
-        return Ok(obj);
-    }
-    let has_finalizers = obj["metadata"]["finalizers"]
-        .as_array()
-        .is_some_and(|f| !f.is_empty());
-    let is_namespace = rt.group.is_empty() && rt.plural == "namespaces";
-    if has_finalizers || is_namespace {
-        if obj["metadata"]["deletionTimestamp"].is_null() {
-            let meta = meta_mut(&mut obj);
-            meta.insert("deletionTimestamp".into(), json!(options.now));
-            meta.insert("deletionGracePeriodSeconds".into(), json!(0));
-            if is_namespace {
-                obj["status"]["phase"] = json!("Terminating");
-            }
-            let revision = store.next_revision();
-            meta_mut(&mut obj).insert("resourceVersion".into(), json!(revision.to_string()));
-            store.put(key.clone(), obj.clone());
-        }
-        if is_namespace {
-            empty_namespace(store, name, &options.now);
-            if !has_finalizers {
-                finish_namespace(store, name);
-            }
-        }
-        return Ok(store.get(&key).cloned().unwrap_or(obj));
-    }
-    if options.orphan {
-        orphan_dependents(store, meta_str(&obj, "uid"));
-    }
-    let revision = store.next_revision();
-    meta_mut(&mut obj).insert("resourceVersion".into(), json!(revision.to_string()));
-    remove(store, rt, &key, obj.clone());
-    Ok(obj)
-}
-
-/// Removes an object for good, then what depended on it: the objects it owned (garbage
-/// collection), a CRD's objects, and a terminating namespace that is now empty.
-fn remove(store: &mut Store, rt: &ResourceType, key: &Key, obj: Value) {
-    store.remove(key, obj.clone());
-    let uid = meta_str(&obj, "uid").to_string();
-    let now = obj["metadata"]["deletionTimestamp"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    if rt.group == "apiextensions.k8s.io" && rt.plural == "customresourcedefinitions" {
-        let group = obj["spec"]["group"].as_str().unwrap_or_default();
-        let plural = obj["spec"]["names"]["plural"].as_str().unwrap_or_default();
-        let owned: Vec<(Key, Value)> = store
-            .list(group, plural, None)
-            .into_iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        for (k, v) in owned {
-            store.next_revision();
-            store.remove(&k, v);
-        }
-        refresh_types(store);
-    }
-    collect_garbage(store, &uid, &now);
-    if rt.namespaced && !key.namespace.is_empty() {
-        finish_namespace(store, &key.namespace);
-    }
-}
-
-/// Deletes (in the background, as the garbage collector would) objects whose every owner is gone.
-fn collect_garbage(store: &mut Store, owner_uid: &str, now: &str) {
-    if owner_uid.is_empty() {
-        return;
-    }
-    let dependents: Vec<(Key, Value)> = store
-        .all()
-        .filter(|(_, v)| owner_refs(v).iter().any(|r| r["uid"] == owner_uid))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    for (key, obj) in dependents {
-        let Some(rt) = store
-            .types()
-            .iter()
-            .find(|t| t.group == key.group && t.plural == key.plural)
-            .cloned()
-        else {
-            continue;
-        };
-        let remaining: Vec<Value> = owner_refs(&obj)
-            .into_iter()
-            .filter(|r| r["uid"] != owner_uid)
-            .collect();
-        let alive = remaining.iter().any(|r| {
-            let uid = r["uid"].as_str().unwrap_or_default();
-            store.all().any(|(_, o)| meta_str(o, "uid") == uid)
-        });
-        if alive {
-            let mut obj = obj;
-            meta_mut(&mut obj).insert("ownerReferences".into(), Value::Array(remaining));
-            let revision = store.next_revision();
-            meta_mut(&mut obj).insert("resourceVersion".into(), json!(revision.to_string()));
-            store.put(key, obj);
-        } else {
-            let options = DeleteOptions {
-                now: now.to_string(),
-                ..DeleteOptions::default()
-            };
-            let _ = delete(store, &rt, &key.namespace, &key.name, &options);
-        }
-    }
-}
-
-fn owner_refs(obj: &Value) -> Vec<Value> {
-    obj["metadata"]["ownerReferences"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
-
-fn orphan_dependents(store: &mut Store, owner_uid: &str) {
-    let dependents: Vec<(Key, Value)> = store
-        .all()
-        .filter(|(_, v)| owner_refs(v).iter().any(|r| r["uid"] == owner_uid))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    for (key, mut obj) in dependents {
-        let remaining: Vec<Value> = owner_refs(&obj)
-            .into_iter()
-            .filter(|r| r["uid"] != owner_uid)
-            .collect();
-        meta_mut(&mut obj).insert("ownerReferences".into(), Value::Array(remaining));
-        let revision = store.next_revision();
-        meta_mut(&mut obj).insert("resourceVersion".into(), json!(revision.to_string()));
-        store.put(key, obj);
-    }
-}
-
-/// Deletes everything in a terminating namespace (the namespace controller's job).
-fn empty_namespace(store: &mut Store, namespace: &str, now: &str) {
-    let contents: Vec<Key> = store
-        .all()
-        .filter(|(k, _)| k.namespace == namespace)
-        .map(|(k, _)| k.clone())
-        .collect();
-    for key in contents {
-        if let Some(rt) = store
-            .types()
-            .iter()
-            .find(|t| t.group == key.group && t.plural == key.plural)
-            .cloned()
-        {
-            let options = DeleteOptions {
-                now: now.to_string(),
-                ..DeleteOptions::default()
-            };
-            let _ = delete(store, &rt, &key.namespace, &key.name, &options);
-        }
-    }
-}
-
-/// Removes a terminating namespace once nothing is left in it.
-fn finish_namespace(store: &mut Store, namespace: &str) {
-    let ns_type = store
-        .find_type("", "v1", "namespaces")
-        .expect("namespaces are built in");
-    let key = Key::new(&ns_type, "", namespace);
-    let Some(ns) = store.get(&key).cloned() else {
-        return;
-    };
-    let terminating = !ns["metadata"]["deletionTimestamp"].is_null();
-    let finalized = ns["metadata"]["finalizers"]
-        .as_array()
-        .is_none_or(Vec::is_empty);
-    if terminating && finalized && !store.all().any(|(k, _)| k.namespace == namespace) {
-        let mut ns = ns;
-        let revision = store.next_revision();
-        meta_mut(&mut ns).insert("resourceVersion".into(), json!(revision.to_string()));
-        store.remove(&key, ns);
-    }
 }
 
 /// After a CRD write, the served types follow the stored CRDs.

@@ -562,13 +562,13 @@ async fn size_limits_are_the_api_servers() {
     );
     assert_eq!(grown.code, 422);
     assert!(
-        maps.get("full")
+        !maps
+            .get("full")
             .await
             .unwrap()
             .data
             .unwrap()
-            .get("more")
-            .is_none()
+            .contains_key("more")
     );
 
     // Secrets count the decoded bytes, and name `data`.
@@ -634,4 +634,176 @@ async fn size_limits_are_the_api_servers() {
         (500, "etcdserver: request is too large")
     );
     assert!(leases.get_opt("big").await.unwrap().is_none());
+}
+
+fn owned_map(
+    name: &str,
+    owner: k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference,
+    finalizer: Option<&str>,
+) -> ConfigMap {
+    ConfigMap {
+        metadata: kube::core::ObjectMeta {
+            name: Some(name.into()),
+            owner_references: Some(vec![owner]),
+            finalizers: finalizer.map(|f| vec![f.to_string()]),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn deletion_follows_the_api_server() {
+    use kube::api::Preconditions;
+    let (_sandbox, client) = cluster_with_widgets().await;
+    let widgets: Api<Widget> = Api::default_namespaced(client.clone());
+    let maps: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    let pp = PostParams::default();
+
+    // Deleted at once: a Success Status naming it, not the object.
+    widgets.create(&pp, &widget("plain", 1)).await.unwrap();
+    let status = widgets
+        .delete("plain", &DeleteParams::default())
+        .await
+        .unwrap()
+        .right()
+        .expect("a Status");
+    assert_eq!(status.details.unwrap().name, "plain");
+
+    // Preconditions are checked first, worded as BeforeDelete words them.
+    let mut held = widget("held", 1);
+    held.metadata.finalizers = Some(vec!["test.kd.io/cleanup".into()]);
+    let held = widgets.create(&pp, &held).await.unwrap();
+    let wrong = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: Some("not-its-uid".into()),
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    };
+    let err = api_error(widgets.delete("held", &wrong).await.unwrap_err());
+    assert_eq!(err.code, 409);
+    assert_eq!(
+        err.message,
+        format!(
+            "Operation cannot be fulfilled on Widget.test.kd.io \"held\": the UID in the precondition (not-its-uid) does not match the UID in record ({}). The object might have been deleted and then recreated",
+            held.uid().unwrap()
+        )
+    );
+    // Finalizers keep it, marked; deleting it again returns it unchanged.
+    let first = widgets
+        .delete("held", &DeleteParams::default())
+        .await
+        .unwrap()
+        .left()
+        .expect("the object, still there");
+    assert!(first.metadata.deletion_timestamp.is_some());
+    assert_eq!(
+        first.metadata.generation,
+        Some(2),
+        "deletion moves generation"
+    );
+    let again = widgets
+        .delete("held", &DeleteParams::default())
+        .await
+        .unwrap()
+        .left()
+        .unwrap();
+    assert_eq!(again.resource_version(), first.resource_version());
+    // Finalizers may go but not come once deletion started.
+    let err = api_error(
+        widgets
+            .patch(
+                "held",
+                &PatchParams::default(),
+                &Patch::Merge(
+                    json!({"metadata": {"finalizers": ["test.kd.io/cleanup", "test.kd.io/more"]}}),
+                ),
+            )
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(err.code, 422);
+    assert!(
+        err.message.ends_with(r#"metadata.finalizers: Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{"test.kd.io/more"}"#),
+        "{}",
+        err.message
+    );
+
+    // Foreground: dependents go first; the owner waits for those that block it.
+    let owner = widgets.create(&pp, &widget("owner", 1)).await.unwrap();
+    let mut blocking = owner.controller_owner_ref(&()).unwrap();
+    blocking.block_owner_deletion = Some(true);
+    let loose = owner.object_ref(&());
+    let loose = k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference {
+        api_version: "test.kd.io/v1".into(),
+        kind: "Widget".into(),
+        name: "owner".into(),
+        uid: loose.uid.unwrap(),
+        ..Default::default()
+    };
+    maps.create(
+        &pp,
+        &owned_map("blocker", blocking, Some("test.kd.io/hold")),
+    )
+    .await
+    .unwrap();
+    maps.create(&pp, &owned_map("loose", loose, None))
+        .await
+        .unwrap();
+    let marked = widgets
+        .delete("owner", &DeleteParams::foreground())
+        .await
+        .unwrap()
+        .left()
+        .unwrap();
+    assert!(
+        marked
+            .finalizers()
+            .contains(&"foregroundDeletion".to_string())
+    );
+    assert!(maps.get_opt("loose").await.unwrap().is_none());
+    let blocker = maps.get("blocker").await.unwrap();
+    assert!(blocker.metadata.deletion_timestamp.is_some());
+    assert!(
+        widgets.get_opt("owner").await.unwrap().is_some(),
+        "held by blocker"
+    );
+    maps.patch(
+        "blocker",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    assert!(maps.get_opt("blocker").await.unwrap().is_none());
+    assert!(widgets.get_opt("owner").await.unwrap().is_none());
+
+    // Orphan: the dependent stays, without its reference.
+    let parent = widgets.create(&pp, &widget("parent", 1)).await.unwrap();
+    let child = owned_map("child", parent.controller_owner_ref(&()).unwrap(), None);
+    maps.create(&pp, &child).await.unwrap();
+    widgets
+        .delete("parent", &DeleteParams::orphan())
+        .await
+        .unwrap();
+    assert!(widgets.get_opt("parent").await.unwrap().is_none());
+    let child = maps.get("child").await.unwrap();
+    assert!(
+        child
+            .metadata
+            .owner_references
+            .unwrap_or_default()
+            .is_empty()
+    );
+
+    // Background (the default): a dependent goes with its owner.
+    let boss = widgets.create(&pp, &widget("boss", 1)).await.unwrap();
+    let report = owned_map("report", boss.controller_owner_ref(&()).unwrap(), None);
+    maps.create(&pp, &report).await.unwrap();
+    widgets
+        .delete("boss", &DeleteParams::background())
+        .await
+        .unwrap();
+    assert!(maps.get_opt("report").await.unwrap().is_none());
 }

@@ -484,3 +484,155 @@ async fn size_limits_as_kubectl_meets_them() {
     let names = cluster.ok(&["get", "configmaps", "-o", "name"]).await;
     assert_eq!(names.trim(), "configmap/mid");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_delete_cascades_waits_and_empties_namespaces() {
+    let cluster = Cluster::start().await;
+    let dir = cluster.dir.path();
+    let dependent = |name: &str, owner: &str, uid: &str, finalizer: bool| {
+        let path = dir.join(format!("{name}.yaml"));
+        let finalizers = if finalizer {
+            "\n  finalizers: [test.kd.io/hold]"
+        } else {
+            ""
+        };
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}{finalizers}\n  ownerReferences:\n  - {{apiVersion: v1, kind: ConfigMap, name: {owner}, uid: {uid}, controller: true, blockOwnerDeletion: true}}\n"
+            ),
+        )
+        .unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let uid_of = "jsonpath={.metadata.uid}";
+    // Foreground: kubectl's wait holds while a blocking dependent has a finalizer.
+    cluster.ok(&["create", "configmap", "owner"]).await;
+    let owner_uid = cluster
+        .ok(&["get", "configmap", "owner", "-o", uid_of])
+        .await;
+    let dep = dependent("dep", "owner", &owner_uid, true);
+    cluster.ok(&["apply", "-f", &dep]).await;
+    let err = cluster
+        .fails(&[
+            "delete",
+            "configmap",
+            "owner",
+            "--cascade=foreground",
+            "--timeout=2s",
+        ])
+        .await;
+    assert!(err.contains("timed out"), "{err}");
+    let finalizers = cluster
+        .ok(&[
+            "get",
+            "configmap",
+            "owner",
+            "-o",
+            "jsonpath={.metadata.finalizers}",
+        ])
+        .await;
+    assert_eq!(finalizers, r#"["foregroundDeletion"]"#);
+    let pending = cluster
+        .ok(&[
+            "get",
+            "configmap",
+            "dep",
+            "-o",
+            "jsonpath={.metadata.deletionTimestamp}",
+        ])
+        .await;
+    assert!(!pending.is_empty(), "the dependent is being deleted");
+    cluster
+        .ok(&[
+            "patch",
+            "configmap",
+            "dep",
+            "--type=merge",
+            "-p",
+            r#"{"metadata":{"finalizers":null}}"#,
+        ])
+        .await;
+    cluster
+        .ok(&["wait", "--for=delete", "configmap/owner", "--timeout=10s"])
+        .await;
+
+    // Orphan: the dependent stays, without the reference.
+    cluster.ok(&["create", "configmap", "parent"]).await;
+    let parent_uid = cluster
+        .ok(&["get", "configmap", "parent", "-o", uid_of])
+        .await;
+    let child = dependent("child", "parent", &parent_uid, false);
+    cluster.ok(&["apply", "-f", &child]).await;
+    let out = cluster
+        .ok(&["delete", "configmap", "parent", "--cascade=orphan"])
+        .await;
+    assert!(out.contains(r#"configmap "parent" deleted"#), "{out}");
+    let refs = cluster
+        .ok(&[
+            "get",
+            "configmap",
+            "child",
+            "-o",
+            "jsonpath={.metadata.ownerReferences}",
+        ])
+        .await;
+    assert_eq!(refs, "[]");
+    // Background (kubectl's default): the dependent goes too.
+    cluster.ok(&["create", "configmap", "boss"]).await;
+    let boss_uid = cluster
+        .ok(&["get", "configmap", "boss", "-o", uid_of])
+        .await;
+    let report = dependent("report", "boss", &boss_uid, false);
+    cluster.ok(&["apply", "-f", &report]).await;
+    cluster.ok(&["delete", "configmap", "boss"]).await;
+    let left = cluster.ok(&["get", "configmaps", "-o", "name"]).await;
+    assert_eq!(left.trim(), "configmap/child");
+
+    // A namespace terminates, refuses new content, and goes once its content is gone.
+    cluster.ok(&["create", "namespace", "doomed"]).await;
+    let held = dir.join("held.yaml");
+    std::fs::write(
+        &held,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  namespace: doomed\n  finalizers: [test.kd.io/hold]\n",
+    )
+    .unwrap();
+    cluster.ok(&["apply", "-f", held.to_str().unwrap()]).await;
+    cluster
+        .ok(&["delete", "namespace", "doomed", "--wait=false"])
+        .await;
+    let phase = cluster
+        .ok(&[
+            "get",
+            "namespace",
+            "doomed",
+            "-o",
+            "jsonpath={.status.phase}",
+        ])
+        .await;
+    assert_eq!(phase, "Terminating");
+    let err = cluster
+        .fails(&["-n", "doomed", "create", "configmap", "late"])
+        .await;
+    assert!(
+        err.contains(
+            "unable to create new content in namespace doomed because it is being terminated"
+        ),
+        "{err}"
+    );
+    cluster
+        .ok(&[
+            "-n",
+            "doomed",
+            "patch",
+            "configmap",
+            "held",
+            "--type=merge",
+            "-p",
+            r#"{"metadata":{"finalizers":null}}"#,
+        ])
+        .await;
+    cluster
+        .ok(&["wait", "--for=delete", "namespace/doomed", "--timeout=10s"])
+        .await;
+}
