@@ -1,9 +1,7 @@
 //! `kaltura-discord kaltura ks ...` and `kaltura-discord sandbox kaltura`, run as a user would.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kaltura-discord");
 
@@ -121,69 +119,78 @@ fn inspect_says_expired_and_invalid() {
     assert!(stdout(&garbage).contains("INVALID"));
 }
 
-#[test]
-fn sandbox_kaltura_serves_and_prints_its_credentials() {
-    let mut child = Command::new(BIN)
-        .args([
-            "sandbox",
-            "kaltura",
-            "--listen",
-            "127.0.0.1:0",
-            "--partner-id",
-            "555",
-            "--admin-secret",
-            "cli-secret",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut printed = Vec::new();
-    for _ in 0..5 {
-        printed.push(lines.next().unwrap().unwrap());
-    }
-    let url = printed[1]
-        .trim_start_matches("service url:")
-        .trim()
-        .to_string();
-    assert!(
-        printed.contains(&"partner id:   555".to_string()),
-        "{printed:?}"
-    );
-    assert!(
-        printed.contains(&"admin secret: cli-secret".to_string()),
-        "{printed:?}"
-    );
+/// The `sandbox` subcommands exist only in builds with the `sandbox` feature (the default).
+#[cfg(feature = "sandbox")]
+mod sandbox {
+    use super::*;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpStream;
+    use std::process::Stdio;
 
-    // session.start over plain HTTP, as any client would.
-    let body = "secret=cli-secret&partnerId=555&type=2&format=1";
-    let host = url.trim_start_matches("http://");
-    let mut stream = TcpStream::connect(host).unwrap();
-    write!(
-        stream,
-        "POST /api_v3/service/session/action/start HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\
-         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    let json = answer.split("\r\n\r\n").nth(1).expect("HTTP body");
-    let ks: String = serde_json::from_str(json).unwrap();
-    let file = secret_file("sandbox", "cli-secret");
-    let inspected = run(&[
-        "kaltura",
-        "ks",
-        "inspect",
-        "--secret-file",
-        file.to_str().unwrap(),
-        &ks,
-    ]);
-    assert!(
-        stdout(&inspected).contains("partner id:  555"),
-        "{}",
-        stdout(&inspected)
-    );
-    child.kill().unwrap();
-    child.wait().unwrap();
+    #[test]
+    fn sandbox_kaltura_serves_and_prints_its_credentials() {
+        let mut child = Command::new(BIN)
+            .args([
+                "sandbox",
+                "kaltura",
+                "--listen",
+                "127.0.0.1:0",
+                "--partner-id",
+                "555",
+                "--admin-secret",
+                "cli-secret",
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut printed = Vec::new();
+        for _ in 0..5 {
+            printed.push(lines.next().unwrap().unwrap());
+        }
+        let url = printed[1]
+            .trim_start_matches("service url:")
+            .trim()
+            .to_string();
+        assert!(
+            printed.contains(&"partner id:   555".to_string()),
+            "{printed:?}"
+        );
+        assert!(
+            printed.contains(&"admin secret: cli-secret".to_string()),
+            "{printed:?}"
+        );
+
+        // session.start over plain HTTP, as any client would.
+        let body = "secret=cli-secret&partnerId=555&type=2&format=1";
+        let host = url.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(host).unwrap();
+        write!(
+            stream,
+            "POST /api_v3/service/session/action/start HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        let json = answer.split("\r\n\r\n").nth(1).expect("HTTP body");
+        let ks: String = serde_json::from_str(json).unwrap();
+        let file = secret_file("sandbox", "cli-secret");
+        let inspected = run(&[
+            "kaltura",
+            "ks",
+            "inspect",
+            "--secret-file",
+            file.to_str().unwrap(),
+            &ks,
+        ]);
+        assert!(
+            stdout(&inspected).contains("partner id:  555"),
+            "{}",
+            stdout(&inspected)
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
 }
