@@ -32,7 +32,8 @@ enum Command {
     Operator(cli::operator::Args),
     /// Kaltura tools: make and inspect Kaltura Sessions (KS).
     Kaltura(cli::kaltura::Args),
-    /// Run an emulator of an outside service (Kaltura, Discord) for local development and tests.
+    /// Run an emulator of an outside service (Kaltura, Discord, Kubernetes) for local development and tests.
+    #[cfg(feature = "sandbox")]
     Sandbox(cli::sandbox::Args),
 }
 
@@ -46,6 +47,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => cli::serve::run(args),
         Command::Operator(args) => cli::operator::run(args),
         Command::Kaltura(args) => cli::kaltura::run(args),
+        #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => cli::sandbox::run(args),
     };
     match result {

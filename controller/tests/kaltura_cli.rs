@@ -1,9 +1,7 @@
 //! `kaltura-discord kaltura ks ...` and `kaltura-discord sandbox kaltura`, run as a user would.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kaltura-discord");
 
@@ -23,23 +21,6 @@ fn run(args: &[&str]) -> Output {
 }
 
 /// One HTTP/1.1 POST; the response body.
-fn post(host: &str, path: &str, content_type: &str, body: &str) -> String {
-    let mut stream = TcpStream::connect(host).unwrap();
-    write!(
-        stream,
-        "POST {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\
-         Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    answer
-        .split("\r\n\r\n")
-        .nth(1)
-        .expect("HTTP body")
-        .to_string()
-}
 
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
@@ -140,91 +121,118 @@ fn inspect_says_expired_and_invalid() {
     assert!(stdout(&garbage).contains("INVALID"));
 }
 
-#[test]
-fn sandbox_kaltura_serves_and_prints_its_credentials() {
-    let mut child = Command::new(BIN)
-        .args([
-            "sandbox",
-            "kaltura",
-            "--listen",
-            "127.0.0.1:0",
-            "--partner-id",
-            "555",
-            "--admin-secret",
-            "cli-secret",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
+/// The `sandbox` subcommands exist only in builds with the `sandbox` feature (the default).
+#[cfg(feature = "sandbox")]
+mod sandbox {
+    use super::*;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpStream;
+    use std::process::Stdio;
+
+    fn post(host: &str, path: &str, content_type: &str, body: &str) -> String {
+        let mut stream = TcpStream::connect(host).unwrap();
+        write!(
+            stream,
+            "POST {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\
+             Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut printed = Vec::new();
-    for _ in 0..6 {
-        printed.push(lines.next().unwrap().unwrap());
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+            .split("\r\n\r\n")
+            .nth(1)
+            .expect("HTTP body")
+            .to_string()
     }
-    let url = printed[1]
-        .trim_start_matches("service url:")
-        .trim()
-        .to_string();
-    assert!(
-        printed.contains(&"partner id:   555".to_string()),
-        "{printed:?}"
-    );
-    assert!(
-        printed.contains(&"admin secret: cli-secret".to_string()),
-        "{printed:?}"
-    );
 
-    assert_eq!(printed[5], format!("control api:  {url}/_sandbox"));
-
-    // session.start over plain HTTP, as any client would.
-    let host = url.trim_start_matches("http://");
-    let start = |secret: &str| {
-        let body = format!("secret={secret}&partnerId=555&type=2&format=1");
-        let answer = post(
-            host,
-            "/api_v3/service/session/action/start",
-            "application/x-www-form-urlencoded",
-            &body,
-        );
-        serde_json::from_str::<serde_json::Value>(&answer).unwrap()
-    };
-    let ks = start("cli-secret").as_str().expect("a KS").to_string();
-    let file = secret_file("sandbox", "cli-secret");
-    let inspected = run(&[
-        "kaltura",
-        "ks",
-        "inspect",
-        "--secret-file",
-        file.to_str().unwrap(),
-        &ks,
-    ]);
-    assert!(
-        stdout(&inspected).contains("partner id:  555"),
-        "{}",
-        stdout(&inspected)
-    );
-
-    // The printed control API rotates the secret: the old one no longer opens a session.
-    let rotated = post(
-        host,
-        "/_sandbox/partners/555/rotate-secret",
-        "application/json",
-        r#"{"secret":"rotated-cli"}"#,
-    );
-    assert!(rotated.contains("rotated-cli"), "{rotated}");
-    assert_eq!(start("cli-secret")["code"], "START_SESSION_ERROR");
-    assert!(start("rotated-cli").is_string());
-    child.kill().unwrap();
-    child.wait().unwrap();
-}
-
-#[test]
-fn sandbox_kaltura_help_lists_the_control_api() {
-    let help = stdout(&run(&["sandbox", "kaltura", "--help"]));
-    for (method, path, _) in kd_sandbox_kaltura::control::ROUTES {
+    #[test]
+    fn sandbox_kaltura_serves_and_prints_its_credentials() {
+        let mut child = Command::new(BIN)
+            .args([
+                "sandbox",
+                "kaltura",
+                "--listen",
+                "127.0.0.1:0",
+                "--partner-id",
+                "555",
+                "--admin-secret",
+                "cli-secret",
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut printed = Vec::new();
+        for _ in 0..6 {
+            printed.push(lines.next().unwrap().unwrap());
+        }
+        let url = printed[1]
+            .trim_start_matches("service url:")
+            .trim()
+            .to_string();
         assert!(
-            help.contains(&format!("{method:<11} {path}")),
-            "{path} missing from:\n{help}"
+            printed.contains(&"partner id:   555".to_string()),
+            "{printed:?}"
         );
+        assert!(
+            printed.contains(&"admin secret: cli-secret".to_string()),
+            "{printed:?}"
+        );
+
+        assert_eq!(printed[5], format!("control api:  {url}/_sandbox"));
+
+        // session.start over plain HTTP, as any client would.
+        let host = url.trim_start_matches("http://");
+        let start = |secret: &str| {
+            let body = format!("secret={secret}&partnerId=555&type=2&format=1");
+            let answer = post(
+                host,
+                "/api_v3/service/session/action/start",
+                "application/x-www-form-urlencoded",
+                &body,
+            );
+            serde_json::from_str::<serde_json::Value>(&answer).unwrap()
+        };
+        let ks = start("cli-secret").as_str().expect("a KS").to_string();
+        let file = secret_file("sandbox", "cli-secret");
+        let inspected = run(&[
+            "kaltura",
+            "ks",
+            "inspect",
+            "--secret-file",
+            file.to_str().unwrap(),
+            &ks,
+        ]);
+        assert!(
+            stdout(&inspected).contains("partner id:  555"),
+            "{}",
+            stdout(&inspected)
+        );
+
+        // The printed control API rotates the secret: the old one no longer opens a session.
+        let rotated = post(
+            host,
+            "/_sandbox/partners/555/rotate-secret",
+            "application/json",
+            r#"{"secret":"rotated-cli"}"#,
+        );
+        assert!(rotated.contains("rotated-cli"), "{rotated}");
+        assert_eq!(start("cli-secret")["code"], "START_SESSION_ERROR");
+        assert!(start("rotated-cli").is_string());
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    #[test]
+    fn sandbox_kaltura_help_lists_the_control_api() {
+        let help = stdout(&run(&["sandbox", "kaltura", "--help"]));
+        for (method, path, _) in kd_sandbox_kaltura::control::ROUTES {
+            assert!(
+                help.contains(&format!("{method:<11} {path}")),
+                "{path} missing from:\n{help}"
+            );
+        }
     }
 }

@@ -7,6 +7,7 @@ pub mod kaltura;
 pub mod logs;
 pub mod operator;
 pub mod render;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod serve;
 pub mod validate;

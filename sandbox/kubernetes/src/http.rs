@@ -1,6 +1,7 @@
 //! The HTTP surface: authentication, path routing in the API server's URL scheme, request
 //! decoding (JSON/YAML, patch types) and response encoding (JSON, YAML, Table, watch streams).
 
+use crate::clock::now;
 use crate::deletion::{self, DeleteOptions};
 use crate::discovery;
 use crate::limits;
@@ -146,15 +147,6 @@ impl Request {
             status,
         })
     }
-}
-
-/// Now, as Kubernetes timestamps are written (RFC 3339, seconds).
-pub fn now() -> String {
-    let now = time::OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    now.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
 fn json_response(request: &Request, code: StatusCode, body: &Value) -> Response {

@@ -17,6 +17,7 @@
 //! ```
 
 mod apply;
+mod clock;
 mod config;
 mod crd;
 mod deletion;

@@ -1,7 +1,7 @@
 //! The shared state behind the server and the typed handle tests use.
 
+use crate::clock::now;
 use crate::config::Config;
-use crate::http::now;
 use crate::objects;
 use crate::resource;
 use crate::store::Store;
