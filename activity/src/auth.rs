@@ -1,18 +1,21 @@
 //! API tokens: a Discord OAuth access token is exchanged for a short-lived HS256 JWT naming the
 //! user, the guild, the member's roles there and the Kaltura role they map to. Every other route
-//! takes it as `Authorization: Bearer <jwt>` and is rate limited per user.
+//! takes it as `Authorization: Bearer <jwt>` and is rate limited per user. The exchange itself is
+//! limited per client address until Discord has verified the token, then per user.
 
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::limits::client_address;
 use axum::Json;
-use axum::extract::{FromRef, FromRequestParts, State};
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use jsonwebtoken::errors::ErrorKind;
 use kd_core::join_token::{ISSUER, TokenKey};
 use kd_core::roles::{GuildRole, map_member};
 use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, SocketAddr};
 use utoipa::ToSchema;
 
 pub const API_AUDIENCE: &str = "kaltura-discord/api";
@@ -40,6 +43,28 @@ pub struct ApiClaims {
     pub iss: String,
     pub iat: i64,
     pub exp: i64,
+}
+
+/// The address a request comes from, through the trusted proxies (`trusted_proxy_hops`).
+/// Outside [`crate::serve`] (no peer address) every request shares the unspecified address.
+pub struct ClientAddress(pub IpAddr);
+
+impl<S> FromRequestParts<S> for ClientAddress
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let api = AppState::from_ref(state);
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0);
+        let hops = api.options.trusted_proxy_hops;
+        Ok(Self(client_address(peer, &parts.headers, hops)))
+    }
 }
 
 /// The verified caller of a route.
@@ -143,6 +168,7 @@ pub fn is_snowflake(id: &str) -> bool {
 )]
 pub async fn token(
     State(api): State<AppState>,
+    ClientAddress(client): ClientAddress,
     ApiJson(request): ApiJson<TokenRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     if !is_snowflake(&request.guild_id) {
@@ -153,8 +179,9 @@ pub async fn token(
     if request.access_token.is_empty() || request.access_token.len() > 200 {
         return Err(ApiError::bad_request("accessToken is missing or too long."));
     }
-    // Before any Discord call: a flood of bad tokens must not hammer Discord.
-    api.limits.check(&format!("token:{}", request.guild_id))?;
+    // Before any Discord call: a flood of bad tokens must not hammer Discord, and it spends
+    // only its own address's share.
+    api.limits.check_exchange(client)?;
     let config = api.config.borrow().clone();
     let Some(guild) = config.guild(&request.guild_id) else {
         return Err(ApiError::new(
@@ -175,6 +202,7 @@ pub async fn token(
             ),
             other => discord_failed(other),
         })?;
+    api.limits.check(&format!("token:{}", user.id))?;
     let Some(member) = api
         .discord
         .member(&request.guild_id, &user.id)

@@ -38,6 +38,7 @@ use utoipa_axum::routes;
 
 pub use discord::DISCORD_API;
 pub use error::{ApiError, ErrorBody};
+pub use limits::Rate;
 
 /// The API's major version, in its URLs. See docs/api.md for the version policy.
 pub const API_VERSION: &str = "v1";
@@ -56,6 +57,13 @@ pub struct ApiOptions {
     /// Per-user rate: steady requests per minute and the burst allowed on top.
     pub rate_per_minute: NonZeroU32,
     pub rate_burst: NonZeroU32,
+    /// Token exchanges per client address, before Discord has verified anyone.
+    pub exchange_rate_per_address: Rate,
+    /// Unverified token exchanges from all addresses together: Discord bans a server's address
+    /// after 10,000 refused requests in 10 minutes.
+    pub exchange_rate: Rate,
+    /// Proxies in front that append the peer to `X-Forwarded-For`; 0 ignores the header.
+    pub trusted_proxy_hops: usize,
     pub kaltura: KalturaSettings,
     /// Timeouts and the connection limit of the HTTP server.
     pub server: kd_server::Limits,
@@ -71,6 +79,15 @@ impl Default for ApiOptions {
             body_limit: 16 * 1024,
             rate_per_minute: NonZeroU32::new(120).expect("non-zero"),
             rate_burst: NonZeroU32::new(30).expect("non-zero"),
+            exchange_rate_per_address: Rate::new(
+                NonZeroU32::new(60).expect("non-zero"),
+                NonZeroU32::new(60).expect("non-zero"),
+            ),
+            exchange_rate: Rate::new(
+                NonZeroU32::new(600).expect("non-zero"),
+                NonZeroU32::new(100).expect("non-zero"),
+            ),
+            trusted_proxy_hops: 0,
             kaltura: KalturaSettings::default(),
             server: kd_server::Limits::default(),
         }
@@ -126,7 +143,11 @@ impl Api {
             join_key: JoinKey::derive(token),
             api_key: auth::api_key(token),
             kaltura: KalturaClients::new(secrets, options.kaltura.clone()),
-            limits: limits::Limits::new(options.rate_per_minute, options.rate_burst),
+            limits: limits::Limits::new(
+                Rate::new(options.rate_per_minute, options.rate_burst),
+                options.exchange_rate_per_address,
+                options.exchange_rate,
+            ),
             metrics: ops::Metrics::default(),
             config,
             store,

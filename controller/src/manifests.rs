@@ -63,7 +63,7 @@ impl Loaded {
 pub const MAX_FLOW_DEPTH: usize = 64;
 
 /// Longest a file may take to parse, whatever is in it.
-pub const PARSE_DEADLINE: Duration = Duration::from_secs(5);
+pub const PARSE_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Findings longer than this are cut to their ends: they quote the values they are about, and
 /// a value may be a megabyte long.

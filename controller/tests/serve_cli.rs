@@ -10,6 +10,42 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kaltura-discord");
 
+async fn wait_ready(base: &str) {
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await
+            && r.status() == StatusCode::OK
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the server never got ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A Discord OAuth access token of `user` (scope `identify`), from the sandbox's OAuth flow.
+async fn access_token(discord: &kd_sandbox_discord::DiscordSandbox, user: u64) -> String {
+    let code = discord
+        .mint_oauth_code(user, vec!["identify".into()], None)
+        .unwrap();
+    let oauth: Value = reqwest::Client::new()
+        .post(format!("{}/api/oauth2/token", discord.base_url()))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("client_id", &discord.application_id().to_string()),
+            ("client_secret", &discord.client_secret()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    oauth["access_token"].as_str().unwrap().to_string()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_serve_process_answers_the_api_and_follows_its_config_file() {
     kd_kaltura::install_crypto_provider();
@@ -31,35 +67,9 @@ async fn the_serve_process_answers_the_api_and_follows_its_config_file() {
     let base = server.base_url();
     let http = reqwest::Client::new();
 
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(r) = http.get(format!("{base}/readyz")).send().await
-            && r.status() == StatusCode::OK
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the server never got ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_ready(&base).await;
 
-    let code = discord
-        .mint_oauth_code(user, vec!["identify".into()], None)
-        .unwrap();
-    let oauth: Value = http
-        .post(format!("{}/api/oauth2/token", discord.base_url()))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("client_id", &discord.application_id().to_string()),
-            ("client_secret", &discord.client_secret()),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let access = oauth["access_token"].as_str().unwrap().to_string();
+    let access = access_token(&discord, user).await;
     let token: Value = http
         .post(format!("{base}/api/v1/auth/token"))
         .json(&json!({"accessToken": access, "guildId": guild.id.to_string()}))
@@ -141,4 +151,84 @@ async fn the_serve_process_answers_the_api_and_follows_its_config_file() {
     ] {
         assert!(!log.contains(&secret), "a credential reached the log");
     }
+}
+
+/// `count` exchanges of made-up tokens from 127.0.0.2, each claiming another address in
+/// `X-Forwarded-For`; how many were refused with 429.
+async fn garbage_exchanges(base: &str, guild: u64, count: usize) -> usize {
+    let attacker = reqwest::Client::builder()
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let mut limited = 0;
+    for i in 0..count {
+        let answer = attacker
+            .post(format!("{base}/api/v1/auth/token"))
+            .header("x-forwarded-for", format!("198.51.100.{i}"))
+            .json(&json!({"accessToken": format!("garbage-{i}"), "guildId": guild.to_string()}))
+            .send()
+            .await
+            .unwrap();
+        match answer.status() {
+            StatusCode::UNAUTHORIZED => {}
+            StatusCode::TOO_MANY_REQUESTS => {
+                assert!(answer.headers().contains_key("retry-after"));
+                limited += 1;
+            }
+            other => panic!("garbage exchange answered {other}"),
+        }
+    }
+    limited
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_token_exchanges_from_one_address_do_not_lock_members_out() {
+    kd_kaltura::install_crypto_provider();
+    let Outside {
+        discord,
+        kaltura,
+        guild,
+        user,
+    } = Outside::start().await;
+    let config = kd_tests::runtime_config(&discord, &kaltura, guild.id);
+    let server = WorkloadProcess::serve(BIN, &discord, &kaltura, &config, &[], Stdio::null());
+    let base = server.base_url();
+    wait_ready(&base).await;
+
+    // 100 made-up tokens from one address (60 allowed at once): its own share runs out, and a
+    // forged X-Forwarded-For does not buy another.
+    let limited = garbage_exchanges(&base, guild.id, 100).await;
+    assert!(
+        limited >= 20,
+        "only {limited} of 100 garbage exchanges were limited"
+    );
+
+    // A member of the guild, from their own address, still gets an API token.
+    let access = access_token(&discord, user).await;
+    let answer = reqwest::Client::new()
+        .post(format!("{base}/api/v1/auth/token"))
+        .json(&json!({"accessToken": access, "guildId": guild.id.to_string()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer.status(),
+        StatusCode::OK,
+        "{}",
+        answer.text().await.unwrap()
+    );
+
+    // Behind one trusted proxy the client is the address it appended: each claimed address
+    // above is another client then, with a share of its own.
+    let proxied = WorkloadProcess::serve(
+        BIN,
+        &discord,
+        &kaltura,
+        &config,
+        &["--trusted-proxy-hops", "1"],
+        Stdio::null(),
+    );
+    wait_ready(&proxied.base_url()).await;
+    let limited = garbage_exchanges(&proxied.base_url(), guild.id, 70).await;
+    assert_eq!(limited, 0, "distinct forwarded clients shared a quota");
 }

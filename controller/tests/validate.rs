@@ -358,7 +358,7 @@ fn a_file_that_defeats_the_nesting_estimate_is_given_up_after_the_deadline() {
     let (code, out) = validate_within_a_minute(dir.path());
     assert_eq!(code, Some(1), "{out}");
     assert!(
-        out.contains("sly.yaml: took more than 5s to parse; not read"),
+        out.contains("sly.yaml: took more than 10s to parse; not read"),
         "{out}"
     );
 }

@@ -27,6 +27,11 @@ pub struct Args {
     rate_per_minute: NonZeroU32,
     #[arg(long, default_value = "30")]
     rate_burst: NonZeroU32,
+    /// Proxies in front of the server that append the client's address to X-Forwarded-For
+    /// (an ingress: 1). The token exchange is limited per client address; with 0 the header is
+    /// ignored and the peer address counts.
+    #[arg(long, default_value = "0")]
+    trusted_proxy_hops: usize,
     #[command(flatten)]
     http: HttpArgs,
 }
@@ -48,6 +53,7 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         cors_origins: args.cors_origins,
         rate_per_minute: args.rate_per_minute,
         rate_burst: args.rate_burst,
+        trusted_proxy_hops: args.trusted_proxy_hops,
         server: args.http.limits(),
         ..ApiOptions::default()
     };
