@@ -7,7 +7,7 @@ import type { PlayerState } from './protocol';
 import { roomPosition, type Timeline } from './timeline';
 
 /** A paused or waiting element further than this from the room position is moved there. */
-const PARKED_TOLERANCE_S = 0.05;
+const PARKED_TOLERANCE_S = 0.02;
 
 export class Follower {
   timeline: Timeline | null = null;
