@@ -15,6 +15,7 @@ mod limits;
 mod meetings;
 mod ops;
 mod videos;
+pub mod watch;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -29,7 +30,6 @@ use kd_store::Store;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -57,6 +57,8 @@ pub struct ApiOptions {
     pub rate_per_minute: NonZeroU32,
     pub rate_burst: NonZeroU32,
     pub kaltura: KalturaSettings,
+    /// Watch Together's timings (tests shorten them).
+    pub watch_timings: watch::room::Timings,
 }
 
 impl Default for ApiOptions {
@@ -70,13 +72,14 @@ impl Default for ApiOptions {
             rate_per_minute: NonZeroU32::new(120).expect("non-zero"),
             rate_burst: NonZeroU32::new(30).expect("non-zero"),
             kaltura: KalturaSettings::default(),
+            watch_timings: watch::room::Timings::default(),
         }
     }
 }
 
 /// Everything the handlers share.
 pub struct Api {
-    config: watch::Receiver<Arc<RuntimeConfig>>,
+    config: tokio::sync::watch::Receiver<Arc<RuntimeConfig>>,
     store: Store,
     kaltura: KalturaClients,
     discord: discord::DiscordRest,
@@ -84,6 +87,7 @@ pub struct Api {
     api_key: TokenKey,
     limits: limits::Limits,
     metrics: ops::Metrics,
+    watch: watch::Watch,
     options: ApiOptions,
 }
 
@@ -102,7 +106,7 @@ pub enum StartError {
 impl Api {
     pub fn new(
         options: ApiOptions,
-        config: watch::Receiver<Arc<RuntimeConfig>>,
+        config: tokio::sync::watch::Receiver<Arc<RuntimeConfig>>,
         store: Store,
         secrets: Arc<dyn SecretSource>,
     ) -> Result<AppState, StartError> {
@@ -118,13 +122,18 @@ impl Api {
         {
             return Err(StartError::Origin(bad.clone()));
         }
+        let mut metrics = ops::Metrics::default();
+        let watch_metrics = watch::metrics::WatchMetrics::default();
+        watch_metrics.register(metrics.registry_mut());
+        let hub = watch::hub::Hub::new(store.clone(), options.watch_timings, watch_metrics);
         Ok(Arc::new(Self {
+            watch: watch::Watch::new(hub, token, secrets.clone()),
             discord: discord::DiscordRest::new(&options.discord_api, token.to_string())?,
             join_key: JoinKey::derive(token),
             api_key: auth::api_key(token),
             kaltura: KalturaClients::new(secrets, options.kaltura.clone()),
             limits: limits::Limits::new(options.rate_per_minute, options.rate_burst),
-            metrics: ops::Metrics::default(),
+            metrics,
             config,
             store,
             options,
@@ -252,6 +261,7 @@ pub fn router(api: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .merge(v1)
+        .merge(watch::routes())
         .fallback(error::no_route)
         .method_not_allowed_fallback(error::no_method)
         .layer(DefaultBodyLimit::max(api.options.body_limit))
@@ -278,7 +288,9 @@ pub async fn serve(api: AppState, listener: tokio::net::TcpListener) -> std::io:
             sweeper.limits.forget_idle();
         }
     });
+    let rooms = watch::spawn(&api);
     let result = axum::serve(listener, router(api)).await;
     sweep.abort();
+    rooms.iter().for_each(|t| t.abort());
     result
 }
