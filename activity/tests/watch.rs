@@ -10,8 +10,8 @@ use reqwest::StatusCode;
 use serde_json::json;
 use support::Server;
 use support::watch::{
-    Activity, Client, close_code, entries, launch, now_ms, position_at, raw, session, timings,
-    token_answer,
+    Activity, Client, all_report, close_code, entries, launch, now_ms, position_at, raw, session,
+    timings, token_answer,
 };
 use tokio_tungstenite::tungstenite::Message;
 
@@ -40,21 +40,6 @@ async fn room(server: &Server, others: &[u64]) -> (Activity, Vec<Client>) {
         clients.push(Client::connect(&server.base, &session(server, *user, &activity).await).await);
     }
     (activity, clients)
-}
-
-/// Everyone reports (so everyone counts for wait-for-ready).
-async fn all_report(clients: &mut [Client]) {
-    for c in clients.iter_mut() {
-        c.report("paused", 0.0).await;
-    }
-    // Reports of different connections arrive in any order: wait until the room has them all.
-    let n = clients.len();
-    clients[0]
-        .presence_until(|p| {
-            let members = p["members"].as_array().unwrap();
-            members.len() == n && members.iter().all(|m| m["state"].is_string())
-        })
-        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -288,3 +288,18 @@ pub fn now_ms() -> f64 {
         .as_secs_f64()
         * 1000.0
 }
+
+/// Everyone reports (so everyone counts for wait-for-ready).
+pub async fn all_report(clients: &mut [Client]) {
+    for c in clients.iter_mut() {
+        c.report("paused", 0.0).await;
+    }
+    // Reports of different connections arrive in any order: wait until the room has them all.
+    let n = clients.len();
+    clients[0]
+        .presence_until(|p| {
+            let members = p["members"].as_array().unwrap();
+            members.len() == n && members.iter().all(|m| m["state"].is_string())
+        })
+        .await;
+}
