@@ -26,6 +26,34 @@ pub struct User {
     pub username: String,
     #[serde(default)]
     pub global_name: Option<String>,
+    #[serde(default)]
+    pub avatar: Option<String>,
+}
+
+/// What `POST /oauth2/token` grants for an authorization code. No `Debug`: it is a credential.
+#[derive(Deserialize)]
+pub struct Grant {
+    pub access_token: String,
+    #[serde(default)]
+    pub expires_in: i64,
+}
+
+/// A running Activity (`GET /applications/{app}/activity-instances/{instance}`).
+#[derive(Debug, Deserialize)]
+pub struct ActivityInstance {
+    pub instance_id: String,
+    pub location: ActivityLocation,
+    /// Ids of the users in the Activity now.
+    #[serde(default)]
+    pub users: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ActivityLocation {
+    #[serde(default)]
+    pub guild_id: Option<String>,
+    #[serde(default)]
+    pub channel_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -112,6 +140,49 @@ impl DiscordRest {
     ) -> Result<Option<GuildMember>, DiscordError> {
         self.get(
             &format!("/guilds/{guild_id}/members/{user_id}"),
+            format!("Bot {}", self.bot_token),
+        )
+        .await
+    }
+
+    /// Exchanges an OAuth authorization code (from the Activity's `authorize`) for the user's
+    /// access token. Discord answers a bad or used code with 400 `invalid_grant`.
+    pub async fn exchange_code(
+        &self,
+        client_id: &str,
+        client_secret: &str,
+        code: &str,
+    ) -> Result<Grant, DiscordError> {
+        let response = self
+            .http
+            .post(format!("{}/oauth2/token", self.base))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("client_id", client_id),
+                ("client_secret", client_secret),
+            ])
+            .send()
+            .await
+            .map_err(|e| DiscordError::Transport(e.without_url().to_string()))?;
+        match response.status() {
+            StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED => Err(DiscordError::Unauthorized),
+            status if status.is_success() => response
+                .json()
+                .await
+                .map_err(|e| DiscordError::Transport(e.without_url().to_string())),
+            status => Err(DiscordError::Status(status)),
+        }
+    }
+
+    /// A running Activity instance of the application, or None when Discord has none by that id.
+    pub async fn activity_instance(
+        &self,
+        application_id: &str,
+        instance_id: &str,
+    ) -> Result<Option<ActivityInstance>, DiscordError> {
+        self.get(
+            &format!("/applications/{application_id}/activity-instances/{instance_id}"),
             format!("Bot {}", self.bot_token),
         )
         .await

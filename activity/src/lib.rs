@@ -15,6 +15,7 @@ mod limits;
 mod meetings;
 mod ops;
 mod videos;
+pub mod watch;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -29,7 +30,6 @@ use kd_store::Store;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -67,6 +67,8 @@ pub struct ApiOptions {
     pub kaltura: KalturaSettings,
     /// Timeouts and the connection limit of the HTTP server.
     pub server: kd_server::Limits,
+    /// Watch Together's timings (tests shorten them).
+    pub watch_timings: watch::room::Timings,
 }
 
 impl Default for ApiOptions {
@@ -90,13 +92,14 @@ impl Default for ApiOptions {
             trusted_proxy_hops: 0,
             kaltura: KalturaSettings::default(),
             server: kd_server::Limits::default(),
+            watch_timings: watch::room::Timings::default(),
         }
     }
 }
 
 /// Everything the handlers share.
 pub struct Api {
-    config: watch::Receiver<Arc<RuntimeConfig>>,
+    config: tokio::sync::watch::Receiver<Arc<RuntimeConfig>>,
     store: Store,
     kaltura: KalturaClients,
     discord: discord::DiscordRest,
@@ -104,6 +107,7 @@ pub struct Api {
     api_key: TokenKey,
     limits: limits::Limits,
     metrics: ops::Metrics,
+    watch: watch::Watch,
     options: ApiOptions,
 }
 
@@ -122,7 +126,7 @@ pub enum StartError {
 impl Api {
     pub fn new(
         options: ApiOptions,
-        config: watch::Receiver<Arc<RuntimeConfig>>,
+        config: tokio::sync::watch::Receiver<Arc<RuntimeConfig>>,
         store: Store,
         secrets: Arc<dyn SecretSource>,
     ) -> Result<AppState, StartError> {
@@ -138,7 +142,12 @@ impl Api {
         {
             return Err(StartError::Origin(bad.clone()));
         }
+        let mut metrics = ops::Metrics::default();
+        let watch_metrics = watch::metrics::WatchMetrics::default();
+        watch_metrics.register(metrics.registry_mut());
+        let hub = watch::hub::Hub::new(store.clone(), options.watch_timings, watch_metrics);
         Ok(Arc::new(Self {
+            watch: watch::Watch::new(hub, token, secrets.clone()),
             discord: discord::DiscordRest::new(&options.discord_api, token.to_string())?,
             join_key: JoinKey::derive(token),
             api_key: auth::api_key(token),
@@ -148,7 +157,7 @@ impl Api {
                 options.exchange_rate_per_address,
                 options.exchange_rate,
             ),
-            metrics: ops::Metrics::default(),
+            metrics,
             config,
             store,
             options,
@@ -276,6 +285,7 @@ pub fn router(api: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .merge(v1)
+        .merge(watch::routes())
         .fallback(error::no_route)
         .method_not_allowed_fallback(error::no_method)
         .layer(DefaultBodyLimit::max(api.options.body_limit))
@@ -302,8 +312,10 @@ pub async fn serve(api: AppState, listener: tokio::net::TcpListener) -> std::io:
             sweeper.limits.forget_idle();
         }
     });
+    let rooms = watch::spawn(&api);
     let limits = api.options.server.clone();
     let result = kd_server::serve(listener, router(api), limits).await;
     sweep.abort();
+    rooms.iter().for_each(|t| t.abort());
     result
 }

@@ -59,6 +59,11 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// For other parts of the server to register their metrics.
+    pub fn registry_mut(&mut self) -> &mut Registry {
+        &mut self.registry
+    }
+
     pub fn encode(&self) -> String {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)

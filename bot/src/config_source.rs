@@ -77,6 +77,7 @@ mod tests {
                 namespace: "ns".into(),
                 application_id: "1".into(),
                 bot_token_ref: secret,
+                client_secret_ref: None,
                 public_url: None,
                 activity_enabled: false,
                 intents: vec![kd_crds::application::Intent::Guilds],

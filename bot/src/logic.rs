@@ -723,6 +723,7 @@ mod tests {
                 namespace: "ns".into(),
                 application_id: "1".into(),
                 bot_token_ref: secret.clone(),
+                client_secret_ref: None,
                 public_url: activity.then(|| "https://watch.example.org".into()),
                 activity_enabled: activity,
                 intents: vec![kd_crds::application::Intent::Guilds],

@@ -30,6 +30,9 @@ pub struct ApplicationRuntime {
     pub namespace: String,
     pub application_id: String,
     pub bot_token_ref: SecretKeyRef,
+    /// The OAuth2 client secret (the Activity exchanges authorization codes with it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_ref: Option<SecretKeyRef>,
     /// Base URL of the Activity and join links; absent when the Activity is off.
     pub public_url: Option<String>,
     pub activity_enabled: bool,

@@ -83,6 +83,7 @@ pub fn runtime_config(
             namespace: "kaltura".into(),
             application_id: discord.application_id().to_string(),
             bot_token_ref: secret("discord", "botToken"),
+            client_secret_ref: Some(secret("discord", "clientSecret")),
             public_url: Some("https://watch.example.org".into()),
             activity_enabled: true,
             intents: vec![kd_crds::application::Intent::Guilds],
@@ -165,6 +166,7 @@ impl World {
 
         let mut secrets = SecretMap::default();
         secrets.insert("discord", "botToken", &discord.bot_token());
+        secrets.insert("discord", "clientSecret", &discord.client_secret());
         secrets.insert("kaltura", "adminSecret", kaltura.admin_secret());
         let (config, rx) = watch::channel(Arc::new(runtime_config(&discord, &kaltura, guild.id)));
         let dir = tempfile::tempdir().unwrap();

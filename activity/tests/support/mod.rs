@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // Each test binary uses its own part of the harness.
 
+pub mod watch;
+
 use kd_activity::{Api, ApiOptions, AppState};
 use kd_core::secrets::SecretMap;
 use kd_tests::World;
@@ -43,6 +45,28 @@ impl Answer {
     }
 }
 
+/// Another API server in front of the same world, on its own store (a replica).
+pub async fn serve(
+    world: &World,
+    options: ApiOptions,
+    store: kd_store::Store,
+) -> (String, AppState) {
+    let mut secrets = SecretMap::default();
+    secrets.insert("discord", "botToken", &world.discord.bot_token());
+    secrets.insert("discord", "clientSecret", &world.discord.client_secret());
+    secrets.insert("kaltura", "adminSecret", world.kaltura.admin_secret());
+    let options = ApiOptions {
+        discord_api: format!("{}/api/v10", world.discord.base_url()),
+        ..options
+    };
+    let api = Api::new(options, world.config.subscribe(), store, Arc::new(secrets))
+        .expect("the API starts");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(kd_activity::serve(api.clone(), listener));
+    (base, api)
+}
+
 impl Server {
     pub async fn start() -> Self {
         Self::start_with(ApiOptions::default()).await
@@ -50,23 +74,8 @@ impl Server {
 
     pub async fn start_with(options: ApiOptions) -> Self {
         let world = World::start().await;
-        let mut secrets = SecretMap::default();
-        secrets.insert("discord", "botToken", &world.discord.bot_token());
-        secrets.insert("kaltura", "adminSecret", world.kaltura.admin_secret());
-        let options = ApiOptions {
-            discord_api: format!("{}/api/v10", world.discord.base_url()),
-            ..options
-        };
-        let api = Api::new(
-            options,
-            world.config.subscribe(),
-            world.store.clone(),
-            Arc::new(secrets),
-        )
-        .expect("the API starts");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(kd_activity::serve(api.clone(), listener));
+        let store = world.store.clone();
+        let (base, api) = serve(&world, options, store).await;
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()

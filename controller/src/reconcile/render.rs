@@ -92,6 +92,7 @@ fn render_application(
         namespace: ns,
         application_id: app.spec.application_id.clone(),
         bot_token_ref: app.spec.bot_token_ref.clone(),
+        client_secret_ref: app.spec.client_secret_ref.clone(),
         public_url: app.spec.activity.public_url.clone(),
         activity_enabled: app.spec.activity.enabled,
         intents: app.spec.bot.intents.clone(),
