@@ -15,7 +15,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::ServiceExt;
@@ -34,8 +34,8 @@ pub struct Limits {
     /// a time cannot hold a connection either: 408 after. A websocket counts only until its
     /// upgrade is answered.
     pub request_timeout: Duration,
-    /// Connections open at once, websockets included. One more is answered 503 and closed at
-    /// once, so a flood costs no file descriptor for long.
+    /// Connections open at once, websockets included. One more is answered 503 without being
+    /// served and closed within a second, so a flood costs no file descriptor for long.
     pub max_connections: usize,
 }
 
@@ -53,6 +53,32 @@ impl Default for Limits {
 /// The answer to a connection over the limit, written without reading the request.
 const FULL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\nretry-after: 1\r\ncontent-length: 20\r\nconnection: close\r\n\r\nserver at capacity.\n";
 
+/// Refusals in progress at most (each holds its connection for up to [`REFUSAL_LINGER`]); past
+/// it a connection over the limit is closed at once, unanswered.
+const REFUSALS: usize = 64;
+
+/// How long a refused connection is kept to read and drop its request after the 503, so that
+/// it closes in order: closing with unread data resets it, and the client may lose the answer.
+const REFUSAL_LINGER: Duration = Duration::from_secs(1);
+
+/// Answers a connection over the limit with 503 without serving it.
+fn refuse(mut stream: TcpStream, refusals: &Arc<Semaphore>) {
+    let Ok(permit) = refusals.clone().try_acquire_owned() else {
+        return;
+    };
+    tokio::spawn(async move {
+        let linger = async {
+            stream.write_all(FULL).await?;
+            stream.shutdown().await?;
+            let mut sink = [0u8; 1024];
+            while stream.read(&mut sink).await? > 0 {}
+            io::Result::Ok(())
+        };
+        let _ = tokio::time::timeout(REFUSAL_LINGER, linger).await;
+        drop(permit);
+    });
+}
+
 /// Serves `app` on `listener` until the listener fails. Handlers can extract
 /// `ConnectInfo<SocketAddr>`, the peer's address.
 pub async fn serve(listener: TcpListener, app: Router, limits: Limits) -> io::Result<()> {
@@ -63,6 +89,7 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits) -> io::Re
         ))
         .layer(RequestBodyTimeoutLayer::new(limits.body_read_timeout));
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let refusals = Arc::new(Semaphore::new(REFUSALS));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout);
@@ -83,8 +110,7 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits) -> io::Re
                 );
                 full = true;
             }
-            // Nothing has been read, so the write goes to an empty socket buffer.
-            let _ = stream.try_write(FULL);
+            refuse(stream, &refusals);
             continue;
         };
         full = false;
