@@ -72,6 +72,12 @@ impl ApiError {
             kd_kaltura::Error::Api(api) if api.is("ENTRY_ID_NOT_FOUND") => {
                 Self::not_found("video_not_found", message)
             }
+            // Still refused after one fresh session: the partner's secret needs looking at.
+            kd_kaltura::Error::Api(api) if api.is_ks_refusal() => Self::new(
+                StatusCode::BAD_GATEWAY,
+                "kaltura_credentials_refused",
+                message,
+            ),
             kd_kaltura::Error::Timeout(_) => {
                 Self::new(StatusCode::GATEWAY_TIMEOUT, "kaltura_timeout", message)
             }

@@ -1,5 +1,6 @@
-//! The api_v3 transport: JSON requests (`format=1`), in-band error decoding, timeouts, and
-//! retries with backoff for idempotent calls only.
+//! The api_v3 transport: JSON requests (`format=1`), in-band error decoding, timeouts,
+//! retries with backoff for idempotent calls only, and one retry with a fresh KS when Kaltura
+//! refuses the one sent.
 
 use crate::error::{ApiError, Error, Result};
 use crate::secret::Ks;
@@ -43,12 +44,21 @@ pub enum Idempotency {
     NotIdempotent,
 }
 
-/// A Kaltura API client. Cheap to clone; [`Client::with_ks`] gives a copy that sends a KS.
+/// Mints a new KS when Kaltura refuses the one a client sent (`INVALID_KS`: expired early,
+/// revoked, or signed with a secret that has since been rotated).
+pub trait RenewKs: Send + Sync {
+    /// A fresh KS, or `None` when none can be made (the refusal then stands).
+    fn renew(&self) -> Option<Ks>;
+}
+
+/// A Kaltura API client. Cheap to clone; [`Client::with_ks`] gives a copy that sends a KS, and
+/// [`Client::with_renewal`] one that asks for a new KS once when Kaltura refuses it.
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     config: Arc<ClientConfig>,
     ks: Option<Ks>,
+    renewal: Option<Arc<dyn RenewKs>>,
 }
 
 impl std::fmt::Debug for Client {
@@ -56,6 +66,7 @@ impl std::fmt::Debug for Client {
         f.debug_struct("Client")
             .field("config", &self.config)
             .field("ks", &self.ks)
+            .field("renews", &self.renewal.is_some())
             .finish()
     }
 }
@@ -80,6 +91,7 @@ impl Client {
             http,
             config: Arc::new(config),
             ks: None,
+            renewal: None,
         })
     }
 
@@ -97,6 +109,30 @@ impl Client {
             ks: Some(ks),
             ..self.clone()
         }
+    }
+
+    /// A client that, when Kaltura refuses its KS, gets a new one from `renewal` and sends the
+    /// call once more. Safe for writes too: a refused KS means the action did not run.
+    pub fn with_renewal(&self, renewal: Arc<dyn RenewKs>) -> Client {
+        Client {
+            renewal: Some(renewal),
+            ..self.clone()
+        }
+    }
+
+    /// The copy to retry with after a refused KS: a fresh KS and no further renewal.
+    fn renewed(&self, service: &str, action: &str) -> Option<Client> {
+        let ks = self.renewal.as_ref()?.renew()?;
+        tracing::info!(
+            service,
+            action,
+            "Kaltura refused the session; retrying once with a new one"
+        );
+        Some(Client {
+            ks: Some(ks),
+            renewal: None,
+            ..self.clone()
+        })
     }
 
     fn base_params(&self) -> Map<String, Value> {
@@ -118,9 +154,31 @@ impl Client {
         params: Value,
         idempotency: Idempotency,
     ) -> Result<Value> {
+        match self.call_once(service, action, &params, idempotency).await {
+            Err(Error::Api(refused)) if refused.is_ks_refusal() => {
+                match self.renewed(service, action) {
+                    Some(renewed) => {
+                        renewed
+                            .call_once(service, action, &params, idempotency)
+                            .await
+                    }
+                    None => Err(refused.into()),
+                }
+            }
+            other => other,
+        }
+    }
+
+    async fn call_once(
+        &self,
+        service: &str,
+        action: &str,
+        params: &Value,
+        idempotency: Idempotency,
+    ) -> Result<Value> {
         let mut body = self.base_params();
         if let Value::Object(extra) = params {
-            body.extend(extra);
+            body.extend(extra.clone());
         }
         let url = format!(
             "{}/api_v3/service/{service}/action/{action}",
@@ -211,6 +269,21 @@ impl Client {
         request: &MultiRequest,
         idempotency: Idempotency,
     ) -> Result<Vec<Result<Value, ApiError>>> {
+        let results = self.multirequest_once(request, idempotency).await;
+        if !refused_ks(&results) {
+            return results;
+        }
+        match self.renewed("multirequest", "") {
+            Some(renewed) => renewed.multirequest_once(request, idempotency).await,
+            None => results,
+        }
+    }
+
+    async fn multirequest_once(
+        &self,
+        request: &MultiRequest,
+        idempotency: Idempotency,
+    ) -> Result<Vec<Result<Value, ApiError>>> {
         let mut body = self.base_params();
         for (i, call) in request.calls.iter().enumerate() {
             body.insert((i + 1).to_string(), call.clone());
@@ -239,6 +312,24 @@ impl Client {
                 None => Ok(item),
             })
             .collect())
+    }
+}
+
+/// Whether a multirequest was refused for its KS as a whole: then none of its calls ran (calls
+/// that need no session may have, and those are safe to repeat).
+fn refused_ks(results: &Result<Vec<Result<Value, ApiError>>>) -> bool {
+    match results {
+        Err(Error::Api(err)) => err.is_ks_refusal(),
+        Err(_) => false,
+        Ok(items) => {
+            items
+                .iter()
+                .any(|r| r.as_ref().is_err_and(ApiError::is_ks_refusal))
+                && items.iter().all(|r| match r {
+                    Ok(_) => false,
+                    Err(err) => err.is_ks_refusal(),
+                })
+        }
     }
 }
 

@@ -54,14 +54,17 @@ impl ApiError {
         Some(ApiError::redacted(code, message, args))
     }
 
-    /// Kaltura echoes the KS in INVALID_KS messages; keep it out of errors (they get logged).
+    /// Kaltura echoes the KS in INVALID_KS messages (as `KS`, or `KSID` in newer servers);
+    /// keep it out of errors (they get logged).
     fn redacted(code: &str, message: &str, mut args: BTreeMap<String, String>) -> ApiError {
         let mut message = message.to_string();
-        if let Some(ks) = args.get_mut("KS") {
-            if !ks.is_empty() {
-                message = message.replace(ks.as_str(), "<redacted>");
+        for name in ["KS", "KSID"] {
+            if let Some(ks) = args.get_mut(name) {
+                if !ks.is_empty() {
+                    message = message.replace(ks.as_str(), "<redacted>");
+                }
+                *ks = "<redacted>".to_string();
             }
-            *ks = "<redacted>".to_string();
         }
         ApiError {
             code: code.to_string(),
@@ -72,6 +75,11 @@ impl ApiError {
 
     pub fn is(&self, code: &str) -> bool {
         self.code == code
+    }
+
+    /// Kaltura refused the session the call carried (any reason: expired, revoked, wrong secret).
+    pub fn is_ks_refusal(&self) -> bool {
+        self.is("INVALID_KS")
     }
 }
 

@@ -12,7 +12,9 @@ pub mod services;
 pub mod types;
 pub mod webhook;
 
-pub use client::{Client, ClientConfig, Idempotency, MultiRequest, install_crypto_provider};
+pub use client::{
+    Client, ClientConfig, Idempotency, MultiRequest, RenewKs, install_crypto_provider,
+};
 pub use error::{ApiError, Error, Result};
 pub use ks::{KsError, KsFields, KsRequest, KsVersion, Privileges, SessionType};
 pub use meetings::{Attendee, Meeting, MeetingRole, NewMeeting, join_link};

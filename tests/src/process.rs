@@ -115,9 +115,7 @@ impl WorkloadProcess {
             ("kaltura", "adminSecret", kaltura.admin_secret().to_string()),
         ];
         for (secret, key, value) in secrets {
-            std::fs::create_dir_all(dir.path().join(secret)).unwrap();
-            // Mounted Secret files often end with a newline; the bot must not mind.
-            std::fs::write(dir.path().join(secret).join(key), format!("{value}\n")).unwrap();
+            mount_secret(&dir.path().join(secret), key, &value, 0);
         }
         let config_file = dir.path().join("runtime.json");
         std::fs::write(&config_file, config.to_json()).unwrap();
@@ -152,6 +150,14 @@ impl WorkloadProcess {
         }
     }
 
+    /// Changes one key of a mounted Secret as the kubelet does: a new timestamped folder, then
+    /// `..data` swapped to it in one rename.
+    pub fn rotate_secret(&self, secret: &str, key: &str, value: &str) {
+        let folder = self._dir.path().join(secret);
+        let generation = std::fs::read_dir(&folder).unwrap().count();
+        mount_secret(&folder, key, value, generation);
+    }
+
     /// Replaces the config file, as a ConfigMap update does.
     pub fn write_config(&self, config: &RuntimeConfig) {
         std::fs::write(&self.config_file, config.to_json()).unwrap();
@@ -181,6 +187,22 @@ impl WorkloadProcess {
         text.lines()
             .find_map(|l| l.strip_prefix(sample))
             .and_then(|v| v.trim().parse().ok())
+    }
+}
+
+/// One key of a Secret volume in the kubelet's layout: `key -> ..data/key`,
+/// `..data -> ..<generation>`, the value in `..<generation>/key`, with the trailing newline
+/// mounted values often have.
+fn mount_secret(folder: &std::path::Path, key: &str, value: &str, generation: usize) {
+    let version = format!("..{generation}");
+    std::fs::create_dir_all(folder.join(&version)).unwrap();
+    std::fs::write(folder.join(&version).join(key), format!("{value}\n")).unwrap();
+    let swap = folder.join("..data_tmp");
+    std::os::unix::fs::symlink(&version, &swap).unwrap();
+    std::fs::rename(&swap, folder.join("..data")).unwrap();
+    let link = folder.join(key);
+    if std::fs::symlink_metadata(&link).is_err() {
+        std::os::unix::fs::symlink(format!("..data/{key}"), link).unwrap();
     }
 }
 

@@ -4,4 +4,5 @@ mod client;
 mod common;
 mod ks_interop;
 mod meetings;
+mod renewal;
 mod webhooks;
