@@ -2,8 +2,8 @@
 //! `kaltura-discord operator` process reconciling them, a bot process started from the
 //! ConfigMap it renders (as the kubelet would mount it), and the status read back with kubectl.
 
-use kd_core::config::RuntimeConfig;
 use kd_controller::reconcile::conditions::{reasons, types};
+use kd_core::config::RuntimeConfig;
 use kd_sandbox_kubernetes::{Config as KubeConfig, KubernetesSandbox};
 use kd_tests::process::{Outside, WorkloadProcess};
 use std::io::Write;
