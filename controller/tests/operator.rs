@@ -2,6 +2,7 @@
 //! `kaltura-discord operator` process reconciling them, a bot process started from the
 //! ConfigMap it renders (as the kubelet would mount it), and the status read back with kubectl.
 
+use kd_core::command::Command as SlashCommand;
 use kd_core::config::RuntimeConfig;
 use kd_sandbox_kubernetes::{Config as KubeConfig, KubernetesSandbox};
 use kd_tests::process::{Outside, WorkloadProcess};
@@ -342,7 +343,7 @@ async fn the_operator_deploys_the_bot_and_writes_what_it_reports_into_status() {
     assert!(
         registered
             .iter()
-            .all(|c| c["name"] != "kaltura-video-search"),
+            .all(|c| c["name"] != SlashCommand::VideoSearch.name()),
         "the disabled command was unregistered"
     );
 
