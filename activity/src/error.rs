@@ -5,11 +5,13 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use kd_bot::logic::Refusal;
-use kd_core::kaltura::KalturaFailure;
+use kd_core::error::Failure;
+use kd_core::gate::Refusal;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::time::Duration;
-use utoipa::ToSchema;
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response as Documented, ResponseBuilder};
+use utoipa::{IntoResponses, ToSchema};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
@@ -62,35 +64,81 @@ impl ApiError {
             )
         }
     }
+}
 
-    /// A Kaltura call failed: the message a Discord member would read, with a status that
-    /// says whose fault it is.
-    pub fn kaltura(err: &kd_kaltura::Error) -> Self {
-        tracing::warn!(error = %err, "Kaltura call failed");
-        let message = KalturaFailure::from_error(err).to_string();
-        match err {
-            kd_kaltura::Error::Api(api) if api.is("ENTRY_ID_NOT_FOUND") => {
+/// The error answers every route behind an API token may give besides its own, documented
+/// once: `responses(..., RouteErrors)`.
+pub struct RouteErrors;
+
+impl IntoResponses for RouteErrors {
+    fn responses() -> BTreeMap<String, RefOr<Documented>> {
+        [
+            (401, "Missing, invalid or expired API token"),
+            (429, "Rate limited"),
+            (502, "Kaltura unreachable"),
+            (504, "Kaltura timed out"),
+        ]
+        .into_iter()
+        .map(|(status, description)| {
+            let body = ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build();
+            let response = ResponseBuilder::new()
+                .description(description)
+                .content("application/json", body)
+                .build();
+            (status.to_string(), response.into())
+        })
+        .collect()
+    }
+}
+
+/// The core's failures as HTTP: the words a Discord member would read, with a status that says
+/// whose fault it is.
+impl From<Failure> for ApiError {
+    fn from(failure: Failure) -> Self {
+        let message = failure.to_string();
+        match failure {
+            Failure::Refused(refusal) => refusal.into(),
+            Failure::Invalid(_) | Failure::Setting(_) => Self::bad_request(message),
+            Failure::NoPartner | Failure::Setup(_) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "kaltura_not_configured",
+                message,
+            ),
+            Failure::Kaltura(kd_kaltura::Error::Api(api)) if api.is("ENTRY_ID_NOT_FOUND") => {
                 Self::not_found("video_not_found", message)
             }
             // Still refused after one fresh session: the partner's secret needs looking at.
-            kd_kaltura::Error::Api(api) if api.is_ks_refusal() => Self::new(
+            Failure::Kaltura(kd_kaltura::Error::Api(api)) if api.is_ks_refusal() => Self::new(
                 StatusCode::BAD_GATEWAY,
                 "kaltura_credentials_refused",
                 message,
             ),
-            kd_kaltura::Error::Timeout(_) => {
+            Failure::Kaltura(kd_kaltura::Error::Timeout(_)) => {
                 Self::new(StatusCode::GATEWAY_TIMEOUT, "kaltura_timeout", message)
             }
-            _ => Self::new(StatusCode::BAD_GATEWAY, "kaltura_unavailable", message),
+            Failure::Kaltura(_) => {
+                Self::new(StatusCode::BAD_GATEWAY, "kaltura_unavailable", message)
+            }
+            Failure::MeetingNotFound(_) => Self::not_found("meeting_not_found", message),
+            Failure::NotMeetingOwner => {
+                Self::new(StatusCode::FORBIDDEN, "not_meeting_owner", message)
+            }
+            Failure::NoPublicUrl => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "join_links_unavailable",
+                message,
+            ),
+            Failure::Template(_) | Failure::Store(..) => {
+                tracing::error!(error = %message, "an operation failed on our side");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "Something went wrong on our side.",
+                )
+            }
         }
-    }
-
-    pub fn kaltura_setup(failure: &KalturaFailure) -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "kaltura_not_configured",
-            failure.to_string(),
-        )
     }
 }
 
@@ -174,6 +222,7 @@ pub async fn no_method() -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kd_core::command::Command;
 
     #[test]
     fn retry_after_rounds_up_to_whole_seconds() {
@@ -191,7 +240,7 @@ mod tests {
     #[test]
     fn refusals_of_the_command_gate_keep_their_words() {
         let refused = Refusal::RoleRequired {
-            command: "kaltura-start".into(),
+            command: Command::Start,
             allowed: "Teacher".into(),
         };
         let error = ApiError::from(refused.clone());
@@ -199,8 +248,30 @@ mod tests {
         assert_eq!(error.code, "role_required");
         assert_eq!(error.message, refused.to_string());
         let off = ApiError::from(Refusal::FeatureOff {
-            command: "kaltura-list".into(),
+            command: Command::List,
         });
         assert_eq!(off.code, "feature_disabled");
+    }
+
+    #[test]
+    fn failures_of_the_operations_say_whose_fault_it_is() {
+        let missing = ApiError::from(Failure::MeetingNotFound("7".into()));
+        assert_eq!(
+            (missing.status, missing.code),
+            (StatusCode::NOT_FOUND, "meeting_not_found")
+        );
+        let slow = ApiError::from(Failure::Kaltura(kd_kaltura::Error::Timeout(
+            std::time::Duration::from_secs(4),
+        )));
+        assert_eq!(
+            (slow.status, slow.code),
+            (StatusCode::GATEWAY_TIMEOUT, "kaltura_timeout")
+        );
+        let store = ApiError::from(Failure::Store("queue the video", "disk full".into()));
+        assert_eq!(store.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(
+            !store.message.contains("disk full"),
+            "internals stay in the log"
+        );
     }
 }

@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use jsonwebtoken::errors::ErrorKind;
-use kd_bot::execute::kaltura_user;
+use kd_core::meetings::kaltura_user;
 use kd_core::roles::KalturaRole;
 use kd_kaltura::{Attendee, MeetingRole};
 use kd_store::MeetingState;

@@ -2,8 +2,9 @@
 //! URL-versioned REST API (`/api/v1/...`, JWT auth, OpenAPI document generated from this code
 //! at `/api/v1/openapi.json`), and `/healthz`, `/readyz`, `/metrics`.
 //!
-//! The API applies the slash commands' rules by calling the bot's command logic
-//! ([`kd_bot::logic`]) and its Kaltura steps ([`kd_bot::execute`]); see `access.rs`.
+//! The API is an adapter over the domain core (`kd-core`): each route lets its caller through
+//! the core's gate as the slash command it stands for (`access.rs`), runs the core's typed
+//! operation and answers its result as JSON.
 
 mod access;
 pub mod auth;

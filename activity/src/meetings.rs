@@ -1,25 +1,19 @@
 //! `/api/v1/meetings`: the guild's Kaltura meetings, with the rules of `/kaltura-list`,
-//! `/kaltura-start`, `/kaltura-end` and `/kaltura-join`.
+//! `/kaltura-start`, `/kaltura-end` and `/kaltura-join`: HTTP request -> the core's operation
+//! -> JSON.
 
-use crate::access::{Access, allow};
+use crate::AppState;
+use crate::access::allow;
 use crate::auth::Caller;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, RouteErrors};
 use crate::extract::{ApiJson, ApiPath};
-use crate::{Api, AppState};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use kd_bot::execute::{self, GuildMeeting};
-use kd_bot::invocation::Value;
-use kd_bot::logic::{MeetingKind, Plan};
-use kd_kaltura::Client;
-use kd_kaltura::types::ScheduleEvent;
+use kd_core::command::Command;
+use kd_core::meetings::{self, Meeting, MeetingId, MeetingKind, NewMeeting};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-
-/// The longest title and description, as the slash command's options allow.
-const MAX_TITLE: usize = 100;
-const MAX_DESCRIPTION: usize = 500;
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -57,6 +51,20 @@ pub struct MeetingOut {
     pub created_by: Option<String>,
 }
 
+impl From<Meeting> for MeetingOut {
+    fn from(m: Meeting) -> Self {
+        Self {
+            id: m.id,
+            title: m.title,
+            kind: m.kind,
+            description: m.description,
+            starts_at: m.starts_at,
+            ends_at: m.ends_at,
+            created_by: m.created_by,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MeetingList {
     pub meetings: Vec<MeetingOut>,
@@ -91,70 +99,6 @@ pub struct MeetingPath {
     pub meeting_id: String,
 }
 
-impl MeetingPath {
-    /// Kaltura event ids are numbers; anything else is not one.
-    fn checked(self) -> Result<String, ApiError> {
-        let ok = (1..=19).contains(&self.meeting_id.len())
-            && self.meeting_id.bytes().all(|b| b.is_ascii_digit());
-        if ok {
-            Ok(self.meeting_id)
-        } else {
-            Err(ApiError::bad_request("That is not a Kaltura meeting id."))
-        }
-    }
-}
-
-async fn out(api: &Api, guild_id: &str, event: &ScheduleEvent) -> MeetingOut {
-    let record = api
-        .store
-        .meeting(guild_id, &event.id.to_string())
-        .await
-        .ok()
-        .flatten();
-    MeetingOut {
-        id: event.id.to_string(),
-        title: event
-            .summary
-            .clone()
-            .unwrap_or_else(|| format!("Meeting {}", event.id)),
-        kind: record
-            .as_ref()
-            .map_or_else(|| "meeting".to_string(), |r| r.kind.clone()),
-        description: event.description.clone(),
-        starts_at: event.start_date,
-        ends_at: event.end_date,
-        created_by: record.map(|r| r.created_by),
-    }
-}
-
-/// The guild's active meeting with this id, from Kaltura (the source of truth).
-async fn active(client: &Client, access: &Access, id: &str) -> Result<ScheduleEvent, ApiError> {
-    client
-        .meeting_list_active(&access.inv.guild_id)
-        .await
-        .map_err(|e| ApiError::kaltura(&e))?
-        .into_iter()
-        .find(|m| m.id.to_string() == id)
-        .ok_or_else(|| {
-            ApiError::not_found(
-                "meeting_not_found",
-                format!("No active meeting with id {id} on this server."),
-            )
-        })
-}
-
-pub(crate) fn unexpected(plan: &Plan) -> ApiError {
-    tracing::error!(
-        ?plan,
-        "the command logic planned something this route does not run"
-    );
-    ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal",
-        "Something went wrong on our side.",
-    )
-}
-
 /// The guild's active meetings.
 #[utoipa::path(
     get,
@@ -164,29 +108,20 @@ pub(crate) fn unexpected(plan: &Plan) -> ApiError {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Active meetings", body = MeetingList),
-        (status = 401, description = "Missing, invalid or expired API token", body = ErrorBody),
         (status = 403, description = "Not allowed by the guild's configuration", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
-        (status = 502, description = "Kaltura unreachable", body = ErrorBody),
         (status = 503, description = "Kaltura not configured", body = ErrorBody),
-        (status = 504, description = "Kaltura timed out", body = ErrorBody),
+        RouteErrors,
     )
 )]
 pub async fn list(
     State(api): State<AppState>,
     Caller(caller): Caller,
 ) -> Result<Json<MeetingList>, ApiError> {
-    let access = allow(&api, &caller, "kaltura-list").await?;
-    let client = access.client(&api)?;
-    let events = client
-        .meeting_list_active(&caller.guild)
-        .await
-        .map_err(|e| ApiError::kaltura(&e))?;
-    let mut meetings = Vec::with_capacity(events.len());
-    for event in &events {
-        meetings.push(out(&api, &caller.guild, event).await);
-    }
-    Ok(Json(MeetingList { meetings }))
+    let who = allow(&api, &caller, Command::List).await?;
+    let meetings = meetings::list(&api.services(), &who).await?;
+    Ok(Json(MeetingList {
+        meetings: meetings.into_iter().map(MeetingOut::from).collect(),
+    }))
 }
 
 /// Start a meeting (the rules of `/kaltura-start`).
@@ -200,14 +135,11 @@ pub async fn list(
     responses(
         (status = 201, description = "Started", body = MeetingOut),
         (status = 400, description = "Invalid body", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or expired API token", body = ErrorBody),
         (status = 403, description = "Not allowed by the guild's configuration", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
-        (status = 502, description = "Kaltura unreachable", body = ErrorBody),
         (status = 503, description = "Kaltura not configured", body = ErrorBody),
-        (status = 504, description = "Kaltura timed out", body = ErrorBody),
+        RouteErrors,
     )
 )]
 pub async fn create(
@@ -215,53 +147,10 @@ pub async fn create(
     Caller(caller): Caller,
     ApiJson(body): ApiJson<NewMeetingIn>,
 ) -> Result<(StatusCode, Json<MeetingOut>), ApiError> {
-    let mut access = allow(&api, &caller, "kaltura-start").await?;
-    if body.title.chars().count() > MAX_TITLE {
-        return Err(ApiError::bad_request(format!(
-            "title is longer than {MAX_TITLE} characters."
-        )));
-    }
-    if body.description.as_ref().map_or(0, |d| d.chars().count()) > MAX_DESCRIPTION {
-        return Err(ApiError::bad_request(format!(
-            "description is longer than {MAX_DESCRIPTION} characters."
-        )));
-    }
-    let kind = MeetingKind::from(body.kind);
-    let mut options = vec![
-        ("type", Value::Text(kind.as_str().into())),
-        ("title", Value::Text(body.title)),
-    ];
-    if let Some(description) = body.description {
-        options.push(("description", Value::Text(description)));
-    }
-    let plan = access.plan(&options)?;
-    let Plan::StartMeeting {
-        kind,
-        title,
-        description,
-    } = plan
-    else {
-        return Err(unexpected(&plan));
-    };
-    let client = access.client(&api)?;
-    let (_, event) = execute::start_meeting(
-        &client,
-        &api.store,
-        access.partner()?,
-        &GuildMeeting {
-            guild_id: &caller.guild,
-            member_id: &caller.sub,
-            kind,
-            title: &title,
-            description: description.as_deref(),
-        },
-    )
-    .await
-    .map_err(|e| ApiError::kaltura(&e))?;
-    Ok((
-        StatusCode::CREATED,
-        Json(out(&api, &caller.guild, &event).await),
-    ))
+    let who = allow(&api, &caller, Command::Start).await?;
+    let new = NewMeeting::new(body.kind.into(), &body.title, body.description.as_deref())?;
+    let meeting = meetings::start(&api.services(), &who, &new).await?;
+    Ok((StatusCode::CREATED, Json(meeting.into())))
 }
 
 /// One active meeting.
@@ -275,13 +164,10 @@ pub async fn create(
     responses(
         (status = 200, description = "The meeting", body = MeetingOut),
         (status = 400, description = "Not a meeting id", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or expired API token", body = ErrorBody),
         (status = 403, description = "Not allowed by the guild's configuration", body = ErrorBody),
         (status = 404, description = "No such active meeting in the guild", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
-        (status = 502, description = "Kaltura unreachable", body = ErrorBody),
         (status = 503, description = "Kaltura not configured", body = ErrorBody),
-        (status = 504, description = "Kaltura timed out", body = ErrorBody),
+        RouteErrors,
     )
 )]
 pub async fn get(
@@ -289,11 +175,11 @@ pub async fn get(
     Caller(caller): Caller,
     ApiPath(path): ApiPath<MeetingPath>,
 ) -> Result<Json<MeetingOut>, ApiError> {
-    let access = allow(&api, &caller, "kaltura-list").await?;
-    let meeting_id = path.checked()?;
-    let client = access.client(&api)?;
-    let event = active(&client, &access, &meeting_id).await?;
-    Ok(Json(out(&api, &caller.guild, &event).await))
+    let who = allow(&api, &caller, Command::List).await?;
+    let id = MeetingId::parse(&path.meeting_id)?;
+    Ok(Json(
+        meetings::get(&api.services(), &who, &id).await?.into(),
+    ))
 }
 
 /// End a meeting: its starter, or a moderator or admin by the role mapping (`/kaltura-end`).
@@ -307,13 +193,10 @@ pub async fn get(
     responses(
         (status = 200, description = "Ended; the meeting as it was", body = MeetingOut),
         (status = 400, description = "Not a meeting id", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or expired API token", body = ErrorBody),
         (status = 403, description = "Not allowed, or not the starter and not a moderator", body = ErrorBody),
         (status = 404, description = "No such active meeting in the guild", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
-        (status = 502, description = "Kaltura unreachable", body = ErrorBody),
         (status = 503, description = "Kaltura not configured", body = ErrorBody),
-        (status = 504, description = "Kaltura timed out", body = ErrorBody),
+        RouteErrors,
     )
 )]
 pub async fn end(
@@ -321,32 +204,11 @@ pub async fn end(
     Caller(caller): Caller,
     ApiPath(path): ApiPath<MeetingPath>,
 ) -> Result<Json<MeetingOut>, ApiError> {
-    let mut access = allow(&api, &caller, "kaltura-end").await?;
-    let meeting_id = path.checked()?;
-    let plan = access.plan(&[("meeting-id", Value::Text(meeting_id.clone()))])?;
-    let Plan::EndMeeting { moderator, .. } = plan else {
-        return Err(unexpected(&plan));
-    };
-    let client = access.client(&api)?;
-    let event = active(&client, &access, &meeting_id).await?;
-    let record = api
-        .store
-        .meeting(&caller.guild, &meeting_id)
-        .await
-        .ok()
-        .flatten();
-    if !execute::may_end(record.as_ref(), &event, &caller.sub, moderator) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "not_meeting_owner",
-            "Only the member who started this meeting, or a moderator, can end it.",
-        ));
-    }
-    let shown = out(&api, &caller.guild, &event).await;
-    execute::end_meeting(&client, &api.store, &caller.guild, &event, &caller.sub)
-        .await
-        .map_err(|e| ApiError::kaltura(&e))?;
-    Ok(Json(shown))
+    let who = allow(&api, &caller, Command::End).await?;
+    let id = MeetingId::parse(&path.meeting_id)?;
+    Ok(Json(
+        meetings::end(&api.services(), &who, &id).await?.into(),
+    ))
 }
 
 /// The caller's personal join link (`/kaltura-join`): signed, short-lived, with the Kaltura
@@ -361,13 +223,10 @@ pub async fn end(
     responses(
         (status = 200, description = "The link", body = JoinLinkOut),
         (status = 400, description = "Not a meeting id", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or expired API token", body = ErrorBody),
         (status = 403, description = "Not allowed by the guild's configuration", body = ErrorBody),
         (status = 404, description = "No such active meeting in the guild", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
-        (status = 502, description = "Kaltura unreachable", body = ErrorBody),
         (status = 503, description = "Kaltura or the public URL not configured", body = ErrorBody),
-        (status = 504, description = "Kaltura timed out", body = ErrorBody),
+        RouteErrors,
     )
 )]
 pub async fn join_link(
@@ -375,30 +234,11 @@ pub async fn join_link(
     Caller(caller): Caller,
     ApiPath(path): ApiPath<MeetingPath>,
 ) -> Result<Json<JoinLinkOut>, ApiError> {
-    let mut access = allow(&api, &caller, "kaltura-join").await?;
-    let meeting_id = path.checked()?;
-    let plan = access.plan(&[("meeting-id", Value::Text(meeting_id.clone()))])?;
-    let Plan::JoinLink { role, .. } = plan else {
-        return Err(unexpected(&plan));
-    };
-    let Some(public_url) = access.config.application.public_url.clone() else {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "join_links_unavailable",
-            "Join links need the application's public URL (spec.activity.publicUrl).",
-        ));
-    };
-    let client = access.client(&api)?;
-    let event = active(&client, &access, &meeting_id).await?;
-    let claims = execute::join_claims(
-        &access.inv.member,
-        &caller.guild,
-        &event.id.to_string(),
-        &access.declared.partner,
-        &role,
-    );
+    let who = allow(&api, &caller, Command::Join).await?;
+    let id = MeetingId::parse(&path.meeting_id)?;
+    let link = meetings::join_link(&api.services(), &who, &id).await?;
     Ok(Json(JoinLinkOut {
-        url: execute::join_url(&public_url, &api.join_key, &claims),
-        expires_at: claims.exp,
+        url: link.url,
+        expires_at: link.expires_at,
     }))
 }

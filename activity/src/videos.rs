@@ -4,20 +4,14 @@
 use crate::AppState;
 use crate::access::allow;
 use crate::auth::Caller;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorBody, RouteErrors};
 use crate::extract::{ApiPath, ApiQuery};
 use axum::Json;
 use axum::extract::State;
-use kd_bot::invocation::Value;
-use kd_bot::logic::{self, Plan};
-use kd_kaltura::types::{MediaEntry, Pager};
+use kd_core::command::Command;
+use kd_core::videos::{self, EntryId, Search, Video};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-
-/// The longest query (what a search button of the bot can carry).
-const MAX_QUERY: usize = 60;
-/// Kaltura pages through the first 10,000 results.
-const MAX_PAGE: u32 = 1000;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -66,15 +60,15 @@ pub struct PlaybackOut {
     pub player_url: String,
 }
 
-impl From<MediaEntry> for VideoOut {
-    fn from(entry: MediaEntry) -> Self {
+impl From<Video> for VideoOut {
+    fn from(v: Video) -> Self {
         Self {
-            id: entry.id,
-            name: entry.name,
-            description: entry.description,
-            duration: entry.duration,
-            thumbnail_url: entry.thumbnail_url,
-            owner: entry.user_id,
+            id: v.id,
+            name: v.name,
+            description: v.description,
+            duration: v.duration_secs,
+            thumbnail_url: v.thumbnail_url,
+            owner: v.owner,
         }
     }
 }
@@ -85,17 +79,6 @@ pub struct EntryPath {
     /// Kaltura entry id.
     #[param(pattern = r"^[0-9A-Za-z_]{1,64}$", example = "0_abc123")]
     pub entry_id: String,
-}
-
-/// Kaltura entry ids are short and of letters, digits and underscores; anything else is not one.
-fn check_entry_id(id: &str) -> Result<(), ApiError> {
-    let ok =
-        (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request("That is not a Kaltura entry id."))
-    }
 }
 
 /// Search the partner's videos.
@@ -109,12 +92,9 @@ fn check_entry_id(id: &str) -> Result<(), ApiError> {
     responses(
         (status = 200, description = "One page of results", body = SearchOut),
         (status = 400, description = "Invalid parameters", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or expired API token", body = ErrorBody),
         (status = 403, description = "Not allowed by the guild's configuration", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
-        (status = 502, description = "Kaltura unreachable", body = ErrorBody),
         (status = 503, description = "Kaltura not configured", body = ErrorBody),
-        (status = 504, description = "Kaltura timed out", body = ErrorBody),
+        RouteErrors,
     )
 )]
 pub async fn search(
@@ -122,45 +102,14 @@ pub async fn search(
     Caller(caller): Caller,
     ApiQuery(params): ApiQuery<SearchParams>,
 ) -> Result<Json<SearchOut>, ApiError> {
-    let mut access = allow(&api, &caller, "kaltura-video-search").await?;
-    if params.q.chars().count() > MAX_QUERY {
-        return Err(ApiError::bad_request(format!(
-            "q is longer than {MAX_QUERY} characters."
-        )));
-    }
-    let page = params.page.unwrap_or(1);
-    if !(1..=MAX_PAGE).contains(&page) {
-        return Err(ApiError::bad_request(format!(
-            "page must be between 1 and {MAX_PAGE}."
-        )));
-    }
-    if params
-        .limit
-        .is_some_and(|l| !(1..=logic::MAX_PAGE_SIZE).contains(&l))
-    {
-        return Err(ApiError::bad_request(format!(
-            "limit must be between 1 and {}.",
-            logic::MAX_PAGE_SIZE
-        )));
-    }
-    let mut options = vec![("query", Value::Text(params.q))];
-    if let Some(limit) = params.limit {
-        options.push(("limit", Value::Integer(limit.into())));
-    }
-    let plan = access.plan(&options)?;
-    let Plan::Search { query, limit, .. } = plan else {
-        return Err(crate::meetings::unexpected(&plan));
-    };
-    let client = access.client(&api)?;
-    let results = client
-        .search_entries(&query, Pager::new(limit, page))
-        .await
-        .map_err(|e| ApiError::kaltura(&e))?;
+    let who = allow(&api, &caller, Command::VideoSearch).await?;
+    let search = Search::new(&params.q, params.page, params.limit)?;
+    let found = videos::search(&api.services(), &who, &search).await?;
     Ok(Json(SearchOut {
-        videos: results.entries.into_iter().map(VideoOut::from).collect(),
-        page,
-        limit,
-        total: results.total_count,
+        videos: found.videos.into_iter().map(VideoOut::from).collect(),
+        page: found.page,
+        limit: found.limit,
+        total: found.total,
     }))
 }
 
@@ -175,28 +124,20 @@ pub async fn search(
     responses(
         (status = 200, description = "The video", body = VideoOut),
         (status = 400, description = "Not an entry id", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or expired API token", body = ErrorBody),
         (status = 403, description = "Not allowed by the guild's configuration", body = ErrorBody),
         (status = 404, description = "No such video", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
-        (status = 502, description = "Kaltura unreachable", body = ErrorBody),
         (status = 503, description = "Kaltura not configured", body = ErrorBody),
-        (status = 504, description = "Kaltura timed out", body = ErrorBody),
+        RouteErrors,
     )
 )]
 pub async fn get(
     State(api): State<AppState>,
     Caller(caller): Caller,
-    ApiPath(EntryPath { entry_id }): ApiPath<EntryPath>,
+    ApiPath(path): ApiPath<EntryPath>,
 ) -> Result<Json<VideoOut>, ApiError> {
-    let access = allow(&api, &caller, "kaltura-video-search").await?;
-    check_entry_id(&entry_id)?;
-    let entry = access
-        .client(&api)?
-        .media_get(&entry_id)
-        .await
-        .map_err(|e| ApiError::kaltura(&e))?;
-    Ok(Json(entry.into()))
+    let who = allow(&api, &caller, Command::VideoSearch).await?;
+    let id = EntryId::parse(&path.entry_id)?;
+    Ok(Json(videos::get(&api.services(), &who, &id).await?.into()))
 }
 
 /// A link to play the video (the player page the bot's Share button posts).
@@ -210,35 +151,22 @@ pub async fn get(
     responses(
         (status = 200, description = "The playback link", body = PlaybackOut),
         (status = 400, description = "Not an entry id", body = ErrorBody),
-        (status = 401, description = "Missing, invalid or expired API token", body = ErrorBody),
         (status = 403, description = "Not allowed by the guild's configuration", body = ErrorBody),
         (status = 404, description = "No such video", body = ErrorBody),
-        (status = 429, description = "Rate limited", body = ErrorBody),
-        (status = 502, description = "Kaltura unreachable", body = ErrorBody),
         (status = 503, description = "Kaltura not configured", body = ErrorBody),
-        (status = 504, description = "Kaltura timed out", body = ErrorBody),
+        RouteErrors,
     )
 )]
 pub async fn playback(
     State(api): State<AppState>,
     Caller(caller): Caller,
-    ApiPath(EntryPath { entry_id }): ApiPath<EntryPath>,
+    ApiPath(path): ApiPath<EntryPath>,
 ) -> Result<Json<PlaybackOut>, ApiError> {
-    let access = allow(&api, &caller, "kaltura-video-search").await?;
-    check_entry_id(&entry_id)?;
-    let partner = access.partner()?;
-    let entry = access
-        .client(&api)?
-        .media_get(&entry_id)
-        .await
-        .map_err(|e| ApiError::kaltura(&e))?;
+    let who = allow(&api, &caller, Command::VideoSearch).await?;
+    let id = EntryId::parse(&path.entry_id)?;
+    let playback = videos::playback(&api.services(), &who, &id).await?;
     Ok(Json(PlaybackOut {
-        player_url: logic::player_url(
-            &partner.service_url,
-            partner.partner_id,
-            partner.player_ui_conf_id,
-            &entry.id,
-        ),
-        entry_id: entry.id,
+        entry_id: playback.video.id,
+        player_url: playback.player_url,
     }))
 }

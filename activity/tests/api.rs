@@ -1,6 +1,7 @@
 //! The REST API end to end: a running server in front of the Discord and Kaltura sandboxes,
 //! called over HTTP. Every route and its error paths, with the slash commands' rules.
 
+use kd_core::command::Command;
 mod support;
 
 use kd_activity::ApiOptions;
@@ -341,10 +342,10 @@ async fn a_moderator_ends_anyones_meeting_and_restricted_commands_stay_restricte
     // map to moderator, students stay viewers. Joining is for Teachers only.
     world.reconfigure(|c| {
         let guild = c.guilds.get_mut(&world.guild_key()).unwrap();
-        guild.permissions.remove("kaltura-start");
+        guild.permissions.remove(Command::Start.name());
         guild
             .permissions
-            .insert("kaltura-join".into(), vec!["Teacher".into()]);
+            .insert(Command::Join.name().into(), vec!["Teacher".into()]);
         guild.roles.rules.push(kd_crds::role_mapping::RoleRule {
             discord_role: kd_crds::role_mapping::RoleSelector {
                 name: Some("Admins".into()),
@@ -527,7 +528,7 @@ async fn videos_search_get_and_playback() {
             .get_mut(&world.guild_key())
             .unwrap()
             .permissions
-            .insert("kaltura-video-search".into(), vec!["Teacher".into()]);
+            .insert(Command::VideoSearch.name().into(), vec!["Teacher".into()]);
     });
     assert_eq!(
         server.get("/api/v1/videos?q=and", &student).await.code(),

@@ -1,6 +1,7 @@
 //! `/join/<token>` end to end: links the bot hands out in Discord open through the server, which
 //! mints the Kaltura session at that moment; every refusal is a plain page.
 
+use kd_core::command::Command;
 mod support;
 
 use kd_core::join_token::{AUDIENCE, ISSUER, JoinClaims, JoinKey};
@@ -13,7 +14,11 @@ use support::{Answer, Server};
 /// A member's personal link from `/kaltura-join`, as a path on the server.
 async fn bot_join_link(world: &World, user: u64, meeting_id: &str) -> String {
     let view = world
-        .run(user, "kaltura-join", &[("meeting-id", json!(meeting_id))])
+        .run(
+            user,
+            Command::Join.name(),
+            &[("meeting-id", json!(meeting_id))],
+        )
         .await;
     let url = message_of(&view)["components"][0]["components"][0]["url"]
         .as_str()
@@ -28,7 +33,7 @@ async fn start_meeting(world: &World) -> String {
     let started = world
         .run(
             world.teacher,
-            "kaltura-start",
+            Command::Start.name(),
             &[("type", json!("meeting")), ("title", json!("Optics"))],
         )
         .await;
@@ -105,7 +110,7 @@ async fn links_from_the_bot_open_with_a_session_for_that_member_and_role() {
     let ended = world
         .run(
             world.teacher,
-            "kaltura-end",
+            Command::End.name(),
             &[("meeting-id", json!(meeting))],
         )
         .await;

@@ -1,6 +1,9 @@
 //! The slash commands a guild gets: only those its features enable, registered by bulk
 //! overwrite and only when this set differs from what was registered last.
 
+use kd_core::command::{Command as Kd, ConfigAction, Opt};
+use kd_core::meetings::{MAX_DESCRIPTION, MAX_TITLE, MeetingKind};
+use kd_core::videos::{MAX_PAGE_SIZE, MAX_QUERY};
 use kd_crds::guild::Features;
 use sha2::{Digest, Sha256};
 use twilight_model::application::command::{Command, CommandType};
@@ -10,112 +13,108 @@ use twilight_util::builder::command::{
     CommandBuilder, IntegerBuilder, StringBuilder, SubCommandBuilder,
 };
 
-fn command(name: &str, description: &str) -> CommandBuilder {
-    CommandBuilder::new(name, description, CommandType::ChatInput)
+fn command(name: Kd, description: &str) -> CommandBuilder {
+    CommandBuilder::new(name.name(), description, CommandType::ChatInput)
         .contexts([InteractionContextType::Guild])
 }
 
+fn string(option: Opt, description: &str) -> StringBuilder {
+    StringBuilder::new(option.name(), description)
+}
+
 fn meeting_id(description: &str) -> StringBuilder {
-    StringBuilder::new("meeting-id", description)
+    string(Opt::MeetingId, description)
         .required(true)
         .autocomplete(true)
 }
 
 fn setting_key() -> StringBuilder {
-    StringBuilder::new("key", "Setting, e.g. channels.meetings")
+    string(Opt::Key, "Setting, e.g. channels.meetings")
         .required(true)
         .autocomplete(true)
 }
 
-/// The commands of a guild with these features, in a stable order.
-pub fn command_set(features: &Features) -> Vec<Command> {
-    let mut commands = Vec::new();
-    if features.meetings {
-        commands.push(
-            command("kaltura-start", "Start a Kaltura meeting")
-                .option(
-                    StringBuilder::new("type", "Kind of meeting")
-                        .required(true)
-                        .choices([
-                            ("Meeting", "meeting"),
-                            ("Webinar", "webinar"),
-                            ("Classroom", "classroom"),
-                        ]),
-                )
-                .option(
-                    StringBuilder::new("title", "Title shown to participants")
-                        .required(true)
-                        .max_length(100),
-                )
-                .option(StringBuilder::new("description", "What it is about").max_length(500))
-                .build(),
-        );
-        commands.push(
-            command("kaltura-join", "Get your personal link to a meeting")
-                .option(meeting_id("Meeting to join"))
-                .build(),
-        );
-        commands.push(command("kaltura-list", "List this server's active meetings").build());
-        commands.push(
-            command("kaltura-end", "End a meeting")
-                .option(meeting_id("Meeting to end"))
-                .build(),
-        );
-    }
-    if features.video_search {
-        commands.push(
-            command("kaltura-video-search", "Search the Kaltura video library")
-                .option(
-                    StringBuilder::new("query", "Words to look for")
-                        .required(true)
-                        .autocomplete(true)
-                        .max_length(60),
-                )
-                .option(
-                    IntegerBuilder::new("limit", "Results per page (1-8)")
-                        .min_value(1)
-                        .max_value(crate::logic::MAX_PAGE_SIZE.into()),
-                )
-                .build(),
-        );
-    }
-    if features.watch_together {
-        commands.push(
-            command(
-                "kaltura-watch",
-                "Watch a video together in this voice channel",
+fn subcommand(action: ConfigAction, description: &str) -> SubCommandBuilder {
+    SubCommandBuilder::new(action.name(), description)
+}
+
+/// `Meeting` for `meeting`: the label Discord shows for a choice.
+fn label(kind: MeetingKind) -> String {
+    let name = kind.as_str();
+    name[..1].to_uppercase() + &name[1..]
+}
+
+/// The slash command as Discord registers it.
+fn build(name: Kd) -> Command {
+    match name {
+        Kd::Start => command(name, "Start a Kaltura meeting")
+            .option(
+                string(Opt::Type, "Kind of meeting")
+                    .required(true)
+                    .choices(MeetingKind::ALL.map(|k| (label(k), k.as_str()))),
             )
             .option(
-                StringBuilder::new("entry", "Video to watch")
+                string(Opt::Title, "Title shown to participants")
                     .required(true)
-                    .autocomplete(true),
+                    .max_length(MAX_TITLE as u16),
             )
-            .build(),
-        );
-    }
-    commands.push(
-        command(
-            "kaltura-config",
-            "View or change this server's Kaltura settings",
-        )
-        .default_member_permissions(Permissions::MANAGE_GUILD)
-        .option(SubCommandBuilder::new(
-            "view",
-            "Show the effective settings and where each comes from",
-        ))
-        .option(
-            SubCommandBuilder::new("set", "Override a setting this server may change")
+            .option(
+                string(Opt::Description, "What it is about").max_length(MAX_DESCRIPTION as u16),
+            ),
+        Kd::Join => command(name, "Get your personal link to a meeting")
+            .option(meeting_id("Meeting to join")),
+        Kd::List => command(name, "List this server's active meetings"),
+        Kd::End => command(name, "End a meeting").option(meeting_id("Meeting to end")),
+        Kd::VideoSearch => command(name, "Search the Kaltura video library")
+            .option(
+                string(Opt::Query, "Words to look for")
+                    .required(true)
+                    .autocomplete(true)
+                    .max_length(MAX_QUERY as u16),
+            )
+            .option(
+                IntegerBuilder::new(
+                    Opt::Limit.name(),
+                    format!("Results per page (1-{MAX_PAGE_SIZE})"),
+                )
+                .min_value(1)
+                .max_value(MAX_PAGE_SIZE.into()),
+            ),
+        Kd::Watch => command(name, "Watch a video together in this voice channel").option(
+            string(Opt::Entry, "Video to watch")
+                .required(true)
+                .autocomplete(true),
+        ),
+        Kd::Config => command(name, "View or change this server's Kaltura settings")
+            .default_member_permissions(Permissions::MANAGE_GUILD)
+            .option(subcommand(
+                ConfigAction::View,
+                "Show the effective settings and where each comes from",
+            ))
+            .option(
+                subcommand(
+                    ConfigAction::Set,
+                    "Override a setting this server may change",
+                )
                 .option(setting_key())
                 .option(
-                    StringBuilder::new("value", "New value")
+                    string(Opt::Value, "New value")
                         .required(true)
                         .max_length(2000),
                 ),
-        )
-        .option(SubCommandBuilder::new("reset", "Drop an override").option(setting_key()))
-        .build(),
-    );
-    commands
+            )
+            .option(subcommand(ConfigAction::Reset, "Drop an override").option(setting_key())),
+    }
+    .build()
+}
+
+/// The commands of a guild with these features, in a stable order.
+pub fn command_set(features: &Features) -> Vec<Command> {
+    Kd::ALL
+        .into_iter()
+        .filter(|c| c.enabled(features))
+        .map(build)
+        .collect()
 }
 
 /// Content hash of a command set: registration is skipped when it equals the last one.
@@ -127,6 +126,7 @@ pub fn fingerprint(commands: &[Command]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use twilight_model::application::command::CommandOptionType;
 
     fn names(features: &Features) -> Vec<String> {
         command_set(features).into_iter().map(|c| c.name).collect()
@@ -141,25 +141,14 @@ mod tests {
             notifications: true,
             user_sync: true,
         };
-        assert_eq!(
-            names(&all),
-            [
-                "kaltura-start",
-                "kaltura-join",
-                "kaltura-list",
-                "kaltura-end",
-                "kaltura-video-search",
-                "kaltura-watch",
-                "kaltura-config"
-            ]
-        );
+        assert_eq!(names(&all), Kd::ALL.map(|c| c.name()));
         let none = Features {
             meetings: false,
             video_search: false,
             watch_together: false,
             ..all
         };
-        assert_eq!(names(&none), ["kaltura-config"]);
+        assert_eq!(names(&none), [Kd::Config.name()]);
     }
 
     #[test]
@@ -172,12 +161,25 @@ mod tests {
             user_sync: false,
         };
         let set = command_set(&all);
-        let built: Vec<&str> = set.iter().map(|c| c.name.as_str()).collect();
-        assert_eq!(
-            built,
-            kd_crds::guild::COMMANDS,
-            "GuildConfig permission keys and the command set must agree"
-        );
+        for (command, name) in set.iter().zip(Kd::ALL) {
+            assert_eq!(command.name, name.name());
+            let options: Vec<String> = command
+                .options
+                .iter()
+                .flat_map(|o| match o.kind {
+                    CommandOptionType::SubCommand => {
+                        o.options.iter().flatten().map(|i| i.name.clone()).collect()
+                    }
+                    _ => vec![o.name.clone()],
+                })
+                .collect();
+            let mut declared: Vec<&str> = name.options().iter().map(|o| o.name()).collect();
+            let mut built: Vec<&str> = options.iter().map(String::as_str).collect();
+            declared.sort();
+            built.sort();
+            built.dedup();
+            assert_eq!(built, declared, "options of {}", command.name);
+        }
         for command in &set {
             twilight_validate::command::command(command)
                 .unwrap_or_else(|e| panic!("{}: {e}", command.name));
@@ -188,7 +190,7 @@ mod tests {
     fn only_config_needs_manage_guild() {
         let set = command_set(&Features::default());
         for c in &set {
-            let expected = (c.name == "kaltura-config").then_some(Permissions::MANAGE_GUILD);
+            let expected = (c.name == Kd::Config.name()).then_some(Permissions::MANAGE_GUILD);
             assert_eq!(c.default_member_permissions, expected, "{}", c.name);
         }
     }

@@ -1,22 +1,13 @@
 //! What a member asked for, lifted out of twilight's interaction model into plain data the
 //! command logic can match on.
 
+use kd_core::scope::Member;
 use std::collections::BTreeMap;
 use twilight_model::application::interaction::application_command::{
     CommandData, CommandDataOption, CommandOptionValue,
 };
 use twilight_model::application::interaction::{Interaction, InteractionData, InteractionType};
-
-/// A member of the guild the interaction came from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Member {
-    pub id: String,
-    /// Nickname, global name or username, in that order.
-    pub display_name: String,
-    pub roles: Vec<String>,
-    /// Permission bits in the channel, as Discord computed them.
-    pub permissions: u64,
-}
+use twilight_model::guild::Permissions;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
@@ -172,7 +163,10 @@ pub fn from_interaction(interaction: &Interaction) -> Result<Invocation, NotHand
             id: user.id.to_string(),
             display_name,
             roles: member.roles.iter().map(|r| r.to_string()).collect(),
-            permissions: member.permissions.map(|p| p.bits()).unwrap_or(0),
+            // In the channel, as Discord computed them.
+            manages_guild: member.permissions.is_some_and(|p| {
+                p.intersects(Permissions::MANAGE_GUILD | Permissions::ADMINISTRATOR)
+            }),
         },
         action,
     })

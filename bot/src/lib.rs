@@ -1,12 +1,15 @@
-//! The Discord bot. Command logic is plain functions over data (this crate's modules); the
-//! twilight gateway and HTTP edges call into it.
+//! The Discord bot: an adapter over the domain core (`kd-core`). An interaction is planned into
+//! a typed request (`plan`), gated and carried out by the core, and rendered back as Discord
+//! messages (`render`); the twilight gateway and HTTP edges are in `runtime`.
 
+pub mod buttons;
 pub mod commands;
 pub mod config_source;
-pub mod execute;
+pub mod handle;
 pub mod invocation;
 pub mod logging;
-pub mod logic;
 pub mod metrics;
+pub mod plan;
+pub mod render;
 pub mod reply;
 pub mod runtime;

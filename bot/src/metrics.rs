@@ -83,10 +83,7 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn encode(&self) -> String {
-        let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry)
-            .expect("writing to a String");
-        out
+        kd_core::metrics::encode(&self.registry)
     }
 
     pub fn set_revision(&self, revision: &str) {

@@ -4,18 +4,19 @@
 //! changed are re-registered.
 
 use crate::commands;
-use crate::execute::{Env, Outcome, execute};
+use crate::handle::{Outcome, handle};
 use crate::invocation::{Action, Invocation, NotHandled, from_interaction};
-use crate::logic::{Context, plan};
 use crate::metrics::{CommandLabel, CommandLabels, Metrics};
 use crate::reply::{Message, Reply, deferral};
+use kd_core::command::Command;
 use kd_core::config::RuntimeConfig;
 use kd_core::join_token::JoinKey;
 use kd_core::kaltura::{KalturaClients, KalturaSettings};
 use kd_core::report::{BotReport, Registration, Tracker};
 use kd_core::roles::GuildRole;
+use kd_core::scope::{GuildScope, Scope};
 use kd_core::secrets::SecretSource;
-use kd_core::settings;
+use kd_core::services::Services;
 use kd_store::Store;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
@@ -400,71 +401,47 @@ impl Bot {
         };
         let command = label(&inv);
         let config = self.config.borrow().clone();
-        let overrides = match self.store.overrides(&inv.guild_id).await {
-            Ok(o) => o,
-            Err(err) => {
-                tracing::error!(error = %err, "reading overrides failed; using the GuildConfig alone");
-                Default::default()
-            }
-        };
         let roles = self.roles_of(&inv.guild_id).await;
-        let declared = config.guild(&inv.guild_id).cloned();
-        let effective = declared.as_ref().map(|g| settings::apply(g, &overrides));
-        let ctx = Context {
-            config: &config,
-            guild: effective.as_ref(),
-            guild_roles: &roles,
+        let scope = Scope::load(
+            config,
+            &self.store,
+            &inv.guild_id,
+            inv.member.clone(),
+            roles,
+        )
+        .await;
+        let services = Services {
+            store: &self.store,
+            kaltura: &self.kaltura,
+            join_key: &self.join_key,
         };
-        let planned = plan(&ctx, &inv);
         let is_button = matches!(inv.action, Action::Button { .. });
         let is_autocomplete = matches!(inv.action, Action::Autocomplete { .. });
-        let (reply, outcome) = match (&declared, &effective) {
-            (Some(declared), Some(effective)) => {
-                let env = Env {
-                    config: &config,
-                    declared,
-                    effective,
-                    overrides: &overrides,
-                    kaltura: &self.kaltura,
-                    store: &self.store,
-                    join_key: &self.join_key,
-                };
-                let work = execute(planned, &inv, &env);
-                tokio::pin!(work);
-                match tokio::time::timeout(self.options.defer_after, &mut work).await {
-                    Ok(done) => done,
-                    Err(_) if is_autocomplete => (Reply::Choices(Vec::new()), Outcome::Failed),
-                    Err(_) => {
-                        self.metrics
-                            .deferred
-                            .get_or_create(&CommandLabel {
-                                command: command.clone(),
-                            })
-                            .inc();
-                        self.callback(&inv.id, &inv.token, &deferral(is_button, true), started)
-                            .await;
-                        let (reply, outcome) = work.await;
-                        self.finish_deferred(&inv, &reply).await;
-                        self.observe(&command, outcome, started);
-                        return;
-                    }
-                }
+        let work = handle(&services, scope, &inv);
+        tokio::pin!(work);
+        let (reply, outcome) = match tokio::time::timeout(self.options.defer_after, &mut work).await
+        {
+            Ok(done) => done,
+            Err(_) if is_autocomplete => (Reply::Choices(Vec::new()), Outcome::Failed),
+            Err(_) => {
+                self.metrics
+                    .deferred
+                    .get_or_create(&CommandLabel {
+                        command: command.clone(),
+                    })
+                    .inc();
+                self.callback(&inv.id, &inv.token, &deferral(is_button, true), started)
+                    .await;
+                let (reply, outcome) = work.await;
+                self.finish_deferred(&inv, &reply).await;
+                self.observe(&command, outcome, started);
+                return;
             }
-            // Not configured: the plan is the explanation, no calls needed.
-            _ => (
-                match planned {
-                    crate::logic::Plan::Reply(r) => r,
-                    _ => Reply::Message(Message::ephemeral(
-                        "This server is not set up for Kaltura yet.",
-                    )),
-                },
-                Outcome::Denied,
-            ),
         };
         self.callback(&inv.id, &inv.token, &reply.callback(), started)
             .await;
         self.observe(&command, outcome, started);
-        if matches!(&inv.action, Action::Command { name, subcommand: Some(_), .. } if name == "kaltura-config")
+        if matches!(&inv.action, Action::Command { name, subcommand: Some(_), .. } if Command::parse(name) == Some(Command::Config))
             && outcome == Outcome::Ok
         {
             // A feature override may change the guild's commands.
@@ -609,11 +586,10 @@ impl Bot {
 
     async fn register_now(&self, guild_id: &str) {
         let config = self.config.borrow().clone();
-        let Some(declared) = config.guild(guild_id) else {
+        let Some(guild) = GuildScope::load(&config, &self.store, guild_id).await else {
             return;
         };
-        let overrides = self.store.overrides(guild_id).await.unwrap_or_default();
-        let set = commands::command_set(&settings::apply(declared, &overrides).features);
+        let set = commands::command_set(&guild.effective.features);
         let fingerprint = commands::fingerprint(&set);
         let app = &config.application.application_id;
         let registered = Registration::Registered {

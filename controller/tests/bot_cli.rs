@@ -2,6 +2,7 @@
 //! mounted secrets, connected to the Discord and Kaltura sandboxes, following edits of the file
 //! and serving /metrics and /status.
 
+use kd_core::command::Command;
 use kd_core::report::Registration;
 use kd_sandbox_discord::{DiscordSandbox, NewCommandInteraction};
 use kd_tests::process::{Outside, WorkloadProcess};
@@ -49,7 +50,7 @@ async fn the_bot_process_serves_follows_its_config_file_and_reports_metrics() {
     };
     eventually("commands registered", || {
         names(&discord)
-            .contains(&"kaltura-video-search".to_string())
+            .contains(&Command::VideoSearch.name().to_string())
             .then_some(())
     })
     .await;
@@ -59,7 +60,7 @@ async fn the_bot_process_serves_follows_its_config_file_and_reports_metrics() {
             guild_id: guild.id,
             channel_id: guild.general_channel_id,
             user_id: user,
-            name: "kaltura-list".into(),
+            name: Command::List.name().into(),
             ..NewCommandInteraction::default()
         })
         .unwrap();
@@ -84,7 +85,7 @@ async fn the_bot_process_serves_follows_its_config_file_and_reports_metrics() {
         kd_core::config::RuntimeConfig::new(config.application, config.partners, config.guilds);
     bot.write_config(&config);
     eventually("commands re-registered", || {
-        (!names(&discord).contains(&"kaltura-video-search".to_string())).then_some(())
+        (!names(&discord).contains(&Command::VideoSearch.name().to_string())).then_some(())
     })
     .await;
     assert_eq!(

@@ -3,6 +3,7 @@
 //! ConfigMap it renders (as the kubelet would mount it), and the status read back with kubectl.
 
 use kd_controller::reconcile::conditions::{reasons, types};
+use kd_core::command::Command as SlashCommand;
 use kd_core::config::RuntimeConfig;
 use kd_sandbox_kubernetes::{Config as KubeConfig, KubernetesSandbox};
 use kd_tests::process::{Outside, WorkloadProcess};
@@ -346,7 +347,7 @@ async fn the_operator_deploys_the_bot_and_writes_what_it_reports_into_status() {
     assert!(
         registered
             .iter()
-            .all(|c| c["name"] != "kaltura-video-search"),
+            .all(|c| c["name"] != SlashCommand::VideoSearch.name()),
         "the disabled command was unregistered"
     );
 

@@ -1,6 +1,7 @@
 //! Role mapping: which Kaltura role a member acts with, and who may run which command.
 //! Pure functions over the guild's roles and the member's role ids.
 
+use crate::command::Command;
 use crate::config::RoleTable;
 use kd_crds::role_mapping::{ResolvedRole, RoleRule};
 use serde::{Deserialize, Serialize};
@@ -160,12 +161,12 @@ pub fn resolve_rules(
 /// Whether a member may run `command` under a GuildConfig's `commands.permissions`: commands
 /// not listed are open to everyone; listed ones need one of the named roles (by name or id).
 pub fn may_run(
-    command: &str,
+    command: Command,
     permissions: &BTreeMap<String, Vec<String>>,
     guild_roles: &[GuildRole],
     member_roles: &[String],
 ) -> bool {
-    match permissions.get(command) {
+    match permissions.get(command.permission_key()) {
         None => true,
         Some(allowed) => allowed
             .iter()
@@ -286,24 +287,24 @@ mod tests {
     fn command_permissions_by_name_or_id() {
         let mut perms = BTreeMap::new();
         perms.insert(
-            "kaltura-start".to_string(),
+            Command::Start.permission_key().to_string(),
             vec!["Teacher".to_string(), "300".to_string()],
         );
         let g = guild();
         assert!(
-            may_run("kaltura-list", &perms, &g, &[]),
+            may_run(Command::List, &perms, &g, &[]),
             "unlisted commands are open"
         );
         assert!(
-            may_run("kaltura-start", &perms, &g, &["100".into()]),
+            may_run(Command::Start, &perms, &g, &["100".into()]),
             "by name"
         );
         assert!(
-            may_run("kaltura-start", &perms, &g, &["300".into()]),
+            may_run(Command::Start, &perms, &g, &["300".into()]),
             "by id"
         );
-        assert!(!may_run("kaltura-start", &perms, &g, &["200".into()]));
-        assert!(!may_run("kaltura-start", &perms, &g, &[]));
+        assert!(!may_run(Command::Start, &perms, &g, &["200".into()]));
+        assert!(!may_run(Command::Start, &perms, &g, &[]));
     }
 
     #[test]

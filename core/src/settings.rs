@@ -2,8 +2,9 @@
 //! default, the GuildConfig in Git, or an override set from Discord), and the rules for
 //! overriding. Overrides only apply to groups the GuildConfig delegates.
 
+use crate::command::Command;
 use crate::config::GuildRuntime;
-use kd_crds::guild::{COMMANDS, Channels, Features, Overridable, Templates};
+use kd_crds::guild::{Channels, Features, Overridable, Templates};
 use kd_crds::template;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -87,7 +88,9 @@ pub fn keys() -> Vec<String> {
     let features = FEATURES.iter().map(|k| format!("features.{k}"));
     let channels = CHANNELS.iter().map(|k| format!("channels.{k}"));
     let templates = TEMPLATES.iter().map(|k| format!("templates.{k}"));
-    let permissions = COMMANDS.iter().map(|k| format!("permissions.{k}"));
+    let permissions = Command::ALL
+        .iter()
+        .map(|c| format!("permissions.{}", c.permission_key()));
     features
         .chain(channels)
         .chain(templates)
@@ -97,14 +100,17 @@ pub fn keys() -> Vec<String> {
 
 fn group_of(key: &str) -> Option<(Overridable, &str)> {
     let (group, name) = key.split_once('.')?;
-    let (group, known): (Overridable, &[&str]) = match group {
-        "features" => (Overridable::Features, &FEATURES),
-        "channels" => (Overridable::Channels, &CHANNELS),
-        "templates" => (Overridable::Templates, &TEMPLATES),
-        "permissions" => (Overridable::Permissions, COMMANDS),
+    let (group, known) = match group {
+        "features" => (Overridable::Features, FEATURES.contains(&name)),
+        "channels" => (Overridable::Channels, CHANNELS.contains(&name)),
+        "templates" => (Overridable::Templates, TEMPLATES.contains(&name)),
+        "permissions" => (
+            Overridable::Permissions,
+            Command::ALL.iter().any(|c| c.permission_key() == name),
+        ),
         _ => return None,
     };
-    known.contains(&name).then_some((group, name))
+    known.then_some((group, name))
 }
 
 fn feature<'a>(features: &'a mut Features, name: &str) -> Option<&'a mut bool> {
@@ -291,7 +297,7 @@ mod tests {
                 ..Features::default()
             },
             permissions: BTreeMap::from([(
-                "kaltura-start".to_string(),
+                Command::Start.permission_key().to_string(),
                 vec!["Teacher".to_string()],
             )]),
             channels: Channels {
@@ -378,7 +384,7 @@ mod tests {
             )]),
         );
         assert_eq!(
-            effective.permissions["kaltura-end"],
+            effective.permissions[Command::End.permission_key()],
             ["Teacher", "1283874310720716999"]
         );
     }

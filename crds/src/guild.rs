@@ -1,22 +1,12 @@
 //! `GuildConfig`: what one Discord server gets, who may do what, and what admins may change.
 
+use crate::command::Command;
 use crate::common::{LocalRef, NAME_OR_ID_PATTERN, SNOWFLAKE_PATTERN};
 use crate::template;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-
-/// The slash commands of the bot; `commands.permissions` keys must be one of these.
-pub const COMMANDS: &[&str] = &[
-    "kaltura-start",
-    "kaltura-join",
-    "kaltura-list",
-    "kaltura-end",
-    "kaltura-video-search",
-    "kaltura-watch",
-    "kaltura-config",
-];
 
 /// The Kaltura features of one Discord server, with the bot's behaviour there.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -107,19 +97,17 @@ pub struct Commands {
     /// Command name -> Discord roles (names or ids) allowed to run it. A command not listed is
     /// open to every member; the role mapping still decides what Kaltura lets them do.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(extend("maxProperties" = 7), inner(length(min = 1, max = 50), inner(regex(pattern = NAME_OR_ID_PATTERN))))]
+    #[schemars(extend("maxProperties" = Command::ALL.len()), inner(length(min = 1, max = 50), inner(regex(pattern = NAME_OR_ID_PATTERN))))]
     #[x_kube(validation = known_commands_rule())]
     pub permissions: BTreeMap<String, Vec<String>>,
 }
 
+/// `commands.permissions` keys must be permission keys of the bot's commands.
 fn known_commands_rule() -> kube::core::Rule {
-    let names = COMMANDS
-        .iter()
-        .map(|c| format!("'{c}'"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    kube::core::Rule::new(format!("self.all(k, k in [{names}])"))
-        .message(format!("keys must be commands of the bot: {}", COMMANDS.join(", ")).as_str())
+    let keys: Vec<&str> = Command::ALL.iter().map(|c| c.permission_key()).collect();
+    let quoted: Vec<String> = keys.iter().map(|k| format!("'{k}'")).collect();
+    kube::core::Rule::new(format!("self.all(k, k in [{}])", quoted.join(", ")))
+        .message(format!("keys must be commands of the bot: {}", keys.join(", ")).as_str())
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, KubeSchema)]

@@ -2,6 +2,7 @@
 //! schemas, defaults and CEL rules, the CRD generator, and offline validation of manifests.
 
 pub mod application;
+pub mod command;
 pub mod common;
 pub mod guild;
 pub mod notification;

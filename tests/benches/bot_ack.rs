@@ -4,6 +4,7 @@
 //!
 //! `cargo bench -p kd-tests --bench bot_ack` (release build).
 
+use kd_core::command::Command;
 use kd_tests::World;
 use serde_json::json;
 use std::sync::Arc;
@@ -95,19 +96,19 @@ fn main() {
         let world = Arc::new(World::start().await);
         // Warm up connections and caches.
         world
-            .run_sub(world.admin, "kaltura-config", "view", &[])
+            .run_sub(world.admin, Command::Config.name(), "view", &[])
             .await;
         let no_kaltura = measure(
             &world,
             world.admin,
-            "kaltura-config",
+            Command::Config.name(),
             vec![json!({"name": "view", "options": []})],
         )
         .await;
         let search = measure(
             &world,
             world.student,
-            "kaltura-video-search",
+            Command::VideoSearch.name(),
             vec![json!({"name": "query", "value": "lecture"})],
         )
         .await;

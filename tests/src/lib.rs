@@ -4,6 +4,7 @@
 pub mod process;
 
 use kd_bot::runtime::{Bot, BotOptions};
+use kd_core::command::Command;
 use kd_core::config::{ApplicationRuntime, GuildRuntime, PartnerRuntime, RoleTable, RuntimeConfig};
 use kd_core::secrets::SecretMap;
 use kd_crds::SecretKeyRef;
@@ -61,7 +62,10 @@ pub fn runtime_config(
             notifications: false,
             user_sync: false,
         },
-        permissions: BTreeMap::from([("kaltura-start".to_string(), vec!["Teacher".to_string()])]),
+        permissions: BTreeMap::from([(
+            Command::Start.name().to_string(),
+            vec!["Teacher".to_string()],
+        )]),
         channels: Channels::default(),
         templates: Templates::default(),
         overridable: vec![Overridable::Features, Overridable::Channels],
@@ -194,7 +198,7 @@ impl World {
             _dir: dir,
         };
         world
-            .wait_commands(|names| names.contains(&"kaltura-start".to_string()))
+            .wait_commands(|names| names.contains(&Command::Start.name().to_string()))
             .await;
         world
     }

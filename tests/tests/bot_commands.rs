@@ -1,6 +1,7 @@
 //! The bot end to end: every command, button and autocomplete through the real twilight
 //! gateway and HTTP clients, against the Discord and Kaltura sandboxes.
 
+use kd_core::command::Command;
 use kd_tests::{MANAGE_GUILD, World, buttons, content, message_of};
 use serde_json::json;
 
@@ -9,13 +10,13 @@ async fn commands_follow_the_guild_features() {
     let world = World::start().await;
     let names = world.command_names();
     for expected in [
-        "kaltura-start",
-        "kaltura-join",
-        "kaltura-list",
-        "kaltura-end",
-        "kaltura-video-search",
-        "kaltura-watch",
-        "kaltura-config",
+        Command::Start.name(),
+        Command::Join.name(),
+        Command::List.name(),
+        Command::End.name(),
+        Command::VideoSearch.name(),
+        Command::Watch.name(),
+        Command::Config.name(),
     ] {
         assert!(
             names.contains(&expected.to_string()),
@@ -25,7 +26,7 @@ async fn commands_follow_the_guild_features() {
     let config = world.discord.commands(Some(world.guild.id)).unwrap();
     let manage = config
         .iter()
-        .find(|c| c["name"] == "kaltura-config")
+        .find(|c| c["name"] == Command::Config.name())
         .unwrap();
     assert_eq!(
         manage["default_member_permissions"],
@@ -40,7 +41,7 @@ async fn meetings_start_list_join_share_and_end() {
     let denied = world
         .run(
             world.student,
-            "kaltura-start",
+            Command::Start.name(),
             &[("type", json!("meeting")), ("title", json!("Office hours"))],
         )
         .await;
@@ -56,7 +57,7 @@ async fn meetings_start_list_join_share_and_end() {
     let started = world
         .run(
             world.teacher,
-            "kaltura-start",
+            Command::Start.name(),
             &[("type", json!("webinar")), ("title", json!("Optics"))],
         )
         .await;
@@ -68,7 +69,7 @@ async fn meetings_start_list_join_share_and_end() {
     let meeting_id = ids[0].strip_prefix("kd:join:").unwrap().to_string();
     assert_eq!(world.kaltura.schedule_events().len(), 1);
 
-    let listed = world.run(world.student, "kaltura-list", &[]).await;
+    let listed = world.run(world.student, Command::List.name(), &[]).await;
     assert!(
         content(&listed).contains("**Optics** (webinar"),
         "{}",
@@ -77,7 +78,7 @@ async fn meetings_start_list_join_share_and_end() {
     assert_eq!(buttons(&listed), [format!("kd:join:{meeting_id}")]);
 
     let suggestions = world
-        .autocomplete(world.student, "kaltura-join", "meeting-id", "opt")
+        .autocomplete(world.student, Command::Join.name(), "meeting-id", "opt")
         .await;
     assert_eq!(
         suggestions,
@@ -87,7 +88,7 @@ async fn meetings_start_list_join_share_and_end() {
     let joined = world
         .run(
             world.student,
-            "kaltura-join",
+            Command::Join.name(),
             &[("meeting-id", json!(meeting_id))],
         )
         .await;
@@ -122,7 +123,7 @@ async fn meetings_start_list_join_share_and_end() {
     let not_yours = world
         .run(
             world.student,
-            "kaltura-end",
+            Command::End.name(),
             &[("meeting-id", json!(meeting_id))],
         )
         .await;
@@ -133,7 +134,7 @@ async fn meetings_start_list_join_share_and_end() {
 
     let ended = world.press(world.teacher, &started, &ids[2]).await;
     assert_eq!(content(&ended), "Ended **Optics**.");
-    let after = world.run(world.student, "kaltura-list", &[]).await;
+    let after = world.run(world.student, Command::List.name(), &[]).await;
     assert_eq!(
         content(&after),
         "No meetings are running. Start one with `/kaltura-start`."

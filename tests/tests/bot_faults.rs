@@ -1,6 +1,7 @@
 //! The bot when things go wrong: Kaltura down or slow, Discord rate limits, a dropped gateway
 //! connection, and a new configuration revision applied while it runs.
 
+use kd_core::command::Command;
 use kd_tests::{TIMEOUT, World, content};
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -10,7 +11,7 @@ async fn kaltura_down_gets_a_clear_reply_within_three_seconds() {
     let world = World::start().await;
     world.kaltura.knobs().set_down(true);
     let started = Instant::now();
-    let answer = world.run(world.teacher, "kaltura-list", &[]).await;
+    let answer = world.run(world.teacher, Command::List.name(), &[]).await;
     let took = started.elapsed();
     assert_eq!(
         content(&answer),
@@ -25,7 +26,7 @@ async fn kaltura_down_gets_a_clear_reply_within_three_seconds() {
     let start = world
         .run(
             world.teacher,
-            "kaltura-start",
+            Command::Start.name(),
             &[("type", json!("meeting")), ("title", json!("Lab"))],
         )
         .await;
@@ -35,7 +36,7 @@ async fn kaltura_down_gets_a_clear_reply_within_three_seconds() {
     );
 
     world.kaltura.knobs().set_down(false);
-    let back = world.run(world.teacher, "kaltura-list", &[]).await;
+    let back = world.run(world.teacher, Command::List.name(), &[]).await;
     assert_eq!(
         content(&back),
         "No meetings are running. Start one with `/kaltura-start`."
@@ -51,7 +52,7 @@ async fn slow_kaltura_is_deferred_then_the_answer_replaces_it() {
         .set_latency(Duration::from_millis(2600));
     let sent = world
         .discord
-        .invoke_command(world.spec(world.student, "kaltura-list", vec![]))
+        .invoke_command(world.spec(world.student, Command::List.name(), vec![]))
         .unwrap();
     let deferred = world.answer(sent.id).await;
     assert_eq!(
@@ -80,9 +81,9 @@ async fn rate_limited_registration_backs_off_and_lands() {
             .for_each(|g| g.features.watch_together = false)
     });
     let names = world
-        .wait_commands(|names| !names.contains(&"kaltura-watch".to_string()))
+        .wait_commands(|names| !names.contains(&Command::Watch.name().to_string()))
         .await;
-    assert!(names.contains(&"kaltura-start".to_string()));
+    assert!(names.contains(&Command::Start.name().to_string()));
     let limited = world
         .discord
         .requests()
@@ -97,7 +98,7 @@ async fn a_dropped_gateway_connection_loses_no_interaction() {
     let world = World::start().await;
     let mut sent = Vec::new();
     for round in 0..3 {
-        let list = world.spec(world.student, "kaltura-list", vec![]);
+        let list = world.spec(world.student, Command::List.name(), vec![]);
         sent.push(world.discord.invoke_command(list).unwrap().id);
         if round == 1 {
             assert!(world.discord.drop_gateway_connections() >= 1);
@@ -107,7 +108,7 @@ async fn a_dropped_gateway_connection_loses_no_interaction() {
         sent.push(
             world
                 .discord
-                .invoke_command(world.spec(world.student, "kaltura-list", vec![]))
+                .invoke_command(world.spec(world.student, Command::List.name(), vec![]))
                 .unwrap()
                 .id,
         );
@@ -131,7 +132,7 @@ async fn a_new_revision_changes_behaviour_without_reconnecting() {
         .iter()
         .map(|s| s.session_id.clone())
         .collect();
-    let open = world.run(world.student, "kaltura-list", &[]).await;
+    let open = world.run(world.student, Command::List.name(), &[]).await;
     assert!(
         content(&open).starts_with("No meetings"),
         "{}",
@@ -141,7 +142,7 @@ async fn a_new_revision_changes_behaviour_without_reconnecting() {
     let revision = world.reconfigure(|c| {
         c.guilds.values_mut().for_each(|g| {
             g.permissions
-                .insert("kaltura-list".into(), vec!["Teacher".into()]);
+                .insert(Command::List.name().into(), vec!["Teacher".into()]);
         })
     });
     let mut running = world.bot.running_revision();
@@ -150,7 +151,7 @@ async fn a_new_revision_changes_behaviour_without_reconnecting() {
         .expect("revision applied")
         .unwrap();
 
-    let closed = world.run(world.student, "kaltura-list", &[]).await;
+    let closed = world.run(world.student, Command::List.name(), &[]).await;
     assert_eq!(
         content(&closed),
         "You need one of these roles to use `/kaltura-list`: Teacher."

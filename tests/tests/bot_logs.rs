@@ -2,6 +2,7 @@
 //! bot mints, join tokens and interaction tokens are planted by running real flows, and the
 //! whole debug log is searched for them.
 
+use kd_core::command::Command;
 use kd_tests::{World, message_of};
 use serde_json::json;
 use std::io::Write;
@@ -33,7 +34,7 @@ async fn no_credential_appears_in_the_debug_log() {
     let started = world
         .run(
             world.teacher,
-            "kaltura-start",
+            Command::Start.name(),
             &[("type", json!("meeting")), ("title", json!("Lab"))],
         )
         .await;
@@ -44,7 +45,7 @@ async fn no_credential_appears_in_the_debug_log() {
     let joined = world
         .run(
             world.student,
-            "kaltura-join",
+            Command::Join.name(),
             &[("meeting-id", json!(meeting))],
         )
         .await;
@@ -54,7 +55,7 @@ async fn no_credential_appears_in_the_debug_log() {
         .to_string();
     let join_token = link.rsplit('/').next().unwrap().to_string();
     world.kaltura.knobs().set_down(true);
-    world.run(world.teacher, "kaltura-list", &[]).await;
+    world.run(world.teacher, Command::List.name(), &[]).await;
     world.kaltura.knobs().set_down(false);
 
     let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();

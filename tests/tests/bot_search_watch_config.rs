@@ -1,6 +1,7 @@
 //! Video search with pagination and sharing, Watch Together launch and its fallback, and
 //! `/kaltura-config` with Discord-side overrides that change the guild's commands live.
 
+use kd_core::command::Command;
 use kd_tests::{MANAGE_GUILD, World, buttons, content, message_of};
 use serde_json::json;
 
@@ -10,7 +11,7 @@ async fn search_pages_share_and_watch() {
     let found = world
         .run(
             world.student,
-            "kaltura-video-search",
+            Command::VideoSearch.name(),
             &[("query", json!("and")), ("limit", json!(2))],
         )
         .await;
@@ -86,7 +87,7 @@ async fn search_pages_share_and_watch() {
     assert_eq!(queued.entry_id, entry);
 
     let suggestions = world
-        .autocomplete(world.student, "kaltura-watch", "entry", "Momentum")
+        .autocomplete(world.student, Command::Watch.name(), "entry", "Momentum")
         .await;
     assert_eq!(suggestions.len(), 1, "{suggestions:?}");
     assert_eq!(
@@ -96,7 +97,7 @@ async fn search_pages_share_and_watch() {
     let direct = world
         .run(
             world.student,
-            "kaltura-watch",
+            Command::Watch.name(),
             &[("entry", json!(suggestions[0].1))],
         )
         .await;
@@ -105,7 +106,7 @@ async fn search_pages_share_and_watch() {
     let missing = world
         .run(
             world.student,
-            "kaltura-watch",
+            Command::Watch.name(),
             &[("entry", json!("0_nothere"))],
         )
         .await;
@@ -115,7 +116,7 @@ async fn search_pages_share_and_watch() {
     let fallback = world
         .run(
             world.student,
-            "kaltura-watch",
+            Command::Watch.name(),
             &[("entry", json!(suggestions[0].1))],
         )
         .await;
@@ -136,7 +137,7 @@ async fn search_pages_share_and_watch() {
     let nothing = world
         .run(
             world.student,
-            "kaltura-video-search",
+            Command::VideoSearch.name(),
             &[("query", json!("zzzqqq"))],
         )
         .await;
@@ -149,14 +150,14 @@ async fn config_overrides_are_delegated_shown_and_change_commands() {
     // Discord itself keeps members without Manage Server from running it (default_member_permissions).
     let spec = world.spec(
         world.student,
-        "kaltura-config",
+        Command::Config.name(),
         vec![json!({"name": "view", "options": []})],
     );
     let refused = world.discord.invoke_command(spec).unwrap_err();
     assert_eq!(refused.code, 50013, "{refused:?}");
 
     let view = world
-        .run_sub(world.admin, "kaltura-config", "view", &[])
+        .run_sub(world.admin, Command::Config.name(), "view", &[])
         .await;
     let text = content(&view);
     assert!(
@@ -173,7 +174,13 @@ async fn config_overrides_are_delegated_shown_and_change_commands() {
     );
 
     let keys = world
-        .autocomplete_sub(world.admin, "kaltura-config", "set", "key", "features.v")
+        .autocomplete_sub(
+            world.admin,
+            Command::Config.name(),
+            "set",
+            "key",
+            "features.v",
+        )
         .await;
     assert_eq!(
         keys,
@@ -186,7 +193,7 @@ async fn config_overrides_are_delegated_shown_and_change_commands() {
     let locked = world
         .run_sub(
             world.admin,
-            "kaltura-config",
+            Command::Config.name(),
             "set",
             &[
                 ("key", json!("permissions.kaltura-end")),
@@ -203,7 +210,7 @@ async fn config_overrides_are_delegated_shown_and_change_commands() {
     let set = world
         .run_sub(
             world.admin,
-            "kaltura-config",
+            Command::Config.name(),
             "set",
             &[
                 ("key", json!("features.videoSearch")),
@@ -213,10 +220,10 @@ async fn config_overrides_are_delegated_shown_and_change_commands() {
         .await;
     assert!(content(&set).contains("is now `off`"), "{}", content(&set));
     world
-        .wait_commands(|names| !names.contains(&"kaltura-video-search".to_string()))
+        .wait_commands(|names| !names.contains(&Command::VideoSearch.name().to_string()))
         .await;
     let view = world
-        .run_sub(world.admin, "kaltura-config", "view", &[])
+        .run_sub(world.admin, Command::Config.name(), "view", &[])
         .await;
     assert!(
         content(&view).contains("`features.videoSearch` = false (Discord override)"),
@@ -233,7 +240,7 @@ async fn config_overrides_are_delegated_shown_and_change_commands() {
     let reset = world
         .run_sub(
             world.admin,
-            "kaltura-config",
+            Command::Config.name(),
             "reset",
             &[("key", json!("features.videoSearch"))],
         )
@@ -243,12 +250,12 @@ async fn config_overrides_are_delegated_shown_and_change_commands() {
         "`features.videoSearch` is back to the GuildConfig's value."
     );
     world
-        .wait_commands(|names| names.contains(&"kaltura-video-search".to_string()))
+        .wait_commands(|names| names.contains(&Command::VideoSearch.name().to_string()))
         .await;
     let again = world
         .run_sub(
             world.admin,
-            "kaltura-config",
+            Command::Config.name(),
             "reset",
             &[("key", json!("features.videoSearch"))],
         )

@@ -103,7 +103,7 @@ pub async fn playback(
     let secret = api
         .kaltura
         .secret(partner)
-        .map_err(|f| ApiError::kaltura_setup(&f))?;
+        .map_err(|f| ApiError::from(kd_core::error::Failure::Setup(f)))?;
     let policy = &partner.sessions.playback;
     let lifetime = policy.expiry_seconds.clamp(60, PLAYBACK_KS_SECONDS);
     let request_ks = KsRequest::new(partner.partner_id, SessionType::User)
