@@ -37,24 +37,7 @@ async fn the_serve_process_answers_the_api_and_follows_its_config_file() {
         })
         .await;
 
-    let code = discord
-        .mint_oauth_code(user, vec!["identify".into()], None)
-        .unwrap();
-    let oauth: Value = http
-        .post(format!("{}/api/oauth2/token", discord.base_url()))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("client_id", &discord.application_id().to_string()),
-            ("client_secret", &discord.client_secret()),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let access = oauth["access_token"].as_str().unwrap().to_string();
+    let access = kd_tests::discord_access_token(&http, &discord, user).await;
     let token: Value = http
         .post(format!("{base}/api/v1/auth/token"))
         .json(&json!({"accessToken": access, "guildId": guild.id.to_string()}))

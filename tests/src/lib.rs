@@ -374,6 +374,36 @@ impl World {
     }
 }
 
+/// A Discord OAuth access token of `user`, got as the Activity's OAuth exchange gets one: a
+/// code the user granted, exchanged at `/api/oauth2/token`.
+pub async fn discord_access_token(
+    http: &reqwest::Client,
+    discord: &DiscordSandbox,
+    user: u64,
+) -> String {
+    let code = discord
+        .mint_oauth_code(user, vec!["identify".into()], None)
+        .unwrap();
+    let answer: Value = http
+        .post(format!("{}/api/oauth2/token", discord.base_url()))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("client_id", &discord.application_id().to_string()),
+            ("client_secret", &discord.client_secret()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["access_token"]
+        .as_str()
+        .expect("an access token")
+        .to_string()
+}
+
 /// The message an interaction's answer produced (its callback data).
 pub fn message_of(view: &InteractionView) -> Value {
     view.original.clone().unwrap_or_else(|| {
