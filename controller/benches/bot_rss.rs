@@ -73,7 +73,7 @@ fn main() {
         };
         let registration_seconds = started.elapsed().as_secs_f64();
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let pid = bot.child.id();
+        let pid = bot.process.child.id();
         let rss = status_kib(pid, "VmRSS:");
         let peak = status_kib(pid, "VmHWM:");
         let anon = status_kib(pid, "RssAnon:");

@@ -5,21 +5,10 @@
 use kd_core::command::Command;
 use kd_core::report::Registration;
 use kd_sandbox_discord::{DiscordSandbox, NewCommandInteraction};
+use kd_testing::{http, wait};
 use kd_tests::process::{Outside, WorkloadProcess};
-use std::io::Read;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
-
-async fn eventually<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(found) = probe() {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bot_process_serves_follows_its_config_file_and_reports_metrics() {
@@ -48,12 +37,13 @@ async fn the_bot_process_serves_follows_its_config_file_and_reports_metrics() {
             .map(|c| c["name"].as_str().unwrap().to_string())
             .collect()
     };
-    eventually("commands registered", || {
-        names(&discord)
-            .contains(&Command::VideoSearch.name().to_string())
-            .then_some(())
-    })
-    .await;
+    wait("commands registered")
+        .until(async || {
+            names(&discord)
+                .contains(&Command::VideoSearch.name().to_string())
+                .then_some(())
+        })
+        .await;
 
     let sent = discord
         .invoke_command(NewCommandInteraction {
@@ -84,10 +74,11 @@ async fn the_bot_process_serves_follows_its_config_file_and_reports_metrics() {
     let config =
         kd_core::config::RuntimeConfig::new(config.application, config.partners, config.guilds);
     bot.write_config(&config);
-    eventually("commands re-registered", || {
-        (!names(&discord).contains(&Command::VideoSearch.name().to_string())).then_some(())
-    })
-    .await;
+    wait("commands re-registered")
+        .until(async || {
+            (!names(&discord).contains(&Command::VideoSearch.name().to_string())).then_some(())
+        })
+        .await;
     assert_eq!(
         discord.gateway_sessions().len(),
         1,
@@ -98,21 +89,24 @@ async fn the_bot_process_serves_follows_its_config_file_and_reports_metrics() {
         "kaltura_discord_bot_config_revision{{revision=\"{}\"}}",
         config.revision
     );
-    eventually("the new revision in /metrics", || bot.metric(&revision)).await;
+    wait("the new revision in /metrics")
+        .until(async || bot.metric(&revision))
+        .await;
     let ok = "kaltura_discord_bot_interactions_total{command=\"kaltura-list\",outcome=\"ok\"}";
     assert_eq!(bot.metric(ok), Some(1.0));
     assert!(bot.get("/healthz").unwrap().ends_with("ok"));
 
     // What the operator reads: the running revision and each guild's registration.
-    let report = eventually("both guilds settled in /status", || {
-        let text = bot.get("/status")?;
-        let report: kd_core::report::BotReport =
-            serde_json::from_str(text.split("\r\n\r\n").nth(1)?).ok()?;
-        let settled = report.revision == config.revision
-            && report.guilds.values().all(|g| *g != Registration::Pending);
-        settled.then_some(report)
-    })
-    .await;
+    let report = wait("both guilds settled in /status")
+        .until(async || {
+            let text = bot.get("/status")?;
+            let report: kd_core::report::BotReport =
+                serde_json::from_str(http::body(&text)?).ok()?;
+            let settled = report.revision == config.revision
+                && report.guilds.values().all(|g| *g != Registration::Pending);
+            settled.then_some(report)
+        })
+        .await;
     assert_eq!(
         report.command_set_version,
         kd_core::command::COMMAND_SET_VERSION
@@ -127,14 +121,7 @@ async fn the_bot_process_serves_follows_its_config_file_and_reports_metrics() {
     };
     assert!(!error.is_empty());
 
-    let _ = bot.child.kill();
-    let mut log = String::new();
-    bot.child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
+    let log = bot.process.stop();
     assert!(log.contains("running config revision"), "{log}");
     for line in log.lines() {
         let record: serde_json::Value =

@@ -125,6 +125,7 @@ fn inspect_says_expired_and_invalid() {
 #[cfg(feature = "sandbox")]
 mod sandbox {
     use super::*;
+    use kd_testing::process::Running;
     use std::io::{BufRead, BufReader, Read, Write};
     use std::net::TcpStream;
     use std::process::Stdio;
@@ -149,21 +150,22 @@ mod sandbox {
 
     #[test]
     fn sandbox_kaltura_serves_and_prints_its_credentials() {
-        let mut child = Command::new(BIN)
-            .args([
-                "sandbox",
-                "kaltura",
-                "--listen",
-                "127.0.0.1:0",
-                "--partner-id",
-                "555",
-                "--admin-secret",
-                "cli-secret",
-            ])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        // Killed when the test ends, passing or not.
+        let mut sandbox = Running::spawn(
+            Command::new(BIN)
+                .args([
+                    "sandbox",
+                    "kaltura",
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--partner-id",
+                    "555",
+                    "--admin-secret",
+                    "cli-secret",
+                ])
+                .stdout(Stdio::piped()),
+        );
+        let mut lines = BufReader::new(sandbox.child.stdout.take().unwrap()).lines();
         let mut printed = Vec::new();
         for _ in 0..6 {
             printed.push(lines.next().unwrap().unwrap());
@@ -221,8 +223,6 @@ mod sandbox {
         assert!(rotated.contains("rotated-cli"), "{rotated}");
         assert_eq!(start("cli-secret")["code"], "START_SESSION_ERROR");
         assert!(start("rotated-cli").is_string());
-        child.kill().unwrap();
-        child.wait().unwrap();
     }
 
     #[test]

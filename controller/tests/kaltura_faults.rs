@@ -3,12 +3,12 @@
 //! kubelet's `..data` swap) and kept out of the log, a refused KS replaced once, and a clear
 //! answer to the member in Discord when Kaltura cannot help.
 
+use kd_core::command::Command;
 use kd_sandbox_discord::{DiscordSandbox, GuildCreated, NewCommandInteraction};
 use kd_sandbox_kaltura::{Errors, RefuseKs, Slow};
 use kd_tests::process::{Outside, WorkloadProcess};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::io::Read;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -45,7 +45,7 @@ async fn search(discord: &DiscordSandbox, guild: &GuildCreated, user: u64, query
             guild_id: guild.id,
             channel_id: guild.general_channel_id,
             user_id: user,
-            name: "kaltura-video-search".into(),
+            name: Command::VideoSearch.name().into(),
             options: vec![json!({"name": "query", "value": query})],
             ..NewCommandInteraction::default()
         })
@@ -108,23 +108,14 @@ async fn start_bot(outside: &Outside) -> WorkloadProcess {
             .discord
             .commands(Some(outside.guild.id))
             .ok()
-            .filter(|c| c.iter().any(|c| c["name"] == "kaltura-video-search"))
+            .filter(|c| c.iter().any(|c| c["name"] == Command::VideoSearch.name()))
     })
     .await;
     bot
 }
 
 fn log_of(mut process: WorkloadProcess) -> String {
-    let _ = process.child.kill();
-    let mut log = String::new();
-    process
-        .child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
-    log
+    process.process.stop()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,99 +5,31 @@
 use kd_controller::reconcile::conditions::{reasons, types};
 use kd_core::command::Command as SlashCommand;
 use kd_core::config::RuntimeConfig;
+use kd_crds::LocalRef;
 use kd_sandbox_kubernetes::{Config as KubeConfig, KubernetesSandbox};
+use kd_testing::fixtures::{self, Fixture, NAMESPACE as NS};
+use kd_testing::kubectl::Kubectl;
+use kd_testing::process::Running;
 use kd_tests::process::{Outside, WorkloadProcess};
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_kaltura-discord");
-const NS: &str = "kaltura";
 
-/// `$KUBECTL`, else the one `.ci/setup.d/kubernetes.sh` unpacked, else `kubectl` on PATH.
-fn kubectl_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("KUBECTL") {
-        return path.into();
-    }
-    let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tools/bin/kubectl");
-    if tools.exists() {
-        tools
-    } else {
-        PathBuf::from("kubectl")
-    }
-}
-
-struct Kubectl {
-    kubeconfig: PathBuf,
-}
-
-impl Kubectl {
-    fn run(&self, args: &[&str], stdin: Option<&str>) -> Result<String, String> {
-        let mut child = Command::new(kubectl_binary())
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("kubectl runs (bash .ci/setup installs one)");
-        if let Some(input) = stdin {
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(input.as_bytes())
-                .unwrap();
-        }
-        drop(child.stdin.take());
-        let out = child.wait_with_output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        if out.status.success() {
-            Ok(text)
-        } else {
-            Err(format!("{text}{}", String::from_utf8_lossy(&out.stderr)))
-        }
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        self.run(args, None)
-            .unwrap_or_else(|e| panic!("kubectl {args:?}: {e}"))
-    }
-
-    fn apply(&self, yaml: &str) {
-        self.run(&["apply", "-f", "-"], Some(yaml))
-            .unwrap_or_else(|e| panic!("kubectl apply: {e}\n{yaml}"));
-    }
-
-    fn json(&self, args: &[&str]) -> Option<serde_json::Value> {
-        let mut all = args.to_vec();
-        all.extend(["-o", "json"]);
-        self.run(&all, None)
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok())
-    }
-}
-
-/// Polls `check` until it gives a value or 60 s pass; the message says what never happened
-/// and ends with the operator's log.
-fn eventually<T>(what: &str, log: &Path, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        if Instant::now() > deadline {
+/// Polls `check` (every 250 ms: each runs kubectl) until it gives a value or 60 s pass; the
+/// message says what never happened and ends with the operator's log.
+async fn eventually<T>(what: &str, log: &Path, mut check: impl FnMut() -> Option<T>) -> T {
+    kd_testing::wait(what)
+        .timeout(Duration::from_secs(60))
+        .every(Duration::from_millis(250))
+        .explain(|| {
             let log = std::fs::read_to_string(log).unwrap_or_default();
             let tail: Vec<&str> = log.lines().rev().take(30).collect();
-            panic!(
-                "timed out waiting for {what}; operator log (last lines first):\n{}",
-                tail.join("\n")
-            );
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
+            format!("operator log (last lines first):\n{}", tail.join("\n"))
+        })
+        .until(async || check())
+        .await
 }
 
 fn condition(object: &serde_json::Value, type_: &str) -> Option<(String, String, String)> {
@@ -111,66 +43,38 @@ fn condition(object: &serde_json::Value, type_: &str) -> Option<(String, String,
         })
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
+/// The Secrets and resources of one application with one good and one broken guild.
 fn manifests(outside: &Outside) -> String {
-    let bot_token = outside.discord.bot_token();
-    let admin_secret = outside.kaltura.admin_secret();
-    format!(
-        r#"
-apiVersion: v1
-kind: Secret
-metadata: {{name: discord, namespace: {NS}}}
-stringData: {{botToken: "{bot_token}"}}
----
-apiVersion: v1
-kind: Secret
-metadata: {{name: kaltura, namespace: {NS}}}
-stringData: {{adminSecret: "{admin_secret}"}}
----
-apiVersion: kaltura-discord.io/v1alpha1
-kind: KalturaPartner
-metadata: {{name: campus, namespace: {NS}}}
-spec:
-  partnerId: {partner}
-  serviceUrl: "{kaltura_url}"
-  adminSecretRef: {{name: kaltura, key: adminSecret}}
----
-apiVersion: kaltura-discord.io/v1alpha1
-kind: DiscordApplication
-metadata: {{name: campus-bot, namespace: {NS}}}
-spec:
-  applicationId: "{app_id}"
-  botTokenRef: {{name: discord, key: botToken}}
-  defaultPartnerRef: {{name: campus}}
----
-apiVersion: kaltura-discord.io/v1alpha1
-kind: GuildConfig
-metadata: {{name: physics-101, namespace: {NS}}}
-spec:
-  applicationRef: {{name: campus-bot}}
-  guildId: "{guild}"
-  features: {{meetings: true, videoSearch: true}}
----
-apiVersion: kaltura-discord.io/v1alpha1
-kind: GuildConfig
-metadata: {{name: lost, namespace: {NS}}}
-spec:
-  applicationRef: {{name: campus-bot}}
-  guildId: "1283874310720716999"
-  partnerRef: {{name: nobody}}
-"#,
-        partner = outside.kaltura.partner_id(),
-        kaltura_url = outside.kaltura.base_url(),
-        app_id = outside.discord.application_id(),
-        guild = outside.guild.id,
-    )
+    let partner = fixtures::partner("campus").with(|p| {
+        p.spec.partner_id = outside.kaltura.partner_id();
+        p.spec.service_url = outside.kaltura.base_url().to_string();
+    });
+    let application = fixtures::application("campus-bot").with(|a| {
+        a.spec.application_id = outside.discord.application_id().to_string();
+    });
+    let physics = fixtures::guild("physics-101", &outside.guild.id.to_string());
+    let lost = fixtures::guild("lost", "1283874310720716999").with(|g| {
+        g.spec.partner_ref = Some(LocalRef {
+            name: "nobody".into(),
+        })
+    });
+    [
+        fixtures::yaml(&fixtures::secret(
+            "discord",
+            "botToken",
+            &outside.discord.bot_token(),
+        )),
+        fixtures::yaml(&fixtures::secret(
+            "kaltura",
+            "adminSecret",
+            outside.kaltura.admin_secret(),
+        )),
+        fixtures::yaml(&partner),
+        fixtures::yaml(&application),
+        fixtures::yaml(&physics),
+        fixtures::yaml(&lost),
+    ]
+    .concat()
 }
 
 /// An EndpointSlice for the bot Service, as Kubernetes makes one for a ready pod.
@@ -190,14 +94,11 @@ endpoints: [{{addresses: ["127.0.0.1"], conditions: {{ready: true}}}}]
     )
 }
 
-struct Operator {
-    child: Child,
-}
-
-impl Operator {
-    fn start(kubeconfig: &Path, dir: &Path) -> Self {
-        let log = dir.join("operator.log");
-        let child = Command::new(BIN)
+/// The operator process, logging to `dir/operator.log`.
+fn operator(kubeconfig: &Path, dir: &Path) -> Running {
+    let log = std::fs::File::create(dir.join("operator.log")).unwrap();
+    Running::spawn(
+        Command::new(BIN)
             .args([
                 "operator",
                 "--resync",
@@ -206,21 +107,11 @@ impl Operator {
                 "info,kd_controller=debug",
                 "--listen",
             ])
-            .arg(format!("127.0.0.1:{}", free_port()))
+            .arg(format!("127.0.0.1:{}", kd_testing::free_port()))
             .env("KUBECONFIG", kubeconfig)
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        Self { child }
-    }
-}
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+            .stdout(log)
+            .stderr(Stdio::inherit()),
+    )
 }
 
 fn rendered_config(kubectl: &Kubectl) -> Option<RuntimeConfig> {
@@ -251,15 +142,16 @@ async fn the_operator_deploys_the_bot_and_writes_what_it_reports_into_status() {
     ]);
     kubectl.ok(&["create", "namespace", NS]);
     kubectl.apply(&manifests(&outside));
-    let operator = Operator::start(&kubectl.kubeconfig, dir.path());
+    let operator = operator(&kubectl.kubeconfig, dir.path());
     let log = dir.path().join("operator.log");
 
     // The operator renders the config and the workloads; the bot runs what the ConfigMap says.
-    let config = eventually("the rendered ConfigMap", &log, || rendered_config(&kubectl));
+    let config = eventually("the rendered ConfigMap", &log, || rendered_config(&kubectl)).await;
     assert!(config.guild(&outside.guild.id.to_string()).is_some());
     let deployment = eventually("the bot Deployment", &log, || {
         kubectl.json(&["get", "deployment", "campus-bot", "-n", NS])
-    });
+    })
+    .await;
     assert_eq!(
         deployment["spec"]["template"]["spec"]["containers"][0]["args"][0],
         "bot"
@@ -278,7 +170,8 @@ async fn the_operator_deploys_the_bot_and_writes_what_it_reports_into_status() {
     let physics = eventually("physics-101 to be Ready", &log, || {
         let gc = kubectl.json(&["get", "guildconfig", "physics-101", "-n", NS])?;
         (condition(&gc, types::READY)?.0 == "True").then_some(gc)
-    });
+    })
+    .await;
     assert_eq!(
         physics["status"]["commandSetVersion"],
         kd_core::command::COMMAND_SET_VERSION
@@ -308,7 +201,8 @@ async fn the_operator_deploys_the_bot_and_writes_what_it_reports_into_status() {
             &kubectl.json(&["get", "guildconfig", "lost", "-n", NS])?,
             types::READY,
         )
-    });
+    })
+    .await;
     assert_eq!(
         (status.as_str(), reason.as_str()),
         ("False", reasons::INVALID_SPEC)
@@ -317,7 +211,8 @@ async fn the_operator_deploys_the_bot_and_writes_what_it_reports_into_status() {
     let app = eventually("the application to be Ready", &log, || {
         let app = kubectl.json(&["get", "dapp", "campus-bot", "-n", NS])?;
         (condition(&app, types::READY)?.0 == "True").then_some(app)
-    });
+    })
+    .await;
     assert_eq!(app["status"]["guildCount"], 1);
     assert_eq!(condition(&app, types::BOT_CONNECTED).unwrap().0, "True");
 
@@ -335,14 +230,16 @@ async fn the_operator_deploys_the_bot_and_writes_what_it_reports_into_status() {
     ]);
     let changed = eventually("a new rendered revision", &log, || {
         rendered_config(&kubectl).filter(|c| c.revision != config.revision)
-    });
+    })
+    .await;
     bot.write_config(&changed);
     eventually("status to follow the new revision", &log, || {
         let gc = kubectl.json(&["get", "guildconfig", "physics-101", "-n", NS])?;
         (gc["status"]["configRevision"] == changed.revision.as_str()
             && condition(&gc, types::READY)?.0 == "True")
             .then_some(())
-    });
+    })
+    .await;
     let registered = outside.discord.commands(Some(outside.guild.id)).unwrap();
     assert!(
         registered

@@ -1,27 +1,22 @@
 //! `kaltura-discord serve` as deployed: a separate process reading a runtime-config file and
 //! mounted secrets, in front of the Discord and Kaltura sandboxes, following edits of the file.
 
+use kd_testing::wait;
 use kd_tests::process::{Outside, WorkloadProcess};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::io::Read;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kaltura-discord");
 
 async fn wait_ready(base: &str) {
     let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(r) = http.get(format!("{base}/readyz")).send().await
-            && r.status() == StatusCode::OK
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the server never got ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait("the server to be ready")
+        .until(async || {
+            let ready = http.get(format!("{base}/readyz")).send().await.ok()?;
+            (ready.status() == StatusCode::OK).then_some(())
+        })
+        .await;
 }
 
 /// A Discord OAuth access token of `user` (scope `identify`), from the sandbox's OAuth flow.
@@ -69,7 +64,7 @@ async fn the_serve_process_answers_the_api_and_follows_its_config_file() {
 
     wait_ready(&base).await;
 
-    let access = access_token(&discord, user).await;
+    let access = kd_tests::discord_access_token(&http, &discord, user).await;
     let token: Value = http
         .post(format!("{base}/api/v1/auth/token"))
         .json(&json!({"accessToken": access, "guildId": guild.id.to_string()}))
@@ -109,17 +104,14 @@ async fn the_serve_process_answers_the_api_and_follows_its_config_file() {
     let changed =
         kd_core::config::RuntimeConfig::new(changed.application, changed.partners, changed.guilds);
     server.write_config(&changed);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let answer = meetings().await.unwrap();
-        if answer.status() == StatusCode::FORBIDDEN {
-            let body: Value = answer.json().await.unwrap();
-            assert_eq!(body["error"]["code"], "feature_disabled");
-            break;
-        }
-        assert!(Instant::now() < deadline, "the new config never applied");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let refused = wait("the new config to apply")
+        .until(async || {
+            let answer = meetings().await.unwrap();
+            (answer.status() == StatusCode::FORBIDDEN).then_some(answer)
+        })
+        .await;
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "feature_disabled");
     let metrics = http
         .get(format!("{base}/metrics"))
         .send()
@@ -133,15 +125,7 @@ async fn the_serve_process_answers_the_api_and_follows_its_config_file() {
         "{metrics}"
     );
 
-    let _ = server.child.kill();
-    let mut log = String::new();
-    server
-        .child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
+    let log = server.process.stop();
     assert!(log.contains("API token issued"), "{log}");
     for secret in [
         discord.bot_token(),

@@ -16,13 +16,15 @@ use kd_sandbox_discord::{
 };
 use kd_sandbox_kaltura::{KalturaSandbox, SandboxConfig};
 use kd_store::Store;
+use kd_testing::wait;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::watch;
 
 pub const TIMEOUT: Duration = Duration::from_secs(10);
+const POLL: Duration = Duration::from_millis(20);
 /// Discord's MANAGE_GUILD permission bit.
 pub const MANAGE_GUILD: u64 = 1 << 5;
 
@@ -214,18 +216,12 @@ impl World {
     }
 
     pub async fn wait_commands(&self, ok: impl Fn(&Vec<String>) -> bool) -> Vec<String> {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let names = self.command_names();
-            if ok(&names) {
-                return names;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "commands never matched: {names:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait("the registered commands to match")
+            .timeout(TIMEOUT)
+            .every(POLL)
+            .explain(|| format!("registered: {:?}", self.command_names()))
+            .until(async || Some(self.command_names()).filter(&ok))
+            .await
     }
 
     fn options(options: &[(&str, Value)]) -> Vec<Value> {
@@ -358,20 +354,16 @@ impl World {
 
     /// Waits until a deferred interaction's original message is edited.
     pub async fn wait_edit(&self, id: u64) -> Value {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let view = self.discord.interaction(id).unwrap();
-            if let Some(original) = view.original.filter(|o| {
-                o["edited_timestamp"].is_string() || o.get("content").is_some_and(|c| c != "")
-            }) {
-                return original;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the deferred answer was never edited"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait("the deferred answer to be edited")
+            .timeout(TIMEOUT)
+            .every(POLL)
+            .until(async || {
+                let view = self.discord.interaction(id).unwrap();
+                view.original.filter(|o| {
+                    o["edited_timestamp"].is_string() || o.get("content").is_some_and(|c| c != "")
+                })
+            })
+            .await
     }
 
     pub fn reconfigure(&self, change: impl FnOnce(&mut RuntimeConfig)) -> String {
@@ -386,6 +378,36 @@ impl World {
     pub fn guild_key(&self) -> String {
         self.guild.id.to_string()
     }
+}
+
+/// A Discord OAuth access token of `user`, got as the Activity's OAuth exchange gets one: a
+/// code the user granted, exchanged at `/api/oauth2/token`.
+pub async fn discord_access_token(
+    http: &reqwest::Client,
+    discord: &DiscordSandbox,
+    user: u64,
+) -> String {
+    let code = discord
+        .mint_oauth_code(user, vec!["identify".into()], None)
+        .unwrap();
+    let answer: Value = http
+        .post(format!("{}/api/oauth2/token", discord.base_url()))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("client_id", &discord.application_id().to_string()),
+            ("client_secret", &discord.client_secret()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    answer["access_token"]
+        .as_str()
+        .expect("an access token")
+        .to_string()
 }
 
 /// The message an interaction's answer produced (its callback data).

@@ -4,10 +4,9 @@
 use kd_core::config::RuntimeConfig;
 use kd_sandbox_discord::{Config, DiscordSandbox, GuildCreated, NewGuild, NewUser};
 use kd_sandbox_kaltura::{KalturaSandbox, SandboxConfig};
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use kd_testing::process::Running;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 /// The outside world a workload process runs against: both sandboxes and one guild with one
 /// member, `ada`, who has no roles.
@@ -53,7 +52,7 @@ impl Outside {
 
 /// A workload process (`bot` or `serve`).
 pub struct WorkloadProcess {
-    pub child: Child,
+    pub process: Running,
     pub port: u16,
     pub config_file: PathBuf,
     _dir: tempfile::TempDir,
@@ -119,31 +118,27 @@ impl WorkloadProcess {
         }
         let config_file = dir.path().join("runtime.json");
         std::fs::write(&config_file, config.to_json()).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(bin)
-            .args(command)
-            .arg("--config")
-            .arg(&config_file)
-            .arg("--secrets-dir")
-            .arg(dir.path())
-            .arg("--store")
-            .arg(format!(
-                "sqlite://{}",
-                dir.path().join("store.db").display()
-            ))
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(extra)
-            .stdout(stdout)
-            // Start-up errors show in the test's output.
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
+        let port = kd_testing::free_port();
+        let process = Running::spawn(
+            Command::new(bin)
+                .args(command)
+                .arg("--config")
+                .arg(&config_file)
+                .arg("--secrets-dir")
+                .arg(dir.path())
+                .arg("--store")
+                .arg(format!(
+                    "sqlite://{}",
+                    dir.path().join("store.db").display()
+                ))
+                .args(["--listen", &format!("127.0.0.1:{port}")])
+                .args(extra)
+                .stdout(stdout)
+                // Start-up errors show in the test's output.
+                .stderr(Stdio::inherit()),
+        );
         Self {
-            child,
+            process,
             port,
             config_file,
             _dir: dir,
@@ -168,25 +163,14 @@ impl WorkloadProcess {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// `GET path` on its HTTP port; None while it is not listening yet.
+    /// `GET path` on its HTTP port (the whole response); None while it is not listening yet.
     pub fn get(&self, path: &str) -> Option<String> {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-        )
-        .ok()?;
-        let mut out = String::new();
-        stream.read_to_string(&mut out).ok()?;
-        Some(out)
+        kd_testing::http::get(self.port, path)
     }
 
-    /// One sample of the Prometheus text, by its full name with labels.
+    /// One sample of its Prometheus text, by its full name with labels.
     pub fn metric(&self, sample: &str) -> Option<f64> {
-        let text = self.get("/metrics")?;
-        text.lines()
-            .find_map(|l| l.strip_prefix(sample))
-            .and_then(|v| v.trim().parse().ok())
+        kd_testing::http::metric(kd_testing::http::body(&self.get("/metrics")?)?, sample)
     }
 }
 
@@ -203,12 +187,5 @@ fn mount_secret(folder: &std::path::Path, key: &str, value: &str, generation: us
     let link = folder.join(key);
     if std::fs::symlink_metadata(&link).is_err() {
         std::os::unix::fs::symlink(format!("..data/{key}"), link).unwrap();
-    }
-}
-
-impl Drop for WorkloadProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

@@ -2,6 +2,7 @@
 //! at a steady rate are all answered in time (callbacks leave concurrently, not one at a time),
 //! and deferred answers still get their edit.
 
+use kd_core::command::Command;
 use kd_tests::{World, content};
 use serde_json::json;
 use std::time::Duration;
@@ -16,7 +17,7 @@ async fn with_150_ms_to_discord_every_interaction_at_20_per_second_is_answered()
         tick.tick().await;
         let view = world.spec(
             world.admin,
-            "kaltura-config",
+            Command::Config.name(),
             vec![json!({"name": "view", "options": []})],
         );
         sent.push(world.discord.invoke_command(view).unwrap().id);
@@ -47,7 +48,7 @@ async fn with_150_ms_to_discord_a_deferred_answer_is_still_edited() {
         .set_latency(Duration::from_millis(2600));
     let sent = world
         .discord
-        .invoke_command(world.spec(world.student, "kaltura-list", vec![]))
+        .invoke_command(world.spec(world.student, Command::List.name(), vec![]))
         .unwrap();
     let deferred = world.answer(sent.id).await;
     assert_eq!(deferred.callback.as_ref().unwrap()["type"], 5);

@@ -122,29 +122,7 @@ impl Server {
 
     /// A Discord OAuth access token of the user, as the Activity's OAuth exchange gets one.
     pub async fn discord_access_token(&self, user: u64) -> String {
-        let discord = &self.world.discord;
-        let code = discord
-            .mint_oauth_code(user, vec!["identify".into()], None)
-            .unwrap();
-        let answer: Value = self
-            .http
-            .post(format!("{}/api/oauth2/token", discord.base_url()))
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", code.as_str()),
-                ("client_id", &discord.application_id().to_string()),
-                ("client_secret", &discord.client_secret()),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        answer["access_token"]
-            .as_str()
-            .expect("an access token")
-            .to_string()
+        kd_tests::discord_access_token(&self.http, &self.world.discord, user).await
     }
 
     /// Exchanges a Discord token through `POST /api/v1/auth/token`.

@@ -3,6 +3,7 @@
 
 use super::Server;
 use futures_util::{SinkExt, StreamExt};
+use kd_core::command::Command;
 use kd_sandbox_discord::NewCommandInteraction;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -54,7 +55,7 @@ pub async fn launch(server: &Server, user: u64, entry: &str) -> Activity {
             channel_id: world.guild.voice_channel_id,
             ..world.spec(
                 user,
-                "kaltura-watch",
+                Command::Watch.name(),
                 vec![json!({"name": "entry", "value": entry})],
             )
         })
