@@ -204,7 +204,7 @@ async fn members_loop(
             next = tokio::time::timeout(idle, stream.next()) => next,
             _ = killed.changed() => {
                 // Closed by the hub (replaced, too slow): the writer sends the close frame.
-                return End::Dropped;
+                return End::Close((*killed.borrow()).unwrap_or(close::SERVER_ERROR));
             }
         };
         let Ok(message) = next else {

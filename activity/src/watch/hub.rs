@@ -839,8 +839,15 @@ impl Hub {
                 continue;
             };
             if inner.conns.is_empty() && inner.joining == 0 {
+                // An empty room is kept a while for a quick reconnect; with several replicas a
+                // room whose members are all elsewhere is theirs to keep.
+                if room.members.is_empty() && inner.empty_since.is_none() {
+                    inner.empty_since = Some(Instant::now());
+                }
                 let empty_for = inner.empty_since.map_or(Duration::ZERO, |t| t.elapsed());
-                if self.shared || empty_for >= Duration::from_millis(self.timings.empty_room_ms) {
+                let kept_enough = empty_for >= Duration::from_millis(self.timings.empty_room_ms);
+                if room.members.is_empty() && kept_enough || !room.members.is_empty() && self.shared
+                {
                     forget.push((local.instance_id.clone(), room.rev, room.members.is_empty()));
                 }
                 continue;
