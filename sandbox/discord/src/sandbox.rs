@@ -452,7 +452,12 @@ mod tests {
 
     #[test]
     fn latency_jitter_stays_in_its_range_and_varies() {
-        let sandbox = Sandbox::new(Config::default(), String::new(), String::new());
+        let sandbox = Sandbox::new(
+            Config::default(),
+            String::new(),
+            String::new(),
+            String::new(),
+        );
         sandbox.set_latency(Duration::from_millis(100));
         assert_eq!(sandbox.latency(), Duration::from_millis(100));
         sandbox.set_latency_jitter(Duration::from_millis(100), Duration::from_millis(30));
