@@ -4,6 +4,7 @@
 //! `Any` driver, so the backends cannot drift apart.
 
 mod meetings;
+mod outbox;
 mod overrides;
 mod registrations;
 mod rooms;
@@ -12,6 +13,10 @@ mod signals;
 mod watch;
 
 pub use meetings::{Meeting, MeetingState};
+pub use outbox::{
+    Attempt, MessageState, NewEvent, NewMessage, OutboxMessage, Outcome, RuleCounts, message_id,
+    nonce_for,
+};
 pub use rooms::{RoomRow, RoomWrite};
 pub use signals::{MAX_PAYLOAD, WatchSignal};
 pub use watch::{NewQueueItem, QueueItem, QueuedVideo};
@@ -35,6 +40,14 @@ pub enum StoreError {
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Milliseconds since the UNIX epoch: the store's clock.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
 
 /// A handle on the store; cheap to clone.
 #[derive(Clone)]

@@ -62,6 +62,49 @@ const STEPS: &[&str] = &[
         seq BIGINT NOT NULL,
         updated_at BIGINT NOT NULL
     )",
+    // 4: the notification outbox (see outbox.rs and docs/notifications.md)
+    "CREATE TABLE notification_events (
+        notification_id TEXT PRIMARY KEY,
+        partner_id BIGINT NOT NULL,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        received_at BIGINT NOT NULL
+    );
+    CREATE TABLE notification_channels (
+        channel_id TEXT PRIMARY KEY,
+        next_seq BIGINT NOT NULL,
+        lease_owner TEXT,
+        lease_until BIGINT
+    );
+    CREATE TABLE notification_messages (
+        message_id TEXT PRIMARY KEY,
+        notification_id TEXT NOT NULL REFERENCES notification_events (notification_id),
+        rule TEXT NOT NULL,
+        channel_id TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        nonce TEXT NOT NULL,
+        body TEXT NOT NULL,
+        state TEXT NOT NULL,
+        attempts BIGINT NOT NULL,
+        not_before BIGINT NOT NULL,
+        discord_message_id TEXT,
+        last_error TEXT,
+        error_at BIGINT,
+        delivered_at BIGINT,
+        created_at BIGINT NOT NULL,
+        UNIQUE (channel_id, seq)
+    );
+    CREATE INDEX notification_messages_pending ON notification_messages (channel_id, state, seq);
+    CREATE INDEX notification_messages_rule ON notification_messages (rule, state);
+    CREATE TABLE notification_attempts (
+        message_id TEXT NOT NULL REFERENCES notification_messages (message_id),
+        attempt BIGINT NOT NULL,
+        owner TEXT NOT NULL,
+        at BIGINT NOT NULL,
+        outcome TEXT NOT NULL,
+        detail TEXT,
+        PRIMARY KEY (message_id, attempt)
+    )",
 ];
 
 pub(crate) async fn migrate(store: &Store) -> Result<()> {

@@ -3,7 +3,7 @@
 //! `signals.rs`) so open rooms show it at once, whichever process made it.
 
 use crate::signals::WatchSignal;
-use crate::{Result, Store};
+use crate::{Result, Store, now_ms};
 
 /// One queued video, in play order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,13 +52,6 @@ fn item((item_id, channel_id, guild_id, entry_id, title, added_by, added_at): Ro
         added_by,
         added_at,
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 impl Store {

@@ -2,9 +2,11 @@
 //! (a fresh database per test; `KD_TEST_POSTGRES` overrides the server URL).
 
 use kd_store::{
-    Backend, Meeting, MeetingState, NewQueueItem, RoomRow, RoomWrite, Store, WatchSignal,
+    Backend, Meeting, MeetingState, MessageState, NewEvent, NewMessage, NewQueueItem, Outcome,
+    RoomRow, RoomWrite, Store, WatchSignal,
 };
 use sqlx::Connection;
+use std::sync::{Arc, Mutex};
 
 const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
 
@@ -310,6 +312,251 @@ async fn registrations_suite(store: &Store) {
         store.registered_fingerprint("other", "g1").await.unwrap(),
         None
     );
+}
+
+fn event(id: &str) -> NewEvent<'_> {
+    NewEvent {
+        notification_id: id,
+        partner_id: 101,
+        kind: "entryReady",
+        payload: "{}",
+        received_at: 1,
+    }
+}
+
+fn to(rule: &'static str, channel_id: &'static str) -> NewMessage<'static> {
+    NewMessage {
+        rule,
+        channel_id,
+        body: r#"{"content":"ready"}"#,
+    }
+}
+
+async fn outbox_suite(store: &Store) {
+    // A notification Kaltura delivers twice is stored once, with its messages once.
+    let routes = [to("lectures", "c1"), to("all", "c2")];
+    assert!(store.record_event(&event("n1"), &routes).await.unwrap());
+    assert!(!store.record_event(&event("n1"), &routes).await.unwrap());
+    assert!(
+        store
+            .record_event(&event("n2"), &[to("lectures", "c1")])
+            .await
+            .unwrap()
+    );
+    let c1 = store.channel_outbox("c1").await.unwrap();
+    assert_eq!(c1.iter().map(|m| m.seq).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(c1[0].nonce, kd_store::nonce_for(&c1[0].message_id));
+    assert_eq!(c1[0].nonce.len(), 25);
+    assert_eq!(store.channel_outbox("c2").await.unwrap().len(), 1);
+    assert_eq!(store.due_channels(10).await.unwrap(), ["c1", "c2"]);
+
+    // One owner at a time; the lease expires or is released.
+    let batch = store
+        .claim_channel("c1", "a", 10, 1000, 10)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(batch.len(), 2);
+    assert_eq!(
+        store.claim_channel("c1", "b", 20, 1000, 10).await.unwrap(),
+        None
+    );
+    assert_eq!(store.due_channels(20).await.unwrap(), ["c2"]);
+    assert!(
+        store
+            .claim_channel("c1", "b", 1011, 1000, 10)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    store.release_channel("c1", "a").await.unwrap(); // not a's any more: stays b's
+    assert_eq!(
+        store
+            .claim_channel("c1", "a", 1020, 1000, 10)
+            .await
+            .unwrap(),
+        None
+    );
+    store.release_channel("c1", "b").await.unwrap();
+
+    // A retry holds the channel back until it is due; then delivery continues in order.
+    let (first, second) = (&batch[0].message_id, &batch[1].message_id);
+    let retry = Outcome::Retry {
+        error: "429 rate limited".into(),
+        retry_at: 2000,
+    };
+    assert!(
+        store
+            .record_attempt(first, "a", 1030, &retry)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_channel("c1", "a", 1040, 1000, 10)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_empty()
+    );
+    let due = store
+        .claim_channel("c1", "a", 2000, 1000, 10)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(due.len(), 2);
+    let done = Outcome::Delivered {
+        discord_message_id: "900".into(),
+    };
+    assert!(store.record_attempt(first, "a", 2001, &done).await.unwrap());
+    assert!(
+        !store.record_attempt(first, "a", 2002, &done).await.unwrap(),
+        "settled already"
+    );
+    let gone = Outcome::Failed {
+        reason: "Unknown Channel (10003)".into(),
+    };
+    assert!(
+        store
+            .record_attempt(second, "a", 2003, &gone)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_channel("c1", "a", 2004, 1000, 10)
+            .await
+            .unwrap()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(!store.record_attempt("nope", "a", 1, &done).await.unwrap());
+
+    let settled = store.outbox_message(first).await.unwrap().unwrap();
+    assert_eq!(settled.state, MessageState::Delivered);
+    assert_eq!(settled.discord_message_id.as_deref(), Some("900"));
+    assert_eq!(settled.attempts, 3);
+    let history = store.attempts(first).await.unwrap();
+    assert_eq!(
+        history
+            .iter()
+            .map(|a| a.outcome.as_str())
+            .collect::<Vec<_>>(),
+        ["retry", "delivered", "delivered"]
+    );
+    assert_eq!(history[0].detail.as_deref(), Some("429 rate limited"));
+    assert_eq!(
+        store.outbox_message(second).await.unwrap().unwrap().state,
+        MessageState::Failed
+    );
+
+    let counts = store.rule_counts().await.unwrap();
+    assert_eq!(counts.len(), 2);
+    let (all, lectures) = (&counts[0], &counts[1]);
+    assert_eq!(
+        (all.rule.as_str(), all.delivered, all.failed, all.pending),
+        ("all", 0, 0, 1)
+    );
+    assert_eq!(all.last_error, None);
+    assert_eq!(
+        (lectures.delivered, lectures.failed, lectures.pending),
+        (1, 1, 0)
+    );
+    assert_eq!(lectures.last_delivery, Some(2001));
+    assert_eq!(
+        lectures.last_error.as_deref(),
+        Some("Unknown Channel (10003)")
+    );
+}
+
+/// Two owners deliver one channel's burst at once: each message is sent once, in order.
+async fn racing_owners(a: &Store, b: &Store) {
+    let ids: Vec<String> = (0..40).map(|i| format!("burst-{i}")).collect();
+    for id in &ids {
+        assert!(
+            a.record_event(&event(id), &[to("burst", "race")])
+                .await
+                .unwrap()
+        );
+    }
+    let sent: Arc<Mutex<Vec<(i64, &'static str)>>> = Arc::default();
+    let deliver = |store: Store,
+                   owner: &'static str,
+                   sent: Arc<Mutex<Vec<(i64, &'static str)>>>| async move {
+        loop {
+            let now = kd_store::now_ms();
+            let Some(batch) = store
+                .claim_channel("race", owner, now, 60_000, 3)
+                .await
+                .unwrap()
+            else {
+                tokio::task::yield_now().await;
+                continue;
+            };
+            if batch.is_empty() {
+                store.release_channel("race", owner).await.unwrap();
+                return;
+            }
+            for message in batch {
+                sent.lock().unwrap().push((message.seq, owner));
+                let done = Outcome::Delivered {
+                    discord_message_id: message.seq.to_string(),
+                };
+                assert!(
+                    store
+                        .record_attempt(&message.message_id, owner, now, &done)
+                        .await
+                        .unwrap()
+                );
+            }
+            store.release_channel("race", owner).await.unwrap();
+            tokio::task::yield_now().await;
+        }
+    };
+    let (x, y) = tokio::join!(
+        tokio::spawn(deliver(a.clone(), "a", sent.clone())),
+        tokio::spawn(deliver(b.clone(), "b", sent.clone()))
+    );
+    x.unwrap();
+    y.unwrap();
+    let sent = sent.lock().unwrap();
+    assert_eq!(
+        sent.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(),
+        (1..=40).collect::<Vec<_>>()
+    );
+    let outbox = a.channel_outbox("race").await.unwrap();
+    assert!(
+        outbox
+            .iter()
+            .all(|m| m.state == MessageState::Delivered && m.attempts == 1)
+    );
+}
+
+#[tokio::test]
+async fn sqlite_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    let store = Store::open(&url).await.unwrap();
+    outbox_suite(&store).await;
+    let other = Store::open(&url).await.unwrap();
+    racing_owners(&store, &other).await;
+}
+
+#[tokio::test]
+async fn postgres_outbox() {
+    let db = PgDatabase::create("outbox").await;
+    let a = Store::open(&db.url()).await.unwrap();
+    outbox_suite(&a).await;
+    let b = Store::open(&db.url()).await.unwrap();
+    racing_owners(&a, &b).await;
+    // Two replicas receiving the same notification at once store it once.
+    let (dup, routes) = (event("dup"), [to("burst", "dup")]);
+    let (x, y) = tokio::join!(a.record_event(&dup, &routes), b.record_event(&dup, &routes));
+    assert!(x.unwrap() ^ y.unwrap());
+    assert_eq!(a.channel_outbox("dup").await.unwrap().len(), 1);
+    a.pool_close().await;
+    b.pool_close().await;
+    db.drop_now().await;
 }
 
 #[tokio::test]

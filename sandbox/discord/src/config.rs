@@ -28,6 +28,9 @@ pub struct Config {
     pub interaction_deadline: Duration,
     /// Lifetime of an interaction token for webhook edits and follow-ups (15 min at Discord).
     pub interaction_token_lifetime: Duration,
+    /// How long `enforce_nonce` remembers a nonce. Discord documents "the past few minutes"
+    /// without a number; 5 minutes by default.
+    pub nonce_window: Duration,
 }
 
 impl Default for Config {
@@ -45,6 +48,7 @@ impl Default for Config {
             resume_window: Duration::from_secs(120),
             interaction_deadline: Duration::from_secs(3),
             interaction_token_lifetime: Duration::from_secs(15 * 60),
+            nonce_window: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -69,6 +73,7 @@ impl std::fmt::Debug for Config {
                 "interaction_token_lifetime",
                 &self.interaction_token_lifetime,
             )
+            .field("nonce_window", &self.nonce_window)
             .finish()
     }
 }

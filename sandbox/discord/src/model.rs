@@ -259,6 +259,9 @@ pub struct Message {
     pub mentions: Vec<u64>,
     pub mention_roles: Vec<u64>,
     pub mention_everyone: bool,
+    /// Echoed as sent (integer or string).
+    pub nonce: Option<Value>,
+    pub created: Instant,
 }
 
 /// Message flags the sandbox acts on.
@@ -310,6 +313,9 @@ impl Message {
         }
         if let Some(metadata) = &self.interaction_metadata {
             message["interaction_metadata"] = metadata.clone();
+        }
+        if let Some(nonce) = &self.nonce {
+            message["nonce"] = nonce.clone();
         }
         message
     }

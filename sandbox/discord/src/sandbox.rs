@@ -67,6 +67,7 @@ impl Sandbox {
         let limits = Limits {
             interaction_deadline: config.interaction_deadline,
             interaction_token_lifetime: config.interaction_token_lifetime,
+            nonce_window: config.nonce_window,
         };
         let world = World::new(
             config.application_id,

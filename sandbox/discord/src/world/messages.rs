@@ -22,6 +22,13 @@ pub struct MessageSpec {
     pub allowed_mentions: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flags: Option<u64>,
+    /// An integer or a string of up to 25 characters, echoed on the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<Value>,
+    /// With a nonce: a repeat by the same author in the same channel within the window
+    /// returns the earlier message instead of creating one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforce_nonce: Option<bool>,
 }
 
 impl MessageSpec {
@@ -59,7 +66,26 @@ impl MessageSpec {
                 "Must be 5 or fewer in length.",
             ));
         }
-        Ok(())
+        self.nonce_key().map(drop)
+    }
+
+    /// The nonce as the text it is compared by; integers and strings only, strings up to 25.
+    fn nonce_key(&self) -> ApiResult<Option<String>> {
+        match &self.nonce {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(text)) if text.chars().count() > 25 => Err(ApiError::invalid_form(
+                "nonce",
+                "BASE_TYPE_MAX_LENGTH",
+                "Must be 25 or fewer in length.",
+            )),
+            Some(Value::String(text)) => Ok(Some(text.clone())),
+            Some(Value::Number(n)) if n.is_i64() || n.is_u64() => Ok(Some(n.to_string())),
+            Some(other) => Err(ApiError::invalid_form(
+                "nonce",
+                "BASE_TYPE_STRING",
+                &format!("Could not interpret \"{other}\" as string."),
+            )),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -163,6 +189,17 @@ impl World {
         if spec.is_empty() && spec.flags.unwrap_or(0) & LOADING == 0 {
             return Err(ApiError::empty_message());
         }
+        let nonce_key = spec
+            .nonce_key()?
+            .filter(|_| spec.enforce_nonce == Some(true))
+            .map(|nonce| (channel_id, origin.author_id, nonce));
+        if let Some(earlier) = nonce_key.as_ref().and_then(|key| self.nonces.get(key))
+            && let Some(message) = self.messages.get(earlier)
+            && message.created.elapsed() <= self.limits.nonce_window
+        {
+            // Discord answers the repeat with the earlier message and dispatches nothing.
+            return Ok((self.message_json(message.id)?, vec![]));
+        }
         let channel = self.channel(channel_id)?.clone();
         let content = spec.content.unwrap_or_default();
         let (mentions, mention_roles, mention_everyone) =
@@ -185,9 +222,22 @@ impl World {
             mentions,
             mention_roles,
             mention_everyone,
+            nonce: spec.nonce.filter(|n| !n.is_null()),
+            created: std::time::Instant::now(),
         };
         let id = message.id;
         self.messages.insert(id, message);
+        if let Some(key) = nonce_key {
+            let window = self.limits.nonce_window;
+            let messages = &self.messages;
+            // Forget nonces past the window so the map stays bounded by the recent rate.
+            self.nonces.retain(|_, earlier| {
+                messages
+                    .get(earlier)
+                    .is_some_and(|m| m.created.elapsed() <= window)
+            });
+            self.nonces.insert(key, id);
+        }
         let json = self.message_json(id)?;
         let events = self.message_event("MESSAGE_CREATE", id, &json);
         Ok((json, events))
@@ -444,6 +494,7 @@ mod tests {
     use super::*;
     use crate::permissions;
     use crate::world::{NewGuild, NewUser, test_world};
+    use std::time::Duration;
 
     #[test]
     fn allowed_mentions_filter_pings() {
@@ -568,6 +619,110 @@ mod tests {
                 .unwrap_err()
                 .code,
             10003
+        );
+    }
+
+    fn with_nonce(content: &str, nonce: Value, enforce: bool) -> MessageSpec {
+        MessageSpec {
+            nonce: Some(nonce),
+            enforce_nonce: Some(enforce),
+            ..MessageSpec::content(content)
+        }
+    }
+
+    #[test]
+    fn enforced_nonce_returns_the_earlier_message_within_the_window() {
+        let mut world = test_world();
+        let (guild, _) = world
+            .create_guild(NewGuild {
+                name: "g".into(),
+                ..NewGuild::default()
+            })
+            .unwrap();
+        let channel = guild.general_channel_id;
+        let (first, events) = world
+            .bot_create_message(channel, with_nonce("a", json!("n-1"), true))
+            .unwrap();
+        assert_eq!(first["nonce"], "n-1");
+        assert_eq!(events.len(), 1);
+        let (again, events) = world
+            .bot_create_message(channel, with_nonce("b", json!("n-1"), true))
+            .unwrap();
+        assert_eq!(again["id"], first["id"]);
+        assert_eq!(again["content"], "a");
+        assert!(events.is_empty(), "a repeat dispatches nothing");
+        // Without enforce_nonce, or with another nonce, messages are created.
+        let (loose, _) = world
+            .bot_create_message(channel, with_nonce("c", json!("n-1"), false))
+            .unwrap();
+        assert_ne!(loose["id"], first["id"]);
+        let (number, _) = world
+            .bot_create_message(channel, with_nonce("d", json!(42), true))
+            .unwrap();
+        assert_eq!(number["nonce"], 42);
+        assert_ne!(number["id"], first["id"]);
+        assert_eq!(
+            world
+                .channel_messages(channel, Page::all(), false)
+                .unwrap()
+                .len(),
+            3
+        );
+
+        // Another author's identical nonce is its own message.
+        let ann = world
+            .create_user(NewUser {
+                username: "ann".into(),
+                ..NewUser::default()
+            })
+            .unwrap();
+        let origin = |author_id| Origin {
+            author_id,
+            kind: 0,
+            webhook_id: None,
+            application_id: None,
+            interaction_metadata: None,
+        };
+        let (theirs, _) = world
+            .create_message(channel, with_nonce("e", json!("n-1"), true), origin(ann.id))
+            .unwrap();
+        assert_ne!(theirs["id"], first["id"]);
+
+        // Past the window the nonce is forgotten.
+        world.limits.nonce_window = Duration::ZERO;
+        std::thread::sleep(Duration::from_millis(2));
+        let (late, _) = world
+            .bot_create_message(channel, with_nonce("f", json!("n-1"), true))
+            .unwrap();
+        assert_ne!(late["id"], first["id"]);
+    }
+
+    #[test]
+    fn nonces_are_integers_or_strings_of_up_to_25_characters() {
+        let mut world = test_world();
+        let (guild, _) = world
+            .create_guild(NewGuild {
+                name: "g".into(),
+                ..NewGuild::default()
+            })
+            .unwrap();
+        let channel = guild.general_channel_id;
+        world
+            .bot_create_message(channel, with_nonce("ok", json!("x".repeat(25)), true))
+            .unwrap();
+        for bad in [json!("x".repeat(26)), json!(1.5), json!(true), json!({})] {
+            let err = world
+                .bot_create_message(channel, with_nonce("no", bad.clone(), true))
+                .unwrap_err();
+            assert_eq!(err.code, 50035, "{bad}");
+            assert!(err.body()["errors"]["nonce"]["_errors"][0]["code"].is_string());
+        }
+        assert_eq!(
+            world
+                .channel_messages(channel, Page::all(), false)
+                .unwrap()
+                .len(),
+            1
         );
     }
 

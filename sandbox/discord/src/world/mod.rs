@@ -40,6 +40,7 @@ pub struct Application {
 pub struct Limits {
     pub interaction_deadline: Duration,
     pub interaction_token_lifetime: Duration,
+    pub nonce_window: Duration,
 }
 
 pub struct World {
@@ -50,6 +51,8 @@ pub struct World {
     guilds: BTreeMap<u64, Guild>,
     channels: BTreeMap<u64, Channel>,
     messages: BTreeMap<u64, Message>,
+    /// `enforce_nonce` memory: (channel, author, nonce) to the message it created.
+    nonces: HashMap<(u64, u64, String), u64>,
     commands: BTreeMap<CommandScope, Vec<serde_json::Value>>,
     interactions: BTreeMap<u64, Interaction>,
     interaction_tokens: HashMap<String, u64>,
@@ -106,6 +109,7 @@ impl World {
             guilds: BTreeMap::new(),
             channels: BTreeMap::new(),
             messages: BTreeMap::new(),
+            nonces: HashMap::new(),
             commands: BTreeMap::new(),
             interactions: BTreeMap::new(),
             interaction_tokens: HashMap::new(),
@@ -200,6 +204,7 @@ pub(crate) fn test_world() -> World {
         Limits {
             interaction_deadline: Duration::from_secs(3),
             interaction_token_lifetime: Duration::from_secs(900),
+            nonce_window: Duration::from_secs(300),
         },
     )
 }
