@@ -15,6 +15,7 @@ mod limits;
 mod meetings;
 mod ops;
 mod videos;
+pub mod web_app;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
