@@ -17,6 +17,7 @@ mod meetings;
 mod ops;
 mod videos;
 pub mod watch;
+pub mod web_app;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
