@@ -15,6 +15,12 @@ pub use watch::QueuedVideo;
 use sqlx::AnyPool;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use std::fmt;
+use std::time::Duration;
+
+/// How long an operation waits for a connection. sqlx's default (30 s) would hold every
+/// caller through an outage and then run its work long after anyone waits for it; a write
+/// that fails here was not done, and callers answer from what they have.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -70,6 +76,7 @@ impl Store {
         };
         let pool = AnyPoolOptions::new()
             .max_connections(connections)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect(&url)
             .await?;
         let store = Self { pool, backend };
