@@ -1,6 +1,8 @@
 //! Runtime config from a file (a mounted ConfigMap, or what `kaltura-discord render` wrote):
 //! read at start, then re-read when its content changes. A file that does not parse or whose
-//! revision does not match its content is refused with a log line, and the running config stays.
+//! revision does not match its content is refused with a log line, and the running config stays;
+//! so does a file that cannot be read (deleted, not UTF-8, a ConfigMap symlink left dangling),
+//! with a warning each time the problem starts or changes and a line when it is readable again.
 
 use kd_core::config::RuntimeConfig;
 use sha2::Digest;
@@ -35,14 +37,26 @@ async fn follow(
     tx: watch::Sender<Arc<RuntimeConfig>>,
 ) {
     let mut tick = tokio::time::interval(every);
+    // Why the file cannot be read, while it cannot: warned once per problem, not per poll.
+    let mut problem: Option<String> = None;
     loop {
         tick.tick().await;
         if tx.is_closed() {
             return;
         }
-        let Ok(text) = tokio::fs::read_to_string(&path).await else {
-            continue;
+        let text = match read(&path).await {
+            Ok(text) => text,
+            Err(why) => {
+                if problem.as_deref() != Some(why.as_str()) {
+                    tracing::warn!(file = %path.display(), problem = %why, "cannot read the runtime config file; keeping the running config");
+                }
+                problem = Some(why);
+                continue;
+            }
         };
+        if let Some(was) = problem.take() {
+            tracing::info!(file = %path.display(), was = %was, "the runtime config file is readable again");
+        }
         let seen = digest(&text);
         if seen == last {
             continue;
@@ -57,6 +71,26 @@ async fn follow(
             }
         }
         last = seen;
+    }
+}
+
+/// The file's text, or why there is none, in words for the warning.
+async fn read(path: &Path) -> Result<String, String> {
+    match tokio::fs::read(path).await {
+        Ok(bytes) => String::from_utf8(bytes).map_err(|e| {
+            format!(
+                "it is not UTF-8 text (an invalid byte after {} bytes)",
+                e.utf8_error().valid_up_to()
+            )
+        }),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            Err(if tokio::fs::symlink_metadata(path).await.is_ok() {
+                "it is a symlink to nothing (a ConfigMap's `..data` link left dangling?)".into()
+            } else {
+                "it does not exist".into()
+            })
+        }
+        Err(err) => Err(err.to_string()),
     }
 }
 
@@ -109,6 +143,23 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(rx.borrow().application.name, "b");
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_file_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("runtime.json");
+        assert_eq!(read(&file).await.unwrap_err(), "it does not exist");
+        std::fs::write(&file, b"{\"a\": \"\xff\"}").unwrap();
+        assert!(read(&file).await.unwrap_err().contains("not UTF-8"));
+        std::fs::remove_file(&file).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("..data/runtime.json"), &file).unwrap();
+        assert!(
+            read(&file)
+                .await
+                .unwrap_err()
+                .contains("symlink to nothing")
+        );
     }
 
     #[tokio::test]

@@ -30,6 +30,7 @@ pub struct Metrics {
     pub latency: Family<CommandLabel, Histogram>,
     pub deferred: Family<CommandLabel, Counter>,
     pub registrations: Counter,
+    pub settings_fallbacks: Counter,
     pub revision: Family<RevisionLabel, Gauge>,
 }
 
@@ -39,7 +40,7 @@ impl Default for Metrics {
         let interactions = Family::<CommandLabels, Counter>::default();
         registry.register(
             "interactions",
-            "Interactions handled, by command and outcome",
+            "Interactions handled, by command and outcome (ok, denied, failed; unanswered when Discord never got an answer in time)",
             interactions.clone(),
         );
         let latency = Family::<CommandLabel, Histogram>::new_with_constructor(|| {
@@ -49,7 +50,7 @@ impl Default for Metrics {
         });
         registry.register(
             "interaction_seconds",
-            "Time from receiving an interaction to its final answer",
+            "Time from receiving an interaction to its final answer (answered ones only)",
             latency.clone(),
         );
         let deferred = Family::<CommandLabel, Counter>::default();
@@ -64,6 +65,12 @@ impl Default for Metrics {
             "Guild command sets sent to Discord",
             registrations.clone(),
         );
+        let settings_fallbacks = Counter::default();
+        registry.register(
+            "settings_fallbacks",
+            "Interactions answered from the GuildConfig alone: the store did not give the guild's overrides in time",
+            settings_fallbacks.clone(),
+        );
         let revision = Family::<RevisionLabel, Gauge>::default();
         registry.register(
             "config_revision",
@@ -76,6 +83,7 @@ impl Default for Metrics {
             latency,
             deferred,
             registrations,
+            settings_fallbacks,
             revision,
         }
     }

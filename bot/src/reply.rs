@@ -7,6 +7,9 @@ use serde_json::{Value, json};
 /// Discord's EPHEMERAL message flag.
 const EPHEMERAL: u64 = 1 << 6;
 
+/// Discord's limit on a message's content, in characters.
+const MAX_CONTENT: usize = 2000;
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Message {
     pub content: String,
@@ -90,6 +93,25 @@ impl Reply {
         }
     }
 
+    /// The reply with `note` as a last line of its message (suggestions and launches carry no
+    /// text, so they stay as they are); the message still fits Discord's 2,000 characters.
+    pub fn with_note(self, note: &str) -> Reply {
+        let noted = |mut m: Message| {
+            let room = MAX_CONTENT.saturating_sub(note.chars().count() + 2);
+            m.content = if m.content.is_empty() {
+                note.to_string()
+            } else {
+                format!("{}\n\n{note}", truncate(&m.content, room))
+            };
+            m
+        };
+        match self {
+            Reply::Message(m) => Reply::Message(noted(m)),
+            Reply::Update(m) => Reply::Update(noted(m)),
+            other => other,
+        }
+    }
+
     /// Whether the reply may replace a deferred answer by editing it (a launch or
     /// suggestions cannot be sent late).
     pub fn can_follow_deferral(&self) -> bool {
@@ -165,6 +187,20 @@ mod tests {
             json!({"type": 5, "data": {"flags": 64}})
         );
         assert_eq!(deferral(true, true), json!({"type": 6}));
+    }
+
+    #[test]
+    fn a_note_goes_below_the_content_and_the_whole_still_fits() {
+        let noted = Reply::Message(Message::ephemeral("hi")).with_note("-# small print");
+        assert_eq!(
+            noted,
+            Reply::Message(Message::ephemeral("hi\n\n-# small print"))
+        );
+        let long = Reply::Update(Message::public("x".repeat(2000))).with_note("-# note");
+        let Reply::Update(m) = long else { panic!() };
+        assert_eq!(m.content.chars().count(), 2000);
+        assert!(m.content.ends_with("…\n\n-# note"));
+        assert_eq!(Reply::LaunchActivity.with_note("n"), Reply::LaunchActivity);
     }
 
     #[test]

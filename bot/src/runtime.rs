@@ -8,7 +8,7 @@ use crate::handle::{Outcome, handle};
 use crate::invocation::{Action, Invocation, NotHandled, from_interaction};
 use crate::metrics::{CommandLabel, CommandLabels, Metrics};
 use crate::reply::{Message, Reply, deferral};
-use kd_core::command::Command;
+use kd_core::command::{Command, ConfigAction};
 use kd_core::config::RuntimeConfig;
 use kd_core::join_token::JoinKey;
 use kd_core::kaltura::{KalturaClients, KalturaSettings};
@@ -37,6 +37,12 @@ const REGISTRATION_WORKERS: usize = 4;
 
 /// Discord refuses an interaction's first answer after this long.
 const CALLBACK_DEADLINE: Duration = Duration::from_secs(3);
+
+/// Said below an answer given without the stored settings.
+const SETTINGS_FALLBACK_NOTE: &str = "-# Settings changed from Discord could not be read just now, so this answer follows the server's GuildConfig alone.";
+
+/// The outcome label of an interaction Discord never got an answer to.
+const UNANSWERED: &str = "unanswered";
 
 /// The gateway intents the DiscordApplication asks for.
 pub fn intents(config: &RuntimeConfig) -> Intents {
@@ -112,6 +118,17 @@ pub struct Bot {
     pub metrics: Metrics,
 }
 
+/// The bot's readiness, as `/readyz` serves it.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Readiness {
+    pub ready: bool,
+    /// `ok`, or why the store is not answering.
+    pub store: String,
+    pub shards: u32,
+    pub shards_connected: u32,
+}
+
 /// What the bot failed to start with.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -183,6 +200,23 @@ impl Bot {
         )
     }
 
+    /// What `/readyz` tells: ready when the store answers (within a second) and every
+    /// gateway shard is connected.
+    pub async fn readiness(&self) -> Readiness {
+        let store = match tokio::time::timeout(Duration::from_secs(1), self.store.ping()).await {
+            Ok(Ok(())) => "ok".to_string(),
+            Ok(Err(err)) => err.to_string(),
+            Err(_) => "no answer within 1s".to_string(),
+        };
+        let report = self.report();
+        Readiness {
+            ready: store == "ok" && report.shards > 0 && report.shards_connected == report.shards,
+            store,
+            shards: report.shards,
+            shards_connected: report.shards_connected,
+        }
+    }
+
     pub fn http(&self) -> &twilight_http::Client {
         &self.http
     }
@@ -236,6 +270,7 @@ impl Bot {
 
     async fn serve(self: Arc<Self>, mut shard: Shard) {
         let wanted = EventTypeFlags::READY
+            | EventTypeFlags::RESUMED
             | EventTypeFlags::GUILD_CREATE
             | EventTypeFlags::GUILD_DELETE
             | EventTypeFlags::INTERACTION_CREATE
@@ -271,6 +306,7 @@ impl Bot {
                     "connected to the gateway"
                 )
             }
+            Event::Resumed => self.shard_connected(shard, true),
             Event::GatewayClose(_) => self.shard_connected(shard, false),
             Event::GuildCreate(created) => {
                 if let GuildCreate::Available(guild) = *created {
@@ -380,8 +416,12 @@ impl Bot {
         }
     }
 
+    /// Answers one interaction. Every bound counts from its receipt, whatever the store or
+    /// Discord do: the deferral goes out at `defer_after` even while settings are still being
+    /// read; a plan that writes is acknowledged before it writes, so a member who got no
+    /// answer changed nothing; and work whose deferral Discord did not take is dropped.
     async fn on_interaction(self: Arc<Self>, interaction: Interaction) {
-        let started = Instant::now();
+        let received = Instant::now();
         let inv = match from_interaction(&interaction) {
             Ok(inv) => inv,
             Err(NotHandled::NotInGuild) => {
@@ -392,7 +432,7 @@ impl Bot {
                     &interaction.id.to_string(),
                     &interaction.token,
                     &reply.callback(),
-                    started,
+                    received,
                 )
                 .await;
                 return;
@@ -400,47 +440,84 @@ impl Bot {
             Err(NotHandled::Unsupported) => return,
         };
         let command = label(&inv);
-        let config = self.config.borrow().clone();
-        let roles = self.roles_of(&inv.guild_id).await;
-        let scope = Scope::load(
-            config,
-            &self.store,
-            &inv.guild_id,
-            inv.member.clone(),
-            roles,
-        )
-        .await;
+        let is_button = matches!(inv.action, Action::Button { .. });
+        let is_autocomplete = matches!(inv.action, Action::Autocomplete { .. });
+        let defer_at = tokio::time::Instant::from(received + self.options.defer_after);
+        let mut deferred = false;
+
+        let prepare = self.prepare(&inv);
+        tokio::pin!(prepare);
+        let scope = match tokio::time::timeout_at(defer_at, &mut prepare).await {
+            Ok(scope) => scope,
+            Err(_) if is_autocomplete => {
+                let answered = self
+                    .callback(
+                        &inv.id,
+                        &inv.token,
+                        &Reply::Choices(Vec::new()).callback(),
+                        received,
+                    )
+                    .await;
+                self.observe(&command, Outcome::Failed, answered, received);
+                return;
+            }
+            Err(_) => {
+                if !self.defer(&inv, &command, is_button, received).await {
+                    self.observe(&command, Outcome::Failed, false, received);
+                    return;
+                }
+                deferred = true;
+                prepare.await
+            }
+        };
+        let degraded = scope.guild.as_ref().is_some_and(|g| g.degraded);
+        if degraded {
+            self.metrics.settings_fallbacks.inc();
+        }
+        // A write is answered before it runs: if Discord never took the answer, it is not done.
+        if is_config_write(&inv) && scope.guild.is_some() && !deferred {
+            if !self.defer(&inv, &command, is_button, received).await {
+                self.observe(&command, Outcome::Failed, false, received);
+                return;
+            }
+            deferred = true;
+        }
         let services = Services {
             store: &self.store,
             kaltura: &self.kaltura,
             join_key: &self.join_key,
         };
-        let is_button = matches!(inv.action, Action::Button { .. });
-        let is_autocomplete = matches!(inv.action, Action::Autocomplete { .. });
         let work = handle(&services, scope, &inv);
         tokio::pin!(work);
-        let (reply, outcome) = match tokio::time::timeout(self.options.defer_after, &mut work).await
-        {
-            Ok(done) => done,
-            Err(_) if is_autocomplete => (Reply::Choices(Vec::new()), Outcome::Failed),
-            Err(_) => {
-                self.metrics
-                    .deferred
-                    .get_or_create(&CommandLabel {
-                        command: command.clone(),
-                    })
-                    .inc();
-                self.callback(&inv.id, &inv.token, &deferral(is_button, true), started)
-                    .await;
-                let (reply, outcome) = work.await;
-                self.finish_deferred(&inv, &reply).await;
-                self.observe(&command, outcome, started);
-                return;
+        let (reply, outcome) = if deferred {
+            work.await
+        } else {
+            match tokio::time::timeout_at(defer_at, &mut work).await {
+                Ok(done) => done,
+                Err(_) if is_autocomplete => (Reply::Choices(Vec::new()), Outcome::Failed),
+                Err(_) => {
+                    if !self.defer(&inv, &command, is_button, received).await {
+                        // Dropping the work here: nobody waits for its result.
+                        self.observe(&command, Outcome::Failed, false, received);
+                        return;
+                    }
+                    deferred = true;
+                    work.await
+                }
             }
         };
-        self.callback(&inv.id, &inv.token, &reply.callback(), started)
-            .await;
-        self.observe(&command, outcome, started);
+        let reply = if degraded {
+            reply.with_note(SETTINGS_FALLBACK_NOTE)
+        } else {
+            reply
+        };
+        let answered = if deferred {
+            self.finish_deferred(&inv, &reply).await
+        } else {
+            self.callback(&inv.id, &inv.token, &reply.callback(), received)
+                .await
+        };
+        self.observe(&command, outcome, answered, received);
         if matches!(&inv.action, Action::Command { name, subcommand: Some(_), .. } if Command::parse(name) == Some(Command::Config))
             && outcome == Outcome::Ok
         {
@@ -449,23 +526,65 @@ impl Bot {
         }
     }
 
-    fn observe(&self, command: &str, outcome: Outcome, started: Instant) {
+    /// What answering needs besides the operation's own calls: the config, the guild's
+    /// stored settings (bounded, see [`kd_core::overrides::load`]) and its roles.
+    async fn prepare(&self, inv: &Invocation) -> Scope {
+        let config = self.config.borrow().clone();
+        let roles = self.roles_of(&inv.guild_id).await;
+        Scope::load(
+            config,
+            &self.store,
+            &inv.guild_id,
+            inv.member.clone(),
+            roles,
+        )
+        .await
+    }
+
+    /// Tells Discord the answer comes later; whether it took that.
+    async fn defer(
+        &self,
+        inv: &Invocation,
+        command: &str,
+        is_button: bool,
+        received: Instant,
+    ) -> bool {
+        self.metrics
+            .deferred
+            .get_or_create(&CommandLabel {
+                command: command.to_string(),
+            })
+            .inc();
+        self.callback(&inv.id, &inv.token, &deferral(is_button, true), received)
+            .await
+    }
+
+    /// Counts the interaction by how it ended; one Discord never got an answer to is
+    /// `unanswered`, whatever the work came to.
+    fn observe(&self, command: &str, outcome: Outcome, answered: bool, started: Instant) {
+        let outcome = if answered {
+            outcome.as_str()
+        } else {
+            UNANSWERED
+        };
         self.metrics
             .interactions
             .get_or_create(&CommandLabels {
                 command: command.to_string(),
-                outcome: outcome.as_str().to_string(),
+                outcome: outcome.to_string(),
             })
             .inc();
-        self.metrics
-            .latency
-            .get_or_create(&CommandLabel {
-                command: command.to_string(),
-            })
-            .observe(started.elapsed().as_secs_f64());
+        if answered {
+            self.metrics
+                .latency
+                .get_or_create(&CommandLabel {
+                    command: command.to_string(),
+                })
+                .observe(started.elapsed().as_secs_f64());
+        }
         tracing::info!(
             command,
-            outcome = outcome.as_str(),
+            outcome,
             ms = started.elapsed().as_millis() as u64,
             "interaction"
         );
@@ -473,9 +592,18 @@ impl Bot {
 
     /// `POST /interactions/{id}/{token}/callback`, given up at Discord's deadline for it
     /// (`received` + 3 s): later it would be refused anyway, and without a rate limiter
-    /// twilight re-sends a 429 at once, so the deadline also bounds that.
-    async fn callback(&self, id: &str, token: &str, body: &serde_json::Value, received: Instant) {
-        let Ok(id) = id.parse::<u64>() else { return };
+    /// twilight re-sends a 429 at once, so the deadline also bounds that. Whether Discord
+    /// took it.
+    async fn callback(
+        &self,
+        id: &str,
+        token: &str,
+        body: &serde_json::Value,
+        received: Instant,
+    ) -> bool {
+        let Ok(id) = id.parse::<u64>() else {
+            return false;
+        };
         let route = Route::InteractionCallback {
             interaction_id: id,
             interaction_token: token,
@@ -483,16 +611,17 @@ impl Bot {
         };
         let deadline = received + CALLBACK_DEADLINE;
         let send = self.send(&self.callbacks, &route, body, "interaction callback");
-        if tokio::time::timeout_at(deadline.into(), send)
-            .await
-            .is_err()
-        {
-            tracing::error!("an interaction callback missed Discord's 3 s deadline");
+        match tokio::time::timeout_at(deadline.into(), send).await {
+            Ok(sent) => sent,
+            Err(_) => {
+                tracing::error!("an interaction callback missed Discord's 3 s deadline");
+                false
+            }
         }
     }
 
-    /// After a deferral: the answer replaces the "thinking" message.
-    async fn finish_deferred(&self, inv: &Invocation, reply: &Reply) {
+    /// After a deferral: the answer replaces the "thinking" message. Whether Discord took it.
+    async fn finish_deferred(&self, inv: &Invocation, reply: &Reply) -> bool {
         let message = match reply {
             Reply::Message(m) | Reply::Update(m) => m.clone(),
             Reply::LaunchActivity | Reply::Choices(_) => {
@@ -516,7 +645,7 @@ impl Bot {
             &message.to_json(),
             "edit of a deferred answer",
         )
-        .await;
+        .await
     }
 
     async fn send(
@@ -525,7 +654,7 @@ impl Bot {
         route: &Route<'_>,
         body: &serde_json::Value,
         what: &str,
-    ) {
+    ) -> bool {
         let request = Request::builder(route)
             .body(serde_json::to_vec(body).expect("JSON"))
             .build();
@@ -533,11 +662,12 @@ impl Bot {
             Ok(request) => client.request::<EmptyBody>(request).await.map(|_| ()),
             Err(err) => Err(err),
         };
-        if let Err(err) = result {
+        if let Err(err) = &result {
             // Never silent: a lost answer is logged with its route.
             // The route holds the interaction token: name the kind of request only.
             tracing::error!(error = %err, request = what, "sending to Discord failed");
         }
+        result.is_ok()
     }
 
     /// Asks for the guild's registration to be checked; a guild already waiting is not queued
@@ -589,6 +719,15 @@ impl Bot {
         let Some(guild) = GuildScope::load(&config, &self.store, guild_id).await else {
             return;
         };
+        // Without its overrides the set could be wrong (a feature turned off from Discord
+        // back on): keep what Discord has until the store answers.
+        if guild.degraded {
+            tracing::warn!(
+                guild = guild_id,
+                "stored settings unreadable; command registration postponed"
+            );
+            return;
+        }
         let set = commands::command_set(&guild.effective.features);
         let fingerprint = commands::fingerprint(&set);
         let app = &config.application.application_id;
@@ -680,4 +819,11 @@ fn label(inv: &Invocation) -> String {
             )
         }
     }
+}
+
+/// `/kaltura-config set|reset`: changes stored settings.
+fn is_config_write(inv: &Invocation) -> bool {
+    matches!(&inv.action, Action::Command { name, subcommand: Some(sub), .. }
+        if Command::parse(name) == Some(Command::Config)
+            && matches!(ConfigAction::parse(sub), Some(ConfigAction::Set | ConfigAction::Reset)))
 }

@@ -5,17 +5,26 @@ use crate::error::Failure;
 use crate::gate::Allowed;
 use crate::settings::{self, Overrides};
 use kd_store::Store;
+use std::time::Duration;
 
-/// The guild's overrides; when the store cannot be read, none (the GuildConfig alone is in
-/// force), logged.
-pub async fn load(store: &Store, guild_id: &str) -> Overrides {
-    match store.overrides(guild_id).await {
-        Ok(overrides) => overrides,
-        Err(err) => {
-            tracing::error!(error = %err, "reading overrides failed; using the GuildConfig alone");
-            Overrides::default()
-        }
-    }
+/// How long a request waits for the guild's stored settings before going on without them:
+/// an answer from the GuildConfig alone beats no answer inside Discord's 3 s.
+pub const READ_BOUND: Duration = Duration::from_millis(500);
+
+/// The guild's overrides, and whether they are missing: when the store fails or does not
+/// answer within [`READ_BOUND`], none (the GuildConfig alone is in force), logged.
+pub async fn load(store: &Store, guild_id: &str) -> (Overrides, bool) {
+    let error = match tokio::time::timeout(READ_BOUND, store.overrides(guild_id)).await {
+        Ok(Ok(overrides)) => return (overrides, false),
+        Ok(Err(err)) => err.to_string(),
+        Err(_) => format!("no answer within {READ_BOUND:?}"),
+    };
+    tracing::warn!(
+        guild = guild_id,
+        error,
+        "reading stored settings failed; answering from the GuildConfig alone"
+    );
+    (Overrides::default(), true)
 }
 
 /// Overrides `key` with `value`, if the GuildConfig delegates it and the value is valid.

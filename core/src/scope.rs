@@ -30,6 +30,8 @@ pub struct GuildScope {
     /// permissions as they are in force.
     pub effective: GuildRuntime,
     pub overrides: Overrides,
+    /// The stored settings could not be read in time: `overrides` is empty and answers say so.
+    pub degraded: bool,
 }
 
 impl GuildScope {
@@ -37,8 +39,11 @@ impl GuildScope {
     /// config has no such guild.
     pub async fn load(config: &RuntimeConfig, store: &Store, guild_id: &str) -> Option<Self> {
         let declared = config.guild(guild_id)?.clone();
-        let overrides = overrides::load(store, guild_id).await;
-        Some(Self::new(declared, overrides))
+        let (overrides, degraded) = overrides::load(store, guild_id).await;
+        Some(Self {
+            degraded,
+            ..Self::new(declared, overrides)
+        })
     }
 
     pub fn new(declared: GuildRuntime, overrides: Overrides) -> Self {
@@ -46,6 +51,7 @@ impl GuildScope {
             effective: settings::apply(&declared, &overrides),
             declared,
             overrides,
+            degraded: false,
         }
     }
 }

@@ -26,8 +26,14 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::OnceCell;
 use tokio::sync::broadcast;
+
+/// How long an operation waits for a connection. sqlx's default (30 s) would hold every
+/// caller through an outage and then run its work long after anyone waits for it; a write
+/// that fails here was not done, and callers answer from what they have.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -98,6 +104,7 @@ impl Store {
         };
         let pool = AnyPoolOptions::new()
             .max_connections(connections)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect(&url)
             .await?;
         let listen_pool = match backend {

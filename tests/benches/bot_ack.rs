@@ -1,6 +1,7 @@
 //! Ack latency of the bot: from the sandbox creating an INTERACTION_CREATE to it receiving the
 //! bot's callback, at a fixed rate, for a command that needs no Kaltura call and for a video
-//! search against the Kaltura sandbox. Prints JSON.
+//! search against the Kaltura sandbox; on loopback, and with 100 ms +/- 30 ms added to every
+//! Discord REST request (Discord is never on loopback). Prints JSON.
 //!
 //! `cargo bench -p kd-tests --bench bot_ack` (release build).
 
@@ -12,10 +13,29 @@ use std::time::{Duration, Instant};
 
 const RATE: u64 = 200;
 const SECONDS: u64 = 10;
+/// Injected Discord latency: each REST request waits LATENCY +/- JITTER (uniform).
+const LATENCY: Duration = Duration::from_millis(100);
+const JITTER: Duration = Duration::from_millis(30);
+/// What the bot may add on top of the slowest injected delay, at p99.
+const ALLOWED_OVER_MS: f64 = 20.0;
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i]
+}
+
+/// The bot's own `interaction_seconds` sum and count for `name` so far.
+fn bot_time(world: &World, name: &str) -> (f64, f64) {
+    let metrics = world.bot.metrics.encode();
+    let sample = |suffix: &str| {
+        let key = format!("kaltura_discord_bot_interaction_seconds_{suffix}{{command=\"{name}\"}}");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(key.as_str()))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (sample("sum"), sample("count"))
 }
 
 async fn measure(
@@ -24,6 +44,7 @@ async fn measure(
     name: &str,
     options: Vec<serde_json::Value>,
 ) -> serde_json::Value {
+    let (sum_before, count_before) = bot_time(world, name);
     let count = RATE * SECONDS;
     let interval = Duration::from_micros(1_000_000 / RATE);
     let mut tick = tokio::time::interval(interval);
@@ -57,17 +78,9 @@ async fn measure(
     }
     let achieved = count as f64 / started.elapsed().as_secs_f64();
     latencies.sort_by(f64::total_cmp);
-    // The bot's own share: from receiving INTERACTION_CREATE to sending its callback.
-    let metrics = world.bot.metrics.encode();
-    let sample = |suffix: &str| {
-        let key = format!("kaltura_discord_bot_interaction_seconds_{suffix}{{command=\"{name}\"}}");
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(key.as_str()))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    let bot_mean_ms = sample("sum") / sample("count").max(1.0) * 1000.0;
+    // The bot's own share: from receiving INTERACTION_CREATE to its callback being taken.
+    let (sum, count) = bot_time(world, name);
+    let bot_mean_ms = (sum - sum_before) / (count - count_before).max(1.0) * 1000.0;
     json!({
         "command": name,
         "target_rate_per_s": RATE,
@@ -98,20 +111,41 @@ fn main() {
         world
             .run_sub(world.admin, Command::Config.name(), "view", &[])
             .await;
-        let no_kaltura = measure(
-            &world,
-            world.admin,
-            Command::Config.name(),
-            vec![json!({"name": "view", "options": []})],
-        )
-        .await;
-        let search = measure(
-            &world,
-            world.student,
-            Command::VideoSearch.name(),
-            vec![json!({"name": "query", "value": "lecture"})],
-        )
-        .await;
-        println!("{}", json!({"bot_ack_latency": [no_kaltura, search]}));
+        let mut runs = Vec::new();
+        for injected in [false, true] {
+            if injected {
+                world.discord.set_latency_jitter(LATENCY, JITTER);
+            }
+            for (user, name, options) in [
+                (
+                    world.admin,
+                    Command::Config.name(),
+                    vec![json!({"name": "view", "options": []})],
+                ),
+                (
+                    world.student,
+                    Command::VideoSearch.name(),
+                    vec![json!({"name": "query", "value": "lecture"})],
+                ),
+            ] {
+                let mut run = measure(&world, user, name, options).await;
+                if injected {
+                    let bound = (LATENCY + JITTER).as_secs_f64() * 1000.0 + ALLOWED_OVER_MS;
+                    run["discord_latency_ms"] = json!({
+                        "base": LATENCY.as_millis() as u64,
+                        "jitter": JITTER.as_millis() as u64,
+                    });
+                    run["target"] = json!({
+                        "unanswered": 0,
+                        "p99_ms_at_most": bound,
+                        "met": run["unanswered"] == 0 && run["p99_ms"].as_f64().unwrap() <= bound,
+                    });
+                } else {
+                    run["discord_latency_ms"] = json!(null);
+                }
+                runs.push(run);
+            }
+        }
+        println!("{}", json!({"bot_ack_latency": runs}));
     });
 }

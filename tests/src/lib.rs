@@ -1,6 +1,7 @@
 //! A whole world for end-to-end tests: the Discord and Kaltura sandboxes, a guild with roles
 //! and members, and the bot connected to both with a runtime config for that guild.
 
+pub mod postgres;
 pub mod process;
 
 use kd_bot::runtime::{Bot, BotOptions};
@@ -20,7 +21,7 @@ use kd_testing::wait;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -345,11 +346,9 @@ impl World {
         self.answer(sent.id).await
     }
 
+    /// The interaction once answered; after a deferral (type 5), once the answer replaced it.
     pub async fn answer(&self, id: u64) -> InteractionView {
-        self.discord
-            .wait_interaction_response(id, TIMEOUT)
-            .await
-            .expect("the bot answers")
+        final_answer(&self.discord, id).await
     }
 
     /// Waits until a deferred interaction's original message is edited.
@@ -408,6 +407,30 @@ pub async fn discord_access_token(
         .as_str()
         .expect("an access token")
         .to_string()
+}
+
+/// What became of interaction `id`: its answer, or after a deferral (type 5) the answer that
+/// replaced the "thinking" message.
+pub async fn final_answer(discord: &DiscordSandbox, id: u64) -> InteractionView {
+    let view = discord
+        .wait_interaction_response(id, TIMEOUT)
+        .await
+        .expect("the bot answers");
+    if view.callback.as_ref().is_some_and(|c| c["type"] == 5) {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let view = discord.interaction(id).unwrap();
+            if view.original.as_ref().is_some_and(|o| o["content"] != "") {
+                return view;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the deferred answer was never edited"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    view
 }
 
 /// The message an interaction's answer produced (its callback data).

@@ -59,7 +59,8 @@ pub struct WorkloadProcess {
 }
 
 impl WorkloadProcess {
-    /// Starts `bin bot` against the sandboxes with `config`; `extra` arguments are appended.
+    /// Starts `bin bot` against the sandboxes with `config`; `extra` arguments are appended
+    /// (a `--store` among them replaces the SQLite file of its own).
     pub fn bot(
         bin: &str,
         discord: &DiscordSandbox,
@@ -126,11 +127,12 @@ impl WorkloadProcess {
                 .arg(&config_file)
                 .arg("--secrets-dir")
                 .arg(dir.path())
-                .arg("--store")
-                .arg(format!(
-                    "sqlite://{}",
-                    dir.path().join("store.db").display()
-                ))
+                .args(if extra.contains(&"--store") {
+                    vec![]
+                } else {
+                    let sqlite = format!("sqlite://{}", dir.path().join("store.db").display());
+                    vec!["--store".to_string(), sqlite]
+                })
                 .args(["--listen", &format!("127.0.0.1:{port}")])
                 .args(extra)
                 .stdout(stdout)

@@ -1,9 +1,11 @@
 //! `kaltura-discord bot`: the Discord bot of one application, from a rendered runtime config
-//! that it follows as it changes, with `/metrics`, `/status` and `/healthz` for the cluster.
+//! that it follows as it changes, with `/metrics`, `/status`, `/healthz` and `/readyz` (store
+//! and gateway) for the cluster.
 
 use super::http::HttpArgs;
 use super::workload::{Workload, WorkloadArgs};
 use anyhow::Context;
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use kd_bot::runtime::{Bot, BotOptions};
@@ -23,7 +25,7 @@ pub struct Args {
     /// Gateway shards; Discord's recommendation when absent.
     #[arg(long)]
     shards: Option<u32>,
-    /// Serve /metrics, /status (what the operator reads) and /healthz here.
+    /// Serve /metrics, /status (what the operator reads), /healthz and /readyz here.
     #[arg(long, default_value = "0.0.0.0:9100")]
     listen: SocketAddr,
     #[command(flatten)]
@@ -53,7 +55,7 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
-    let (metrics_bot, status_bot) = (bot.clone(), bot.clone());
+    let (metrics_bot, status_bot, ready_bot) = (bot.clone(), bot.clone(), bot.clone());
     let app = Router::new()
         .route(
             "/metrics",
@@ -63,8 +65,20 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
             "/status",
             get(move || std::future::ready(Json(status_bot.report()))),
         )
-        .route("/healthz", get(|| std::future::ready("ok")));
-    tracing::info!(listen = %args.listen, "serving /metrics, /status and /healthz");
+        .route("/healthz", get(|| std::future::ready("ok")))
+        .route(
+            "/readyz",
+            get(move || async move {
+                let readiness = ready_bot.readiness().await;
+                let status = if readiness.ready {
+                    StatusCode::OK
+                } else {
+                    StatusCode::SERVICE_UNAVAILABLE
+                };
+                (status, Json(readiness))
+            }),
+        );
+    tracing::info!(listen = %args.listen, "serving /metrics, /status, /healthz and /readyz");
     let http = tokio::spawn(kd_server::serve(listener, app, args.http.limits()));
     tokio::select! {
         result = bot.run() => result.context("the bot stopped")?,

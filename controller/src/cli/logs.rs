@@ -11,9 +11,12 @@ pub struct LogArgs {
 }
 
 impl LogArgs {
-    /// Installs the log subscriber (token-bearing targets capped, see `kd_bot::logging`).
+    /// Installs the log subscriber: tokens redacted from the output, twilight-http capped
+    /// (see `kd_bot::logging`).
     pub fn init(&self) {
-        let logs = tracing_subscriber::fmt().with_env_filter(kd_bot::logging::filter(&self.log));
+        let logs = tracing_subscriber::fmt()
+            .with_env_filter(kd_bot::logging::filter(&self.log))
+            .with_writer(kd_bot::logging::Redacted(std::io::stdout));
         if self.log_format == "json" {
             logs.json().init();
         } else {
