@@ -2,6 +2,7 @@
 //! directives that open twilight-http's spans (whose `path` field holds the token) and answers
 //! an interaction directly and one after a deferral (a webhook edit); its whole log is searched.
 
+use kd_core::command::Command;
 use kd_sandbox_discord::NewCommandInteraction;
 use kd_tests::process::{Outside, WorkloadProcess};
 use std::io::Read;
@@ -52,7 +53,7 @@ async fn span_directives_show_the_paths_but_never_the_tokens() {
             .commands(Some(guild.id))
             .unwrap()
             .iter()
-            .any(|c| c["name"] == "kaltura-list")
+            .any(|c| c["name"] == Command::List.name())
         {
             assert!(Instant::now() < deadline, "commands never registered");
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -63,7 +64,7 @@ async fn span_directives_show_the_paths_but_never_the_tokens() {
                     guild_id: guild.id,
                     channel_id: guild.general_channel_id,
                     user_id: user,
-                    name: "kaltura-list".into(),
+                    name: Command::List.name().into(),
                     ..NewCommandInteraction::default()
                 })
                 .unwrap()

@@ -4,6 +4,7 @@
 //! answered as such and never applied later, `/readyz` follows the store, and the metrics count
 //! what happened.
 
+use kd_core::command::Command;
 use kd_sandbox_discord::{MemberSpec, NewCommandInteraction, NewRole};
 use kd_tests::postgres::PrivatePostgres;
 use kd_tests::process::{Outside, WorkloadProcess};
@@ -75,7 +76,7 @@ async fn a_stopped_store_neither_silences_the_bot_nor_applies_unanswered_writes(
         let commands = discord.commands(Some(guild.id)).ok()?;
         commands
             .iter()
-            .any(|c| c["name"] == "kaltura-config")
+            .any(|c| c["name"] == Command::Config.name())
             .then_some(())
     })
     .await;
@@ -95,14 +96,19 @@ async fn a_stopped_store_neither_silences_the_bot_nor_applies_unanswered_writes(
     };
     let config_set = |value: &str| {
         invoke(
-            "kaltura-config",
+            Command::Config.name(),
             json!([{"name": "set", "options": [
                 {"name": "key", "value": "features.videoSearch"},
                 {"name": "value", "value": value},
             ]}]),
         )
     };
-    let config_view = || invoke("kaltura-config", json!([{"name": "view", "options": []}]));
+    let config_view = || {
+        invoke(
+            Command::Config.name(),
+            json!([{"name": "view", "options": []}]),
+        )
+    };
     let overridden = "`features.videoSearch` = false (Discord override)";
 
     let set = final_answer(&discord, config_set("off")).await;
@@ -117,7 +123,7 @@ async fn a_stopped_store_neither_silences_the_bot_nor_applies_unanswered_writes(
 
     // Reads answer in time from the GuildConfig alone, and say so. The sandbox refuses any
     // first answer after 3 s, so an answer at all is an answer in time.
-    for sent in [config_view(), invoke("kaltura-list", json!([]))] {
+    for sent in [config_view(), invoke(Command::List.name(), json!([]))] {
         let answer = discord
             .wait_interaction_response(sent, Duration::from_secs(4))
             .await
