@@ -19,28 +19,6 @@ async fn wait_ready(base: &str) {
         .await;
 }
 
-/// A Discord OAuth access token of `user` (scope `identify`), from the sandbox's OAuth flow.
-async fn access_token(discord: &kd_sandbox_discord::DiscordSandbox, user: u64) -> String {
-    let code = discord
-        .mint_oauth_code(user, vec!["identify".into()], None)
-        .unwrap();
-    let oauth: Value = reqwest::Client::new()
-        .post(format!("{}/api/oauth2/token", discord.base_url()))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("client_id", &discord.application_id().to_string()),
-            ("client_secret", &discord.client_secret()),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    oauth["access_token"].as_str().unwrap().to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_serve_process_answers_the_api_and_follows_its_config_file() {
     kd_kaltura::install_crypto_provider();
@@ -188,7 +166,7 @@ async fn garbage_token_exchanges_from_one_address_do_not_lock_members_out() {
     );
 
     // A member of the guild, from their own address, still gets an API token.
-    let access = access_token(&discord, user).await;
+    let access = kd_tests::discord_access_token(&reqwest::Client::new(), &discord, user).await;
     let answer = reqwest::Client::new()
         .post(format!("{base}/api/v1/auth/token"))
         .json(&json!({"accessToken": access, "guildId": guild.id.to_string()}))

@@ -241,14 +241,24 @@ pub async fn list(svc: &Services<'_>, who: &Allowed) -> Result<Vec<Meeting>, Fai
         .meeting_list_active(&who.guild_id)
         .await
         .map_err(Failure::kaltura)?;
-    let records = svc
-        .store
-        .active_meetings(&who.guild_id)
-        .await
-        .unwrap_or_else(|err| {
-            tracing::error!(error = %err, "reading the meeting registry failed");
-            Vec::new()
-        });
+    // The registry only adds who started each meeting: with none running it is not read, and
+    // a slow store costs at most the settings' read bound, not the member's answer.
+    let records = if events.is_empty() {
+        Vec::new()
+    } else {
+        let read = svc.store.active_meetings(&who.guild_id);
+        match tokio::time::timeout(crate::overrides::READ_BOUND, read).await {
+            Ok(Ok(records)) => records,
+            Ok(Err(err)) => {
+                tracing::error!(error = %err, "reading the meeting registry failed");
+                Vec::new()
+            }
+            Err(_) => {
+                tracing::warn!("the meeting registry did not answer in time; listing without it");
+                Vec::new()
+            }
+        }
+    };
     Ok(events
         .iter()
         .map(|event| {
