@@ -25,10 +25,16 @@ use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio_tungstenite::connect_async;
+use tokio_tungstenite::connect_async_with_config;
 use tokio_tungstenite::tungstenite::Message;
 
-const ROOMS: usize = 500;
+/// `KD_BENCH_ROOMS` runs a smaller room count (a quick check of the program itself).
+fn rooms() -> usize {
+    std::env::var("KD_BENCH_ROOMS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(500)
+}
 const PER_ROOM: usize = 10;
 const ROUNDS: usize = 10;
 const GUILD: &str = "1000";
@@ -163,7 +169,10 @@ async fn participant(
     latencies: tokio::sync::mpsc::UnboundedSender<u64>,
     joined: tokio::sync::mpsc::UnboundedSender<()>,
 ) {
-    let (ws, _) = connect_async(&url).await.expect("connects");
+    // No Nagle: a seek is one small frame that must leave at once.
+    let (ws, _) = connect_async_with_config(&url, None, true)
+        .await
+        .expect("connects");
     let (mut sink, mut stream) = ws.split();
     sink.send(Message::text(
         json!({"type": "hello", "v": 1, "token": token}).to_string(),
@@ -213,7 +222,7 @@ fn percentiles(mut micros: Vec<u64>) -> Value {
 
 async fn run(spec: &ServeSpec, entry: &str, replicas: usize) -> Value {
     let store = Store::open(&spec.store_url).await.unwrap();
-    for room in 0..ROOMS {
+    for room in 0..rooms() {
         let c = claims(room, 0);
         store
             .queue_watch(GUILD, &c.channel, entry, &c.sub)
@@ -229,7 +238,7 @@ async fn run(spec: &ServeSpec, entry: &str, replicas: usize) -> Value {
     let mut hosts = Vec::new();
     let started = Instant::now();
     for member in 0..PER_ROOM {
-        for room in 0..ROOMS {
+        for room in 0..rooms() {
             let (actions, rx) = if member == 0 {
                 let (tx, rx) = tokio::sync::mpsc::channel(ROUNDS);
                 (Some(tx), Some(rx))
@@ -251,12 +260,17 @@ async fn run(spec: &ServeSpec, entry: &str, replicas: usize) -> Value {
                 joined_tx.clone(),
             ));
         }
+        eprintln!("wave {member}: connecting");
         // Hosts first (one per room), then the others.
-        for _ in 0..ROOMS {
+        for _ in 0..rooms() {
             joined_rx.recv().await.unwrap();
         }
     }
     let join_seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "{replicas} replica(s): {} participants joined in {join_seconds:.1} s",
+        rooms() * PER_ROOM
+    );
     drop(latency_tx);
     // Let every member's first report land (all gating), then measure.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -277,13 +291,13 @@ async fn run(spec: &ServeSpec, entry: &str, replicas: usize) -> Value {
     while let Ok(m) = latency_rx.try_recv() {
         micros.push(m);
     }
-    let expected = ROOMS * PER_ROOM * ROUNDS;
+    let expected = rooms() * PER_ROOM * ROUNDS;
     json!({
         "replicas": replicas,
-        "participants": ROOMS * PER_ROOM,
-        "rooms": ROOMS,
+        "participants": rooms() * PER_ROOM,
+        "rooms": rooms(),
         "heartbeat_ms": 1000,
-        "host_actions": ROOMS * ROUNDS,
+        "host_actions": rooms() * ROUNDS,
         "receipts": micros.len(),
         "receipts_expected": expected,
         "host_action_to_receipt": percentiles(micros),
