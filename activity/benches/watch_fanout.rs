@@ -12,8 +12,8 @@
 use futures_util::{SinkExt, StreamExt};
 use kd_activity::watch::session::{SESSION_AUDIENCE, SessionClaims, session_key};
 use kd_activity::{Api, ApiOptions};
-use kd_bot::config::RuntimeConfig;
-use kd_bot::secrets::SecretMap;
+use kd_core::config::RuntimeConfig;
+use kd_core::secrets::SecretMap;
 use kd_sandbox_discord::{Config, DiscordSandbox};
 use kd_sandbox_kaltura::{KalturaSandbox, SandboxConfig};
 use kd_store::Store;
@@ -152,7 +152,7 @@ fn claims(room: usize, member: usize) -> SessionClaims {
         // The first member of each room controls (and, joining first, is host).
         role: if member == 0 { "moderator" } else { "viewer" }.into(),
         aud: SESSION_AUDIENCE.into(),
-        iss: kd_bot::join_token::ISSUER.into(),
+        iss: kd_core::join_token::ISSUER.into(),
         iat: now,
         exp: now + 3600,
     }
