@@ -519,7 +519,7 @@ async fn racing_owners(a: &Store, b: &Store) {
     );
     x.unwrap();
     y.unwrap();
-    let sent = sent.lock().unwrap();
+    let sent = sent.lock().unwrap().clone();
     assert_eq!(
         sent.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(),
         (1..=40).collect::<Vec<_>>()
