@@ -92,8 +92,11 @@ async fn the_bot_process_serves_follows_its_config_file_and_reports_metrics() {
     wait("the new revision in /metrics")
         .until(async || bot.metric(&revision))
         .await;
-    let ok = "kaltura_discord_bot_interactions_total{command=\"kaltura-list\",outcome=\"ok\"}";
-    assert_eq!(bot.metric(ok), Some(1.0));
+    let ok = format!(
+        "kaltura_discord_bot_interactions_total{{command=\"{}\",outcome=\"ok\"}}",
+        Command::List.name()
+    );
+    assert_eq!(bot.metric(&ok), Some(1.0));
     assert!(bot.get("/healthz").unwrap().ends_with("ok"));
 
     // What the operator reads: the running revision and each guild's registration.
