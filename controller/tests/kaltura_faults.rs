@@ -267,29 +267,10 @@ async fn slow_or_failing_kaltura_gets_a_clear_answer_in_discord() {
 
 /// An API token for `user` through the `serve` process, as the Activity gets one.
 async fn api_token(http: &reqwest::Client, base: &str, outside: &Outside) -> String {
-    let discord = &outside.discord;
-    let code = discord
-        .mint_oauth_code(outside.user, vec!["identify".into()], None)
-        .unwrap();
-    let oauth: Value = http
-        .post(format!("{}/api/oauth2/token", discord.base_url()))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code.as_str()),
-            ("client_id", &discord.application_id().to_string()),
-            ("client_secret", &discord.client_secret()),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let access = kd_tests::discord_access_token(http, &outside.discord, outside.user).await;
     let token: Value = http
         .post(format!("{base}/api/v1/auth/token"))
-        .json(
-            &json!({"accessToken": oauth["access_token"], "guildId": outside.guild.id.to_string()}),
-        )
+        .json(&json!({"accessToken": access, "guildId": outside.guild.id.to_string()}))
         .send()
         .await
         .unwrap()
