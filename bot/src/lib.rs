@@ -5,6 +5,7 @@
 pub mod buttons;
 pub mod commands;
 pub mod config_source;
+pub mod endpoint;
 pub mod handle;
 pub mod invocation;
 pub mod logging;

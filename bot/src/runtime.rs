@@ -4,6 +4,7 @@
 //! changed are re-registered.
 
 use crate::commands;
+use crate::endpoint::RestEndpoint;
 use crate::handle::{Outcome, handle};
 use crate::invocation::{Action, Invocation, NotHandled, from_interaction};
 use crate::metrics::{CommandLabel, CommandLabels, Metrics};
@@ -32,8 +33,9 @@ use twilight_model::gateway::payload::incoming::GuildCreate;
 use twilight_model::id::Id;
 
 /// Registrations in flight at once: enough to keep up with Discord's 50 requests/s at real
-/// latencies, few enough to keep memory flat with thousands of guilds.
-const REGISTRATION_WORKERS: usize = 4;
+/// latencies (50/s x 130 ms = 6.5 in flight), few enough to keep memory flat with thousands of
+/// guilds.
+const REGISTRATION_WORKERS: usize = 8;
 
 /// Discord refuses an interaction's first answer after this long.
 const CALLBACK_DEADLINE: Duration = Duration::from_secs(3);
@@ -64,9 +66,9 @@ pub fn intents(config: &RuntimeConfig) -> Intents {
 /// How the bot connects; the URLs point it at the sandbox instead of Discord.
 #[derive(Clone, Debug)]
 pub struct BotOptions {
-    /// `host:port` of a plain-HTTP Discord REST API (the sandbox); Discord itself when None.
-    pub http_proxy: Option<String>,
-    /// `ws://host:port` of the gateway (the sandbox); Discord's when None.
+    /// Discord's REST API elsewhere (the sandbox, a proxy); Discord itself when None.
+    pub http_proxy: Option<RestEndpoint>,
+    /// `ws://` or `wss://host:port` of the gateway (the sandbox); Discord's when None.
     pub gateway_url: Option<String>,
     pub intents: Intents,
     /// Answer with a deferral when the reply is not ready by then (Discord allows 3 s).
@@ -152,13 +154,16 @@ impl Bot {
             .ok_or_else(|| StartError::NoToken(format!("{}/{}", reference.name, reference.key)))?
             .expose()
             .to_string();
+        // twilight's TLS (https to Discord, wss to its gateway) takes rustls' process-wide
+        // provider; the first caller in a process installs it.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = |limited: bool| {
             let mut http = twilight_http::Client::builder().token(token.clone());
             if !limited {
                 http = http.ratelimiter(None);
             }
             if let Some(proxy) = &options.http_proxy {
-                http = http.proxy(proxy.clone(), true);
+                http = http.proxy(proxy.authority.clone(), !proxy.tls);
             }
             http.build()
         };
