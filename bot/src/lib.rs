@@ -1,6 +1,7 @@
 //! The Discord bot: an adapter over the domain core (`kd-core`). An interaction is planned into
 //! a typed request (`plan`), gated and carried out by the core, and rendered back as Discord
-//! messages (`render`); the twilight gateway and HTTP edges are in `runtime`.
+//! messages (`render`); the twilight gateway and HTTP edges are in `runtime`; `user_sync` keeps
+//! members' Kaltura users in step.
 
 pub mod buttons;
 pub mod commands;
@@ -14,3 +15,4 @@ pub mod plan;
 pub mod render;
 pub mod reply;
 pub mod runtime;
+pub mod user_sync;
