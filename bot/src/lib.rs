@@ -1,6 +1,7 @@
 //! The Discord bot: an adapter over the domain core (`kd-core`). An interaction is planned into
 //! a typed request (`plan`), gated and carried out by the core, and rendered back as Discord
-//! messages (`render`); the twilight gateway and HTTP edges are in `runtime`.
+//! messages (`render`); the twilight gateway and HTTP edges are in `runtime`, and the delivery
+//! of notifications from the outbox in `notify`.
 
 pub mod buttons;
 pub mod commands;
@@ -9,6 +10,7 @@ pub mod handle;
 pub mod invocation;
 pub mod logging;
 pub mod metrics;
+pub mod notify;
 pub mod plan;
 pub mod render;
 pub mod reply;

@@ -7,6 +7,7 @@ use crate::commands;
 use crate::handle::{Outcome, handle};
 use crate::invocation::{Action, Invocation, NotHandled, from_interaction};
 use crate::metrics::{CommandLabel, CommandLabels, Metrics};
+use crate::notify::{Deliverer, DeliveryOptions};
 use crate::reply::{Message, Reply, deferral};
 use kd_core::command::{Command, ConfigAction};
 use kd_core::config::RuntimeConfig;
@@ -74,6 +75,8 @@ pub struct BotOptions {
     pub kaltura: KalturaSettings,
     /// Gateway shards; Discord's recommendation (one per 2,500 guilds) when None.
     pub shards: Option<u32>,
+    /// Notification delivery from the outbox; none when this process should not deliver.
+    pub delivery: Option<DeliveryOptions>,
 }
 
 impl Default for BotOptions {
@@ -85,6 +88,7 @@ impl Default for BotOptions {
             defer_after: Duration::from_millis(2000),
             kaltura: KalturaSettings::default(),
             shards: None,
+            delivery: Some(DeliveryOptions::default()),
         }
     }
 }
@@ -115,6 +119,7 @@ pub struct Bot {
     queued: Mutex<HashSet<String>>,
     running: watch::Sender<String>,
     tracker: Mutex<Tracker>,
+    deliverer: Deliverer,
     pub metrics: Metrics,
 }
 
@@ -164,6 +169,7 @@ impl Bot {
         };
         let (running, _) = watch::channel(String::new());
         let (queue, queue_rx) = mpsc::unbounded_channel();
+        let deliverer = Deliverer::new(options.delivery.clone().unwrap_or_default());
         Ok(Arc::new(Self {
             http: client(true),
             callbacks: client(false),
@@ -180,6 +186,7 @@ impl Bot {
             queued: Mutex::new(HashSet::new()),
             running,
             tracker: Mutex::new(Tracker::default()),
+            deliverer,
             metrics: Metrics::default(),
         }))
     }
@@ -193,11 +200,13 @@ impl Bot {
     pub fn report(&self) -> BotReport {
         let config = self.config.borrow().clone();
         let revision = self.running.borrow().clone();
-        self.tracker.lock().expect("tracker lock").report(
+        let mut report = self.tracker.lock().expect("tracker lock").report(
             &config.application.application_id,
             &revision,
             config.guilds.keys(),
-        )
+        );
+        report.notifications = self.deliverer.counts();
+        report
     }
 
     /// What `/readyz` tells: ready when the store answers (within a second) and every
@@ -221,9 +230,33 @@ impl Bot {
         &self.http
     }
 
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub(crate) fn deliverer(&self) -> &Deliverer {
+        &self.deliverer
+    }
+
+    /// The `maxPerMinute` of a configured NotificationRule.
+    pub(crate) fn rule_rate(&self, rule: &str) -> Option<i32> {
+        let config = self.config.borrow();
+        config
+            .guilds
+            .values()
+            .flat_map(|g| &g.notification_rules)
+            .find(|r| r.name == rule)
+            .map(|r| r.spec.max_per_minute)
+    }
+
     /// Connects every shard and serves until their gateway streams end.
     pub async fn run(self: Arc<Self>) -> Result<(), StartError> {
         let reconfigure = tokio::spawn(self.clone().follow_config());
+        let delivery = self
+            .options
+            .delivery
+            .is_some()
+            .then(|| tokio::spawn(Deliverer::run(self.clone())));
         let workers: Vec<_> = (0..REGISTRATION_WORKERS)
             .map(|_| tokio::spawn(self.clone().registration_worker()))
             .collect();
@@ -250,6 +283,9 @@ impl Bot {
         }
         reconfigure.abort();
         workers.iter().for_each(|w| w.abort());
+        if let Some(delivery) = delivery {
+            delivery.abort();
+        }
         Ok(())
     }
 
@@ -378,7 +414,7 @@ impl Bot {
     }
 
     /// The guild's roles: from the gateway cache, else asked of Discord once.
-    async fn roles_of(&self, guild_id: &str) -> Vec<GuildRole> {
+    pub(crate) async fn roles_of(&self, guild_id: &str) -> Vec<GuildRole> {
         if let Some(roles) = self.guild_roles.read().expect("roles lock").get(guild_id) {
             return roles.clone();
         }

@@ -239,6 +239,7 @@ mod tests {
             },
             sessions: Default::default(),
             player_ui_conf_id: None,
+            webhook_secret_ref: None,
         }
     }
 

@@ -83,6 +83,7 @@ pub fn runtime_config(
             }],
             default: "viewer".into(),
         },
+        notification_rules: Vec::new(),
     };
     RuntimeConfig::new(
         ApplicationRuntime {
@@ -103,6 +104,7 @@ pub fn runtime_config(
                 admin_secret_ref: secret("kaltura", "adminSecret"),
                 sessions: Default::default(),
                 player_ui_conf_id: Some(4242),
+                webhook_secret_ref: None,
             },
         )]),
         BTreeMap::from([(guild_id.to_string(), guild)]),
