@@ -162,6 +162,7 @@ pub async fn kaltura(
                 "The notification could not be stored; try again.",
             )
         })?;
+    tracing::debug!(notification = %id, kind, new, messages = messages.len(), "notification stored");
     Ok(axum::Json(Accepted {
         notification_id: id,
         new,

@@ -334,6 +334,76 @@ pub fn render(
     }
 }
 
+/// Records a meeting the bot started or ended as an event in the outbox, with the messages the
+/// guild's rules route it to. Its id is the meeting's and the event's, so the same meeting
+/// is announced once. A failure is logged: the meeting itself went ahead.
+pub async fn announce_meeting(
+    store: &kd_store::Store,
+    who: &crate::gate::Allowed,
+    event: Event,
+    meeting: &crate::meetings::Meeting,
+) {
+    let Ok(partner) = who.partner() else { return };
+    let occurrence = Occurrence {
+        event,
+        subject: Subject::Meeting(MeetingFacts {
+            id: meeting.id.clone(),
+            title: meeting.title.clone(),
+            kind: meeting.kind.clone(),
+            host: who.member.display_name.clone(),
+            join_url: format!(
+                "/{} meeting-id:{}",
+                crate::command::Command::Join,
+                meeting.id
+            ),
+        }),
+    };
+    let watch = who.config.application.activity_enabled;
+    let routed = route(
+        &who.guild_id,
+        &who.guild.effective,
+        partner,
+        &occurrence,
+        watch,
+    );
+    if routed.is_empty() {
+        return;
+    }
+    let id = format!("meeting:{}:{}:{}", who.guild_id, meeting.id, event.name());
+    let bodies: Vec<(String, String, String)> = routed
+        .iter()
+        .map(|(rule, draft)| {
+            let body = serde_json::to_string(draft).expect("a draft serializes");
+            (rule.clone(), draft.channel_key(), body)
+        })
+        .collect();
+    let messages: Vec<kd_store::NewMessage<'_>> = bodies
+        .iter()
+        .map(|(rule, channel_id, body)| kd_store::NewMessage {
+            rule,
+            channel_id,
+            body,
+        })
+        .collect();
+    let payload =
+        json!({"meetingId": meeting.id, "title": meeting.title, "type": meeting.kind}).to_string();
+    let recorded = store
+        .record_event(
+            &kd_store::NewEvent {
+                notification_id: &id,
+                partner_id: partner.partner_id,
+                kind: event.name(),
+                payload: &payload,
+                received_at: kd_store::now_ms(),
+            },
+            &messages,
+        )
+        .await;
+    if let Err(err) = recorded {
+        tracing::error!(error = %err, meeting = %meeting.id, "recording a meeting notification failed");
+    }
+}
+
 /// The final `POST /channels/{id}/messages` body: role mentions resolved against the guild's
 /// roles and put in front of the text, with `allowed_mentions` naming exactly those roles
 /// (so a template can never ping @everyone, a user or another role). @everyone only when the

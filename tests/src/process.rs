@@ -69,10 +69,32 @@ impl WorkloadProcess {
         extra: &[&str],
         stdout: Stdio,
     ) -> Self {
+        Self::bot_via(
+            bin,
+            discord.http_authority(),
+            discord,
+            kaltura,
+            config,
+            extra,
+            stdout,
+        )
+    }
+
+    /// Like [`WorkloadProcess::bot`], with Discord's REST API reached at `rest` (`host:port`,
+    /// e.g. a relay that plays an outage).
+    pub fn bot_via(
+        bin: &str,
+        rest: &str,
+        discord: &DiscordSandbox,
+        kaltura: &KalturaSandbox,
+        config: &RuntimeConfig,
+        extra: &[&str],
+        stdout: Stdio,
+    ) -> Self {
         let command = [
             "bot",
             "--discord-rest",
-            discord.http_authority(),
+            rest,
             "--discord-gateway",
             discord.gateway_url(),
         ];

@@ -184,6 +184,17 @@ impl Deliverer {
             .claim_channel(channel, owner, claimed_at, lease_ms, BATCH)
             .await
         {
+            Ok(Some(batch)) if batch.is_empty() => {
+                // Its next message waits on a retry: look again after the shortest delay
+                // rather than claiming it on every poll.
+                let wait = i64::try_from(self.options.retry.min_delay.as_millis()).unwrap_or(250);
+                self.held
+                    .lock()
+                    .expect("held lock")
+                    .insert(channel.to_string(), claimed_at + wait);
+                let _ = store.release_channel(channel, owner).await;
+                return;
+            }
             Ok(Some(batch)) => batch,
             Ok(None) => return,
             Err(err) => {
