@@ -8,6 +8,7 @@ use crate::endpoint::RestEndpoint;
 use crate::handle::{Outcome, handle};
 use crate::invocation::{Action, Invocation, NotHandled, from_interaction};
 use crate::metrics::{CommandLabel, CommandLabels, Metrics};
+use crate::notify::{Deliverer, DeliveryOptions};
 use crate::reply::{Message, Reply, deferral};
 use crate::user_sync::{self, Target, Trigger, UserSync};
 use kd_core::command::{Command, ConfigAction};
@@ -79,6 +80,8 @@ pub struct BotOptions {
     pub shards: Option<u32>,
     /// How often user sync passes over the members of each guild that has it on.
     pub user_sync_every: Duration,
+    /// Notification delivery from the outbox; none when this process should not deliver.
+    pub delivery: Option<DeliveryOptions>,
 }
 
 impl Default for BotOptions {
@@ -91,6 +94,7 @@ impl Default for BotOptions {
             kaltura: KalturaSettings::default(),
             shards: None,
             user_sync_every: Duration::from_secs(15 * 60),
+            delivery: Some(DeliveryOptions::default()),
         }
     }
 }
@@ -122,6 +126,7 @@ pub struct Bot {
     queued: Mutex<HashSet<String>>,
     running: watch::Sender<String>,
     tracker: Mutex<Tracker>,
+    deliverer: Deliverer,
     pub metrics: Metrics,
 }
 
@@ -175,6 +180,7 @@ impl Bot {
         let (running, _) = watch::channel(String::new());
         let (queue, queue_rx) = mpsc::unbounded_channel();
         let kaltura = KalturaClients::new(secrets, options.kaltura.clone());
+        let deliverer = Deliverer::new(options.delivery.clone().unwrap_or_default());
         Ok(Arc::new(Self {
             http: client(true),
             callbacks: client(false),
@@ -192,6 +198,7 @@ impl Bot {
             queued: Mutex::new(HashSet::new()),
             running,
             tracker: Mutex::new(Tracker::default()),
+            deliverer,
             metrics: Metrics::default(),
         }))
     }
@@ -205,11 +212,13 @@ impl Bot {
     pub fn report(&self) -> BotReport {
         let config = self.config.borrow().clone();
         let revision = self.running.borrow().clone();
-        self.tracker.lock().expect("tracker lock").report(
+        let mut report = self.tracker.lock().expect("tracker lock").report(
             &config.application.application_id,
             &revision,
             config.guilds.keys(),
-        )
+        );
+        report.notifications = self.deliverer.counts();
+        report
     }
 
     /// What `/readyz` tells: ready when the store answers (within a second) and every
@@ -233,10 +242,34 @@ impl Bot {
         &self.http
     }
 
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub(crate) fn deliverer(&self) -> &Deliverer {
+        &self.deliverer
+    }
+
+    /// The `maxPerMinute` of a configured NotificationRule.
+    pub(crate) fn rule_rate(&self, rule: &str) -> Option<i32> {
+        let config = self.config.borrow();
+        config
+            .guilds
+            .values()
+            .flat_map(|g| &g.notification_rules)
+            .find(|r| r.name == rule)
+            .map(|r| r.spec.max_per_minute)
+    }
+
     /// Connects every shard and serves until their gateway streams end.
     pub async fn run(self: Arc<Self>) -> Result<(), StartError> {
         let reconfigure = tokio::spawn(self.clone().follow_config());
         let passes = tokio::spawn(self.clone().user_sync_passes());
+        let delivery = self
+            .options
+            .delivery
+            .is_some()
+            .then(|| tokio::spawn(Deliverer::run(self.clone())));
         let workers: Vec<_> = (0..REGISTRATION_WORKERS)
             .map(|_| tokio::spawn(self.clone().registration_worker()))
             .collect();
@@ -264,6 +297,9 @@ impl Bot {
         reconfigure.abort();
         passes.abort();
         workers.iter().for_each(|w| w.abort());
+        if let Some(delivery) = delivery {
+            delivery.abort();
+        }
         Ok(())
     }
 
@@ -397,7 +433,7 @@ impl Bot {
     }
 
     /// The guild's roles: from the gateway cache, else asked of Discord once.
-    async fn roles_of(&self, guild_id: &str) -> Vec<GuildRole> {
+    pub(crate) async fn roles_of(&self, guild_id: &str) -> Vec<GuildRole> {
         if let Some(roles) = self.guild_roles.read().expect("roles lock").get(guild_id) {
             return roles.clone();
         }

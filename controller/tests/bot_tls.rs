@@ -5,7 +5,7 @@
 use kd_core::command::Command;
 use kd_sandbox_discord::{Config, NewCommandInteraction, Tls};
 use kd_testing::wait;
-use kd_tests::process::{Outside, WorkloadProcess};
+use kd_tests::process::{Outside, Reach, WorkloadProcess};
 use std::path::Path;
 use std::process::{Command as Process, Stdio};
 use std::time::Duration;
@@ -112,13 +112,16 @@ async fn the_bot_talks_https_and_wss_and_checks_the_certificate() {
     // Not trusted: no REST call and no gateway session get through.
     let untrusted = dir.path().join("empty.pem");
     std::fs::write(&untrusted, "").unwrap();
-    let mut refused = WorkloadProcess::bot_with_env(
+    let mut refused = WorkloadProcess::bot_with(
         BIN,
         discord,
         &outside.kaltura,
         &config,
         &args,
-        &[("SSL_CERT_FILE", untrusted.as_os_str())],
+        Reach {
+            env: vec![("SSL_CERT_FILE", untrusted.as_os_str())],
+            ..Reach::default()
+        },
         Stdio::piped(),
     );
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -132,13 +135,16 @@ async fn the_bot_talks_https_and_wss_and_checks_the_certificate() {
 
     // Trusted: the same bot registers its commands and answers a member.
     let ca = dir.path().join("ca.pem");
-    let bot = WorkloadProcess::bot_with_env(
+    let bot = WorkloadProcess::bot_with(
         BIN,
         discord,
         &outside.kaltura,
         &config,
         &args,
-        &[("SSL_CERT_FILE", ca.as_os_str())],
+        Reach {
+            env: vec![("SSL_CERT_FILE", ca.as_os_str())],
+            ..Reach::default()
+        },
         Stdio::null(),
     );
     bot.ready().await;

@@ -241,6 +241,7 @@ mod tests {
             },
             sessions: Default::default(),
             player_ui_conf_id: None,
+            webhook_secret_ref: None,
         }
     }
 

@@ -12,6 +12,7 @@ pub mod join_token;
 pub mod kaltura;
 pub mod meetings;
 pub mod metrics;
+pub mod notifications;
 pub mod overrides;
 pub mod report;
 pub mod roles;

@@ -56,6 +56,15 @@ impl Outside {
     }
 }
 
+/// How a bot process reaches Discord, beyond the sandbox's own URLs.
+#[derive(Default)]
+pub struct Reach<'a> {
+    /// Discord's REST API elsewhere (`host:port` or a URL), e.g. a relay that plays an outage.
+    pub rest: Option<String>,
+    /// Environment added to the process (`SSL_CERT_FILE` for a private CA).
+    pub env: Vec<(&'a str, &'a std::ffi::OsStr)>,
+}
+
 /// A workload process (`bot` or `serve`).
 pub struct WorkloadProcess {
     pub process: Running,
@@ -75,27 +84,38 @@ impl WorkloadProcess {
         extra: &[&str],
         stdout: Stdio,
     ) -> Self {
-        Self::bot_with_env(bin, discord, kaltura, config, extra, &[], stdout)
+        Self::bot_with(
+            bin,
+            discord,
+            kaltura,
+            config,
+            extra,
+            Reach::default(),
+            stdout,
+        )
     }
 
-    /// [`Self::bot`] with environment variables added (`SSL_CERT_FILE` for a private CA).
-    pub fn bot_with_env(
+    /// Like [`WorkloadProcess::bot`], reaching Discord as `reach` says.
+    pub fn bot_with(
         bin: &str,
         discord: &DiscordSandbox,
         kaltura: &KalturaSandbox,
         config: &RuntimeConfig,
         extra: &[&str],
-        env: &[(&str, &std::ffi::OsStr)],
+        reach: Reach,
         stdout: Stdio,
     ) -> Self {
+        let rest = reach.rest.unwrap_or_else(|| discord.base_url().to_string());
         let command = [
             "bot",
             "--discord-rest",
-            discord.base_url(),
+            &rest,
             "--discord-gateway",
             discord.gateway_url(),
         ];
-        Self::spawn(bin, &command, discord, kaltura, config, extra, env, stdout)
+        Self::spawn(
+            bin, &command, discord, kaltura, config, extra, &reach.env, stdout,
+        )
     }
 
     /// Starts `bin serve` in front of the sandboxes with `config`; `extra` arguments are appended.
