@@ -115,6 +115,15 @@ impl World {
     }
 
     pub async fn start_with(options: BotOptions) -> Self {
+        Self::start_configured(options, SandboxConfig::default()).await
+    }
+
+    /// With a Kaltura sandbox of its own configuration (clips to play, other partners).
+    pub async fn start_with_kaltura(kaltura: SandboxConfig) -> Self {
+        Self::start_configured(BotOptions::default(), kaltura).await
+    }
+
+    pub async fn start_configured(options: BotOptions, kaltura: SandboxConfig) -> Self {
         // Logs show in a failing test's output (`RUST_LOG=debug` for more).
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
@@ -126,7 +135,7 @@ impl World {
         let discord = DiscordSandbox::start(Config::default())
             .await
             .expect("Discord sandbox starts");
-        let kaltura = KalturaSandbox::start(SandboxConfig::default())
+        let kaltura = KalturaSandbox::start(kaltura)
             .await
             .expect("Kaltura sandbox starts");
         let guild = discord

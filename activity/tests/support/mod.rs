@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // Each test binary uses its own part of the harness.
 
+pub mod browser;
 pub mod watch;
 
 use kd_activity::{Api, ApiOptions, AppState};
@@ -45,6 +46,25 @@ impl Answer {
     }
 }
 
+/// A fresh database `<prefix>_<pid>` on the PostgreSQL server (`KD_TEST_POSTGRES` overrides
+/// the server), for replicas to share.
+pub async fn postgres_database(prefix: &str) -> String {
+    use sqlx::Connection;
+    let server = std::env::var("KD_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    let name = format!("{prefix}_{}", std::process::id());
+    let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {server} is not reachable ({e}): run .ci/setup"));
+    for statement in [
+        format!("DROP DATABASE IF EXISTS {name}"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        sqlx::query(&statement).execute(&mut admin).await.unwrap();
+    }
+    format!("{server}/{name}")
+}
+
 /// Another API server in front of the same world, on its own store (a replica).
 pub async fn serve(
     world: &World,
@@ -73,7 +93,11 @@ impl Server {
     }
 
     pub async fn start_with(options: ApiOptions) -> Self {
-        let world = World::start().await;
+        Self::start_in(World::start().await, options).await
+    }
+
+    /// In front of a world of the test's own making.
+    pub async fn start_in(world: World, options: ApiOptions) -> Self {
         let store = world.store.clone();
         let (base, api) = serve(&world, options, store).await;
         let http = reqwest::Client::builder()
