@@ -7,12 +7,6 @@ use kd_sandbox_kaltura::{KalturaSandbox, SandboxConfig};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
-fn clip() -> PathBuf {
-    let clip = kd_browser::tools().join("media/clip.mp4");
-    kd_browser::require(&clip, "the media clip (.ci/setup.d/kaltura.sh)");
-    clip
-}
-
 /// Each test its own clip folder: generated clips are reused within the test only.
 fn clips_dir(test: &str) -> PathBuf {
     let dir = kd_browser::tools().join("media/test-clips").join(test);
