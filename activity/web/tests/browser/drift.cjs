@@ -82,7 +82,8 @@ async function main() {
 
     // Convergence after a seek while playing, a few times.
     summary.afterSeekMs = [];
-    for (const to of [40, 15, 55]) {
+    // (The clips are 60 to 120 s long: the join below still finds the entry playing.)
+    for (const to of [40, 15, 10]) {
       const since = Date.now();
       await host.evaluate((p) => window.watch.seek(p), to);
       await following(frames, 'playing', to, `seek to ${to}`);
