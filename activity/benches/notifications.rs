@@ -16,8 +16,8 @@ use kd_sandbox_discord::NewChannel;
 use kd_sandbox_kaltura::webhook::{
     Algo, BodyStyle, Outgoing, PayloadFormat, WebhookSender, notification,
 };
+use kd_tests::World;
 use serde_json::{Value, json};
-use sqlx::Connection;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -37,26 +37,17 @@ fn percentiles(mut micros: Vec<u64>) -> Value {
 }
 
 async fn postgres_store() -> kd_store::Store {
-    let server = std::env::var("KD_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-    let name = format!("kd_notify_bench_{}", std::process::id());
-    let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
-        .await
-        .unwrap();
-    for statement in [
-        format!("DROP DATABASE IF EXISTS {name}"),
-        format!("CREATE DATABASE {name}"),
-    ] {
-        sqlx::query(&statement).execute(&mut admin).await.unwrap();
-    }
-    kd_store::Store::open(&format!("{server}/{name}"))
-        .await
-        .unwrap()
+    let url = support::postgres_database("kd_notify_bench").await;
+    kd_store::Store::open(&url).await.unwrap()
 }
 
 /// A server whose guild routes entries tagged `c<k>` to channel k.
 async fn server(store: Option<kd_store::Store>) -> (Server, Vec<u64>) {
-    let server = Server::start_on(ApiOptions::default(), store).await;
+    let world = match store {
+        Some(store) => World::start_with_store(store).await,
+        None => World::start().await,
+    };
+    let server = Server::start_in(world, ApiOptions::default()).await;
     let world = &server.world;
     let channels: Vec<u64> = (0..CHANNELS)
         .map(|k| {

@@ -9,6 +9,9 @@
 //! process (tokio-tungstenite). Everything runs on one machine, so the load client's CPU
 //! competes with the servers'.
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use futures_util::{SinkExt, StreamExt};
 use kd_activity::watch::session::{SESSION_AUDIENCE, SessionClaims, session_key};
 use kd_activity::{Api, ApiOptions};
@@ -19,7 +22,6 @@ use kd_sandbox_kaltura::{KalturaSandbox, SandboxConfig};
 use kd_store::Store;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sqlx::Connection;
 use std::collections::HashMap;
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
@@ -74,7 +76,15 @@ fn serve() {
             secrets.insert("discord", "botToken", &spec.bot_token);
             secrets.insert("kaltura", "adminSecret", &spec.admin_secret);
             let (_tx, rx) = tokio::sync::watch::channel(Arc::new(spec.config));
-            let api = Api::new(ApiOptions::default(), rx, store, Arc::new(secrets)).unwrap();
+            // All participants may be on one process: more connections than the default 512.
+            let options = ApiOptions {
+                server: kd_server::Limits {
+                    max_connections: rooms() * PER_ROOM + 100,
+                    ..kd_server::Limits::default()
+                },
+                ..ApiOptions::default()
+            };
+            let api = Api::new(options, rx, store, Arc::new(secrets)).unwrap();
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             println!("{}", listener.local_addr().unwrap().port());
             kd_activity::serve(api, listener).await.unwrap();
@@ -308,22 +318,6 @@ async fn run(spec: &ServeSpec, entry: &str, replicas: usize) -> Value {
     })
 }
 
-async fn postgres_database() -> String {
-    let server = std::env::var("KD_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-    let name = format!("kd_watch_bench_{}", std::process::id());
-    let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
-        .await
-        .unwrap();
-    for statement in [
-        format!("DROP DATABASE IF EXISTS {name}"),
-        format!("CREATE DATABASE {name}"),
-    ] {
-        sqlx::query(&statement).execute(&mut admin).await.unwrap();
-    }
-    format!("{server}/{name}")
-}
-
 async fn drive() {
     let discord = DiscordSandbox::start(Config::default()).await.unwrap();
     let kaltura = KalturaSandbox::start(SandboxConfig::default())
@@ -340,7 +334,7 @@ async fn drive() {
     let entries = kaltura.entries();
     let entry = entries[0]["id"].as_str().unwrap();
     let one = run(&spec, entry, 1).await;
-    spec.store_url = postgres_database().await;
+    spec.store_url = support::postgres_database("kd_watch_bench").await;
     let two = run(&spec, entry, 2).await;
     println!(
         "{}",

@@ -31,6 +31,7 @@ use kd_core::kaltura::{KalturaClients, KalturaSettings};
 use kd_core::secrets::SecretSource;
 use kd_store::Store;
 use std::num::NonZeroU32;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -74,6 +75,8 @@ pub struct ApiOptions {
     pub server: kd_server::Limits,
     /// Watch Together's timings (tests shorten them).
     pub watch_timings: watch::room::Timings,
+    /// The built browser app (`activity/web/dist`) served at `/`; None serves no page.
+    pub web_dist: Option<PathBuf>,
 }
 
 impl Default for ApiOptions {
@@ -99,6 +102,7 @@ impl Default for ApiOptions {
             kaltura: KalturaSettings::default(),
             server: kd_server::Limits::default(),
             watch_timings: watch::room::Timings::default(),
+            web_dist: None,
         }
     }
 }
@@ -240,7 +244,11 @@ async fn security_headers(
         "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors {}",
         api.options.frame_ancestors
     );
-    if let Ok(value) = HeaderValue::from_str(&csp) {
+    // The browser app's page sets its own, looser policy.
+    if let (Ok(value), false) = (
+        HeaderValue::from_str(&csp),
+        headers.contains_key(header::CONTENT_SECURITY_POLICY),
+    ) {
         headers.insert(header::CONTENT_SECURITY_POLICY, value);
     }
     headers.insert(
@@ -290,7 +298,16 @@ pub fn router(api: AppState) -> Router {
     let webhooks = Router::new()
         .route("/webhooks/kaltura", post(webhooks::kaltura))
         .layer(DefaultBodyLimit::max(api.options.webhook_body_limit));
+    let web = match &api.options.web_dist {
+        Some(dist) => web_app::routes(
+            dist,
+            &api.config.borrow().application.application_id,
+            &api.options.frame_ancestors,
+        ),
+        None => Router::new(),
+    };
     Router::new()
+        .merge(web)
         .route("/join/{token}", get(join::join))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))

@@ -1,7 +1,8 @@
 //! The Activity's browser app (`activity/web`, built into `activity/web/dist` by
 //! `.ci/setup.d/web.sh`) at the root of the Activity's origin, which Discord's root URL mapping
 //! points at: `index.html` with the Discord application id written in (the SDK needs it for its
-//! handshake), the content-hashed assets, and the vendored Kaltura player bundle.
+//! handshake), the content-hashed assets, and the vendored Kaltura player bundle, under a
+//! content security policy that lets the page run its own scripts and nothing else's.
 
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -13,12 +14,32 @@ use tower_http::services::ServeDir;
 /// The placeholder `index.html` carries for the application id.
 const CLIENT_ID_PLACEHOLDER: &str = "%DISCORD_CLIENT_ID%";
 
-/// The app's routes: `/` (the page Discord loads, with its query), `/assets/*`, `/vendor/*`.
-/// Without a build, `/` says how to make one instead of failing obscurely.
-pub fn routes<S: Clone + Send + Sync + 'static>(dist: &Path, application_id: u64) -> Router<S> {
+/// What the page may load: everything from its own origin (Discord's proxy puts the app's
+/// server, its websocket and Kaltura behind it), inline styles (the player sets them), media
+/// and images also as blobs. `'self'` among the framers is the sandbox's host page, which is on
+/// the Activity's origin as the app is.
+fn content_security_policy(frame_ancestors: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; \
+         object-src 'none'; base-uri 'none'; form-action 'none'; \
+         frame-ancestors 'self' {frame_ancestors}"
+    )
+}
+
+/// The app's routes: `/` (the page Discord loads, with its query), `/assets/*`, `/vendor/*`;
+/// `frame_ancestors` are the Discord hosts allowed to frame it. Without a build, `/` says how
+/// to make one instead of failing obscurely.
+pub fn routes<S: Clone + Send + Sync + 'static>(
+    dist: &Path,
+    application_id: &str,
+    frame_ancestors: &str,
+) -> Router<S> {
     let page = std::fs::read_to_string(dist.join("index.html"))
-        .map(|html| html.replace(CLIENT_ID_PLACEHOLDER, &application_id.to_string()))
+        .map(|html| html.replace(CLIENT_ID_PLACEHOLDER, application_id))
         .map_err(|err| err.to_string());
+    let csp = HeaderValue::from_str(&content_security_policy(frame_ancestors))
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"));
     let index = move || {
         let page = page.clone();
         async move {
@@ -38,6 +59,17 @@ pub fn routes<S: Clone + Send + Sync + 'static>(dist: &Path, application_id: u64
                 .layer(axum::middleware::map_response(immutable)),
         )
         .nest_service("/vendor", ServeDir::new(dist.join("vendor")))
+        .layer(axum::middleware::map_response(
+            move |mut response: Response| {
+                let csp = csp.clone();
+                async move {
+                    response
+                        .headers_mut()
+                        .insert(header::CONTENT_SECURITY_POLICY, csp);
+                    response
+                }
+            },
+        ))
 }
 
 /// Hashed file names change with their content, so they may be cached for good.
@@ -90,7 +122,20 @@ mod tests {
         )
         .unwrap();
         std::fs::write(dist.join("assets/app-1a2b.js"), "console.log(1)").unwrap();
-        let router: Router = routes(&dist, 1234);
+        let router: Router = routes(&dist, "1234", "https://discord.com");
+        let response = router
+            .clone()
+            .oneshot(Request::get("/").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let csp = response.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap();
+        assert!(csp.contains("script-src 'self';"), "{csp}");
+        assert!(
+            csp.ends_with("frame-ancestors 'self' https://discord.com"),
+            "{csp}"
+        );
         let (status, page, cache) = get(router.clone(), "/?frame_id=f&instance_id=i").await;
         assert_eq!(status, 200);
         assert!(page.contains(r#"content="1234""#), "{page}");
@@ -104,7 +149,7 @@ mod tests {
 
     #[tokio::test]
     async fn says_how_to_build_when_there_is_no_build() {
-        let router: Router = routes(Path::new("/nonexistent/dist"), 1);
+        let router: Router = routes(Path::new("/nonexistent/dist"), "1", "https://discord.com");
         let (status, text, _) = get(router, "/").await;
         assert_eq!(status, 503);
         assert!(text.contains(".ci/setup.d/web.sh"), "{text}");

@@ -28,16 +28,9 @@ async fn room(server: &Server, others: &[u64]) -> (Activity, Vec<Client>) {
     let world = &server.world;
     let entry = entries(server)[0].clone();
     let activity = launch(server, world.teacher, &entry).await;
-    let mut clients = vec![
-        Client::connect(
-            &server.base,
-            &session(server, world.teacher, &activity).await,
-        )
-        .await,
-    ];
-    for user in others {
-        activity.enter(server, *user);
-        clients.push(Client::connect(&server.base, &session(server, *user, &activity).await).await);
+    let mut clients = Vec::new();
+    for user in std::iter::once(&world.teacher).chain(others) {
+        clients.push(activity.join(server, *user, &server.base).await);
     }
     (activity, clients)
 }
@@ -126,12 +119,7 @@ async fn everyone_follows_play_pause_seek_and_entry_changes_and_late_joiners_lan
         c.timeline_in("playing").await;
     }
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
-    activity.enter(&server, world.admin);
-    let late = Client::connect(
-        &server.base,
-        &session(&server, world.admin, &activity).await,
-    )
-    .await;
+    let late = activity.join(&server, world.admin, &server.base).await;
     let now = now_ms();
     let at = position_at(&late.timeline, now);
     let host_at = position_at(&clients[0].timeline, now);
@@ -150,11 +138,7 @@ async fn everyone_follows_play_pause_seek_and_entry_changes_and_late_joiners_lan
         c.next_where("timeline", |m| m["timeline"]["position"] == 80.0)
             .await;
     }
-    let after = Client::connect(
-        &server.base,
-        &session(&server, world.admin, &activity).await,
-    )
-    .await;
+    let after = activity.join(&server, world.admin, &server.base).await;
     assert!(
         position_at(&after.timeline, now_ms()) >= 80.0,
         "{}",
@@ -476,12 +460,7 @@ async fn bad_clients_are_closed_alone_and_the_room_plays_on() {
     );
 
     // A participant who never syncs its clock nor reports holds no one up.
-    activity.enter(&server, world.admin);
-    let _silent = Client::connect(
-        &server.base,
-        &session(&server, world.admin, &activity).await,
-    )
-    .await;
+    let _silent = activity.join(&server, world.admin, &server.base).await;
     // The student's tab was replaced by the bad clients: connect it again.
     clients[1] = Client::connect(&server.base, &student).await;
     clients[1].report("paused", 0.0).await;

@@ -8,26 +8,8 @@ mod support;
 use kd_activity::ApiOptions;
 use kd_store::Store;
 use serde_json::json;
-use sqlx::Connection;
 use support::Server;
-use support::watch::{Client, all_report, entries, launch, now_ms, position_at, session, timings};
-
-/// A database of its own on the PostgreSQL server (`KD_TEST_POSTGRES` overrides the server).
-async fn database() -> String {
-    let server = std::env::var("KD_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-    let name = format!("kd_watch_replicas_{}", std::process::id());
-    let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {server} is not reachable ({e}): run .ci/setup"));
-    for statement in [
-        format!("DROP DATABASE IF EXISTS {name}"),
-        format!("CREATE DATABASE {name}"),
-    ] {
-        sqlx::query(&statement).execute(&mut admin).await.unwrap();
-    }
-    format!("{server}/{name}")
-}
+use support::watch::{all_report, entries, launch, now_ms, position_at, timings};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn participants_on_two_replicas_are_in_one_room() {
@@ -37,7 +19,7 @@ async fn participants_on_two_replicas_are_in_one_room() {
     };
     let server = Server::start_with(options.clone()).await;
     let world = &server.world;
-    let url = database().await;
+    let url = support::postgres_database("kd_watch_replicas").await;
     let (a, _) = support::serve(world, options.clone(), Store::open(&url).await.unwrap()).await;
     let (b, _) = support::serve(world, options, Store::open(&url).await.unwrap()).await;
     let all = entries(&server);
@@ -53,14 +35,12 @@ async fn participants_on_two_replicas_are_in_one_room() {
         )
         .await
         .unwrap();
-    activity.enter(&server, world.student);
-    activity.enter(&server, world.admin);
     let [teacher, student, admin] =
         [world.teacher, world.student, world.admin].map(|u| u.to_string());
 
     let mut clients = vec![
-        Client::connect(&a, &session(&server, world.teacher, &activity).await).await,
-        Client::connect(&b, &session(&server, world.student, &activity).await).await,
+        activity.join(&server, world.teacher, &a).await,
+        activity.join(&server, world.student, &b).await,
     ];
     assert_eq!(
         clients[1].welcome["room"]["host"], teacher,
@@ -136,7 +116,7 @@ async fn participants_on_two_replicas_are_in_one_room() {
     }
 
     // A late joiner on B lands where the host on A is.
-    let late = Client::connect(&b, &session(&server, world.admin, &activity).await).await;
+    let late = activity.join(&server, world.admin, &b).await;
     let now = now_ms();
     let (at, host_at) = (
         position_at(&late.timeline, now),

@@ -161,12 +161,14 @@ mod sandbox {
                     "555",
                     "--admin-secret",
                     "cli-secret",
+                    "--clips-dir",
+                    "/tmp/kd-cli-clips",
                 ])
                 .stdout(Stdio::piped()),
         );
         let mut lines = BufReader::new(sandbox.child.stdout.take().unwrap()).lines();
         let mut printed = Vec::new();
-        for _ in 0..6 {
+        for _ in 0..7 {
             printed.push(lines.next().unwrap().unwrap());
         }
         let url = printed[1]
@@ -183,6 +185,10 @@ mod sandbox {
         );
 
         assert_eq!(printed[5], format!("control api:  {url}/_sandbox"));
+        assert_eq!(
+            printed[6],
+            "clips:        one per entry, in /tmp/kd-cli-clips"
+        );
 
         // session.start over plain HTTP, as any client would.
         let host = url.trim_start_matches("http://");

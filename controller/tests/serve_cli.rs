@@ -29,11 +29,21 @@ async fn the_serve_process_answers_the_api_and_follows_its_config_file() {
         user,
     } = Outside::start().await;
     let config = kd_tests::runtime_config(&discord, &kaltura, guild.id);
+    // A stand-in for the built Activity app.
+    let web = tempfile::tempdir().unwrap();
+    std::fs::write(
+        web.path().join("index.html"),
+        r#"<meta name="discord-client-id" content="%DISCORD_CLIENT_ID%">"#,
+    )
+    .unwrap();
+    let web_dist = web.path().to_str().unwrap();
     let args = [
         "--cors-origin",
         "https://app.example.org",
         "--poll",
         "100ms",
+        "--web-dist",
+        web_dist,
     ];
     let mut server =
         WorkloadProcess::serve(BIN, &discord, &kaltura, &config, &args, Stdio::piped());
@@ -60,6 +70,15 @@ async fn the_serve_process_answers_the_api_and_follows_its_config_file() {
     };
     let listed: Value = meetings().await.unwrap().json().await.unwrap();
     assert_eq!(listed, json!({"meetings": []}));
+
+    // The Activity's page at the root, with the application id written in.
+    let page = http.get(format!("{base}/")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains(&format!(r#"content="{}""#, discord.application_id())),
+        "{page}"
+    );
 
     let preflight = http
         .request(reqwest::Method::OPTIONS, format!("{base}/api/v1/meetings"))

@@ -114,6 +114,9 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits) -> io::Re
             continue;
         };
         full = false;
+        // Websocket frames are small and must leave at once: Nagle with the peer's delayed ACK
+        // would hold one for up to 40 ms.
+        let _ = stream.set_nodelay(true);
         let service = app
             .clone()
             .map_request(move |mut request: Request<Incoming>| {

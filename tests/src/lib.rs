@@ -111,22 +111,53 @@ pub fn runtime_config(
     )
 }
 
+/// What a [`World`] is started with; `Default` is the usual world.
+#[derive(Default)]
+pub struct Setup {
+    pub bot: BotOptions,
+    /// The Kaltura sandbox's configuration (clips to play, other partners).
+    pub kaltura: SandboxConfig,
+    /// The bot's store; a SQLite file of the world's own when None.
+    pub store: Option<Store>,
+}
+
 impl World {
     pub async fn start() -> Self {
         Self::start_with(BotOptions::default()).await
     }
 
     pub async fn start_with(options: BotOptions) -> Self {
-        Self::start_on(options, None).await
+        Self::start_from(Setup {
+            bot: options,
+            ..Setup::default()
+        })
+        .await
     }
 
     /// The world with the bot on `store` (a PostgreSQL database, say).
     pub async fn start_with_store(store: Store) -> Self {
-        Self::start_on(BotOptions::default(), Some(store)).await
+        Self::start_from(Setup {
+            store: Some(store),
+            ..Setup::default()
+        })
+        .await
     }
 
-    /// The world with the bot on `store`; a SQLite file of its own when None.
-    pub async fn start_on(options: BotOptions, store: Option<Store>) -> Self {
+    /// With a Kaltura sandbox of its own configuration (clips to play, other partners).
+    pub async fn start_with_kaltura(kaltura: SandboxConfig) -> Self {
+        Self::start_from(Setup {
+            kaltura,
+            ..Setup::default()
+        })
+        .await
+    }
+
+    pub async fn start_from(setup: Setup) -> Self {
+        let Setup {
+            bot: options,
+            kaltura,
+            store,
+        } = setup;
         // Logs show in a failing test's output (`RUST_LOG=debug` for more).
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
@@ -138,7 +169,7 @@ impl World {
         let discord = DiscordSandbox::start(Config::default())
             .await
             .expect("Discord sandbox starts");
-        let kaltura = KalturaSandbox::start(SandboxConfig::default())
+        let kaltura = KalturaSandbox::start(kaltura)
             .await
             .expect("Kaltura sandbox starts");
         let guild = discord

@@ -161,19 +161,19 @@ impl Inner {
         room.members
             .iter()
             .map(|m| {
-                let report = self.presence.get(&m.user_id).map(|p| &p.report);
+                let report = self.presence.get(&m.seat.user_id).map(|p| &p.report);
                 MemberView {
-                    user_id: &m.user_id,
-                    name: &m.name,
-                    avatar: m.avatar.as_deref(),
-                    role: &m.role,
-                    control: m.control,
+                    user_id: &m.seat.user_id,
+                    name: &m.seat.name,
+                    avatar: m.seat.avatar.as_deref(),
+                    role: &m.seat.role,
+                    control: m.seat.control,
                     connected: m.dropped_at.is_none(),
                     joined_at: m.joined_at,
                     report,
                     quality: quality(report),
-                    activity: self.activity(&m.user_id, timings),
-                    ready: pending.is_some_and(|p| !p.contains(&m.user_id)),
+                    activity: self.activity(&m.seat.user_id, timings),
+                    ready: pending.is_some_and(|p| !p.contains(&m.seat.user_id)),
                 }
             })
             .collect()
@@ -381,8 +381,8 @@ impl Hub {
             let deciders: HashSet<&str> = room
                 .members
                 .iter()
-                .filter(|m| m.control || room.host.as_deref() == Some(&m.user_id))
-                .map(|m| m.user_id.as_str())
+                .filter(|m| m.seat.control || room.host.as_deref() == Some(&m.seat.user_id))
+                .map(|m| m.seat.user_id.as_str())
                 .collect();
             for user in deciders {
                 inner.send_to_user(user, &message);
@@ -884,13 +884,14 @@ impl Hub {
                 for member in room
                     .members
                     .iter()
-                    .filter(|m| m.replica != self.replica && m.dropped_at.is_none())
+                    .filter(|m| m.seat.replica != self.replica && m.dropped_at.is_none())
                 {
                     let silent = known
-                        .get(&member.replica)
+                        .get(&member.seat.replica)
                         .map_or(!startup, |seen| seen.elapsed() >= inactive_after);
                     if silent {
-                        silent_replicas.push((local.instance_id.clone(), member.replica.clone()));
+                        silent_replicas
+                            .push((local.instance_id.clone(), member.seat.replica.clone()));
                     }
                 }
             }

@@ -73,11 +73,13 @@ pub struct Timeline {
 }
 
 impl Timeline {
-    /// The room position at server time `t` (PROTOCOL.md 3.2).
+    /// The room position at server time `t` (PROTOCOL.md 3.2). A pause lands at its anchor:
+    /// until then the room plays on towards `position`.
     pub fn position_at(&self, t: Millis) -> f64 {
         match self.state {
             PlayState::Playing => self.position + (t - self.anchor).max(0.0) / 1000.0 * self.rate,
-            PlayState::Paused | PlayState::Waiting => self.position,
+            PlayState::Paused => self.position - (self.anchor - t).max(0.0) / 1000.0 * self.rate,
+            PlayState::Waiting => self.position,
         }
     }
 }
@@ -93,16 +95,10 @@ pub struct Entry {
 /// A member as the room's decisions need it; live statistics are presence, kept elsewhere.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Member {
-    pub user_id: String,
-    pub name: String,
-    pub avatar: Option<String>,
-    pub role: String,
-    pub control: bool,
+    /// Who holds the seat and through which connection (flattened: the stored row keeps its shape).
+    #[serde(flatten)]
+    pub seat: Joiner,
     pub joined_at: Millis,
-    /// The connection that holds the seat (a newer one replaces it).
-    pub conn: String,
-    /// The replica that connection is on.
-    pub replica: String,
     /// Set when the connection dropped; the seat is held for the grace period.
     pub dropped_at: Option<Millis>,
     /// Counts for wait-for-ready: has reported and is not inactive.
@@ -122,7 +118,7 @@ pub struct Room {
     pub members: Vec<Member>,
 }
 
-/// The member fields a joiner brings.
+/// The member fields a joiner brings; a rejoin replaces them whole.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Joiner {
     pub user_id: String,
@@ -130,7 +126,9 @@ pub struct Joiner {
     pub avatar: Option<String>,
     pub role: String,
     pub control: bool,
+    /// The connection that holds the seat (a newer one replaces it).
     pub conn: String,
+    /// The replica that connection is on.
     pub replica: String,
 }
 
@@ -273,15 +271,16 @@ fn valid_position(p: f64) -> Result<f64, Refusal> {
 
 impl Room {
     pub fn member(&self, user_id: &str) -> Option<&Member> {
-        self.members.iter().find(|m| m.user_id == user_id)
+        self.members.iter().find(|m| m.seat.user_id == user_id)
     }
 
     fn member_mut(&mut self, user_id: &str) -> Option<&mut Member> {
-        self.members.iter_mut().find(|m| m.user_id == user_id)
+        self.members.iter_mut().find(|m| m.seat.user_id == user_id)
     }
 
     pub fn can_control(&self, user_id: &str) -> bool {
-        self.host.as_deref() == Some(user_id) || self.member(user_id).is_some_and(|m| m.control)
+        self.host.as_deref() == Some(user_id)
+            || self.member(user_id).is_some_and(|m| m.seat.control)
     }
 
     fn connected(&self) -> impl Iterator<Item = &Member> {
@@ -310,7 +309,7 @@ impl Room {
         let pending: Vec<String> = self
             .connected()
             .filter(|m| m.gating)
-            .map(|m| m.user_id.clone())
+            .map(|m| m.seat.user_id.clone())
             .collect();
         if pending.is_empty() {
             self.start_playing(now);
@@ -323,14 +322,16 @@ impl Room {
         }
     }
 
-    fn pause_at(&mut self, position: f64) {
+    /// Pauses at `position`, reached at server time `at` (now, or ahead like a start).
+    fn pause_at(&mut self, position: f64, at: Millis) {
         self.timeline.state = PlayState::Paused;
         self.timeline.position = position;
+        self.timeline.anchor = at;
         self.timeline.waiting = None;
     }
 
     fn remove_member(&mut self, user_id: &str) {
-        self.members.retain(|m| m.user_id != user_id);
+        self.members.retain(|m| m.seat.user_id != user_id);
         if let Some(waiting) = &mut self.timeline.waiting {
             waiting.pending.retain(|u| u != user_id);
         }
@@ -344,11 +345,12 @@ impl Room {
         self.host = self
             .connected()
             .min_by(|a, b| {
-                b.control
-                    .cmp(&a.control)
+                b.seat
+                    .control
+                    .cmp(&a.seat.control)
                     .then(a.joined_at.total_cmp(&b.joined_at))
             })
-            .map(|m| m.user_id.clone());
+            .map(|m| m.seat.user_id.clone());
     }
 
     /// When something is next due (for the Tick), if ever.
@@ -409,30 +411,19 @@ pub fn apply(
     let before_waiting = room.timeline.waiting.clone();
     match command {
         Command::Join { joiner, .. } => {
-            if let Some(seat) = room.member_mut(&joiner.user_id) {
-                if seat.conn != joiner.conn && seat.dropped_at.is_none() {
-                    effects.replaced = Some(seat.conn.clone());
+            if let Some(member) = room.member_mut(&joiner.user_id) {
+                if member.seat.conn != joiner.conn && member.dropped_at.is_none() {
+                    effects.replaced = Some(member.seat.conn.clone());
                 }
-                seat.conn = joiner.conn;
-                seat.replica = joiner.replica;
-                seat.dropped_at = None;
-                seat.name = joiner.name;
-                seat.avatar = joiner.avatar;
-                seat.role = joiner.role;
-                seat.control = joiner.control;
+                member.seat = joiner;
+                member.dropped_at = None;
             } else {
                 if room.members.len() >= MAX_MEMBERS {
                     return Err(Refusal::RoomFull);
                 }
                 room.members.push(Member {
-                    user_id: joiner.user_id,
-                    name: joiner.name,
-                    avatar: joiner.avatar,
-                    role: joiner.role,
-                    control: joiner.control,
+                    seat: joiner,
                     joined_at: now,
-                    conn: joiner.conn,
-                    replica: joiner.replica,
                     dropped_at: None,
                     gating: false,
                     rtt_ms: 0.0,
@@ -448,7 +439,7 @@ pub fn apply(
             conn,
             graceful,
         } => {
-            let Some(seat) = room.member_mut(&user_id).filter(|m| m.conn == conn) else {
+            let Some(seat) = room.member_mut(&user_id).filter(|m| m.seat.conn == conn) else {
                 // An older connection of someone who reconnected: the seat is not its own.
                 return Ok((room, effects));
             };
@@ -503,13 +494,21 @@ pub fn apply(
                     room.begin_start(position.unwrap_or(current), now, timings);
                 }
                 Control::Pause { position } => {
-                    let position = position.map(valid_position).transpose()?;
-                    room.pause_at(position.unwrap_or(current));
+                    match position.map(valid_position).transpose()? {
+                        Some(position) => room.pause_at(position, now),
+                        // Scheduled ahead as a start is, so everyone stops on one frame
+                        // instead of stepping back by their latency.
+                        None if room.timeline.state == PlayState::Playing => {
+                            let at = now + room.lead_ms();
+                            room.pause_at(room.timeline.position_at(at), at);
+                        }
+                        None => room.pause_at(current, now),
+                    }
                 }
                 Control::Seek { position } => {
                     let position = valid_position(position)?;
                     if room.timeline.state == PlayState::Paused {
-                        room.pause_at(position);
+                        room.pause_at(position, now);
                     } else {
                         room.begin_start(position, now, timings);
                     }
@@ -518,8 +517,8 @@ pub fn apply(
                     if !(rate.is_finite() && (MIN_RATE..=MAX_RATE).contains(&rate)) {
                         return Err(Refusal::Invalid);
                     }
-                    room.timeline.position = current;
                     if room.timeline.state == PlayState::Playing {
+                        room.timeline.position = current;
                         room.timeline.anchor = room.timeline.anchor.max(now);
                     }
                     room.timeline.rate = rate;
@@ -542,10 +541,10 @@ pub fn apply(
         }
         Command::Handover { user_id, to } => {
             let is_host = room.host.as_deref() == Some(user_id.as_str());
-            if !is_host && !room.member(&user_id).is_some_and(|m| m.control) {
+            if !is_host && !room.member(&user_id).is_some_and(|m| m.seat.control) {
                 return Err(Refusal::Forbidden);
             }
-            if !room.connected().any(|m| m.user_id == to) {
+            if !room.connected().any(|m| m.seat.user_id == to) {
                 return Err(Refusal::NotFound);
             }
             if room.host.as_deref() == Some(to.as_str()) {
@@ -559,13 +558,13 @@ pub fn apply(
             if room.host.as_deref() == Some(user_id.as_str()) {
                 return Ok((room, effects));
             }
-            effects.host_request = Some((user_id, member.name.clone()));
+            effects.host_request = Some((user_id, member.seat.name.clone()));
         }
         Command::DropReplica { replica } => {
             for seat in room
                 .members
                 .iter_mut()
-                .filter(|m| m.replica == replica && m.dropped_at.is_none())
+                .filter(|m| m.seat.replica == replica && m.dropped_at.is_none())
             {
                 seat.dropped_at = Some(now);
                 seat.gating = false;
@@ -578,7 +577,7 @@ pub fn apply(
                 .members
                 .iter()
                 .filter(|m| m.dropped_at.is_some_and(|t| t + grace <= now))
-                .map(|m| m.user_id.clone())
+                .map(|m| m.seat.user_id.clone())
                 .collect();
             for user_id in &expired {
                 room.remove_member(user_id);
@@ -591,7 +590,7 @@ pub fn apply(
             } else if let (PlayState::Playing, Some(duration)) = (timeline.state, timeline.duration)
                 && timeline.position_at(now) >= duration
             {
-                room.pause_at(duration);
+                room.pause_at(duration, now);
                 room.timeline.seq += 1;
                 effects.ended = true;
             }
@@ -945,8 +944,13 @@ mod tests {
             control("a", Control::Pause { position: None }),
             anchor + 11_000.0,
         );
+        // Scheduled 2 * 100 ms (the slowest RTT) + 50 ms ahead, at rate 2: 0.5 s further on.
         assert_eq!(room.timeline.state, PlayState::Paused);
-        assert!((room.timeline.position - 12.0).abs() < 1e-9);
+        assert_eq!(room.timeline.anchor, anchor + 11_250.0);
+        assert!((room.timeline.position - 12.5).abs() < 1e-9);
+        assert!((room.timeline.position_at(anchor + 11_000.0) - 12.0).abs() < 1e-9);
+        assert!((room.timeline.position_at(anchor + 11_125.0) - 12.25).abs() < 1e-9);
+        assert!((room.timeline.position_at(anchor + 20_000.0) - 12.5).abs() < 1e-9);
         let (room, _) = run(
             room,
             control("a", Control::Seek { position: 50.0 }),

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // Each test binary uses its own part of the harness.
 
+pub mod browser;
 pub mod watch;
 
 use kd_activity::{Api, ApiOptions, AppState};
@@ -48,6 +49,25 @@ impl Answer {
 /// The Secret `kaltura/webhookSecret` the API can read; no partner uses it until a test says.
 pub const WEBHOOK_SECRET: &str = "planted-webhook-secret-4c1f";
 
+/// A fresh database `<prefix>_<pid>` on the PostgreSQL server (`KD_TEST_POSTGRES` overrides
+/// the server), for replicas to share.
+pub async fn postgres_database(prefix: &str) -> String {
+    use sqlx::Connection;
+    let server = std::env::var("KD_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+    let name = format!("{prefix}_{}", std::process::id());
+    let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {server} is not reachable ({e}): run .ci/setup"));
+    for statement in [
+        format!("DROP DATABASE IF EXISTS {name}"),
+        format!("CREATE DATABASE {name}"),
+    ] {
+        sqlx::query(&statement).execute(&mut admin).await.unwrap();
+    }
+    format!("{server}/{name}")
+}
+
 /// Another API server in front of the same world, on its own store (a replica).
 pub async fn serve(
     world: &World,
@@ -77,15 +97,11 @@ impl Server {
     }
 
     pub async fn start_with(options: ApiOptions) -> Self {
-        Self::start_on(options, None).await
+        Self::start_in(World::start().await, options).await
     }
 
-    /// The server and the bot on `store` (a SQLite file of the world's own when None).
-    pub async fn start_on(options: ApiOptions, store: Option<kd_store::Store>) -> Self {
-        let world = match store {
-            Some(store) => World::start_with_store(store).await,
-            None => World::start().await,
-        };
+    /// In front of a world of the test's own making.
+    pub async fn start_in(world: World, options: ApiOptions) -> Self {
         let store = world.store.clone();
         let (base, api) = serve(&world, options, store).await;
         let http = reqwest::Client::builder()

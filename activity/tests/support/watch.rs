@@ -81,6 +81,13 @@ impl Activity {
             .set_activity_participant(&self.instance_id, user, true)
             .unwrap();
     }
+
+    /// The user opens the Activity, signs in and joins the room on the server at `base` (one
+    /// of several replicas, or the test's own server).
+    pub async fn join(&self, server: &Server, user: u64, base: &str) -> Client {
+        self.enter(server, user);
+        Client::connect(base, &session(server, user, self).await).await
+    }
 }
 
 /// `POST /api/token` with a fresh authorization code of `user`.

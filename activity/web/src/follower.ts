@@ -85,6 +85,12 @@ export class Follower {
     const t = this.timeline;
     const v = this.video;
     if (!t || !v || v.readyState < 1) return;
+    if (t.state === 'paused' && !v.paused && this.clock.serverNow() < t.anchor) {
+      // A pause lands at its anchor on the server clock: play on to it, then stop there, so
+      // no one steps back by their latency.
+      this.at(t.anchor, () => this.tick());
+      return;
+    }
     if (t.state !== 'playing') {
       this.park(v, t.position);
       this.errorMs = (v.currentTime - t.position) * 1000;
@@ -95,9 +101,7 @@ export class Follower {
     if (now < t.anchor) {
       // Everyone starts at the anchor: wait there, then play at that server instant.
       this.park(v, t.position);
-      const inMs = this.clock.toLocal(t.anchor) - performance.now();
-      window.clearTimeout(this.startTimer);
-      this.startTimer = window.setTimeout(() => this.start(v, t), Math.max(0, inMs));
+      this.at(t.anchor, () => this.start(v, t));
       return;
     }
     const target = roomPosition(t, now);
@@ -120,6 +124,13 @@ export class Follower {
     this.lastAction = action.kind === 'none' ? this.lastAction : action;
     if (action.kind === 'rate') v.playbackRate = action.rate;
     else if (action.kind === 'seek') this.seek(action.to);
+  }
+
+  /** Runs `then` at server time `anchor` (one timer: a newer timeline replaces it). */
+  private at(anchor: number, then: () => void): void {
+    const inMs = this.clock.toLocal(anchor) - performance.now();
+    window.clearTimeout(this.startTimer);
+    this.startTimer = window.setTimeout(then, Math.max(0, inMs));
   }
 
   private start(v: HTMLVideoElement, t: Timeline): void {

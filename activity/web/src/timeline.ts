@@ -14,8 +14,9 @@ export interface Timeline {
   waiting: { deadline: number; pending: string[] } | null;
 }
 
-/** The room position (seconds) at server time `serverNow` (ms). */
+/** The room position (seconds) at server time `serverNow` (ms); a pause lands at its anchor. */
 export function roomPosition(t: Timeline, serverNow: number): number {
+  if (t.state === 'paused') return t.position - (Math.max(0, t.anchor - serverNow) / 1000) * t.rate;
   if (t.state !== 'playing') return t.position;
   const p = t.position + (Math.max(0, serverNow - t.anchor) / 1000) * t.rate;
   return t.duration ? Math.min(p, t.duration) : p;

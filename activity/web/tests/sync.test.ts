@@ -45,6 +45,13 @@ describe('timeline', () => {
     expect(roomPosition({ ...t, state: 'paused' }, 7000)).toBe(10);
   });
 
+  it('plays on to a pause scheduled ahead, then stays', () => {
+    const pause: Timeline = { ...t, state: 'paused', position: 12, anchor: 7000 };
+    expect(roomPosition(pause, 6000)).toBe(11);
+    expect(roomPosition(pause, 7000)).toBe(12);
+    expect(roomPosition(pause, 9000)).toBe(12);
+  });
+
   it('drops stale timelines and takes equal ones', () => {
     expect(supersedes({ ...t, seq: 2 }, t)).toBe(false);
     expect(supersedes({ ...t, seq: 3 }, t)).toBe(true);

@@ -54,6 +54,11 @@ struct KalturaArgs {
     /// MP4 every entry plays (default: target/tools/media/clip.mp4 when present).
     #[arg(long)]
     media_clip: Option<PathBuf>,
+    /// Where each entry's own clip (its name and a timecode burnt in, its duration) is made with
+    /// ffmpeg on first play and kept; it wins over --media-clip (default:
+    /// target/tools/media/clips when target/tools/media exists).
+    #[arg(long, value_name = "DIR")]
+    clips_dir: Option<PathBuf>,
     /// Base URL to advertise in media and thumbnail URLs (when behind a proxy).
     #[arg(long)]
     public_url: Option<String>,
@@ -64,6 +69,10 @@ struct DiscordArgs {
     /// Address to serve REST, the Gateway and the control API on.
     #[arg(long, default_value = "127.0.0.1:8091")]
     listen: SocketAddr,
+    /// Address of the Activity's origin: the host page that plays the Discord client for the
+    /// Embedded App SDK, and the URL-mapping proxy (set the mappings through the control API).
+    #[arg(long, default_value = "127.0.0.1:8093")]
+    activity_listen: SocketAddr,
     /// Application (and OAuth2 client) id; random when not given.
     #[arg(long, env = "KD_SANDBOX_DISCORD_APPLICATION_ID")]
     application_id: Option<u64>,
@@ -135,6 +144,7 @@ fn run_discord(args: DiscordArgs) -> anyhow::Result<ExitCode> {
     let generated_secret = args.client_secret.is_none();
     let config = Config {
         listen: args.listen,
+        activity_listen: args.activity_listen,
         application_id: args.application_id,
         bot_token: args.bot_token,
         client_secret: args.client_secret,
@@ -151,6 +161,8 @@ fn run_discord(args: DiscordArgs) -> anyhow::Result<ExitCode> {
         println!("  Gateway       {}", sandbox.gateway_url());
         println!("  Control API   {}/_sandbox", sandbox.base_url());
         println!("  Application   {}", sandbox.application_id());
+        println!("  Activity      {}", sandbox.activity_origin());
+        println!("  Host page     {}/.discord/host?user_id=USER&channel_id=VOICE_CHANNEL", sandbox.activity_origin());
         // Printed once so a bot can be pointed at the sandbox; these are the sandbox's own made-up credentials.
         if generated_token {
             println!("  Bot token     {}", sandbox.bot_token());
@@ -170,10 +182,16 @@ fn run_kaltura(args: KalturaArgs) -> anyhow::Result<ExitCode> {
     let media_clip = args
         .media_clip
         .or_else(|| Some(PathBuf::from("target/tools/media/clip.mp4")).filter(|p| p.exists()));
+    let clips_dir = args.clips_dir.or_else(|| {
+        Some(PathBuf::from("target/tools/media"))
+            .filter(|p| p.exists())
+            .map(|p| p.join("clips"))
+    });
     let config = SandboxConfig {
         partner_id: args.partner_id.unwrap_or(defaults.partner_id),
         admin_secret: args.admin_secret.unwrap_or(defaults.admin_secret.clone()),
         media_clip,
+        clips_dir: clips_dir.clone(),
         listen: args.listen,
         public_url: args.public_url,
         ..defaults
@@ -188,6 +206,10 @@ fn run_kaltura(args: KalturaArgs) -> anyhow::Result<ExitCode> {
         println!("admin secret: {}", sandbox.admin_secret());
         println!("user secret:  {}", sandbox.user_secret());
         println!("control api:  {}/_sandbox", sandbox.base_url());
+        match &clips_dir {
+            Some(dir) => println!("clips:        one per entry, in {}", dir.display()),
+            None => println!("clips:        none (--clips-dir DIR for one per entry)"),
+        }
         tokio::signal::ctrl_c()
             .await
             .context("waiting for Ctrl-C")?;

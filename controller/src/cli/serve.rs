@@ -1,5 +1,6 @@
 //! `kaltura-discord serve`: the public HTTP surface of one application (join links, `/api/v1`,
-//! `/healthz`, `/readyz`, `/metrics`), from a rendered runtime config it follows as it changes.
+//! the Watch Together Activity's page and its API, `/healthz`, `/readyz`, `/metrics`), from a
+//! rendered runtime config it follows as it changes.
 
 use super::http::HttpArgs;
 use super::workload::{Workload, WorkloadArgs};
@@ -7,6 +8,7 @@ use anyhow::Context;
 use kd_activity::{Api, ApiOptions};
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
@@ -32,6 +34,15 @@ pub struct Args {
     /// ignored and the peer address counts.
     #[arg(long, default_value = "0")]
     trusted_proxy_hops: usize,
+    /// The built Activity app (`activity/web/dist` of a checkout after `.ci/setup.d/web.sh`),
+    /// served at `/`, where Discord's root URL mapping points. The image carries it at the default.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "KD_WEB_DIST",
+        default_value = "/usr/share/kaltura-discord/web"
+    )]
+    web_dist: PathBuf,
     #[command(flatten)]
     http: HttpArgs,
 }
@@ -55,6 +66,7 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         rate_burst: args.rate_burst,
         trusted_proxy_hops: args.trusted_proxy_hops,
         server: args.http.limits(),
+        web_dist: Some(args.web_dist),
         ..ApiOptions::default()
     };
     let api = Api::new(options, config, store, secrets)?;

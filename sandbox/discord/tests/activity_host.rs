@@ -14,12 +14,6 @@ use kd_sandbox_discord::{DiscordSandbox, UrlMapping};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
-fn tools() -> PathBuf {
-    std::env::var_os("KD_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tools"))
-}
-
 #[derive(Clone)]
 struct App {
     client_id: String,
@@ -95,23 +89,8 @@ async fn echo(upgrade: WebSocketUpgrade) -> axum::response::Response {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_real_sdk_runs_an_activity_through_the_host_page() {
-    let tools = tools();
-    let sdk = tools.join("node/node_modules/@discord/embedded-app-sdk/output");
-    let chromium = PathBuf::from("/usr/bin/chromium");
-    for (path, what) in [
-        (&chromium, "chromium"),
-        (&sdk.join("index.mjs"), "npm @discord/embedded-app-sdk"),
-        (
-            &tools.join("node/node_modules/playwright-core/package.json"),
-            "npm playwright-core",
-        ),
-    ] {
-        assert!(
-            path.exists(),
-            "{what} missing at {} — run .ci/setup",
-            path.display()
-        );
-    }
+    let sdk = kd_browser::tools().join("node/node_modules/@discord/embedded-app-sdk/output");
+    kd_browser::require(&sdk.join("index.mjs"), "npm @discord/embedded-app-sdk");
     let sandbox: DiscordSandbox = common::sandbox().await;
     let (guild, ann) = common::guild_with_member(&sandbox);
     let bob = common::add_member(&sandbox, guild.id, "bob");
@@ -137,33 +116,19 @@ async fn the_real_sdk_runs_an_activity_through_the_host_page() {
         },
     ]);
 
-    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/artifacts");
-    std::fs::create_dir_all(&artifacts).unwrap();
-    let mut command = std::process::Command::new("node");
-    command
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/activity_host/drive.cjs"))
-        .env("NODE_PATH", tools.join("node/node_modules"))
-        .env(
-            "HOST_ANN",
-            sandbox.activity_host_url(ann, guild.voice_channel_id, "desktop"),
-        )
-        .env(
-            "HOST_BOB",
-            sandbox.activity_host_url(bob, guild.voice_channel_id, "mobile"),
-        )
-        .env("CHROMIUM", &chromium)
-        .env("ARTIFACTS", &artifacts);
-    let output = tokio::task::spawn_blocking(move || command.output())
-        .await
-        .unwrap()
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "host page run failed:\nstdout: {stdout}\nstderr: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let s: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let s = kd_browser::Script::new(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/activity_host/drive.cjs"),
+    )
+    .env(
+        "HOST_ANN",
+        sandbox.activity_host_url(ann, guild.voice_channel_id, "desktop"),
+    )
+    .env(
+        "HOST_BOB",
+        sandbox.activity_host_url(bob, guild.voice_channel_id, "mobile"),
+    )
+    .run()
+    .await;
     let (ann_id, bob_id) = (ann.to_string(), bob.to_string());
 
     for (who, id) in [(&s["ann"], &ann_id), (&s["bob"], &bob_id)] {
@@ -255,6 +220,7 @@ async fn the_real_sdk_runs_an_activity_through_the_host_page() {
     assert_ne!(relaunched, first, "a new instance after everyone left");
     let instance = sandbox.activity_instance(relaunched).unwrap();
     assert_eq!(instance["users"], json!([ann_id]));
+    let artifacts = kd_browser::artifacts();
     for name in ["desktop", "mobile"] {
         assert!(
             artifacts

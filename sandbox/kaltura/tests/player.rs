@@ -7,26 +7,9 @@ use kd_sandbox_kaltura::{KalturaSandbox, SandboxConfig};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
-fn clip() -> PathBuf {
-    let tools = std::env::var_os("KD_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tools"));
-    let clip = tools.join("media/clip.mp4");
-    assert!(
-        clip.exists(),
-        "{} missing — run .ci/setup (or .ci/setup.d/kaltura.sh)",
-        clip.display()
-    );
-    clip
-}
-
-fn tools() -> PathBuf {
-    clip().parent().unwrap().parent().unwrap().to_path_buf()
-}
-
 /// Each test its own clip folder: generated clips are reused within the test only.
 fn clips_dir(test: &str) -> PathBuf {
-    let dir = tools().join("media/test-clips").join(test);
+    let dir = kd_browser::tools().join("media/test-clips").join(test);
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }
@@ -487,49 +470,20 @@ async fn player_in_chromium(
     expect: &str,
     screenshot: &str,
 ) -> Value {
-    let tools = tools();
-    let chromium = PathBuf::from("/usr/bin/chromium");
-    let bundle = tools.join("player/package/dist/kaltura-ovp-player.js");
-    let modules = tools.join("node/node_modules");
-    for (path, what) in [
-        (&chromium, "chromium"),
-        (&bundle, "the Kaltura player bundle"),
-        (
-            &modules.join("playwright-core/package.json"),
-            "npm playwright-core",
-        ),
-    ] {
-        assert!(
-            path.exists(),
-            "{what} missing at {} — run .ci/setup (or .ci/setup.d/kaltura.sh)",
-            path.display()
-        );
-    }
-    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/artifacts");
-    std::fs::create_dir_all(&artifacts).unwrap();
-    let mut command = std::process::Command::new("node");
-    command
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/player_in_chromium.js"))
-        .env("NODE_PATH", &modules)
-        .env("KALTURA_URL", sandbox.base_url())
-        .env("KALTURA_PARTNER_ID", sandbox.partner_id().to_string())
-        .env("ENTRY_ID", entry_id)
-        .env("KS", ks)
-        .env("EXPECT", expect)
-        .env("SCREENSHOT", artifacts.join(screenshot))
-        .env("PLAYER_BUNDLE", &bundle)
-        .env("CHROMIUM", &chromium);
-    let output = tokio::task::spawn_blocking(move || command.output())
-        .await
-        .unwrap()
-        .expect("run node");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "player run failed:\nstdout: {stdout}\nstderr: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_str(stdout.lines().last().unwrap()).unwrap()
+    let bundle = kd_browser::tools().join("player/package/dist/kaltura-ovp-player.js");
+    kd_browser::require(&bundle, "the Kaltura player bundle");
+    kd_browser::Script::new(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/player_in_chromium.js"),
+    )
+    .env("KALTURA_URL", sandbox.base_url())
+    .env("KALTURA_PARTNER_ID", sandbox.partner_id().to_string())
+    .env("ENTRY_ID", entry_id)
+    .env("KS", ks)
+    .env("EXPECT", expect)
+    .env("SCREENSHOT", kd_browser::artifacts().join(screenshot))
+    .env("PLAYER_BUNDLE", &bundle)
+    .run()
+    .await
 }
 
 /// The real player bundle in headless Chromium plays an entry with the viewer's KS, shows that

@@ -2,19 +2,19 @@
 // the app in each page is the real build (served by the Activity server at the root mapping),
 // on the real @discord/embedded-app-sdk and the real Kaltura player against the Kaltura sandbox.
 //
-// Env: HOSTS      JSON array of host page URLs, one per participant: [host, viewer, viewer, late joiner]
-//                 (the first must be the first to join, so it becomes host; the second a plain viewer)
-//      ENTRIES    JSON array of two entry ids: what the room starts with (its queue's newest item)
-//                 is not needed here; ENTRIES[0] is expected to be queued for the skip step
-//      CHROMIUM   /usr/bin/chromium;  ARTIFACTS  folder for screenshots
-// Prints one JSON line (positions, convergence times, errors seen); exits 1 on a failed check.
+// Env: HOSTS       JSON array of host page URLs, one per participant: [host, viewer, viewer
+//                  (mobile), late joiner]; the first joins first, so it hosts; the second has no
+//                  control role
+//      NEXT_ENTRY  an entry the host queues and skips to
+//      CHROMIUM, ARTIFACTS (set by kd-browser)
+// Prints one JSON line (who is who, convergence times, seeks, refusals); exits 1 on a failed check.
 'use strict';
 const path = require('path');
-const { chromium } = require('playwright-core');
+const { launch, run } = require('kd-browser');
+const { until, positions, converged, snap, following, join } = require('./room.cjs');
 
 const hosts = JSON.parse(process.env.HOSTS);
 const artifacts = process.env.ARTIFACTS;
-const TIMEOUT = 30000;
 const summary = { steps: [] };
 
 function check(ok, what, detail) {
@@ -22,76 +22,10 @@ function check(ok, what, detail) {
   summary.steps.push(what);
 }
 
-async function app(page) {
-  await page.waitForFunction(() => window.discordHost && document.querySelector('#stage iframe'), null, { timeout: TIMEOUT });
-  return (await page.$('#stage iframe')).contentFrame();
-}
-
-async function until(frame, fn, arg, what) {
-  try {
-    await frame.waitForFunction(fn, arg, { timeout: TIMEOUT, polling: 100 });
-  } catch (err) {
-    const snap = await frame.evaluate(() => window.watch && window.watch.snapshot()).catch(() => null);
-    throw new Error(`${what}: ${err.message.split('\n')[0]}\n${JSON.stringify(snap)}`);
-  }
-}
-
-/** Every page's media position at one instant of the machine's clock (all tabs share it). */
-async function positions(frames) {
-  const reads = await Promise.all(frames.map((f) => f.evaluate(() => {
-    const v = document.querySelector('video');
-    return { t: performance.timeOrigin + performance.now(), p: v ? v.currentTime : null, paused: v ? v.paused : null, rate: v ? v.playbackRate : 1 };
-  })));
-  const at = Math.max(...reads.map((r) => r.t));
-  return reads.map((r) => (r.p === null ? null : r.p + (r.paused ? 0 : ((at - r.t) / 1000) * r.rate)));
-}
-
-const spread = (ps) => Math.max(...ps) - Math.min(...ps);
-
-/** Waits until all positions are within `tolerance` seconds and advancing as `playing` says. */
-async function converged(frames, playing, tolerance, what) {
-  const started = Date.now();
-  for (;;) {
-    const ps = await positions(frames);
-    const states = await Promise.all(frames.map((f) => f.evaluate(() => window.watch.snapshot().videoPaused)));
-    if (ps.every((p) => p !== null) && spread(ps) <= tolerance && states.every((paused) => paused === !playing)) {
-      return { ms: Date.now() - started, spread: spread(ps), positions: ps };
-    }
-    if (Date.now() - started > TIMEOUT) throw new Error(`${what}: not converged ${JSON.stringify({ ps, states })}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-const snap = (f) => f.evaluate(() => window.watch.snapshot());
-
-/** Waits until every page follows a timeline in `state` at `position` (the request took effect). */
-async function following(frames, state, position, what) {
-  for (const f of frames) {
-    await until(f, ([s, p]) => {
-      const t = window.watch.snapshot().timeline;
-      return t && t.state === s && (p === null || Math.abs(t.position - p) < 1e-6);
-    }, [state, position], what);
-  }
-}
-
 async function main() {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--autoplay-policy=no-user-gesture-required'],
-  });
+  const browser = await launch();
   const pageErrors = [];
-  const open = async (url, mobile) => {
-    const page = await browser.newPage(mobile
-      ? { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true }
-      : { viewport: { width: 1280, height: 720 } });
-    page.on('pageerror', (e) => pageErrors.push(e.message));
-    await page.goto(url);
-    const frame = await app(page);
-    await until(frame, () => window.watch && ['video', 'no_video'].includes(window.watch.snapshot().screen), null, 'joins');
-    return { page, frame };
-  };
+  const open = (url, mobile) => join(browser, url, mobile, pageErrors);
   try {
     const host = await open(hosts[0], false);
     const viewer = await open(hosts[1], false);
@@ -99,10 +33,11 @@ async function main() {
     const all = [host, viewer, third];
     const frames = all.map((x) => x.frame);
     const ids = await Promise.all(frames.map((f) => f.evaluate(() => window.watch.snapshot().me)));
+    summary.ids = ids;
     for (const f of frames) await until(f, (n) => window.watch.snapshot().members.length >= n && window.watch.snapshot().participants.length >= n, 3, 'three members');
-    const first = await snap(host.frame);
-    check(first.host === ids[0], 'the first to join hosts', first.host);
+    summary.firstHost = (await snap(host.frame)).host;
     for (const f of frames) await until(f, () => window.watch.snapshot().screen === 'video', null, 'the entry loads everywhere');
+    summary.entries = [(await snap(host.frame)).entry];
 
     // Play: everyone starts together.
     await host.frame.evaluate(() => window.watch.play());
@@ -130,25 +65,29 @@ async function main() {
     await viewer.frame.evaluate(() => window.watch.pause());
     await until(viewer.frame, () => window.watch.snapshot().errors.some((e) => e.code === 'forbidden'), null, 'forbidden');
     const after = await snap(host.frame);
-    check(after.seq === before && after.timeline.state === 'playing', 'a viewer cannot pause', after.timeline);
+    summary.viewerRefused = { code: 'forbidden', seqUnchanged: after.seq === before && after.timeline.state === 'playing' };
 
-    await host.page.screenshot({ path: path.join(artifacts, 'watch_together_host-desktop.png') });
-    await viewer.page.screenshot({ path: path.join(artifacts, 'watch_together_viewer-desktop.png') });
-    await third.page.screenshot({ path: path.join(artifacts, 'watch_together_viewer-mobile.png') });
+    await host.page.screenshot({ path: path.join(artifacts, 'watch_together-host-desktop.png') });
+    await viewer.page.screenshot({ path: path.join(artifacts, 'watch_together-viewer-desktop.png') });
+    await third.page.screenshot({ path: path.join(artifacts, 'watch_together-viewer-mobile.png') });
 
     // A late joiner lands where the room is.
     const late = await open(hosts[3], false);
     await until(late.frame, () => window.watch.snapshot().screen === 'video', null, 'late joiner loads');
+    summary.ids.push((await snap(late.frame)).me);
     summary.lateJoin = await converged([...frames, late.frame], true, 0.1, 'late join');
 
     // The host changes the entry: everyone follows.
     const entryBefore = (await snap(host.frame)).entry;
+    await host.frame.evaluate((entry) => window.watch.queueAdd(entry), process.env.NEXT_ENTRY);
+    await until(host.frame, (entry) => window.watch.snapshot().queue.some((item) => item.entry_id === entry), process.env.NEXT_ENTRY, 'queued');
     await host.frame.evaluate(() => window.watch.skip());
     await following([...frames, late.frame], 'playing', 0, 'entry change');
     for (const f of [...frames, late.frame]) {
       await until(f, (e) => window.watch.snapshot().entry && window.watch.snapshot().entry !== e && window.watch.snapshot().screen === 'video', entryBefore, 'entry change');
     }
     summary.entryChange = await converged([...frames, late.frame], true, 0.1, 'entry change');
+    summary.entries.push((await snap(host.frame)).entry);
     summary.seeks = await Promise.all([...frames, late.frame].map((f) => f.evaluate(() => window.watch.snapshot().seeks)));
 
     // A forged session is refused (close 4001) and the room does not notice.
@@ -157,7 +96,6 @@ async function main() {
       ws.onopen = () => ws.send(JSON.stringify({ type: 'hello', v: 1, token: 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJmb3JnZWQifQ.forged' }));
       ws.onclose = (e) => resolve({ code: e.code, reason: e.reason });
     }));
-    check(summary.forged.code === 4001, 'a forged session is refused with 4001', summary.forged);
 
     // The host leaves: another member takes over and can control.
     await host.page.close();
@@ -169,16 +107,10 @@ async function main() {
     await heir.frame.evaluate(() => window.watch.pause());
     await following(rest.map((x) => x.frame), 'paused', null, 'the new host pauses');
     summary.pauseByNewHost = await converged(rest.map((x) => x.frame), false, 0.05, 'the new host pauses');
-    summary.pageErrors = pageErrors;
-    check(pageErrors.length === 0, 'no page errors', pageErrors);
   } finally {
+    summary.pageErrors = pageErrors;
     await browser.close();
   }
-  console.log(JSON.stringify(summary));
 }
 
-main().catch((err) => {
-  console.log(JSON.stringify(summary));
-  console.error('watch together test failed:', err.message || err);
-  process.exit(1);
-});
+run(main, summary);

@@ -3,7 +3,7 @@
 // Env: HOST_ANN, HOST_BOB (host page URLs; Bob's is mobile), CHROMIUM, ARTIFACTS.
 'use strict';
 const path = require('path');
-const { chromium } = require('playwright-core');
+const { launch, VIEWPORTS, run } = require('kd-browser');
 
 const TIMEOUT = 15000;
 
@@ -23,22 +23,19 @@ async function until(page, frame, fn, arg) {
 
 const done = () => window.result && (window.result.steps.includes('done') || window.result.failure);
 
+const summary = {};
+
 async function main() {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  const summary = {};
+  const browser = await launch();
   try {
-    const ann = await browser.newPage({ viewport: { width: 1280, height: 720 } });
+    const ann = await browser.newPage(VIEWPORTS.desktop);
     const errors = [];
     ann.on('pageerror', (e) => errors.push(e.message));
     await ann.goto(process.env.HOST_ANN);
     const annApp = await appFrame(ann);
     await until(ann, annApp, done);
 
-    const bob = await browser.newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    const bob = await browser.newPage(VIEWPORTS.mobile);
     bob.on('pageerror', (e) => errors.push(e.message));
     await bob.goto(process.env.HOST_BOB);
     const bobApp = await appFrame(bob);
@@ -80,10 +77,6 @@ async function main() {
   } finally {
     await browser.close();
   }
-  console.log(JSON.stringify(summary));
 }
 
-main().catch((err) => {
-  console.error('host page test failed:', err.message || err);
-  process.exit(1);
-});
+run(main, summary);

@@ -1,12 +1,13 @@
 // The real Kaltura OVP player (npm @playkit-js/kaltura-player-js, dist/kaltura-ovp-player.js) in
 // headless Chromium, pointed at the sandbox with a KS: EXPECT=play must load the entry and play
 // its clip; EXPECT=blocked must end in the player's error for a refused entry.
-// Env: KALTURA_URL, KALTURA_PARTNER_ID, ENTRY_ID, KS, EXPECT, SCREENSHOT, PLAYER_BUNDLE, CHROMIUM.
+// Env: KALTURA_URL, KALTURA_PARTNER_ID, ENTRY_ID, KS, EXPECT, SCREENSHOT, PLAYER_BUNDLE, and
+// CHROMIUM (set by kd-browser).
 // Prints one JSON summary line; exits 1 when the expectation failed.
 'use strict';
 const fs = require('fs');
 const http = require('http');
-const { chromium } = require('playwright-core');
+const { launch, run } = require('kd-browser');
 
 // The player needs a real origin (it uses localStorage), so serve the page from loopback.
 function servePage() {
@@ -25,17 +26,11 @@ function servePage() {
 	return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
+const summary = {};
+
 async function main() {
 	const server = await servePage();
-	const browser = await chromium.launch({
-		executablePath: process.env.CHROMIUM,
-		args: [
-			'--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-			'--disable-background-networking', '--disable-component-update', '--disable-sync',
-			// Playwright gives the browser a fresh temporary profile of its own.
-			'--autoplay-policy=no-user-gesture-required',
-		],
-	});
+	const browser = await launch();
 	try {
 		const page = await browser.newPage({ viewport: { width: 640, height: 360 } });
 		const requests = [];
@@ -90,14 +85,11 @@ async function main() {
 			},
 		);
 		if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT });
-		console.log(JSON.stringify({ ...result, requests }));
+		Object.assign(summary, result, { requests });
 	} finally {
 		await browser.close();
 		server.close();
 	}
 }
 
-main().catch((err) => {
-	console.error('player test failed:', err.message || err);
-	process.exit(1);
-});
+run(main, summary);
