@@ -193,11 +193,28 @@ impl Bot {
     pub fn report(&self) -> BotReport {
         let config = self.config.borrow().clone();
         let revision = self.running.borrow().clone();
-        self.tracker.lock().expect("tracker lock").report(
+        let mut report = self.tracker.lock().expect("tracker lock").report(
             &config.application.application_id,
             &revision,
             config.guilds.keys(),
-        )
+        );
+        let roles = self.guild_roles.read().expect("roles lock");
+        report.roles = config
+            .guilds
+            .keys()
+            .filter_map(|id| Some((id.clone(), roles.get(id)?.clone())))
+            .collect();
+        report
+    }
+
+    /// Notifications waiting in the outbox, for the report; None when the store does not
+    /// answer within half a second (the report must not wait on it).
+    pub async fn notifications_pending(&self) -> Option<u64> {
+        let counts = tokio::time::timeout(Duration::from_millis(500), self.store.rule_counts())
+            .await
+            .ok()?
+            .ok()?;
+        Some(counts.iter().map(|c| c.pending.max(0) as u64).sum())
     }
 
     /// What `/readyz` tells: ready when the store answers (within a second) and every

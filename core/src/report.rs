@@ -3,6 +3,7 @@
 //! JSON at `/status`; the operator turns it into DiscordApplication and GuildConfig status.
 
 use crate::command::COMMAND_SET_VERSION;
+use crate::roles::GuildRole;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -19,6 +20,14 @@ pub struct BotReport {
     pub shards_connected: u32,
     /// Every guild of the running config, by guild id.
     pub guilds: BTreeMap<String, Registration>,
+    /// The roles of each configured guild the bot has seen (from the gateway), by guild id: the
+    /// operator resolves RoleMapping rules that name a role by name against them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub roles: BTreeMap<String, Vec<GuildRole>>,
+    /// Notifications in the store's outbox waiting for delivery; None when the store did not
+    /// answer in time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notifications_pending: Option<u64>,
 }
 
 /// Where a guild's command registration stands.
@@ -86,6 +95,8 @@ impl Tracker {
                     (id.clone(), state)
                 })
                 .collect(),
+            roles: BTreeMap::new(),
+            notifications_pending: None,
         }
     }
 }

@@ -76,7 +76,7 @@ impl WorkloadProcess {
             "--discord-gateway",
             discord.gateway_url(),
         ];
-        Self::spawn(bin, &command, discord, kaltura, config, extra, stdout)
+        Self::spawn(&[], bin, &command, discord, kaltura, config, extra, stdout)
     }
 
     /// Starts `bin serve` in front of the sandboxes with `config`; `extra` arguments are appended.
@@ -88,8 +88,24 @@ impl WorkloadProcess {
         extra: &[&str],
         stdout: Stdio,
     ) -> Self {
+        Self::serve_in(&[], bin, discord, kaltura, config, extra, stdout)
+    }
+
+    /// `serve` started through `wrapper` (a program and its arguments, then `bin` and its own):
+    /// what a pod's runtime does around the binary (a user, mounts). The config and secrets are
+    /// readable by any user, as a pod's mounted ConfigMaps and Secrets are (mode 0644).
+    pub fn serve_in(
+        wrapper: &[String],
+        bin: &str,
+        discord: &DiscordSandbox,
+        kaltura: &KalturaSandbox,
+        config: &RuntimeConfig,
+        extra: &[&str],
+        stdout: Stdio,
+    ) -> Self {
         let api = format!("{}/api/v10", discord.base_url());
         Self::spawn(
+            wrapper,
             bin,
             &["serve", "--discord-api", &api],
             discord,
@@ -100,7 +116,9 @@ impl WorkloadProcess {
         )
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn spawn(
+        wrapper: &[String],
         bin: &str,
         command: &[&str],
         discord: &DiscordSandbox,
@@ -119,9 +137,20 @@ impl WorkloadProcess {
         }
         let config_file = dir.path().join("runtime.json");
         std::fs::write(&config_file, config.to_json()).unwrap();
+        if !wrapper.is_empty() {
+            readable_by_all(dir.path());
+        }
         let port = kd_testing::free_port();
+        let mut program = match wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut program = Command::new(first);
+                program.args(rest).arg(bin);
+                program
+            }
+            None => Command::new(bin),
+        };
         let process = Running::spawn(
-            Command::new(bin)
+            program
                 .args(command)
                 .arg("--config")
                 .arg(&config_file)
@@ -179,6 +208,20 @@ impl WorkloadProcess {
 /// One key of a Secret volume in the kubelet's layout: `key -> ..data/key`,
 /// `..data -> ..<generation>`, the value in `..<generation>/key`, with the trailing newline
 /// mounted values often have.
+/// Folders 0755 and files 0644 under `root`.
+fn readable_by_all(root: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for entry in walkdir::WalkDir::new(root) {
+        let entry = entry.unwrap();
+        let mode = match entry.file_type() {
+            t if t.is_symlink() => continue,
+            t if t.is_dir() => 0o755,
+            _ => 0o644,
+        };
+        std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+}
+
 fn mount_secret(folder: &std::path::Path, key: &str, value: &str, generation: usize) {
     let version = format!("..{generation}");
     std::fs::create_dir_all(folder.join(&version)).unwrap();

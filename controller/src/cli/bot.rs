@@ -63,7 +63,11 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         )
         .route(
             "/status",
-            get(move || std::future::ready(Json(status_bot.report()))),
+            get(move || async move {
+                let mut report = status_bot.report();
+                report.notifications_pending = status_bot.notifications_pending().await;
+                Json(report)
+            }),
         )
         .route("/healthz", get(|| std::future::ready("ok")))
         .route(
