@@ -62,7 +62,7 @@ fn identity_of_server(port: u16) -> (String, String) {
         let runs_server = args
             .first()
             .is_some_and(|a| a.ends_with(b"kaltura-discord"))
-            && args.iter().any(|a| *a == listen.as_bytes());
+            && args.contains(&listen.as_bytes());
         if !runs_server {
             continue;
         }
