@@ -218,6 +218,12 @@ impl Bot {
             config.guilds.keys(),
         );
         report.notifications = self.deliverer.counts();
+        let roles = self.guild_roles.read().expect("roles lock");
+        report.roles = config
+            .guilds
+            .keys()
+            .filter_map(|id| Some((id.clone(), roles.get(id)?.clone())))
+            .collect();
         report
     }
 

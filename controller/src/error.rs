@@ -7,6 +7,9 @@ pub enum Error {
     /// The reflector caches stopped before their first complete list.
     #[error("the watch caches stopped before they were ready")]
     CachesNotReady(#[from] kube::runtime::reflector::store::WriterDropped),
+    /// The leader Lease could not be created or read.
+    #[error("leader election failed: {0}")]
+    Lease(#[from] kube_lease_manager::LeaseManagerError),
     /// The HTTP client that reads bot reports could not be built.
     #[error("building the HTTP client for bot reports failed")]
     HttpClient(#[source] reqwest::Error),
@@ -46,6 +49,7 @@ impl Error {
         match self {
             Error::CachesNotReady(_) => "watch",
             Error::HttpClient(_) => "http_client",
+            Error::Lease(_) => "lease",
             Error::Apply { .. } => "apply",
             Error::Prune { .. } => "prune",
             Error::Status { .. } => "status",

@@ -96,22 +96,48 @@ endpoints: [{{addresses: ["127.0.0.1"], conditions: {{ready: true}}}}]
 
 /// The operator process, logging to `dir/operator.log`.
 fn operator(kubeconfig: &Path, dir: &Path) -> Running {
-    let log = std::fs::File::create(dir.join("operator.log")).unwrap();
-    Running::spawn(
-        Command::new(BIN)
-            .args([
-                "operator",
-                "--resync",
-                "1s",
-                "--log",
-                "info,kd_controller=debug",
-                "--listen",
-            ])
-            .arg(format!("127.0.0.1:{}", kd_testing::free_port()))
-            .env("KUBECONFIG", kubeconfig)
-            .stdout(log)
-            .stderr(Stdio::inherit()),
-    )
+    Operator::start(kubeconfig, dir, "operator", &[]).process
+}
+
+/// An operator replica named `name` (its Lease identity), logging to `dir/<name>.log`.
+struct Operator {
+    process: Running,
+    port: u16,
+    log: std::path::PathBuf,
+}
+
+impl Operator {
+    fn start(kubeconfig: &Path, dir: &Path, name: &str, extra: &[&str]) -> Self {
+        let log = dir.join(format!("{name}.log"));
+        let port = kd_testing::free_port();
+        let process = Running::spawn(
+            Command::new(BIN)
+                .args([
+                    "operator",
+                    "--resync",
+                    "1s",
+                    "--log",
+                    "info,kd_controller=debug",
+                    "--listen",
+                ])
+                .arg(format!("127.0.0.1:{port}"))
+                .args(extra)
+                .env("KUBECONFIG", kubeconfig)
+                .env("KD_POD_NAME", name)
+                .stdout(std::fs::File::create(&log).unwrap())
+                .stderr(Stdio::inherit()),
+        );
+        Self { process, port, log }
+    }
+
+    fn metric(&self, sample: &str) -> Option<f64> {
+        let response = kd_testing::http::get(self.port, "/metrics")?;
+        kd_testing::http::metric(kd_testing::http::body(&response)?, sample)
+    }
+
+    fn logged(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
 }
 
 fn rendered_config(kubectl: &Kubectl) -> Option<RuntimeConfig> {
@@ -263,4 +289,320 @@ async fn the_operator_deploys_the_bot_and_writes_what_it_reports_into_status() {
     for secret in &planted {
         assert!(!seen.contains(secret.as_str()), "a credential leaked");
     }
+}
+
+/// A cluster with the CRDs, the namespace and the resources of [`manifests`].
+async fn cluster(outside: &Outside, dir: &Path) -> (KubernetesSandbox, Kubectl) {
+    let cluster = KubernetesSandbox::start(KubeConfig::default())
+        .await
+        .unwrap();
+    let kubectl = Kubectl {
+        kubeconfig: dir.join("kubeconfig"),
+    };
+    cluster.write_kubeconfig(&kubectl.kubeconfig).unwrap();
+    let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../charts/kaltura-discord/crds");
+    kubectl.ok(&["apply", "-f", crds.to_str().unwrap()]);
+    kubectl.ok(&[
+        "wait",
+        "--for",
+        "condition=established",
+        "crd",
+        "--all",
+        "--timeout=30s",
+    ]);
+    kubectl.ok(&["create", "namespace", NS]);
+    kubectl.apply(&manifests(outside));
+    (cluster, kubectl)
+}
+
+/// The Lease's holder and its last renewal.
+fn lease(kubectl: &Kubectl) -> Option<(String, String, i64)> {
+    let lease = kubectl.json(&["get", "lease", "kaltura-discord-operator", "-n", "default"])?;
+    let spec = &lease["spec"];
+    Some((
+        spec["holderIdentity"].as_str()?.to_string(),
+        spec["renewTime"].as_str()?.to_string(),
+        spec["leaseTransitions"].as_i64().unwrap_or(0),
+    ))
+}
+
+/// Every resource's status (but the time of the last credential check, which moves with each
+/// check), and the names of the objects the operator made, as one value.
+fn world(kubectl: &Kubectl) -> Option<serde_json::Value> {
+    let resources = kubectl.json(&["get", "kaltura-discord", "-n", NS, "-o", "json"])?;
+    let mut statuses: Vec<(String, serde_json::Value)> = resources["items"]
+        .as_array()?
+        .iter()
+        .map(|o| {
+            let name = format!(
+                "{}/{}",
+                o["kind"].as_str().unwrap_or(""),
+                o["metadata"]["name"]
+            );
+            let mut status = o["status"].clone();
+            if let Some(status) = status.as_object_mut() {
+                status.remove("lastVerifiedTime");
+            }
+            (name, status)
+        })
+        .collect();
+    statuses.sort_by(|a, b| a.0.cmp(&b.0));
+    let selector = "app.kubernetes.io/managed-by=kaltura-discord-operator";
+    let made = kubectl.json(&[
+        "get",
+        "configmaps,deployments,services,persistentvolumeclaims",
+        "-n",
+        NS,
+        "-l",
+        selector,
+        "-o",
+        "json",
+    ])?;
+    let mut names: Vec<String> = made["items"]
+        .as_array()?
+        .iter()
+        .map(|o| {
+            format!(
+                "{}/{}",
+                o["kind"].as_str().unwrap_or(""),
+                o["metadata"]["name"]
+            )
+        })
+        .collect();
+    names.sort();
+    Some(serde_json::json!({"statuses": statuses, "objects": names}))
+}
+
+/// The operator's Events in the namespace: (type, reason, object, note, series count).
+fn events(kubectl: &Kubectl) -> Vec<(String, String, String, String, i64)> {
+    let list = kubectl
+        .json(&["get", "events.v1.events.k8s.io", "-n", NS, "-o", "json"])
+        .unwrap();
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["reportingController"] == "kaltura-discord-operator")
+        .map(|e| {
+            let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+            (
+                text(&e["type"]),
+                text(&e["reason"]),
+                format!(
+                    "{}/{}",
+                    text(&e["regarding"]["kind"]),
+                    text(&e["regarding"]["name"])
+                ),
+                text(&e["note"]),
+                e["series"]["count"].as_i64().unwrap_or(1),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn of_two_operators_only_the_leader_writes_and_the_other_takes_over_without_flapping() {
+    let outside = Outside::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_cluster, kubectl) = cluster(&outside, dir.path()).await;
+    let lease_args = ["--lease-duration", "4s", "--verify-every", "1s"];
+    let a = Operator::start(&kubectl.kubeconfig, dir.path(), "operator-a", &lease_args);
+    eventually("operator-a to hold the Lease", &a.log, || {
+        lease(&kubectl).filter(|(holder, ..)| holder == "operator-a")
+    })
+    .await;
+    let b = Operator::start(&kubectl.kubeconfig, dir.path(), "operator-b", &lease_args);
+    eventually("operator-b to stand by, ready", &b.log, || {
+        let ready = kd_testing::http::get(b.port, "/readyz")?;
+        (ready.starts_with("HTTP/1.1 200")
+            && b.metric("kaltura_discord_operator_leader") == Some(0.0))
+        .then_some(())
+    })
+    .await;
+
+    // The leader converges: statuses written, the partner's credentials checked with Kaltura.
+    let settled = eventually("the leader's statuses to settle", &a.log, || {
+        let first = world(&kubectl)?;
+        let partner = kubectl.json(&["get", "kalturapartner", "campus", "-n", NS])?;
+        let valid = condition(&partner, types::CREDENTIALS_VALID)?;
+        let lost = kubectl.json(&["get", "guildconfig", "lost", "-n", NS])?;
+        (valid.1 == reasons::VERIFIED
+            && condition(&lost, types::READY)?.1 == reasons::INVALID_SPEC)
+            .then_some(())?;
+        std::thread::sleep(Duration::from_millis(1500));
+        (world(&kubectl)? == first).then_some(first)
+    })
+    .await;
+    let partner = kubectl
+        .json(&["get", "kalturapartner", "campus", "-n", NS])
+        .unwrap();
+    assert!(
+        partner["status"]["partnerName"]
+            .as_str()
+            .is_some_and(|n| !n.is_empty())
+    );
+    assert!(partner["status"]["lastVerifiedTime"].is_string());
+
+    // Only the leader writes: the stand-by applied nothing, wrote no status, ran no pass.
+    assert!(a.metric(r#"kaltura_discord_operator_reconciles_total{result="ok"}"#) > Some(0.0));
+    assert_eq!(b.metric("kaltura_discord_operator_leader"), Some(0.0));
+    assert_eq!(
+        b.metric(r#"kaltura_discord_operator_reconciles_total{result="ok"}"#),
+        None
+    );
+    let standby = b.logged();
+    assert!(
+        !standby.contains("\"applied\"")
+            && !standby.contains(" applied")
+            && !standby.contains("status written"),
+        "the stand-by wrote:\n{standby}"
+    );
+    let events_before = events(&kubectl);
+    assert!(
+        events_before
+            .iter()
+            .any(|e| e.1 == reasons::INVALID_SPEC && e.2 == "GuildConfig/lost"),
+        "a Warning for the broken guild: {events_before:?}"
+    );
+
+    // kill -9 the leader: the stand-by takes the Lease once it expires, within its duration.
+    let (_, renewed, transitions) = lease(&kubectl).unwrap();
+    let mut a = a;
+    a.process.stop();
+    // kube-lease-manager takes the holder, then counts the transition, in two writes.
+    let (holder, _, after) = eventually("operator-b to take the Lease", &b.log, || {
+        lease(&kubectl).filter(|(holder, _, count)| holder == "operator-b" && *count > transitions)
+    })
+    .await;
+    assert_eq!((holder.as_str(), after), ("operator-b", transitions + 1));
+    let acquired = kubectl
+        .json(&["get", "lease", "kaltura-discord-operator", "-n", "default"])
+        .unwrap()["spec"]["acquireTime"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let gap = ts(&acquired) - ts(&renewed);
+    // The Lease was valid 4 s after the last renewal; the stand-by may wait up to 1 s more
+    // (kube-lease-manager's random back-off against racing stand-bys) plus its API calls.
+    assert!(
+        gap.as_secs_f64() <= 4.0 + 2.0,
+        "took over {gap:?} after the last renewal"
+    );
+    eventually("operator-b to reconcile as the leader", &b.log, || {
+        (b.metric("kaltura_discord_operator_leader") == Some(1.0)
+            && b.metric(r#"kaltura_discord_operator_reconciles_total{result="ok"}"#) > Some(1.0))
+        .then_some(())
+    })
+    .await;
+    // Same objects (none twice), same conditions with the same transition times, no new Events.
+    assert_eq!(world(&kubectl).unwrap(), settled);
+    assert_eq!(events(&kubectl), events_before);
+
+    // A wrong Kaltura secret: CredentialsValid False with Kaltura's code, and a Warning.
+    let wrong = "not-the-admin-secret-0123456789";
+    kubectl.apply(&fixtures::yaml(&fixtures::secret(
+        "kaltura",
+        "adminSecret",
+        wrong,
+    )));
+    let (status, reason, message) = eventually("CredentialsValid to turn False", &b.log, || {
+        let partner = kubectl.json(&["get", "kalturapartner", "campus", "-n", NS])?;
+        condition(&partner, types::CREDENTIALS_VALID).filter(|c| c.0 == "False")
+    })
+    .await;
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", reasons::CREDENTIALS_REFUSED)
+    );
+    assert!(message.contains("START_SESSION_ERROR"), "{message}");
+    eventually("a Warning Event naming Kaltura's code", &b.log, || {
+        events(&kubectl).into_iter().find(|e| {
+            e.0 == "Warning"
+                && e.1 == reasons::CREDENTIALS_REFUSED
+                && e.3.contains("START_SESSION_ERROR")
+        })
+    })
+    .await;
+
+    // The right secret again, then the partner blocked in Kaltura: its own code, checked
+    // periodically (the Secret did not change).
+    kubectl.apply(&fixtures::yaml(&fixtures::secret(
+        "kaltura",
+        "adminSecret",
+        outside.kaltura.admin_secret(),
+    )));
+    eventually("CredentialsValid to turn True again", &b.log, || {
+        let partner = kubectl.json(&["get", "kalturapartner", "campus", "-n", NS])?;
+        condition(&partner, types::CREDENTIALS_VALID).filter(|c| c.0 == "True")
+    })
+    .await;
+    let blocked = reqwest::Client::new()
+        .put(format!(
+            "{}/_sandbox/partners/{}/status",
+            outside.kaltura.base_url(),
+            outside.kaltura.partner_id()
+        ))
+        .json(&serde_json::json!({"status": "blocked"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(blocked.status().is_success());
+    let (_, reason, message) = eventually("the partner to be reported blocked", &b.log, || {
+        let partner = kubectl.json(&["get", "kalturapartner", "campus", "-n", NS])?;
+        condition(&partner, types::CREDENTIALS_VALID).filter(|c| c.0 == "False")
+    })
+    .await;
+    assert_eq!(reason, reasons::PARTNER_BLOCKED);
+    assert!(
+        message.contains("SERVICE_FORBIDDEN_CONTENT_BLOCKED"),
+        "{message}"
+    );
+    let partner = kubectl
+        .json(&["get", "kalturapartner", "campus", "-n", NS])
+        .unwrap();
+    assert_eq!(
+        condition(&partner, types::READY).unwrap().1,
+        reasons::PARTNER_BLOCKED
+    );
+
+    // A broken Secret reference (a key the Secret lacks): the application says which, and a
+    // Warning Event says so.
+    kubectl.ok(&[
+        "patch",
+        "dapp",
+        "campus-bot",
+        "-n",
+        NS,
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"botTokenRef":{"name":"discord","key":"gone"}}}"#,
+    ]);
+    let (_, reason, message) =
+        eventually("the application to name the missing Secret", &b.log, || {
+            let app = kubectl.json(&["get", "dapp", "campus-bot", "-n", NS])?;
+            condition(&app, types::READY).filter(|c| c.1 == reasons::INVALID_SPEC)
+        })
+        .await;
+    assert_eq!(reason, reasons::INVALID_SPEC);
+    assert!(message.contains("gone"), "{message}");
+    eventually("a Warning Event for the application", &b.log, || {
+        events(&kubectl).into_iter().find(|e| {
+            e.0 == "Warning" && e.2 == "DiscordApplication/campus-bot" && e.3.contains("gone")
+        })
+    })
+    .await;
+
+    // Neither the planted wrong secret nor the real one is in any status or Event.
+    let mut seen = kubectl.ok(&["get", "events.v1.events.k8s.io", "-A", "-o", "yaml"]);
+    seen += &kubectl.ok(&["get", "kaltura-discord", "-A", "-o", "yaml"]);
+    seen += &b.logged();
+    for secret in [wrong, outside.kaltura.admin_secret()] {
+        assert!(!seen.contains(secret), "a credential leaked");
+    }
+}
+
+fn ts(text: &str) -> std::time::Duration {
+    let at: k8s_openapi::jiff::Timestamp = text.parse().unwrap();
+    std::time::Duration::from_nanos(at.as_nanosecond() as u64)
 }

@@ -3,6 +3,7 @@
 //! JSON at `/status`; the operator turns it into DiscordApplication and GuildConfig status.
 
 use crate::command::COMMAND_SET_VERSION;
+use crate::roles::GuildRole;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -19,6 +20,10 @@ pub struct BotReport {
     pub shards_connected: u32,
     /// Every guild of the running config, by guild id.
     pub guilds: BTreeMap<String, Registration>,
+    /// The roles of each configured guild the bot has seen (from the gateway), by guild id: the
+    /// operator resolves RoleMapping rules that name a role by name against them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub roles: BTreeMap<String, Vec<GuildRole>>,
     /// Notification delivery per NotificationRule (`namespace/name`), from the shared outbox.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub notifications: BTreeMap<String, RuleDelivery>,
@@ -104,6 +109,7 @@ impl Tracker {
                     (id.clone(), state)
                 })
                 .collect(),
+            roles: BTreeMap::new(),
             notifications: BTreeMap::new(),
         }
     }

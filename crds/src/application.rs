@@ -1,6 +1,6 @@
 //! `DiscordApplication`: one Discord application (bot + Activity) and how it is deployed.
 
-use crate::common::{LocalRef, SNOWFLAKE_PATTERN, SecretKeyRef};
+use crate::common::{ComputeResources, LocalRef, SNOWFLAKE_PATTERN, SecretKeyRef};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
@@ -82,6 +82,9 @@ pub struct BotSettings {
     #[schemars(length(min = 1))]
     #[x_kube(validation = kube::core::Rule::new("'Guilds' in self").message("the Guilds intent is always needed"))]
     pub intents: Vec<Intent>,
+    /// CPU and memory of the bot container.
+    #[serde(default)]
+    pub resources: ComputeResources,
 }
 
 impl Default for BotSettings {
@@ -90,6 +93,7 @@ impl Default for BotSettings {
             replicas: 1,
             shards: None,
             intents: default_intents(),
+            resources: ComputeResources::default(),
         }
     }
 }
@@ -117,6 +121,9 @@ pub struct ActivitySettings {
     #[serde(default = "one")]
     #[schemars(range(min = 0, max = 16))]
     pub replicas: i32,
+    /// CPU and memory of the Activity container.
+    #[serde(default)]
+    pub resources: ComputeResources,
 }
 
 impl Default for ActivitySettings {
@@ -125,6 +132,7 @@ impl Default for ActivitySettings {
             enabled: false,
             public_url: None,
             replicas: 1,
+            resources: ComputeResources::default(),
         }
     }
 }

@@ -35,3 +35,30 @@ pub struct LocalRef {
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
 }
+
+/// A Kubernetes quantity such as `100m`, `0.5`, `256Mi` or `1G`.
+pub const QUANTITY_PATTERN: &str = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$";
+
+/// CPU and memory of a container; an amount left out takes the operator's default.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct ResourceAmounts {
+    /// CPU, e.g. `100m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = QUANTITY_PATTERN))]
+    pub cpu: Option<String>,
+    /// Memory, e.g. `256Mi`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = QUANTITY_PATTERN))]
+    pub memory: Option<String>,
+}
+
+/// Requests and limits of a workload's containers.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct ComputeResources {
+    /// What the scheduler reserves (default 50m CPU, 128Mi memory).
+    #[serde(default)]
+    pub requests: ResourceAmounts,
+    /// The most a container may use (default 512Mi memory, no CPU limit).
+    #[serde(default)]
+    pub limits: ResourceAmounts,
+}

@@ -158,6 +158,9 @@ const RULES: &str = r#"
 - apiGroups: [apps]
   resources: [deployments]
   verbs: [get, list, watch, create, patch, update, delete]
+- apiGroups: [policy]
+  resources: [poddisruptionbudgets]
+  verbs: [get, list, watch, create, patch, update, delete]
 - apiGroups: [discovery.k8s.io]
   resources: [endpointslices]
   verbs: [get, list, watch]
@@ -168,6 +171,34 @@ const RULES: &str = r#"
   resources: [events]
   verbs: [create, patch]
 "#;
+
+/// The leader Lease, in the release namespace only.
+const LEASE_RULES: &str = "[{apiGroups: [coordination.k8s.io], resources: [leases], verbs: [get, create, patch, update]}]";
+
+/// The Role (and binding) of kind `kind` named `name`.
+fn named<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    let found: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+        .collect();
+    assert_eq!(found.len(), 1, "expected one {kind} {name}");
+    found[0]
+}
+
+/// The leader-election Role and its binding: Leases in the release namespace, nothing else.
+fn assert_lease_role(docs: &[Value]) {
+    let name = format!("{RELEASE}-leader-election");
+    let role = named(docs, "Role", &name);
+    assert_eq!(role["metadata"]["namespace"], NAMESPACE);
+    assert_eq!(role["rules"], yaml(LEASE_RULES));
+    let binding = named(docs, "RoleBinding", &name);
+    assert_eq!(binding["metadata"]["namespace"], NAMESPACE);
+    assert_eq!(binding["roleRef"]["name"], name.as_str());
+    assert_eq!(
+        binding["subjects"],
+        yaml("[{kind: ServiceAccount, name: kaltura-discord, namespace: kaltura-system}]")
+    );
+}
 
 #[test]
 fn helm_lint_strict_passes() {
@@ -211,9 +242,19 @@ fn default_values_render_the_operator_objects() {
             "ClusterRole",
             "ClusterRoleBinding",
             "Deployment",
+            "PodDisruptionBudget",
+            "Role",
+            "RoleBinding",
             "Service",
             "ServiceAccount"
         ]
+    );
+    assert_lease_role(&docs);
+    let budget = one(&docs, "PodDisruptionBudget");
+    assert_eq!(budget["spec"]["maxUnavailable"], 1);
+    assert_eq!(
+        budget["spec"]["selector"],
+        one(&docs, "Deployment")["spec"]["selector"]
     );
     for doc in &docs {
         let kind = s(&doc["kind"]);
@@ -261,8 +302,11 @@ fn the_operator_container_follows_the_contract() {
     let image = format!("{IMAGE}:{version}");
     let deployment = one(&docs, "Deployment");
     let spec = &deployment["spec"];
-    assert_eq!(spec["replicas"], 1, "no leader election: exactly one");
-    assert_eq!(spec["strategy"], yaml("{type: Recreate}"));
+    assert_eq!(spec["replicas"], 2, "a leader and a stand-by");
+    assert_eq!(
+        spec["strategy"],
+        yaml("{type: RollingUpdate, rollingUpdate: {maxUnavailable: 0, maxSurge: 1}}")
+    );
     let selector = yaml(
         "{app.kubernetes.io/name: kaltura-discord, app.kubernetes.io/instance: kaltura-discord, \
          app.kubernetes.io/component: operator}",
@@ -301,10 +345,16 @@ fn the_operator_container_follows_the_contract() {
             "--listen",
             "0.0.0.0:8080",
             "--log-format",
-            "json"
+            "json",
+            "--lease-duration",
+            "15s"
         ]
     );
     assert_eq!(env(&docs, "RUST_LOG")["value"], "info");
+    assert_eq!(
+        env(&docs, "KD_POD_NAME")["valueFrom"],
+        yaml("{fieldRef: {fieldPath: metadata.name}}")
+    );
     assert_eq!(env(&docs, "KD_WORKLOAD_IMAGE")["value"], image.as_str());
     assert_eq!(
         env(&docs, "KD_POD_NAMESPACE")["valueFrom"],
@@ -350,16 +400,20 @@ fn watch_namespace_uses_a_role_in_that_namespace() {
         kinds(&docs),
         [
             "Deployment",
+            "PodDisruptionBudget",
             "Role",
+            "Role",
+            "RoleBinding",
             "RoleBinding",
             "Service",
             "ServiceAccount"
         ]
     );
-    let role = one(&docs, "Role");
+    assert_lease_role(&docs);
+    let role = named(&docs, "Role", RELEASE);
     assert_eq!(role["metadata"]["namespace"], "campus");
     assert_eq!(role["rules"], yaml(RULES));
-    let binding = one(&docs, "RoleBinding");
+    let binding = named(&docs, "RoleBinding", RELEASE);
     assert_eq!(binding["metadata"]["namespace"], "campus");
     assert_eq!(
         binding["roleRef"],
@@ -378,6 +432,8 @@ fn watch_namespace_uses_a_role_in_that_namespace() {
             "0.0.0.0:8080",
             "--log-format",
             "json",
+            "--lease-duration",
+            "15s",
             "--namespace",
             "campus"
         ]
@@ -482,7 +538,9 @@ serviceAccount: {name: kd-operator, annotations: {example.com/role: operator}}
 
 #[test]
 fn without_rbac_and_service_account_creation_only_the_workload_renders() {
-    let docs = render("rbac: {create: false}\nserviceAccount: {create: false, name: existing}\n");
+    let docs = render(
+        "rbac: {create: false}\nserviceAccount: {create: false, name: existing}\nreplicaCount: 1\n",
+    );
     assert_eq!(kinds(&docs), ["Deployment", "Service"]);
     assert_eq!(
         one(&docs, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"],
@@ -511,6 +569,15 @@ fn bad_values_fail_with_the_schema_message() {
         ("image: {tag: 5}\n", "'/image/tag': got number, want string"),
         ("watchNamespace: Not_A_Namespace\n", "'/watchNamespace'"),
         ("image: {pullPolicy: Sometimes}\n", "'/image/pullPolicy'"),
+        ("replicaCount: 0\n", "'/replicaCount'"),
+        (
+            "leaderElection: {leaseDuration: 15}\n",
+            "'/leaderElection/leaseDuration'",
+        ),
+        (
+            "metrics: {prometheusRule: {runbookUrl: docs/operations.md}}\n",
+            "'/metrics/prometheusRule/runbookUrl'",
+        ),
     ] {
         let err = template_text(values, &[])
             .expect_err(&format!("values {values:?} rendered without error"));
@@ -537,7 +604,7 @@ fn rendered_objects_pass_kubernetes_validate() {
     std::fs::create_dir_all(&dir).unwrap();
     for (i, values) in [
         "",
-        "watchNamespace: campus\nmetrics: {serviceMonitor: {enabled: true}}\n",
+        "watchNamespace: campus\nmetrics: {serviceMonitor: {enabled: true}, prometheusRule: {enabled: true}, dashboard: {enabled: true}}\n",
         "imagePullSecrets: [{name: regcred}]\npodAnnotations: {a: b}\npodLabels: {c: d}\n\
          nodeSelector: {kubernetes.io/os: linux}\npriorityClassName: high\n\
          tolerations: [{key: k, operator: Exists}]\n\
@@ -546,11 +613,12 @@ fn rendered_objects_pass_kubernetes_validate() {
     .iter()
     .enumerate()
     {
-        // ServiceMonitor is not a built-in kind: kubernetes-validate has no schema for it (its
-        // shape is asserted in `service_monitor_only_when_enabled`).
+        // ServiceMonitor and PrometheusRule are not built-in kinds: kubernetes-validate has no
+        // schema for them (their shape is asserted in `service_monitor_only_when_enabled` and
+        // `alerts_link_their_runbooks_and_use_metrics_the_code_exports`).
         let docs: Vec<Value> = render(values)
             .into_iter()
-            .filter(|d| d["kind"] != "ServiceMonitor")
+            .filter(|d| d["kind"] != "ServiceMonitor" && d["kind"] != "PrometheusRule")
             .collect();
         let file = dir.join(format!("rendered-{i}.yaml"));
         let text: String = docs
@@ -661,6 +729,8 @@ fn install_notes_say_what_to_do_next() {
         "DiscordApplication",
         "GuildConfig",
         "get guildconfigs",
+        "get lease kaltura-discord-operator",
+        "events --for",
         "kubectl apply -f charts/kaltura-discord/crds/",
     ] {
         assert!(notes.contains(needle), "NOTES lack {needle:?}:\n{notes}");
@@ -704,5 +774,166 @@ fn docs_list_every_value() {
             values.contains(&format!("{last}:")),
             "values.yaml does not set `{path}`"
         );
+    }
+}
+
+/// Every metric name the code registers: `<prefix>_<name>` of each `Registry::with_prefix`
+/// and `register("name", ...)` in the crates that serve `/metrics`, a sub-registry's prefix
+/// in between where one is used.
+fn exported_metrics() -> Vec<String> {
+    let quoted = |text: &str, call: &str| -> Vec<String> {
+        text.match_indices(call)
+            .filter_map(|(at, _)| {
+                let rest = text[at + call.len()..].trim_start();
+                let rest = rest.strip_prefix('"')?;
+                Some(rest[..rest.find('"')?].to_owned())
+            })
+            .collect()
+    };
+    let mut prefixes = Vec::new();
+    let mut subs = vec![String::new()];
+    let mut names = Vec::new();
+    for dir in ["bot/src", "activity/src", "controller/src"] {
+        let mut stack = vec![repo().join(dir)];
+        while let Some(path) = stack.pop() {
+            if path.is_dir() {
+                stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                prefixes.extend(quoted(&text, "Registry::with_prefix("));
+                subs.extend(
+                    quoted(&text, "sub_registry_with_prefix(")
+                        .into_iter()
+                        .map(|s| format!("{s}_")),
+                );
+                names.extend(quoted(&text, ".register("));
+            }
+        }
+    }
+    let mut all = Vec::new();
+    for prefix in prefixes.iter().filter(|p| p.starts_with("kaltura_discord")) {
+        for sub in &subs {
+            for name in &names {
+                all.push(format!("{prefix}_{sub}{name}"));
+            }
+        }
+    }
+    all
+}
+
+/// The `kaltura_discord_*` metric names an expression uses, without the series suffixes
+/// Prometheus adds to counters and histograms.
+fn metrics_in(expr: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = expr;
+    while let Some(at) = rest.find("kaltura_discord_") {
+        let name: String = rest[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        rest = &rest[at + name.len()..];
+        let base = ["_total", "_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix))
+            .unwrap_or(&name)
+            .to_owned();
+        found.push(base);
+    }
+    found
+}
+
+#[test]
+fn alerts_link_their_runbooks_and_use_metrics_the_code_exports() {
+    assert!(!kinds(&render("")).contains(&"PrometheusRule".to_owned()));
+    let docs =
+        render("metrics: {prometheusRule: {enabled: true, labels: {release: prometheus}}}\n");
+    let rule = one(&docs, "PrometheusRule");
+    assert_eq!(rule["apiVersion"], "monitoring.coreos.com/v1");
+    assert_eq!(rule["metadata"]["labels"]["release"], "prometheus");
+    let rules = rule["spec"]["groups"][0]["rules"].as_sequence().unwrap();
+    let alerts: Vec<&str> = rules.iter().map(|r| s(&r["alert"])).collect();
+    assert_eq!(
+        alerts,
+        [
+            "KalturaDiscordOperatorDown",
+            "KalturaDiscordReconcileErrors",
+            "KalturaDiscordBotDisconnected",
+            "KalturaDiscordRegistrationsFailing",
+            "KalturaDiscordNotificationBacklog",
+            "KalturaDiscordActivityUnavailable",
+        ]
+    );
+    let operations = std::fs::read_to_string(repo().join("docs/operations.md")).unwrap();
+    let exported = exported_metrics();
+    for r in rules {
+        let alert = s(&r["alert"]);
+        // GitHub's anchor of the `### <alert>` heading in docs/operations.md.
+        let runbook = s(&r["annotations"]["runbook_url"]);
+        assert_eq!(
+            runbook,
+            format!(
+                "https://github.com/kaltura-discord/kaltura-discord/blob/main/docs/operations.md#{}",
+                alert.to_lowercase()
+            )
+        );
+        assert!(
+            operations.contains(&format!("\n### {alert}\n")),
+            "docs/operations.md has no runbook section for {alert}"
+        );
+        let expr = s(&r["expr"]);
+        assert!(!metrics_in(expr).is_empty(), "{alert}: {expr}");
+        for metric in metrics_in(expr) {
+            assert!(
+                exported.contains(&metric),
+                "{alert} uses {metric}, which no code exports"
+            );
+        }
+        assert!(["critical", "warning"].contains(&s(&r["labels"]["severity"])));
+    }
+    // The check can fail: a made-up name is not among the exported ones.
+    assert!(!exported.contains(&"kaltura_discord_operator_nonsense".to_owned()));
+}
+
+#[test]
+fn the_dashboard_is_a_configmap_for_the_grafana_sidecar() {
+    assert!(!kinds(&render("")).contains(&"ConfigMap".to_owned()));
+    let docs =
+        render("metrics: {dashboard: {enabled: true, annotations: {grafana_folder: Kaltura}}}\n");
+    let map = one(&docs, "ConfigMap");
+    assert_eq!(map["metadata"]["labels"]["grafana_dashboard"], "1");
+    assert_eq!(map["metadata"]["annotations"]["grafana_folder"], "Kaltura");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(s(&map["data"]["kaltura-discord.json"])).unwrap();
+    assert_eq!(dashboard["uid"], "kaltura-discord");
+    let panels = dashboard["panels"].as_array().unwrap();
+    let titles: Vec<&str> = panels
+        .iter()
+        .map(|p| p["title"].as_str().unwrap())
+        .collect();
+    for topic in [
+        "Interactions",
+        "latency",
+        "registrations",
+        "Notifications",
+        "Watch Together",
+        "Reconciles",
+    ] {
+        assert!(
+            titles.iter().any(|t| t.contains(topic)),
+            "no panel about {topic}: {titles:?}"
+        );
+    }
+    let exported = exported_metrics();
+    for panel in panels {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for metric in metrics_in(expr) {
+                assert!(
+                    exported.contains(&metric),
+                    "panel {:?} uses {metric}, which no code exports",
+                    panel["title"]
+                );
+            }
+        }
     }
 }

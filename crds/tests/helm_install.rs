@@ -227,6 +227,9 @@ async fn helm_installs_upgrades_and_uninstalls_the_chart() {
         "ClusterRole",
         "ClusterRoleBinding",
         "Deployment",
+        "PodDisruptionBudget",
+        "Role",
+        "RoleBinding",
         "Service",
         "ServiceAccount",
     ] {
@@ -272,7 +275,10 @@ async fn helm_installs_upgrades_and_uninstalls_the_chart() {
         .expect("the Role in the watched namespace");
     assert_eq!(
         role["rules"],
-        second.iter().find(|d| d["kind"] == "Role").unwrap()["rules"]
+        second
+            .iter()
+            .find(|d| d["kind"] == "Role" && d["metadata"]["name"] == RELEASE)
+            .unwrap()["rules"]
     );
     for pruned in ["ClusterRole", "ClusterRoleBinding"] {
         let left = cluster.sandbox.objects("rbac.authorization.k8s.io", pruned);

@@ -56,13 +56,18 @@ impl Outside {
     }
 }
 
-/// How a bot process reaches Discord, beyond the sandbox's own URLs.
+/// How a workload process is started and reaches Discord, beyond the sandbox's own URLs.
 #[derive(Default)]
 pub struct Reach<'a> {
-    /// Discord's REST API elsewhere (`host:port` or a URL), e.g. a relay that plays an outage.
+    /// Discord's REST API elsewhere (`host:port` or a URL), e.g. a relay that plays an outage
+    /// (the bot only).
     pub rest: Option<String>,
     /// Environment added to the process (`SSL_CERT_FILE` for a private CA).
     pub env: Vec<(&'a str, &'a std::ffi::OsStr)>,
+    /// A program and its arguments to start the binary through (then `bin` and its own): what
+    /// a pod's runtime does around it (a user, mounts). The config and secrets are then made
+    /// readable by any user, as a pod's mounted ConfigMaps and Secrets are (mode 0644).
+    pub wrapper: Vec<String>,
 }
 
 /// A workload process (`bot` or `serve`).
@@ -105,7 +110,7 @@ impl WorkloadProcess {
         reach: Reach,
         stdout: Stdio,
     ) -> Self {
-        let rest = reach.rest.unwrap_or_else(|| discord.base_url().to_string());
+        let rest = (reach.rest.clone()).unwrap_or_else(|| discord.base_url().to_string());
         let command = [
             "bot",
             "--discord-rest",
@@ -114,7 +119,7 @@ impl WorkloadProcess {
             discord.gateway_url(),
         ];
         Self::spawn(
-            bin, &command, discord, kaltura, config, extra, &reach.env, stdout,
+            &reach, bin, &command, discord, kaltura, config, extra, stdout,
         )
     }
 
@@ -127,30 +132,46 @@ impl WorkloadProcess {
         extra: &[&str],
         stdout: Stdio,
     ) -> Self {
-        let api = format!("{}/api/v10", discord.base_url());
-        Self::spawn(
+        Self::serve_with(
             bin,
-            &["serve", "--discord-api", &api],
             discord,
             kaltura,
             config,
             extra,
-            &[],
+            Reach::default(),
             stdout,
+        )
+    }
+
+    /// Like [`WorkloadProcess::serve`], started as `reach` says (through a wrapper, say).
+    pub fn serve_with(
+        bin: &str,
+        discord: &DiscordSandbox,
+        kaltura: &KalturaSandbox,
+        config: &RuntimeConfig,
+        extra: &[&str],
+        reach: Reach,
+        stdout: Stdio,
+    ) -> Self {
+        let api = format!("{}/api/v10", discord.base_url());
+        let command = ["serve", "--discord-api", &api];
+        Self::spawn(
+            &reach, bin, &command, discord, kaltura, config, extra, stdout,
         )
     }
 
     #[allow(clippy::too_many_arguments)] // One private constructor behind the public ones.
     fn spawn(
+        reach: &Reach,
         bin: &str,
         command: &[&str],
         discord: &DiscordSandbox,
         kaltura: &KalturaSandbox,
         config: &RuntimeConfig,
         extra: &[&str],
-        env: &[(&str, &std::ffi::OsStr)],
         stdout: Stdio,
     ) -> Self {
+        let Reach { wrapper, env, .. } = reach;
         let dir = tempfile::tempdir().unwrap();
         let secrets = [
             ("discord", "botToken", discord.bot_token()),
@@ -161,9 +182,20 @@ impl WorkloadProcess {
         }
         let config_file = dir.path().join("runtime.json");
         std::fs::write(&config_file, config.to_json()).unwrap();
+        if !wrapper.is_empty() {
+            readable_by_all(dir.path());
+        }
         let port = kd_testing::free_port();
+        let mut program = match wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut program = Command::new(first);
+                program.args(rest).arg(bin);
+                program
+            }
+            None => Command::new(bin),
+        };
         let process = Running::spawn(
-            Command::new(bin)
+            program
                 .args(command)
                 .arg("--config")
                 .arg(&config_file)
@@ -235,6 +267,20 @@ impl WorkloadProcess {
 /// One key of a Secret volume in the kubelet's layout: `key -> ..data/key`,
 /// `..data -> ..<generation>`, the value in `..<generation>/key`, with the trailing newline
 /// mounted values often have.
+/// Folders 0755 and files 0644 under `root`.
+fn readable_by_all(root: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for entry in walkdir::WalkDir::new(root) {
+        let entry = entry.unwrap();
+        let mode = match entry.file_type() {
+            t if t.is_symlink() => continue,
+            t if t.is_dir() => 0o755,
+            _ => 0o644,
+        };
+        std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+}
+
 fn mount_secret(folder: &std::path::Path, key: &str, value: &str, generation: usize) {
     let version = format!("..{generation}");
     std::fs::create_dir_all(folder.join(&version)).unwrap();

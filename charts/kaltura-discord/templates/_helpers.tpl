@@ -94,6 +94,10 @@ The permissions of the operator, least privilege, shared by the ClusterRole and 
 - apiGroups: ["apps"]
   resources: ["deployments"]
   verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+# ... a PodDisruptionBudget for each that runs several replicas.
+- apiGroups: ["policy"]
+  resources: ["poddisruptionbudgets"]
+  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
 # Where the bots answer: the operator reads each ready bot pod's /status report.
 - apiGroups: ["discovery.k8s.io"]
   resources: ["endpointslices"]

@@ -29,6 +29,26 @@ pub struct Args {
     /// Reconcile this often even without a change, to read the bots' reports.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     resync: Duration,
+    /// Check each KalturaPartner's credentials against Kaltura this often (and on create and on
+    /// a change of its Secret).
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    verify_every: Duration,
+    /// Reconcile only while holding the leader Lease, so several replicas never write at once.
+    #[arg(long, env = "KD_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    leader_election: bool,
+    /// Name of the leader Lease.
+    #[arg(long, default_value = "kaltura-discord-operator")]
+    lease_name: String,
+    /// Namespace of the leader Lease: the operator's own (the chart sets it from the downward API).
+    #[arg(long, env = "KD_POD_NAMESPACE", default_value = "default")]
+    lease_namespace: String,
+    /// This replica's identity in the Lease: its pod name; host name and process id when unset.
+    #[arg(long, env = "KD_POD_NAME")]
+    identity: Option<String>,
+    /// How long the Lease stays valid after a renewal: a stand-by takes over at most this long
+    /// after the leader stopped.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    lease_duration: Duration,
     #[command(flatten)]
     http: HttpArgs,
     #[command(flatten)]
@@ -74,6 +94,13 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         namespace: args.namespace,
         workload_image: args.workload_image,
         resync: args.resync,
+        verify_every: args.verify_every,
+        election: args.leader_election.then(|| operator::leader::Election {
+            namespace: args.lease_namespace,
+            name: args.lease_name,
+            identity: args.identity.unwrap_or_else(default_identity),
+            duration: args.lease_duration,
+        }),
     };
     tokio::select! {
         result = operator::run(client, options, metrics, ready) => result.context("the operator stopped")?,
@@ -81,4 +108,12 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         signal = tokio::signal::ctrl_c() => signal.context("waiting for Ctrl-C")?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Unique enough outside a pod: the host name and the process id.
+fn default_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "operator".into());
+    format!("{host}-{}", std::process::id())
 }

@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::reconcile::workloads::{INSTANCE_LABEL, MANAGED_BY, Workload};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::ApiResource;
 use kube::{Api, Client};
@@ -18,11 +19,12 @@ pub const FIELD_MANAGER: &str = "kaltura-discord-operator";
 const REAPPLY: Duration = Duration::from_secs(300);
 
 /// Kinds the operator creates and prunes. Volume claims are never pruned: they hold data.
-fn pruned() -> [ApiResource; 3] {
+fn pruned() -> [ApiResource; 4] {
     [
         ApiResource::erase::<ConfigMap>(&()),
         ApiResource::erase::<Service>(&()),
         ApiResource::erase::<Deployment>(&()),
+        ApiResource::erase::<PodDisruptionBudget>(&()),
     ]
 }
 

@@ -156,6 +156,24 @@ impl Index {
             .and_then(|s| s.resource_version())
     }
 
+    /// The value of one key of a Secret and the Secret's version: only for the credential check
+    /// of a KalturaPartner (the value goes to Kaltura and nowhere else).
+    pub fn secret_value(&self, namespace: &str, name: &str, key: &str) -> Option<(String, String)> {
+        let secret = self
+            .secrets
+            .state()
+            .into_iter()
+            .find(|s| s.namespace().as_deref() == Some(namespace) && s.name_any() == name)?;
+        let value = match secret.data.as_ref().and_then(|d| d.get(key)) {
+            Some(bytes) => String::from_utf8(bytes.0.clone()).ok()?,
+            None => secret.string_data.as_ref()?.get(key)?.clone(),
+        };
+        Some((
+            value.trim_end().to_string(),
+            secret.resource_version().unwrap_or_default(),
+        ))
+    }
+
     /// `http://address:port/status` of every ready endpoint of a Service.
     pub fn status_urls(&self, namespace: &str, service: &str, default_port: u16) -> Vec<String> {
         self.endpoint_slices

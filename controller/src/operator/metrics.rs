@@ -1,12 +1,19 @@
 //! Prometheus metrics of the operator: reconcile passes by result, the errors of each pass by
-//! the step that failed, and the passes' duration.
+//! the step that failed, the passes' duration, whether this replica leads, and what the
+//! statuses it writes say of each application (the alerts of the chart's PrometheusRule).
 
 use crate::error::Error;
+use crate::reconcile::status::Statuses;
+use kd_core::report::BotReport;
+use kd_crds::references::{Catalog, ObjectKey};
+use kube::ResourceExt;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -19,11 +26,36 @@ struct ReasonLabel {
     reason: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConditionLabels {
+    app_namespace: String,
+    application: String,
+    condition: String,
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GuildLabels {
+    app_namespace: String,
+    application: String,
+    reason: String,
+}
+
 pub struct Metrics {
     registry: Registry,
     reconciles: Family<ResultLabel, Counter>,
     errors: Family<ReasonLabel, Counter>,
     duration: Histogram,
+    leader: Gauge,
+    conditions: Family<ConditionLabels, Gauge>,
+    guilds: Family<GuildLabels, Gauge>,
+    pending: Family<AppLabels, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AppLabels {
+    app_namespace: String,
+    application: String,
 }
 
 impl Default for Metrics {
@@ -47,11 +79,39 @@ impl Default for Metrics {
             "Time one reconcile pass takes",
             duration.clone(),
         );
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this replica holds the leader Lease and reconciles, 0 while it stands by",
+            leader.clone(),
+        );
+        let conditions = Family::<ConditionLabels, Gauge>::default();
+        registry.register(
+            "application_condition",
+            "Each DiscordApplication condition as written to status: 1 when True, else 0, with its reason",
+            conditions.clone(),
+        );
+        let guilds = Family::<GuildLabels, Gauge>::default();
+        registry.register(
+            "guilds",
+            "GuildConfigs of each application, by the reason of their Ready condition",
+            guilds.clone(),
+        );
+        let pending = Family::<AppLabels, Gauge>::default();
+        registry.register(
+            "notifications_pending",
+            "Notifications waiting for delivery in each application's outbox, as its bot reports",
+            pending.clone(),
+        );
         Self {
             registry,
             reconciles,
             errors,
             duration,
+            leader,
+            conditions,
+            guilds,
+            pending,
         }
     }
 }
@@ -65,6 +125,72 @@ impl Metrics {
             self.errors.get_or_create(&ReasonLabel { reason }).inc();
         }
         self.duration.observe(took.as_secs_f64());
+    }
+
+    pub fn set_leader(&self, leading: bool) {
+        self.leader.set(leading.into());
+    }
+
+    /// Replaces the outbox gauges with what the bots report.
+    pub fn observe_reports(&self, bots: &BTreeMap<ObjectKey, Result<BotReport, Error>>) {
+        self.pending.clear();
+        for (app, report) in bots {
+            if let Ok(report) = report {
+                let pending: i64 = report
+                    .notifications
+                    .values()
+                    .map(|d| d.pending.max(0))
+                    .sum();
+                let labels = AppLabels {
+                    app_namespace: app.namespace.clone(),
+                    application: app.name.clone(),
+                };
+                self.pending.get_or_create(&labels).set(pending);
+            }
+        }
+    }
+
+    /// Replaces the per-application gauges with what `statuses` say.
+    pub fn observe_statuses(&self, catalog: &Catalog, statuses: &Statuses) {
+        self.conditions.clear();
+        for (key, status) in &statuses.applications {
+            for condition in &status.conditions {
+                let labels = ConditionLabels {
+                    app_namespace: key.namespace.clone(),
+                    application: key.name.clone(),
+                    condition: condition.type_.clone(),
+                    reason: condition.reason.clone(),
+                };
+                self.conditions
+                    .get_or_create(&labels)
+                    .set((condition.status == "True").into());
+            }
+        }
+        let application: HashMap<(String, String), &str> = catalog
+            .guilds
+            .iter()
+            .map(|g| {
+                let key = (g.namespace().unwrap_or_default(), g.name_any());
+                (key, g.spec.application_ref.name.as_str())
+            })
+            .collect();
+        self.guilds.clear();
+        for (key, status) in &statuses.guilds {
+            let Some(app) = application.get(&(key.namespace.clone(), key.name.clone())) else {
+                continue;
+            };
+            let reason = status
+                .conditions
+                .iter()
+                .find(|c| c.type_ == "Ready")
+                .map_or_else(String::new, |c| c.reason.clone());
+            let labels = GuildLabels {
+                app_namespace: key.namespace.clone(),
+                application: app.to_string(),
+                reason,
+            };
+            self.guilds.get_or_create(&labels).inc();
+        }
     }
 
     pub fn encode(&self) -> String {

@@ -6,12 +6,16 @@
 //! and on a timer, since bot reports arrive by polling.
 
 mod apply;
+mod credentials;
+pub mod events;
 mod index;
+pub mod leader;
 pub mod metrics;
 mod reports;
 mod status_writer;
 
 use crate::error::{Error, Result};
+use crate::reconcile::conditions::reasons;
 use crate::reconcile::render;
 use crate::reconcile::status::{self, Observed};
 use crate::reconcile::workloads::{self, BOT_PORT, Inputs, bot_service_name};
@@ -20,7 +24,7 @@ use index::Index;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kd_crds::references::check;
-use kube::{Client, ResourceExt};
+use kube::{Client, Resource, ResourceExt};
 use metrics::Metrics;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -34,6 +38,11 @@ pub struct Options {
     pub workload_image: String,
     /// How often to reconcile without a change (to read bot reports).
     pub resync: Duration,
+    /// How often each KalturaPartner's credentials are checked against Kaltura (besides on
+    /// create and on a change of its Secret).
+    pub verify_every: Duration,
+    /// Reconcile only while holding this Lease; always when None (a single replica).
+    pub election: Option<leader::Election>,
 }
 
 /// Runs until the process stops. `ready` turns true after the first full reconcile.
@@ -51,10 +60,57 @@ pub async fn run(
     );
     let http = reports::client()?;
     let mut applier = Applier::default();
-    let mut writer = status_writer::StatusWriter::new(client.clone());
+    let events = events::Events::new(
+        client.clone(),
+        options.election.as_ref().map(|e| e.identity.clone()),
+    );
+    let mut writer = status_writer::StatusWriter::new(client.clone(), events, metrics.clone());
+    let mut verifier = credentials::Verifier::new(options.verify_every);
+    let mut leadership = match options.election.clone() {
+        Some(election) => Some(leader::Leadership::start(&client, election).await?),
+        None => None,
+    };
+    // A stand-by is ready once its caches are: it takes over without a cold start.
+    ready.send_replace(leadership.is_some());
+    let mut leading = leadership.is_none();
     loop {
+        if let Some(election) = &mut leadership {
+            if !election.confirmed().await {
+                if leading {
+                    tracing::warn!(
+                        identity = election.identity(),
+                        "lost the leader Lease; standing by"
+                    );
+                }
+                leading = false;
+                metrics.set_leader(false);
+                election.acquired().await;
+                // Held by the manager but not (yet) confirmed by the API server: look again shortly.
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                continue;
+            }
+            if !leading {
+                tracing::info!(
+                    identity = election.identity(),
+                    "holding the leader Lease; reconciling"
+                );
+                // Another replica may have changed anything meanwhile: apply everything afresh.
+                applier = Applier::default();
+                leading = true;
+            }
+        }
+        metrics.set_leader(true);
         let started = Instant::now();
-        let errors = reconcile(&client, &index, &options, &http, &mut applier, &mut writer).await;
+        let errors = reconcile(
+            &client,
+            &index,
+            &options,
+            &http,
+            &mut applier,
+            &mut writer,
+            &mut verifier,
+        )
+        .await;
         metrics.observe(started.elapsed(), &errors);
         ready.send_replace(true);
         tokio::select! {
@@ -63,6 +119,7 @@ pub async fn run(
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
             _ = tokio::time::sleep(options.resync) => {}
+            _ = async { match &mut leadership { Some(l) => l.changed().await, None => std::future::pending().await } } => {}
         }
     }
 }
@@ -75,11 +132,17 @@ async fn reconcile(
     http: &reqwest::Client,
     applier: &mut Applier,
     writer: &mut status_writer::StatusWriter,
+    verifier: &mut credentials::Verifier,
 ) -> Vec<Error> {
     let catalog = index.catalog();
     let findings = check(&catalog);
     let rendered = render::render(&catalog);
-    let mut observed = Observed::default();
+    let mut observed = Observed {
+        credentials: verifier
+            .verify(credential_subjects(index, &catalog, &findings))
+            .await,
+        ..Observed::default()
+    };
     for r in &rendered {
         let Some(app) = catalog.applications.iter().find(|a| {
             a.name_any() == r.application.name
@@ -101,6 +164,10 @@ async fn reconcile(
             .await;
         if let Err(error) = &applied {
             tracing::error!(application = %r.application.name, %error, "applying workloads failed");
+            writer.events().publish(
+                &app.object_ref(&()),
+                vec![events::failed(reasons::APPLY_FAILED, error)],
+            );
         }
         observed.applied.insert(r.application.clone(), applied);
         let urls = index.status_urls(namespace, &bot_service_name(&r.application.name), BOT_PORT);
@@ -114,6 +181,7 @@ async fn reconcile(
     }
     let now = Time(Timestamp::now());
     let statuses = status::compute(&catalog, &findings, &rendered, &observed, &now);
+    writer.metrics().observe_reports(&observed.bots);
     // Failed applies are in status as conditions and counted as errors; reports are only status.
     let mut errors: Vec<Error> = observed
         .applied
@@ -132,4 +200,30 @@ fn credentials_digest(index: &Index, namespace: &str, refs: &[kd_crds::SecretKey
         hash.update(format!("{}/{}@{version}\n", r.name, r.key));
     }
     hex::encode(&hash.finalize()[..8])
+}
+
+/// The partners whose references resolve, with their admin secrets, for the credential check.
+fn credential_subjects(
+    index: &Index,
+    catalog: &kd_crds::references::Catalog,
+    findings: &[kd_crds::references::Finding],
+) -> Vec<credentials::Subject> {
+    catalog
+        .partners
+        .iter()
+        .filter_map(|partner| {
+            let namespace = partner.namespace().unwrap_or_else(|| "default".into());
+            let name = partner.name_any();
+            let broken = findings.iter().any(|f| {
+                f.object.kind == "KalturaPartner"
+                    && f.object.namespace == namespace
+                    && f.object.name == name
+                    && f.severity == kd_crds::references::Severity::Error
+            });
+            let reference = &partner.spec.admin_secret_ref;
+            let (secret, version) = (!broken)
+                .then(|| index.secret_value(&namespace, &reference.name, &reference.key))??;
+            Some(credentials::Subject::new(partner, secret.into(), &version))
+        })
+        .collect()
 }

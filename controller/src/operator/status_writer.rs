@@ -1,7 +1,8 @@
-//! Writes computed statuses through the status subresource, only where they changed.
+//! Writes computed statuses through the status subresource, only where they changed, and an
+//! Event for each condition that flipped.
 
 use crate::error::Error;
-use crate::reconcile::status::Statuses;
+use crate::reconcile::status::{Common, Statuses};
 use kd_crds::references::{Catalog, ObjectKey};
 use kd_crds::{DiscordApplication, GuildConfig, KalturaPartner, NotificationRule, RoleMapping};
 use kube::api::{Patch, PatchParams};
@@ -11,18 +12,36 @@ use serde::de::DeserializeOwned;
 use std::fmt::Debug;
 
 use super::apply::FIELD_MANAGER;
+use super::events::{self, Events};
+use super::metrics::Metrics;
+use std::sync::Arc;
 
 pub struct StatusWriter {
     client: Client,
+    events: Events,
+    metrics: Arc<Metrics>,
 }
 
 impl StatusWriter {
-    pub fn new(client: Client) -> Self {
-        Self { client }
+    pub fn new(client: Client, events: Events, metrics: Arc<Metrics>) -> Self {
+        Self {
+            client,
+            events,
+            metrics,
+        }
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    pub fn events(&self) -> &Events {
+        &self.events
     }
 
     /// Writes every changed status; returns the writes that failed.
     pub async fn write(&mut self, catalog: &Catalog, statuses: Statuses) -> Vec<Error> {
+        self.metrics.observe_statuses(catalog, &statuses);
         let mut failed = Vec::new();
         failed.extend(
             self.kind::<KalturaPartner, _>(&catalog.partners, statuses.partners, |o| {
@@ -68,19 +87,21 @@ impl StatusWriter {
             + Clone
             + DeserializeOwned
             + Debug,
-        S: Serialize + PartialEq,
+        S: Serialize + PartialEq + Common,
     {
         let mut failed = Vec::new();
         for (key, status) in statuses {
-            let unchanged = current
-                .iter()
-                .find(|o| {
-                    o.name_any() == key.name && o.namespace().as_deref() == Some(&key.namespace)
-                })
-                .is_some_and(|o| status_of(o) == Some(&status));
-            if unchanged {
+            let object = current.iter().find(|o| {
+                o.name_any() == key.name && o.namespace().as_deref() == Some(&key.namespace)
+            });
+            let previous = object.and_then(&status_of);
+            if previous == Some(&status) {
                 continue;
             }
+            let flips = events::flips(
+                previous.map(Common::conditions).unwrap_or_default(),
+                status.conditions(),
+            );
             let api: Api<K> = Api::namespaced(self.client.clone(), &key.namespace);
             let patch = serde_json::json!({
                 "apiVersion": K::api_version(&()),
@@ -93,7 +114,12 @@ impl StatusWriter {
                 .patch_status(&key.name, &params, &Patch::Apply(&patch))
                 .await
             {
-                Ok(_) => tracing::debug!(kind = key.kind, name = %key.name, "status written"),
+                Ok(_) => {
+                    tracing::debug!(kind = key.kind, name = %key.name, "status written");
+                    if let Some(object) = object {
+                        self.events.publish(&object.object_ref(&()), flips);
+                    }
+                }
                 Err(error) => {
                     let error = Error::Status {
                         kind: key.kind,

@@ -15,6 +15,8 @@ pub mod types {
     pub const ACTIVITY_READY: &str = "ActivityReady";
     /// GuildConfig: the guild's slash commands are registered with Discord.
     pub const COMMANDS_REGISTERED: &str = "CommandsRegistered";
+    /// KalturaPartner: Kaltura opens an admin session with the referenced secret.
+    pub const CREDENTIALS_VALID: &str = "CredentialsValid";
 }
 
 /// Condition reasons (CamelCase, as the API conventions want them); docs/operator.md explains them.
@@ -37,6 +39,13 @@ pub mod reasons {
     pub const REGISTERED: &str = "Registered";
     pub const PENDING: &str = "Pending";
     pub const REGISTRATION_FAILED: &str = "RegistrationFailed";
+    pub const VERIFIED: &str = "Verified";
+    /// Kaltura refused the admin secret (`START_SESSION_ERROR`, `INVALID_PARTNER_ID`, ...).
+    pub const CREDENTIALS_REFUSED: &str = "CredentialsRefused";
+    /// The partner is blocked in Kaltura (`SERVICE_FORBIDDEN_CONTENT_BLOCKED`, `..._FULLY_BLOCKED`).
+    pub const PARTNER_BLOCKED: &str = "PartnerBlocked";
+    pub const KALTURA_UNREACHABLE: &str = "KalturaUnreachable";
+    pub const NOT_CHECKED: &str = "NotChecked";
     /// GuildConfig `Ready`: the bot serves the guild's commands.
     pub const READY: &str = "Ready";
 }

@@ -4,4 +4,5 @@
 pub mod conditions;
 pub mod render;
 pub mod status;
+pub mod verification;
 pub mod workloads;

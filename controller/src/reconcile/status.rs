@@ -3,16 +3,17 @@
 
 use super::conditions::{Observation, Truth, reasons, settle, types};
 use super::render::Rendered;
+use super::verification::{self, Outcome, Verification};
 use crate::error::Error;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kd_core::report::{BotReport, Registration};
 use kd_crds::references::{Catalog, Finding, ObjectKey, Severity};
 use kd_crds::{
     DiscordApplication, DiscordApplicationStatus, GuildConfig, GuildConfigStatus,
-    KalturaPartnerStatus, NotificationRuleStatus, RoleMappingStatus,
+    KalturaPartnerStatus, NotificationRuleStatus, RoleMapping, RoleMappingStatus,
 };
 use kube::ResourceExt;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// What the operator saw of each application's workloads (keyed by the DiscordApplication).
 #[derive(Debug, Default)]
@@ -23,6 +24,8 @@ pub struct Observed {
     pub applied: BTreeMap<ObjectKey, Result<(), Error>>,
     /// Whether the Activity has an available replica.
     pub activity_ready: BTreeMap<ObjectKey, bool>,
+    /// The last credential check of each KalturaPartner that was checked.
+    pub credentials: BTreeMap<ObjectKey, Verification>,
 }
 
 /// Every resource's new status.
@@ -43,6 +46,9 @@ pub fn merge(reports: Vec<BotReport>) -> Option<BotReport> {
     for report in reports {
         if report.revision != merged.revision {
             merged.revision = String::new();
+        }
+        for (guild, roles) in report.roles {
+            merged.roles.entry(guild).or_insert(roles);
         }
         merged.shards += report.shards;
         merged.shards_connected += report.shards_connected;
@@ -105,7 +111,7 @@ fn errors_of(object: &ObjectKey, findings: &[Finding]) -> Option<String> {
 }
 
 /// The part every status shares.
-trait Common: Clone + Default {
+pub(crate) trait Common: Clone + Default {
     fn conditions(&self) -> &[Condition];
     fn settle(&mut self, generation: Option<i64>, conditions: Vec<Condition>);
 }
@@ -177,15 +183,35 @@ pub fn compute(
             &catalog.partners,
             |o| o.status.as_ref(),
             now,
-            only_checked(findings),
+            |object, _, previous| partner_status(object, findings, observed, previous),
         ),
-        role_mappings: each(
-            "RoleMapping",
-            &catalog.role_mappings,
-            |o| o.status.as_ref(),
-            now,
-            only_checked(findings),
-        ),
+        role_mappings: {
+            let guilds: HashMap<(String, String), &GuildConfig> = catalog
+                .guilds
+                .iter()
+                .map(|g| ((g.namespace().unwrap_or_default(), g.name_any()), g))
+                .collect();
+            each(
+                "RoleMapping",
+                &catalog.role_mappings,
+                |o| o.status.as_ref(),
+                now,
+                |object, mapping: &RoleMapping, previous| {
+                    let guild = guilds.get(&(
+                        object.namespace.clone(),
+                        mapping.spec.guild_config_ref.name.clone(),
+                    ));
+                    role_mapping_status(
+                        object,
+                        mapping,
+                        guild.copied(),
+                        findings,
+                        observed,
+                        previous,
+                    )
+                },
+            )
+        },
         notification_rules: each(
             "NotificationRule",
             &catalog.notification_rules,
@@ -260,6 +286,82 @@ fn deliveries(
         status.last_error = d.last_error.clone();
     }
     status
+}
+
+/// `Ready` from its references, and its rules resolved against the guild's roles as the bot
+/// reports them (kept as they were while no report names the guild's roles).
+fn role_mapping_status(
+    object: &ObjectKey,
+    mapping: &RoleMapping,
+    guild: Option<&GuildConfig>,
+    findings: &[Finding],
+    observed: &Observed,
+    previous: RoleMappingStatus,
+) -> (Vec<Observation>, RoleMappingStatus) {
+    let mut status = previous;
+    let roles = guild.and_then(|guild| {
+        let app = ObjectKey {
+            kind: "DiscordApplication",
+            namespace: object.namespace.clone(),
+            name: guild.spec.application_ref.name.clone(),
+        };
+        match observed.bots.get(&app)? {
+            Ok(report) => report.roles.get(&guild.spec.guild_id),
+            Err(_) => None,
+        }
+    });
+    if let Some(roles) = roles {
+        let table = kd_core::config::RoleTable {
+            rules: mapping.spec.rules.clone(),
+            default: mapping.spec.default.clone(),
+        };
+        (status.resolved_roles, status.unmatched_rules) =
+            kd_core::roles::resolve_rules(&table, roles);
+    }
+    (vec![checked(object, findings)], status)
+}
+
+/// `Ready` (references resolve and Kaltura does not refuse the credentials), `CredentialsValid`,
+/// and the account name and time of the last check that reached Kaltura.
+fn partner_status(
+    object: &ObjectKey,
+    findings: &[Finding],
+    observed: &Observed,
+    previous: KalturaPartnerStatus,
+) -> (Vec<Observation>, KalturaPartnerStatus) {
+    let verification = observed.credentials.get(object);
+    let credentials = verification::condition(verification);
+    let references = checked(object, findings);
+    let ready = if references.is_true() && credentials.status == Truth::False {
+        Observation::new(
+            types::READY,
+            Truth::False,
+            credentials.reason,
+            credentials.message.clone(),
+        )
+    } else {
+        references
+    };
+    let mut status = previous;
+    match verification {
+        Some(Verification {
+            at,
+            outcome: Outcome::Valid { partner_name },
+        }) => {
+            status.partner_name = Some(partner_name.clone());
+            status.last_verified_time = Some(at.clone());
+        }
+        Some(Verification {
+            at,
+            outcome: Outcome::Refused { .. },
+        }) => {
+            status.partner_name = None;
+            status.last_verified_time = Some(at.clone());
+        }
+        // Unreachable or not checked: what was learnt last still stands.
+        _ => {}
+    }
+    (vec![ready, credentials], status)
 }
 
 fn application(
@@ -559,6 +661,7 @@ mod tests {
             bots: BTreeMap::from([(app.clone(), Ok(report))]),
             applied: BTreeMap::from([(app.clone(), Ok(()))]),
             activity_ready: BTreeMap::from([(app, true)]),
+            ..Observed::default()
         }
     }
 
@@ -796,5 +899,119 @@ mod tests {
         assert_eq!((merged.shards, merged.shards_connected), (2, 1));
         assert_eq!(merged.guilds["1"], Registration::Pending);
         assert_eq!(merge(Vec::new()), None);
+    }
+
+    #[test]
+    fn a_partner_kaltura_refuses_is_not_ready_and_keeps_kalturas_code() {
+        let catalog = examples();
+        let partner = key("KalturaPartner", &catalog.partners[0]);
+        let verified = |outcome| Observed {
+            credentials: BTreeMap::from([(
+                partner.clone(),
+                Verification {
+                    at: at(50),
+                    outcome,
+                },
+            )]),
+            ..Observed::default()
+        };
+        let valid = compute_at(
+            &catalog,
+            &verified(Outcome::Valid {
+                partner_name: "Campus Video".into(),
+            }),
+            100,
+        );
+        let (_, status) = &valid.partners[0];
+        assert_eq!(
+            condition(&status.conditions, types::CREDENTIALS_VALID),
+            ("True", reasons::VERIFIED)
+        );
+        assert_eq!(condition(&status.conditions, types::READY).0, "True");
+        assert_eq!(status.partner_name.as_deref(), Some("Campus Video"));
+        assert_eq!(status.last_verified_time, Some(at(50)));
+
+        let refused = compute_at(
+            &catalog,
+            &verified(Outcome::Refused {
+                code: "START_SESSION_ERROR".into(),
+                message: "Error while starting session for partner [1]".into(),
+            }),
+            100,
+        );
+        let (_, status) = &refused.partners[0];
+        assert_eq!(
+            condition(&status.conditions, types::READY),
+            ("False", reasons::CREDENTIALS_REFUSED)
+        );
+        let message = &status.conditions[0].message;
+        assert!(message.contains("START_SESSION_ERROR"), "{message}");
+        assert_eq!(status.partner_name, None);
+
+        // Kaltura down: nothing learnt, the last verdict's fields stay.
+        let mut catalog = catalog;
+        catalog.partners[0].status = Some(status.clone());
+        let down = compute_at(
+            &catalog,
+            &verified(Outcome::Unreachable("timeout".into())),
+            200,
+        );
+        let (_, status) = &down.partners[0];
+        assert_eq!(
+            condition(&status.conditions, types::CREDENTIALS_VALID),
+            ("Unknown", reasons::KALTURA_UNREACHABLE)
+        );
+        assert_eq!(status.last_verified_time, Some(at(50)));
+    }
+
+    #[test]
+    fn role_mapping_rules_resolve_against_the_roles_the_bot_reports() {
+        let catalog = examples();
+        let rendered = render(&catalog).remove(0);
+        let physics = catalog
+            .guilds
+            .iter()
+            .find(|g| g.name_any() == "physics-101")
+            .unwrap();
+        let mut report = report(&rendered, &rendered.config.revision);
+        report.roles.insert(
+            physics.spec.guild_id.clone(),
+            vec![
+                kd_core::roles::GuildRole {
+                    id: "1283874310720716001".into(),
+                    name: "Teacher".into(),
+                },
+                kd_core::roles::GuildRole {
+                    id: "1283874310720716999".into(),
+                    name: "Tutors".into(),
+                },
+            ],
+        );
+        let statuses = compute_at(&catalog, &running(&catalog, report), 100);
+        let (_, mapping) = statuses
+            .role_mappings
+            .iter()
+            .find(|(k, _)| k.name == "physics-101")
+            .unwrap();
+        let resolved: Vec<(&str, &str, &str)> = mapping
+            .resolved_roles
+            .iter()
+            .map(|r| (r.name.as_str(), r.id.as_str(), r.kaltura_role.as_str()))
+            .collect();
+        assert_eq!(
+            resolved,
+            [
+                ("Teacher", "1283874310720716001", "admin"),
+                ("Tutors", "1283874310720716999", "moderator"),
+            ]
+        );
+        assert_eq!(mapping.unmatched_rules, ["name TA"]);
+        // A guild whose roles are not reported yet keeps what was there (here: nothing).
+        let (_, film) = statuses
+            .role_mappings
+            .iter()
+            .find(|(k, _)| k.name == "film-club")
+            .unwrap();
+        assert!(film.resolved_roles.is_empty() && film.unmatched_rules.is_empty());
     }
 }

@@ -53,6 +53,11 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
         "/_sandbox/partners/{partner_id}/rotate-secret",
         "new admin secret {secret?} (random when absent): sessions signed with the old one are refused (-1,INVALID_STR)",
     ),
+    (
+        "PUT",
+        "/_sandbox/partners/{partner_id}/status",
+        "{status: active | blocked | fullyBlocked}: a blocked partner's calls, session.start included, answer SERVICE_FORBIDDEN_CONTENT_BLOCKED (or _FULLY_BLOCKED)",
+    ),
 ];
 
 pub fn router() -> Router<Shared> {
@@ -73,6 +78,7 @@ pub fn router() -> Router<Shared> {
             "/_sandbox/partners/{partner_id}/rotate-secret",
             post(rotate_secret),
         )
+        .route("/_sandbox/partners/{partner_id}/status", put(set_status))
         .layer(tower_http::cors::CorsLayer::permissive())
 }
 
@@ -200,6 +206,32 @@ async fn rotate_secret(
     Ok(Json(
         json!({"partner_id": partner_id, "admin_secret": secret}),
     ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Status {
+    status: crate::faults::PartnerStatus,
+}
+
+async fn set_status(
+    State(sandbox): State<Shared>,
+    Path(partner_id): Path<String>,
+    bytes: Bytes,
+) -> Result<Json<Value>, Refused> {
+    let id = partner_id
+        .parse()
+        .ok()
+        .filter(|id| sandbox.partner(*id).is_some())
+        .ok_or_else(|| {
+            Refused(
+                StatusCode::NOT_FOUND,
+                format!("no partner {partner_id:?} in this sandbox"),
+            )
+        })?;
+    let Status { status } = body(&bytes)?;
+    sandbox.knobs.set_partner_status(id, status);
+    Ok(Json(sandbox.knobs.to_json()))
 }
 
 /// Give the partner a new admin secret (`secret`, or a random one) and return it.

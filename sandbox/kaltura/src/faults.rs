@@ -215,6 +215,45 @@ struct Faults {
     refuse_ks: Option<(RefuseKs, Option<u32>)>,
     /// Admin secrets changed since start, by partner id.
     rotated: HashMap<i64, String>,
+    /// Partners not active, by id (Kaltura's partner status).
+    blocked: HashMap<i64, PartnerStatus>,
+}
+
+/// Kaltura's partner statuses (`KalturaPartnerStatus`): a blocked partner's API calls are refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PartnerStatus {
+    Active,
+    Blocked,
+    FullyBlocked,
+}
+
+impl PartnerStatus {
+    /// The number `partner.get` answers with.
+    pub fn code(self) -> i64 {
+        match self {
+            PartnerStatus::Active => 1,
+            PartnerStatus::Blocked => 2,
+            PartnerStatus::FullyBlocked => 3,
+        }
+    }
+
+    /// What Kaltura answers every call of a partner in this status, if it refuses it.
+    pub fn refusal(self) -> Option<ApiException> {
+        match self {
+            PartnerStatus::Active => None,
+            PartnerStatus::Blocked => Some(ApiException::new(
+                "SERVICE_FORBIDDEN_CONTENT_BLOCKED",
+                "The access to this service is forbidden since the specified partner is blocked",
+                &[],
+            )),
+            PartnerStatus::FullyBlocked => Some(ApiException::new(
+                "SERVICE_FORBIDDEN_FULLY_BLOCKED",
+                "The access to this service is forbidden since the specified partner is fully blocked",
+                &[],
+            )),
+        }
+    }
 }
 
 /// Test knobs. The typed methods here are what the control API (`/_sandbox/faults`) calls.
@@ -357,7 +396,13 @@ impl Knobs {
             json!({"reason": r.reason.to_ascii_uppercase(), "count_left": left, "service": r.service})
         });
         let rotated: Vec<i64> = faults.rotated.keys().copied().collect();
+        let blocked: HashMap<String, PartnerStatus> = faults
+            .blocked
+            .iter()
+            .map(|(id, status)| (id.to_string(), *status))
+            .collect();
         json!({
+            "partner_status": blocked,
             "slow": slow,
             "errors": errors,
             "refuse_ks": refuse_ks,
@@ -370,6 +415,23 @@ impl Knobs {
     /// Replace a partner's admin secret (the caller checked the partner exists).
     pub(crate) fn rotate_secret(&self, partner_id: i64, secret: String) {
         self.faults().rotated.insert(partner_id, secret);
+    }
+
+    /// Block or unblock a partner (the caller checked the partner exists).
+    pub(crate) fn set_partner_status(&self, partner_id: i64, status: PartnerStatus) {
+        let mut faults = self.faults();
+        match status {
+            PartnerStatus::Active => faults.blocked.remove(&partner_id),
+            other => faults.blocked.insert(partner_id, other),
+        };
+    }
+
+    pub fn partner_status(&self, partner_id: i64) -> PartnerStatus {
+        self.faults()
+            .blocked
+            .get(&partner_id)
+            .copied()
+            .unwrap_or(PartnerStatus::Active)
     }
 
     /// The partner's admin secret if it was rotated.

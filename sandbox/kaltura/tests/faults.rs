@@ -304,6 +304,64 @@ async fn bad_knobs_are_refused_with_a_reason_and_change_nothing() {
 }
 
 #[tokio::test]
+async fn partner_get_names_the_account_and_a_blocked_partner_is_refused_everything() {
+    let api = Api::new().await;
+    let pid = api.sandbox.partner_id();
+    let ks = api.ks(api.sandbox.admin_secret()).await;
+    let (_, _, body) = api
+        .call("partner", "get", json!({"format": 1, "ks": ks, "id": pid}))
+        .await;
+    let partner = json_of(&body);
+    assert_eq!(partner["objectType"], "KalturaPartner");
+    assert_eq!(
+        (partner["id"].as_i64(), partner["status"].as_i64()),
+        (Some(pid), Some(1))
+    );
+    assert!(!partner["name"].as_str().unwrap().is_empty());
+    let (_, _, other) = api
+        .call(
+            "partner",
+            "get",
+            json!({"format": 1, "ks": ks, "id": pid + 1}),
+        )
+        .await;
+    assert_eq!(json_of(&other)["code"], "INVALID_PARTNER_ID");
+
+    let path = format!("/_sandbox/partners/{pid}/status");
+    let (status, faults) = api
+        .control("PUT", &path, Some(json!({"status": "blocked"})))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(faults["partner_status"][pid.to_string()], "blocked");
+    let start = api.ks(api.sandbox.admin_secret()).await;
+    assert_eq!(
+        start["code"], "SERVICE_FORBIDDEN_CONTENT_BLOCKED",
+        "{start}"
+    );
+    let (_, _, body) = api
+        .call(
+            "partner",
+            "get",
+            json!({"format": 1, "ks": ks, "partnerId": pid}),
+        )
+        .await;
+    assert_eq!(json_of(&body)["code"], "SERVICE_FORBIDDEN_CONTENT_BLOCKED");
+    api.control("PUT", &path, Some(json!({"status": "fullyBlocked"})))
+        .await;
+    assert_eq!(
+        api.ks(api.sandbox.admin_secret()).await["code"],
+        "SERVICE_FORBIDDEN_FULLY_BLOCKED"
+    );
+    let (status, _) = api
+        .control("PUT", &path, Some(json!({"status": "gone"})))
+        .await;
+    assert_eq!(status, 400);
+    api.control("PUT", &path, Some(json!({"status": "active"})))
+        .await;
+    assert!(api.ks(api.sandbox.admin_secret()).await.is_string());
+}
+
+#[tokio::test]
 async fn every_listed_control_route_is_served() {
     let api = Api::new().await;
     let (status, info) = api.control("GET", "/_sandbox", None).await;
@@ -321,6 +379,7 @@ async fn every_listed_control_route_is_served() {
             let body = match (method, path.as_str()) {
                 ("PUT", "/_sandbox/faults/slow") => Some(json!({"delay_ms": 1})),
                 ("PUT", "/_sandbox/faults/esearch") => Some(json!({"enabled": true})),
+                ("PUT", p) if p.ends_with("/status") => Some(json!({"status": "active"})),
                 ("PUT" | "POST", _) => Some(json!({})),
                 _ => None,
             };

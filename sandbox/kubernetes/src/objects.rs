@@ -620,6 +620,12 @@ pub fn patch(
     if let PatchKind::Apply { force } = kind {
         let mut config = body.clone();
         check_type(rt, &mut config)?;
+        // The API server checks the name of the merged object: a configuration that names no
+        // object applies to the existing one on the URL (kube-lease-manager sends such), but
+        // cannot create one.
+        if meta_str(&config, "name").is_empty() && current.is_some() && config.is_object() {
+            meta_mut(&mut config).insert("name".into(), json!(name));
+        }
         if meta_str(&config, "name") != name {
             return Err(ApiError::bad_request(format!(
                 "the name of the object ({}) does not match the name on the URL ({name})",

@@ -807,3 +807,29 @@ async fn deletion_follows_the_api_server() {
         .unwrap();
     assert!(maps.get_opt("report").await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn an_apply_naming_no_object_applies_to_the_one_on_the_url_but_creates_none() {
+    let sandbox = KubernetesSandbox::start(Config::default()).await.unwrap();
+    let client = client(&sandbox, None).await;
+    let maps: Api<ConfigMap> = Api::namespaced(client, "default");
+    let params = PatchParams::apply("first");
+    let unnamed = json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"k": "v"}});
+    let err = maps
+        .patch("lease-like", &params, &Patch::Apply(&unnamed))
+        .await
+        .unwrap_err();
+    assert_eq!(api_error(err).code, 400);
+    maps.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "lease-like"}})).unwrap(),
+    )
+    .await
+    .unwrap();
+    let applied = maps
+        .patch("lease-like", &params, &Patch::Apply(&unnamed))
+        .await
+        .unwrap();
+    assert_eq!(applied.name_any(), "lease-like");
+    assert_eq!(applied.data.unwrap()["k"], "v");
+}

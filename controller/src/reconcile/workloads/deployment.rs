@@ -10,12 +10,14 @@ use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy}
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
     EnvVarSource, HTTPGetAction, KeyToPath, PersistentVolumeClaimVolumeSource, PodSecurityContext,
-    PodSpec, PodTemplateSpec, Probe, ProjectedVolumeSource, SeccompProfile, SecretKeySelector,
-    SecretProjection, SecurityContext, Volume, VolumeMount, VolumeProjection,
+    PodSpec, PodTemplateSpec, Probe, ProjectedVolumeSource, ResourceRequirements, SeccompProfile,
+    SecretKeySelector, SecretProjection, SecurityContext, Volume, VolumeMount, VolumeProjection,
 };
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kd_crds::application::StorageType;
+use kd_crds::common::{ComputeResources, ResourceAmounts};
 use kube::ResourceExt;
 use std::collections::BTreeMap;
 
@@ -156,15 +158,40 @@ fn secret_sources(inputs: &Inputs) -> Vec<VolumeProjection> {
         .collect()
 }
 
-fn http_probe(path: &str) -> Option<Probe> {
+/// A probe of `path` on the `http` port. Liveness tolerates a minute of failures: the servers
+/// close half-sent requests after 10 s, and a flood of them must not get the pod killed.
+fn http_probe(path: &str, failures: i32) -> Option<Probe> {
     Some(Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.into()),
             port: IntOrString::String("http".into()),
             ..HTTPGetAction::default()
         }),
+        period_seconds: Some(10),
+        timeout_seconds: Some(5),
+        failure_threshold: Some(failures),
         ..Probe::default()
     })
+}
+
+/// The CRD's requests and limits, each amount left out taking its default: requests 50m CPU
+/// and 128Mi memory, a 512Mi memory limit and no CPU limit (throttling a gateway connection
+/// helps no one).
+fn resources(spec: &ComputeResources) -> ResourceRequirements {
+    let amounts = |given: &ResourceAmounts, cpu: Option<&str>, memory: &str| {
+        let mut list = BTreeMap::new();
+        if let Some(cpu) = given.cpu.as_deref().or(cpu) {
+            list.insert("cpu".to_string(), Quantity(cpu.into()));
+        }
+        let memory = given.memory.as_deref().unwrap_or(memory);
+        list.insert("memory".to_string(), Quantity(memory.into()));
+        Some(list)
+    };
+    ResourceRequirements {
+        requests: amounts(&spec.requests, Some("50m"), "128Mi"),
+        limits: amounts(&spec.limits, None, "512Mi"),
+        ..ResourceRequirements::default()
+    }
 }
 
 /// The container of one role. Both share image, config, secrets, store, logs and a
@@ -247,11 +274,14 @@ fn container(inputs: &Inputs, role: Role) -> Container {
             }),
             ..SecurityContext::default()
         }),
-        liveness_probe: http_probe("/healthz"),
-        readiness_probe: match role {
-            Role::Bot => None,
-            Role::Activity => http_probe("/readyz"),
-        },
+        resources: Some(resources(match role {
+            Role::Bot => &spec.bot.resources,
+            Role::Activity => &spec.activity.resources,
+        })),
+        liveness_probe: http_probe("/healthz", 6),
+        // The bot is ready when its store answers and its shards are connected; its Service
+        // publishes unready pods too, so the operator still reads their reports.
+        readiness_probe: http_probe("/readyz", 3),
         ..Container::default()
     }
 }

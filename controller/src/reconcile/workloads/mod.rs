@@ -9,12 +9,14 @@
 
 mod config_map;
 mod deployment;
+mod disruption_budget;
 mod service;
 mod volume;
 
 use super::render::Rendered;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kd_crds::application::StorageType;
 use kd_crds::{DiscordApplication, SecretKeyRef};
@@ -55,6 +57,7 @@ pub enum Workload {
     VolumeClaim(PersistentVolumeClaim),
     Deployment(Deployment),
     Service(Service),
+    DisruptionBudget(PodDisruptionBudget),
 }
 
 impl Workload {
@@ -71,6 +74,7 @@ impl Workload {
             Workload::VolumeClaim(o) => erase(o),
             Workload::Deployment(o) => erase(o),
             Workload::Service(o) => erase(o),
+            Workload::DisruptionBudget(o) => erase(o),
         }
     }
 }
@@ -164,6 +168,15 @@ pub fn objects(inputs: &Inputs) -> Vec<Workload> {
             )));
         }
     }
+    let budgets: Vec<Workload> = objects
+        .iter()
+        .filter_map(|o| match o {
+            Workload::Deployment(d) => disruption_budget::disruption_budget(inputs, d),
+            _ => None,
+        })
+        .map(Workload::DisruptionBudget)
+        .collect();
+    objects.extend(budgets);
     objects.push(Workload::Service(service::service(
         inputs,
         &bot_service_name(&name),
@@ -314,10 +327,14 @@ mod tests {
                 "ConfigMap/campus-bot-config",
                 "Deployment/campus-bot-bot",
                 "Deployment/campus-bot-activity",
+                "PodDisruptionBudget/campus-bot-activity",
                 "Service/campus-bot-bot",
                 "Service/campus-bot-activity",
             ]
         );
+        let budget = &objects[3]["spec"];
+        assert_eq!(budget["maxUnavailable"], 1);
+        assert_eq!(budget["selector"], objects[2]["spec"]["selector"]);
         let activity = &objects[2]["spec"];
         assert_eq!(activity["replicas"], 3);
         let container = &activity["template"]["spec"]["containers"][0];

@@ -21,6 +21,8 @@ pub fn service(inputs: &Inputs, name: &str, role: Role) -> Service {
                 protocol: Some("TCP".into()),
                 ..ServicePort::default()
             }]),
+            // The operator reads every bot pod's report, a connecting (unready) one's too.
+            publish_not_ready_addresses: (role == Role::Bot).then_some(true),
             ..ServiceSpec::default()
         }),
         ..Service::default()

@@ -2,6 +2,7 @@
 
 mod media;
 mod notifications;
+mod partner;
 mod player;
 mod schedule;
 mod session;
@@ -59,6 +60,7 @@ fn route(service: &str, action: &str) -> Option<(Access, Handler)> {
         ("session", "startwidgetsession") => (Open, session::start_widget),
         ("session", "get") => (Session, session::get),
         ("session", "end") => (Session, session::end),
+        ("partner", "get") => (Admin, partner::get),
         ("media", "list") | ("baseentry", "list") => (Session, media::list),
         ("media", "get") | ("baseentry", "get") => (Session, media::get),
         ("media", "count") | ("baseentry", "count") => (Session, media::count),
@@ -102,6 +104,7 @@ fn route(service: &str, action: &str) -> Option<(Access, Handler)> {
 
 const SERVICES: &[&str] = &[
     "session",
+    "partner",
     "media",
     "baseentry",
     "metadata_metadata",
@@ -140,6 +143,13 @@ pub fn dispatch(
         ));
     };
     let params = Params(params);
+    // Kaltura refuses every call of a blocked partner, session.start included.
+    if let Some(refusal) = params
+        .int("partnerId")
+        .and_then(|id| sandbox.knobs.partner_status(id).refusal())
+    {
+        return Err(refusal);
+    }
     let session = match access {
         Access::Open => None,
         Access::Session | Access::Admin => {
