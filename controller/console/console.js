@@ -71,7 +71,7 @@ function renderGuilds() {
     class: `channel ${c.type === 2 ? 'voice' : 'text'}${c.id === view.channelId ? ' active' : ''}`,
     title: c.type === 2 ? 'Start Watch Together here' : `#${c.name}`,
     onclick: () => (c.type === 2 ? launchActivity(c.id) : selectChannel(c.id)),
-  }, c.type === 2 ? `🔊 ${c.name}` : `# ${c.name}`)));
+  }, c.type === 2 ? `♪ ${c.name}` : `# ${c.name}`)));
   const members = people();
   if (!members.some((m) => m.user.id === view.userId)) {
     view.userId = (members.find((m) => m.roles.length) || members[0])?.user.id ?? null;

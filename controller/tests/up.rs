@@ -65,7 +65,7 @@ async fn up_runs_the_examples_on_the_sandboxes_and_applies_edits_live() {
         "{out}"
     );
 
-    let http = reqwest::Client::new();
+    let http = up_support::http();
     let console = up.url("console");
     let page = http
         .get(format!("{console}/"))

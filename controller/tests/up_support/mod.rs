@@ -169,8 +169,7 @@ pub struct Discord {
 
 impl Discord {
     pub async fn of(up: &Up) -> Self {
-        kd_sandbox_kaltura::install_crypto_provider();
-        let http = reqwest::Client::new();
+        let http = http();
         let config: Value = http
             .get(format!("{}/config.json", up.url("console")))
             .send()
@@ -296,4 +295,10 @@ pub async fn wait_for<T>(what: &str, probe: impl AsyncFnMut() -> Option<T>) -> T
         .timeout(Duration::from_secs(30))
         .until(probe)
         .await
+}
+
+/// An HTTP client (reqwest is built without a default TLS provider).
+pub fn http() -> reqwest::Client {
+    kd_sandbox_kaltura::install_crypto_provider();
+    reqwest::Client::new()
 }

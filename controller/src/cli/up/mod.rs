@@ -164,6 +164,10 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("listening on {}", args.listen))?;
     let api_addr = api_listener.local_addr()?;
     let public_url = format!("http://{api_addr}");
+    let console_listener = tokio::net::TcpListener::bind(args.console)
+        .await
+        .with_context(|| format!("listening on {}", args.console))?;
+    let console_url = format!("http://{}", console_listener.local_addr()?);
     let sandboxes = match mode {
         Mode::Sandbox { .. } => {
             Some(Sandboxes::start(&loaded.catalog, &api_addr.to_string()).await?)
@@ -176,6 +180,14 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
     }
     let store_url = format!("sqlite://{}", args.state.join("store.db").display());
     let store = Store::open(&store_url).await.context("opening the store")?;
+    if sandboxes.is_some() {
+        // The sandbox is new: the commands registered in the last one are not in it.
+        let application_id = &good.rendered.config.application.application_id;
+        store
+            .forget_registrations(application_id)
+            .await
+            .context("resetting the command registrations")?;
+    }
     let secrets = Arc::new(LiveSecrets(RwLock::new(good.secret_map())));
     let (config, config_rx) = watch::channel(Arc::new(good.rendered.config.clone()));
 
@@ -189,8 +201,8 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
         bot_options.gateway_url = Some(s.discord.gateway_url().to_string());
         bot_options.shards = Some(1);
         api_options.discord_api = format!("{}/api/v10", s.discord.base_url());
-        // The sandbox's Activity origin frames the app, as Discord's does.
-        api_options.frame_ancestors = s.discord.activity_origin().to_string();
+        // The sandbox's Activity origin frames the app, as Discord's does, inside the console.
+        api_options.frame_ancestors = format!("{} {console_url}", s.discord.activity_origin());
     }
     let bot = Bot::new(
         bot_options,
@@ -203,10 +215,6 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
     let mut api_task = tokio::spawn(kd_activity::serve(api, api_listener));
 
     let (published, state_rx) = watch::channel(previous.clone());
-    let console_listener = tokio::net::TcpListener::bind(args.console)
-        .await
-        .with_context(|| format!("listening on {}", args.console))?;
-    let console_url = format!("http://{}", console_listener.local_addr()?);
     let console_config = json!({
         "mode": mode.to_string(),
         "api": format!("{public_url}/api/v1"),
@@ -390,6 +398,10 @@ impl Running {
     }
 
     fn refuse(&mut self, findings: Vec<String>) {
+        // Saving a file often fires twice; the same refusal is said once.
+        if findings == self.refused {
+            return;
+        }
         println!(
             "refused the edit of {}; revision {} keeps running:",
             self.folder.display(),
