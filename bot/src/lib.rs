@@ -1,10 +1,12 @@
 //! The Discord bot: an adapter over the domain core (`kd-core`). An interaction is planned into
 //! a typed request (`plan`), gated and carried out by the core, and rendered back as Discord
-//! messages (`render`); the twilight gateway and HTTP edges are in `runtime`.
+//! messages (`render`); the twilight gateway and HTTP edges are in `runtime`; `user_sync` keeps
+//! members' Kaltura users in step.
 
 pub mod buttons;
 pub mod commands;
 pub mod config_source;
+pub mod endpoint;
 pub mod handle;
 pub mod invocation;
 pub mod logging;
@@ -13,3 +15,4 @@ pub mod plan;
 pub mod render;
 pub mod reply;
 pub mod runtime;
+pub mod user_sync;

@@ -21,4 +21,5 @@ pub mod services;
 pub mod settings;
 #[cfg(test)]
 mod testing;
+pub mod user_sync;
 pub mod videos;

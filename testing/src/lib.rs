@@ -1,6 +1,7 @@
 //! Test support shared by every crate's tests: free ports, child processes that die with the
 //! test, waiting for a condition, kubectl, and builders of the custom resources (fixtures).
 
+pub mod bench;
 pub mod fixtures;
 pub mod http;
 pub mod kubectl;

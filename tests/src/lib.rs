@@ -181,7 +181,7 @@ impl World {
             .await
             .unwrap();
         let options = BotOptions {
-            http_proxy: Some(discord.http_authority().to_string()),
+            http_proxy: Some(discord.base_url().parse().expect("the sandbox's URL")),
             gateway_url: Some(discord.gateway_url().to_string()),
             shards: Some(1),
             ..options

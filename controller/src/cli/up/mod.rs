@@ -197,7 +197,13 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
     };
     let mut api_options = ApiOptions::default();
     if let Some(s) = &sandboxes {
-        bot_options.http_proxy = Some(s.discord.http_authority().to_string());
+        bot_options.http_proxy = Some(
+            s.discord
+                .base_url()
+                .parse()
+                .map_err(anyhow::Error::msg)
+                .context("the Discord sandbox's URL")?,
+        );
         bot_options.gateway_url = Some(s.discord.gateway_url().to_string());
         bot_options.shards = Some(1);
         api_options.discord_api = format!("{}/api/v10", s.discord.base_url());
