@@ -2,6 +2,7 @@
 
 pub mod error;
 mod folder;
+pub mod local;
 pub mod manifests;
 pub mod operator;
 pub mod reconcile;

@@ -30,6 +30,12 @@ enum Command {
     Serve(cli::serve::Args),
     /// Run the Kubernetes operator: deploy each application's bot and Activity, write status.
     Operator(cli::operator::Args),
+    /// Run everything from a folder of manifests: the reconcile core, bot, API and Activity, and
+    /// without real credentials the Discord and Kaltura sandboxes and a console page.
+    #[cfg(feature = "sandbox")]
+    Up(cli::up::Args),
+    /// Print the resources `up` runs with their conditions, as `kubectl get` would.
+    Status(cli::status::Args),
     /// Kaltura tools: make and inspect Kaltura Sessions (KS).
     Kaltura(cli::kaltura::Args),
     /// Run an emulator of an outside service (Kaltura, Discord, Kubernetes) for local development and tests.
@@ -46,6 +52,9 @@ fn main() -> ExitCode {
         Command::Bot(args) => cli::bot::run(args),
         Command::Serve(args) => cli::serve::run(args),
         Command::Operator(args) => cli::operator::run(args),
+        #[cfg(feature = "sandbox")]
+        Command::Up(args) => cli::up::run(args),
+        Command::Status(args) => cli::status::run(args),
         Command::Kaltura(args) => cli::kaltura::run(args),
         #[cfg(feature = "sandbox")]
         Command::Sandbox(args) => cli::sandbox::run(args),

@@ -48,6 +48,28 @@ pub struct Loaded {
     pub resources: usize,
     pub files: usize,
     pub reports: Vec<Report>,
+    /// The values of the Secrets in the folder, for `kaltura-discord up`, which has no API
+    /// server to keep them.
+    pub secret_values: SecretValues,
+}
+
+/// Secret values by (namespace, Secret name, key). Debug shows the keys only, so a log line or
+/// a panic message never carries a credential.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SecretValues(pub BTreeMap<(String, String, String), String>);
+
+impl fmt::Debug for SecretValues {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
+}
+
+impl SecretValues {
+    pub fn get(&self, namespace: &str, name: &str, key: &str) -> Option<&str> {
+        self.0
+            .get(&(namespace.to_string(), name.to_string(), key.to_string()))
+            .map(String::as_str)
+    }
 }
 
 impl Loaded {
@@ -256,6 +278,7 @@ pub fn load(path: &Path) -> anyhow::Result<Loaded> {
             } else if api_version == "v1" && kind == "Secret" {
                 loaded.resources += 1;
                 loaded.catalog.secrets.push(secret_keys(&object));
+                read_secret_values(&object, &mut loaded.secret_values);
             }
         }
     }
@@ -302,7 +325,41 @@ fn admit(catalog: &mut Catalog, kind: &str, object: Value) -> Result<&'static st
     })
 }
 
-/// The key names of a Secret; its values are never kept.
+/// A Secret's values: `stringData` as written, `data` base64-decoded (a value that does not
+/// decode to UTF-8 text is left out, as if the key had none).
+fn read_secret_values(object: &Value, into: &mut SecretValues) {
+    use base64::Engine;
+    let namespace = namespace_of(object);
+    let name = object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let decoded = |v: &str| {
+        let bytes = base64::engine::general_purpose::STANDARD.decode(v).ok()?;
+        String::from_utf8(bytes).ok()
+    };
+    // As the API server does, stringData wins over data for the same key.
+    for (field, decode) in [("data", true), ("stringData", false)] {
+        let Some(map) = object.get(field).and_then(Value::as_object) else {
+            continue;
+        };
+        for (key, value) in map {
+            let value = value.as_str().and_then(|v| {
+                if decode {
+                    decoded(v)
+                } else {
+                    Some(v.to_string())
+                }
+            });
+            if let Some(value) = value {
+                into.0
+                    .insert((namespace.clone(), name.to_string(), key.clone()), value);
+            }
+        }
+    }
+}
+
+/// The key names of a Secret (the catalog, which reference checks read, holds no values).
 fn secret_keys(object: &Value) -> SecretKeys {
     let keys = ["data", "stringData"]
         .iter()
@@ -323,6 +380,27 @@ fn secret_keys(object: &Value) -> SecretKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secret_values_are_read_and_never_debug_printed() {
+        let object: Value = serde_yaml_ng::from_str(
+            "apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: n}\n\
+             data: {a: c2VjcmV0LWE=, b: c2VjcmV0LWI=, bad: '***'}\nstringData: {b: secret-c}\n",
+        )
+        .unwrap();
+        let mut values = SecretValues::default();
+        read_secret_values(&object, &mut values);
+        assert_eq!(values.get("n", "s", "a"), Some("secret-a"));
+        assert_eq!(
+            values.get("n", "s", "b"),
+            Some("secret-c"),
+            "stringData wins"
+        );
+        assert_eq!(values.get("n", "s", "bad"), None);
+        let shown = format!("{values:?}");
+        assert!(!shown.contains("secret-"), "{shown}");
+        assert!(shown.contains("\"a\""), "{shown}");
+    }
 
     #[test]
     fn the_nesting_estimate_skips_quotes_and_comments() {

@@ -37,4 +37,14 @@ impl Store {
         .await?;
         Ok(())
     }
+
+    /// Forgets every registration of an application: its commands are known to be gone (the
+    /// Discord sandbox `kaltura-discord up` starts is a new one each run).
+    pub async fn forget_registrations(&self, application_id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM command_registrations WHERE application_id = $1")
+            .bind(application_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
 }

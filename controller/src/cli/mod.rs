@@ -10,5 +10,8 @@ pub mod render;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod serve;
+pub mod status;
+#[cfg(feature = "sandbox")]
+pub mod up;
 pub mod validate;
 pub mod workload;

@@ -1,6 +1,6 @@
 //! `kaltura-discord validate <folder>`: admission and reference checks without a cluster.
 
-use kd_controller::manifests;
+use kd_controller::manifests::{self, Loaded};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -12,6 +12,16 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let loaded = manifests::load(&args.path)?;
+    Ok(if print_findings(&loaded) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Prints every finding (warnings on stdout, the error count on stderr) and whether the
+/// manifests are usable; `up` refuses a folder with exactly these words.
+pub fn print_findings(loaded: &Loaded) -> bool {
     for report in &loaded.reports {
         println!("{report}");
     }
@@ -21,7 +31,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "{errors} problem(s) in {} resource(s) from {} file(s)",
             loaded.resources, loaded.files
         );
-        return Ok(ExitCode::FAILURE);
+        return false;
     }
     let warnings = loaded.reports.len();
     let note = if warnings > 0 {
@@ -33,5 +43,5 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "OK: {} resource(s) in {} file(s){note}",
         loaded.resources, loaded.files
     );
-    Ok(ExitCode::SUCCESS)
+    true
 }

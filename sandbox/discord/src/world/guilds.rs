@@ -28,6 +28,10 @@ pub struct NewGuild {
     /// Permissions of the bot's own managed role (ADMINISTRATOR-free defaults when absent).
     #[serde(default)]
     pub bot_permissions: Option<u64>,
+    /// The guild's id, for a world seeded from manifests that name their guilds (`kaltura-discord
+    /// up`); a new snowflake when absent. An id in use is refused.
+    #[serde(default, with = "crate::ids::snowflake::option")]
+    pub id: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -115,6 +119,13 @@ impl World {
     /// A new guild with `@everyone`, a managed bot role, `general` and `General` channels, the owner
     /// and the bot as members; the bot "joins", so its sessions get GUILD_CREATE.
     pub fn create_guild(&mut self, spec: NewGuild) -> Changes<GuildCreated> {
+        if spec.id.is_some_and(|id| self.guilds.contains_key(&id)) {
+            return Err(ApiError::invalid_form(
+                "id",
+                "GUILD_ID_TAKEN",
+                "A guild with this id exists.",
+            ));
+        }
         let owner_id = match spec.owner_id {
             Some(id) => self.user(id)?.id,
             None => {
@@ -125,7 +136,7 @@ impl World {
                 .id
             }
         };
-        let id = self.ids.next();
+        let id = spec.id.unwrap_or_else(|| self.ids.next());
         let bot_role_id = self.ids.next();
         let everyone = Role {
             id,
@@ -567,6 +578,23 @@ mod tests {
         let payload = &events[0].data;
         assert_eq!(payload["channels"].as_array().unwrap().len(), 2);
         assert_eq!(payload["members"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_guild_may_be_created_with_its_id_once() {
+        let mut world = test_world();
+        let spec = NewGuild {
+            name: "Physics 101".into(),
+            id: Some(1_283_874_310_720_716_890),
+            ..NewGuild::default()
+        };
+        let (created, _) = world.create_guild(spec.clone()).unwrap();
+        assert_eq!(created.id, 1_283_874_310_720_716_890);
+        assert_eq!(created.everyone_role_id, created.id);
+        let users = world.users.len();
+        let err = world.create_guild(spec).unwrap_err();
+        assert_eq!(err.code, 50035, "{:?}", err.body());
+        assert_eq!(world.users.len(), users, "nothing made for a refused guild");
     }
 
     #[test]

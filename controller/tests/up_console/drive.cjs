@@ -1,0 +1,71 @@
+// Drives the console of `kaltura-discord up` in Chromium (playwright-core) as a member of
+// Physics 101: runs /kaltura-video-search through the composer (command suggestion, option,
+// Enter), presses Watch on the first result and follows Watch Together into the Activity host
+// page. Prints one JSON line of what it saw; screenshots go to ARTIFACTS.
+// Env: CONSOLE (the console URL), CHROMIUM, ARTIFACTS, COMMAND (the command's name).
+'use strict';
+const path = require('path');
+const { chromium } = require('playwright-core');
+
+const TIMEOUT = 30000;
+
+async function main() {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--autoplay-policy=no-user-gesture-required',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const seen = { errors: [] };
+  const shot = (page, step) => page.screenshot({ path: path.join(process.env.ARTIFACTS, `up_console_${step}_desktop.png`) });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+    page.on('pageerror', (e) => seen.errors.push(e.message));
+    await page.goto(process.env.CONSOLE);
+    await page.waitForSelector('body[data-ready="true"]', { timeout: TIMEOUT });
+    await page.click('#guilds button[title="Physics 101"]');
+    await page.waitForSelector('#channels [data-name="general"].active', { timeout: TIMEOUT });
+    const member = await page.$eval('#member', (select) => [...select.options].find((o) => o.textContent === 'member').value);
+    await page.selectOption('#member', member);
+    seen.member = member;
+    await shot(page, 'start');
+
+    const command = process.env.COMMAND;
+    await page.click('#composer');
+    await page.keyboard.type(`/${command.slice(0, 12)}`);
+    await page.waitForSelector(`#suggestions li[data-value="/${command} "]`, { timeout: TIMEOUT });
+    seen.suggested = await page.$$eval('#suggestions li strong', (items) => items.map((i) => i.textContent));
+    await page.click(`#suggestions li[data-value="/${command} "]`);
+    await page.waitForFunction(() => document.getElementById('hint').textContent.includes('query:'), null, { timeout: TIMEOUT });
+    seen.hint = await page.textContent('#hint');
+    await page.keyboard.type('query:Lecture');
+    await page.keyboard.press('Enter');
+    const reply = await page.waitForSelector('#messages .message:has(button.button[data-custom-id^="kd:watch:"])', { timeout: TIMEOUT });
+    seen.reply = await reply.evaluate((li) => ({
+      used: li.querySelector('.used')?.textContent || '',
+      text: li.textContent,
+      buttons: [...li.querySelectorAll('button.button')].map((b) => b.textContent),
+    }));
+    await shot(page, 'search');
+
+    await reply.$eval('button.button[data-custom-id^="kd:watch:"]', (b) => b.click());
+    await page.waitForSelector('#activity:not([hidden])', { timeout: TIMEOUT });
+    const host = await (await page.$('#activity-frame')).contentFrame();
+    await host.waitForFunction(() => window.discordHost && window.discordHost.instance, null, { timeout: TIMEOUT });
+    seen.activity = await host.evaluate(() => ({
+      status: window.discordHost.status,
+      error: window.discordHost.error,
+      instance: window.discordHost.instance.instance_id,
+      channel: window.discordHost.instance.location.channel_id,
+      participants: window.discordHost.participants,
+    }));
+    seen.voiceChannel = await page.$eval('#activity', (s) => s.dataset.channel);
+    await shot(page, 'watch');
+  } catch (err) {
+    seen.failure = err.message;
+  } finally {
+    await browser.close();
+  }
+  console.log(JSON.stringify(seen));
+}
+
+main();
