@@ -19,6 +19,24 @@ pub struct BotReport {
     pub shards_connected: u32,
     /// Every guild of the running config, by guild id.
     pub guilds: BTreeMap<String, Registration>,
+    /// Notification delivery per NotificationRule (`namespace/name`), from the shared outbox.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub notifications: BTreeMap<String, RuleDelivery>,
+}
+
+/// What a NotificationRule's status shows of its deliveries.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleDelivery {
+    pub delivered: i64,
+    pub failed: i64,
+    pub pending: i64,
+    /// When the last message was delivered (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_delivery: Option<i64>,
+    /// The latest error of a retry or a failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 /// Where a guild's command registration stands.
@@ -86,6 +104,7 @@ impl Tracker {
                     (id.clone(), state)
                 })
                 .collect(),
+            notifications: BTreeMap::new(),
         }
     }
 }

@@ -65,6 +65,9 @@ pub async fn postgres_database(prefix: &str) -> String {
     format!("{server}/{name}")
 }
 
+/// The Secret `kaltura/webhookSecret` the API can read; no partner uses it until a test says.
+pub const WEBHOOK_SECRET: &str = "planted-webhook-secret-4c1f";
+
 /// Another API server in front of the same world, on its own store (a replica).
 pub async fn serve(
     world: &World,
@@ -75,6 +78,7 @@ pub async fn serve(
     secrets.insert("discord", "botToken", &world.discord.bot_token());
     secrets.insert("discord", "clientSecret", &world.discord.client_secret());
     secrets.insert("kaltura", "adminSecret", world.kaltura.admin_secret());
+    secrets.insert("kaltura", "webhookSecret", WEBHOOK_SECRET);
     let options = ApiOptions {
         discord_api: format!("{}/api/v10", world.discord.base_url()),
         ..options
@@ -93,7 +97,16 @@ impl Server {
     }
 
     pub async fn start_with(options: ApiOptions) -> Self {
-        Self::start_in(World::start().await, options).await
+        Self::start_on(options, None).await
+    }
+
+    /// The server and the bot on `store` (a SQLite file of the world's own when None).
+    pub async fn start_on(options: ApiOptions, store: Option<kd_store::Store>) -> Self {
+        let world = match store {
+            Some(store) => World::start_with_store(store).await,
+            None => World::start().await,
+        };
+        Self::start_in(world, options).await
     }
 
     /// In front of a world of the test's own making.

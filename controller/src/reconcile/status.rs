@@ -52,6 +52,13 @@ pub fn merge(reports: Vec<BotReport>) -> Option<BotReport> {
                 *entry = state;
             }
         }
+        // Counts come from the shared outbox: the replica that read it last knows most.
+        for (rule, delivery) in report.notifications {
+            let entry = merged.notifications.entry(rule).or_default();
+            if delivery.delivered + delivery.failed >= entry.delivered + entry.failed {
+                *entry = delivery;
+            }
+        }
     }
     Some(merged)
 }
@@ -184,7 +191,10 @@ pub fn compute(
             &catalog.notification_rules,
             |o| o.status.as_ref(),
             now,
-            only_checked(findings),
+            |object, _, previous| {
+                let (observations, status) = only_checked(findings)(object, &(), previous);
+                (observations, deliveries(object, observed, status))
+            },
         ),
         applications: each(
             "DiscordApplication",
@@ -225,6 +235,31 @@ pub fn compute(
             },
         ),
     }
+}
+
+/// A NotificationRule's delivery counts, last delivery and last error, from the bot's report
+/// (the outbox is shared, so any replica's report tells the same).
+fn deliveries(
+    object: &ObjectKey,
+    observed: &Observed,
+    mut status: NotificationRuleStatus,
+) -> NotificationRuleStatus {
+    let rule = format!("{}/{}", object.namespace, object.name);
+    let reported = observed
+        .bots
+        .values()
+        .filter_map(|report| report.as_ref().ok()?.notifications.get(&rule))
+        .max_by_key(|d| d.delivered + d.failed);
+    if let Some(d) = reported {
+        status.delivered = d.delivered;
+        status.failed = d.failed;
+        status.last_delivery_time = d
+            .last_delivery
+            .and_then(|ms| k8s_openapi::jiff::Timestamp::from_millisecond(ms).ok())
+            .map(Time);
+        status.last_error = d.last_error.clone();
+    }
+    status
 }
 
 fn application(
@@ -514,6 +549,7 @@ mod tests {
                     (id.clone(), registered)
                 })
                 .collect(),
+            ..BotReport::default()
         }
     }
 
@@ -693,6 +729,43 @@ mod tests {
         let again = compute_at(&catalog, &observed, 500);
         assert_eq!(again.guilds, first.guilds, "no write when nothing changed");
         assert_eq!(again.applications, first.applications);
+    }
+
+    #[test]
+    fn notification_rules_show_what_the_bot_delivered() {
+        let catalog = examples();
+        let rendered = render(&catalog).remove(0);
+        let revision = rendered.config.revision.clone();
+        let mut report = report(&rendered, &revision);
+        report.notifications.insert(
+            "kaltura/physics-101-recordings".into(),
+            kd_core::report::RuleDelivery {
+                delivered: 7,
+                failed: 1,
+                pending: 2,
+                last_delivery: Some(1_700_000_000_000),
+                last_error: Some("Discord answered 403: Missing Permissions (50013)".into()),
+            },
+        );
+        let statuses = compute_at(&catalog, &running(&catalog, report), 100);
+        let rule = |name: &str| {
+            statuses
+                .notification_rules
+                .iter()
+                .find(|(k, _)| k.name == name)
+                .unwrap()
+                .1
+                .clone()
+        };
+        let recordings = rule("physics-101-recordings");
+        assert_eq!((recordings.delivered, recordings.failed), (7, 1));
+        assert_eq!(recordings.last_delivery_time, Some(at(1_700_000_000)));
+        assert_eq!(
+            recordings.last_error.as_deref(),
+            Some("Discord answered 403: Missing Permissions (50013)")
+        );
+        let meetings = rule("physics-101-meetings");
+        assert_eq!((meetings.delivered, meetings.last_error), (0, None));
     }
 
     #[test]
