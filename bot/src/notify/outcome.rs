@@ -104,7 +104,7 @@ pub fn outcome(
             let permanent = matches!(
                 code,
                 UNKNOWN_CHANNEL | MISSING_ACCESS | MISSING_PERMISSIONS | CANNOT_SEND_IN_CHANNEL
-            ) || (400..500).contains(&status) && status != 408;
+            ) || ((400..500).contains(&status) && status != 408);
             let error = if code == 0 {
                 format!("Discord answered {status}")
             } else {
