@@ -1,23 +1,19 @@
 //! Latency and throughput of the API in front of the sandboxes (release build; prints JSON):
-//! `GET /api/v1/meetings` (store + Kaltura) at concurrency 8, and opening a join link (token
-//! check, store, Kaltura, Discord member, KS minting) paced under Discord's 50 requests/s
-//! global limit of the bot token, which every open spends one request of.
+//! `GET /api/v1/meetings` (store + Kaltura, no Discord call) at concurrency 8, and opening a
+//! join link (token check, store, Kaltura, Discord member, KS minting) paced under Discord's
+//! 50 requests/s global limit of the bot token, which every open spends one request of; the
+//! join on loopback and with Discord latency injected.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
 
 use kd_activity::ApiOptions;
+use kd_testing::bench::{Network, summary_ms};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::Server;
-
-fn percentiles(mut micros: Vec<u64>) -> serde_json::Value {
-    micros.sort_unstable();
-    let at = |p: f64| micros[((micros.len() - 1) as f64 * p) as usize];
-    json!({"p50": at(0.5), "p99": at(0.99), "max": micros[micros.len() - 1]})
-}
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -55,7 +51,7 @@ async fn main() {
                 let t = Instant::now();
                 let answer = server.get("/api/v1/meetings", &teacher).await;
                 assert_eq!(answer.status, StatusCode::OK);
-                times.push(t.elapsed().as_micros() as u64);
+                times.push(t.elapsed());
             }
             times
         }));
@@ -78,21 +74,30 @@ async fn main() {
         .unwrap()
         .to_string();
     let path = format!("/join/{}", link.rsplit('/').next().unwrap());
-    let mut join_times = Vec::new();
-    let mut tick = tokio::time::interval(Duration::from_millis(40));
-    for _ in 0..200 {
-        tick.tick().await;
-        let t = Instant::now();
-        let answer = server.send(server.request(Method::GET, &path, None)).await;
-        assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.text);
-        join_times.push(t.elapsed().as_micros() as u64);
+    let mut joins = Vec::new();
+    for network in Network::BOTH {
+        let (latency, jitter) = network.latency_jitter();
+        server.world.discord.set_latency_jitter(latency, jitter);
+        let mut times = Vec::new();
+        let mut tick = tokio::time::interval(Duration::from_millis(40));
+        for _ in 0..200 {
+            tick.tick().await;
+            let t = Instant::now();
+            let answer = server.send(server.request(Method::GET, &path, None)).await;
+            assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.text);
+            times.push(t.elapsed());
+        }
+        joins.push(json!({
+            "discord_latency_ms": network.to_json(),
+            "join_redirect": summary_ms(&mut times),
+        }));
     }
     println!(
         "{}",
         json!({
-            "list_meetings_us": percentiles(list_times),
+            "list_meetings": summary_ms(&mut list_times),
             "list_meetings_per_sec": (list_rate * 10.0).round() / 10.0,
-            "join_redirect_us": percentiles(join_times),
+            "join": joins,
         })
     );
 }

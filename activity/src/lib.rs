@@ -18,12 +18,13 @@ mod ops;
 mod videos;
 pub mod watch;
 pub mod web_app;
+pub mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use kd_core::config::RuntimeConfig;
 use kd_core::join_token::{JoinKey, TokenKey};
 use kd_core::kaltura::{KalturaClients, KalturaSettings};
@@ -56,6 +57,8 @@ pub struct ApiOptions {
     pub frame_ancestors: String,
     /// Largest request body accepted.
     pub body_limit: usize,
+    /// Largest Kaltura notification accepted (an entry with long metadata, as XML).
+    pub webhook_body_limit: usize,
     /// Per-user rate: steady requests per minute and the burst allowed on top.
     pub rate_per_minute: NonZeroU32,
     pub rate_burst: NonZeroU32,
@@ -81,6 +84,7 @@ impl Default for ApiOptions {
             frame_ancestors: "https://discord.com https://*.discord.com https://*.discordsays.com"
                 .into(),
             body_limit: 16 * 1024,
+            webhook_body_limit: 256 * 1024,
             rate_per_minute: NonZeroU32::new(120).expect("non-zero"),
             rate_burst: NonZeroU32::new(30).expect("non-zero"),
             exchange_rate_per_address: Rate::new(
@@ -103,6 +107,7 @@ impl Default for ApiOptions {
 pub struct Api {
     config: tokio::sync::watch::Receiver<Arc<RuntimeConfig>>,
     store: Store,
+    secrets: Arc<dyn SecretSource>,
     kaltura: KalturaClients,
     discord: discord::DiscordRest,
     join_key: JoinKey,
@@ -153,7 +158,8 @@ impl Api {
             discord: discord::DiscordRest::new(&options.discord_api, token.to_string())?,
             join_key: JoinKey::derive(token),
             api_key: auth::api_key(token),
-            kaltura: KalturaClients::new(secrets, options.kaltura.clone()),
+            kaltura: KalturaClients::new(secrets.clone(), options.kaltura.clone()),
+            secrets,
             limits: limits::Limits::new(
                 Rate::new(options.rate_per_minute, options.rate_burst),
                 options.exchange_rate_per_address,
@@ -281,6 +287,9 @@ pub fn router(api: AppState) -> Router {
         "/api/v1/openapi.json",
         get(move || std::future::ready(axum::Json(doc.as_ref().clone()))),
     );
+    let webhooks = Router::new()
+        .route("/webhooks/kaltura", post(webhooks::kaltura))
+        .layer(DefaultBodyLimit::max(api.options.webhook_body_limit));
     Router::new()
         .route("/join/{token}", get(join::join))
         .route("/healthz", get(ops::healthz))
@@ -288,6 +297,7 @@ pub fn router(api: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .merge(v1)
         .merge(watch::routes())
+        .merge(webhooks)
         .fallback(error::no_route)
         .method_not_allowed_fallback(error::no_method)
         .layer(DefaultBodyLimit::max(api.options.body_limit))

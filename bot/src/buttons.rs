@@ -23,7 +23,7 @@ impl ButtonAction {
             Self::Join(id) => format!("kd:join:{id}"),
             Self::End(id) => format!("kd:end:{id}"),
             Self::ShareMeeting(id) => format!("kd:share:{id}"),
-            Self::Watch(id) => format!("kd:watch:{id}"),
+            Self::Watch(id) => kd_core::notifications::watch_button(id),
             Self::ShareVideo(id) => format!("kd:sharevideo:{id}"),
             Self::Page { page, limit, query } => format!("kd:page:{page}:{limit}:{query}"),
         }

@@ -98,11 +98,7 @@ pub fn from_interaction(interaction: &Interaction) -> Result<Invocation, NotHand
         .as_ref()
         .or(interaction.user.as_ref())
         .ok_or(NotHandled::NotInGuild)?;
-    let display_name = member
-        .nick
-        .clone()
-        .or_else(|| user.global_name.clone())
-        .unwrap_or_else(|| user.name.clone());
+    let display_name = crate::user_sync::member_name(member.nick.as_deref(), user);
     let action = match (&interaction.kind, &interaction.data) {
         (InteractionType::ApplicationCommand, Some(InteractionData::ApplicationCommand(data))) => {
             let (subcommand, options) = options_of(data);

@@ -1,5 +1,5 @@
 //! Prometheus metrics of the bot: interactions by command and outcome, their latency, deferrals,
-//! command registrations and the configuration revision it runs.
+//! command registrations, user sync and the configuration revision it runs.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -24,6 +24,19 @@ pub struct RevisionLabel {
     pub revision: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UserSyncLabels {
+    /// first_use, member_update or reconcile.
+    pub trigger: String,
+    /// added, updated, unchanged or failed.
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: String,
+}
+
 pub struct Metrics {
     pub registry: Registry,
     pub interactions: Family<CommandLabels, Counter>,
@@ -32,6 +45,8 @@ pub struct Metrics {
     pub registrations: Counter,
     pub settings_fallbacks: Counter,
     pub revision: Family<RevisionLabel, Gauge>,
+    pub user_syncs: Family<UserSyncLabels, Counter>,
+    pub user_sync_passes: Family<OutcomeLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -77,6 +92,18 @@ impl Default for Metrics {
             "The runtime-config revision in use (value 1)",
             revision.clone(),
         );
+        let user_syncs = Family::<UserSyncLabels, Counter>::default();
+        registry.register(
+            "user_syncs",
+            "Kaltura users synced from Discord members, by trigger and outcome",
+            user_syncs.clone(),
+        );
+        let user_sync_passes = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "user_sync_passes",
+            "Periodic user sync passes over a guild's members, by outcome (ok, failed)",
+            user_sync_passes.clone(),
+        );
         Self {
             registry,
             interactions,
@@ -85,6 +112,8 @@ impl Default for Metrics {
             registrations,
             settings_fallbacks,
             revision,
+            user_syncs,
+            user_sync_passes,
         }
     }
 }

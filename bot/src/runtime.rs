@@ -1,13 +1,16 @@
-//! The twilight edges: gateway shards feed interactions and guild role changes in, twilight-http
-//! sends answers and command registrations out. A new runtime-config revision is applied on the
+//! The twilight edges: gateway shards feed interactions, guild role changes and member updates
+//! in, twilight-http sends answers and command registrations out. A new runtime-config revision is applied on the
 //! fly, without reconnecting: the next interaction reads it, and only guilds whose command set
 //! changed are re-registered.
 
 use crate::commands;
+use crate::endpoint::RestEndpoint;
 use crate::handle::{Outcome, handle};
 use crate::invocation::{Action, Invocation, NotHandled, from_interaction};
 use crate::metrics::{CommandLabel, CommandLabels, Metrics};
+use crate::notify::{Deliverer, DeliveryOptions};
 use crate::reply::{Message, Reply, deferral};
+use crate::user_sync::{self, Target, Trigger, UserSync};
 use kd_core::command::{Command, ConfigAction};
 use kd_core::config::RuntimeConfig;
 use kd_core::join_token::JoinKey;
@@ -28,12 +31,13 @@ use twilight_http::request::Request;
 use twilight_http::response::marker::EmptyBody;
 use twilight_http::routing::Route;
 use twilight_model::application::interaction::Interaction;
-use twilight_model::gateway::payload::incoming::GuildCreate;
+use twilight_model::gateway::payload::incoming::{GuildCreate, MemberUpdate};
 use twilight_model::id::Id;
 
 /// Registrations in flight at once: enough to keep up with Discord's 50 requests/s at real
-/// latencies, few enough to keep memory flat with thousands of guilds.
-const REGISTRATION_WORKERS: usize = 4;
+/// latencies (50/s x 130 ms = 6.5 in flight), few enough to keep memory flat with thousands of
+/// guilds.
+const REGISTRATION_WORKERS: usize = 8;
 
 /// Discord refuses an interaction's first answer after this long.
 const CALLBACK_DEADLINE: Duration = Duration::from_secs(3);
@@ -64,9 +68,9 @@ pub fn intents(config: &RuntimeConfig) -> Intents {
 /// How the bot connects; the URLs point it at the sandbox instead of Discord.
 #[derive(Clone, Debug)]
 pub struct BotOptions {
-    /// `host:port` of a plain-HTTP Discord REST API (the sandbox); Discord itself when None.
-    pub http_proxy: Option<String>,
-    /// `ws://host:port` of the gateway (the sandbox); Discord's when None.
+    /// Discord's REST API elsewhere (the sandbox, a proxy); Discord itself when None.
+    pub http_proxy: Option<RestEndpoint>,
+    /// `ws://` or `wss://host:port` of the gateway (the sandbox); Discord's when None.
     pub gateway_url: Option<String>,
     pub intents: Intents,
     /// Answer with a deferral when the reply is not ready by then (Discord allows 3 s).
@@ -74,6 +78,10 @@ pub struct BotOptions {
     pub kaltura: KalturaSettings,
     /// Gateway shards; Discord's recommendation (one per 2,500 guilds) when None.
     pub shards: Option<u32>,
+    /// How often user sync passes over the members of each guild that has it on.
+    pub user_sync_every: Duration,
+    /// Notification delivery from the outbox; none when this process should not deliver.
+    pub delivery: Option<DeliveryOptions>,
 }
 
 impl Default for BotOptions {
@@ -85,6 +93,8 @@ impl Default for BotOptions {
             defer_after: Duration::from_millis(2000),
             kaltura: KalturaSettings::default(),
             shards: None,
+            user_sync_every: Duration::from_secs(15 * 60),
+            delivery: Some(DeliveryOptions::default()),
         }
     }
 }
@@ -102,6 +112,7 @@ pub struct Bot {
     config: watch::Receiver<Arc<RuntimeConfig>>,
     store: Store,
     kaltura: KalturaClients,
+    user_sync: UserSync,
     join_key: JoinKey,
     guild_roles: RwLock<HashMap<String, Vec<GuildRole>>>,
     /// Guilds whose registration is under way, and whether another was asked for meanwhile: a
@@ -115,6 +126,7 @@ pub struct Bot {
     queued: Mutex<HashSet<String>>,
     running: watch::Sender<String>,
     tracker: Mutex<Tracker>,
+    deliverer: Deliverer,
     pub metrics: Metrics,
 }
 
@@ -152,24 +164,30 @@ impl Bot {
             .ok_or_else(|| StartError::NoToken(format!("{}/{}", reference.name, reference.key)))?
             .expose()
             .to_string();
+        // twilight's TLS (https to Discord, wss to its gateway) takes rustls' process-wide
+        // provider; the first caller in a process installs it.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = |limited: bool| {
             let mut http = twilight_http::Client::builder().token(token.clone());
             if !limited {
                 http = http.ratelimiter(None);
             }
             if let Some(proxy) = &options.http_proxy {
-                http = http.proxy(proxy.clone(), true);
+                http = http.proxy(proxy.authority.clone(), !proxy.tls);
             }
             http.build()
         };
         let (running, _) = watch::channel(String::new());
         let (queue, queue_rx) = mpsc::unbounded_channel();
+        let kaltura = KalturaClients::new(secrets, options.kaltura.clone());
+        let deliverer = Deliverer::new(options.delivery.clone().unwrap_or_default());
         Ok(Arc::new(Self {
             http: client(true),
             callbacks: client(false),
             join_key: JoinKey::derive(&token),
             token,
-            kaltura: KalturaClients::new(secrets, options.kaltura.clone()),
+            user_sync: UserSync::new(kaltura.clone()),
+            kaltura,
             options,
             config,
             store,
@@ -180,6 +198,7 @@ impl Bot {
             queued: Mutex::new(HashSet::new()),
             running,
             tracker: Mutex::new(Tracker::default()),
+            deliverer,
             metrics: Metrics::default(),
         }))
     }
@@ -204,17 +223,9 @@ impl Bot {
             .keys()
             .filter_map(|id| Some((id.clone(), roles.get(id)?.clone())))
             .collect();
+        drop(roles);
+        report.notifications = self.deliverer.counts();
         report
-    }
-
-    /// Notifications waiting in the outbox, for the report; None when the store does not
-    /// answer within half a second (the report must not wait on it).
-    pub async fn notifications_pending(&self) -> Option<u64> {
-        let counts = tokio::time::timeout(Duration::from_millis(500), self.store.rule_counts())
-            .await
-            .ok()?
-            .ok()?;
-        Some(counts.iter().map(|c| c.pending.max(0) as u64).sum())
     }
 
     /// What `/readyz` tells: ready when the store answers (within a second) and every
@@ -238,9 +249,34 @@ impl Bot {
         &self.http
     }
 
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub(crate) fn deliverer(&self) -> &Deliverer {
+        &self.deliverer
+    }
+
+    /// The `maxPerMinute` of a configured NotificationRule.
+    pub(crate) fn rule_rate(&self, rule: &str) -> Option<i32> {
+        let config = self.config.borrow();
+        config
+            .guilds
+            .values()
+            .flat_map(|g| &g.notification_rules)
+            .find(|r| r.name == rule)
+            .map(|r| r.spec.max_per_minute)
+    }
+
     /// Connects every shard and serves until their gateway streams end.
     pub async fn run(self: Arc<Self>) -> Result<(), StartError> {
         let reconfigure = tokio::spawn(self.clone().follow_config());
+        let passes = tokio::spawn(self.clone().user_sync_passes());
+        let delivery = self
+            .options
+            .delivery
+            .is_some()
+            .then(|| tokio::spawn(Deliverer::run(self.clone())));
         let workers: Vec<_> = (0..REGISTRATION_WORKERS)
             .map(|_| tokio::spawn(self.clone().registration_worker()))
             .collect();
@@ -266,7 +302,11 @@ impl Bot {
             let _ = task.await;
         }
         reconfigure.abort();
+        passes.abort();
         workers.iter().for_each(|w| w.abort());
+        if let Some(delivery) = delivery {
+            delivery.abort();
+        }
         Ok(())
     }
 
@@ -291,6 +331,7 @@ impl Bot {
             | EventTypeFlags::GUILD_CREATE
             | EventTypeFlags::GUILD_DELETE
             | EventTypeFlags::INTERACTION_CREATE
+            | EventTypeFlags::MEMBER_UPDATE
             | EventTypeFlags::ROLE_CREATE
             | EventTypeFlags::ROLE_UPDATE
             | EventTypeFlags::ROLE_DELETE;
@@ -362,6 +403,10 @@ impl Bot {
                     roles.retain(|r| r.id != role);
                 }
             }
+            Event::MemberUpdate(update) => {
+                let bot = self.clone();
+                tokio::spawn(async move { bot.on_member_update(*update).await });
+            }
             Event::InteractionCreate(interaction) => {
                 let bot = self.clone();
                 tokio::spawn(async move { bot.on_interaction(interaction.0).await });
@@ -395,7 +440,7 @@ impl Bot {
     }
 
     /// The guild's roles: from the gateway cache, else asked of Discord once.
-    async fn roles_of(&self, guild_id: &str) -> Vec<GuildRole> {
+    pub(crate) async fn roles_of(&self, guild_id: &str) -> Vec<GuildRole> {
         if let Some(roles) = self.guild_roles.read().expect("roles lock").get(guild_id) {
             return roles.clone();
         }
@@ -487,6 +532,7 @@ impl Bot {
                 prepare.await
             }
         };
+        self.sync_on_use(&scope);
         let degraded = scope.guild.as_ref().is_some_and(|g| g.degraded);
         if degraded {
             self.metrics.settings_fallbacks.inc();
@@ -556,6 +602,106 @@ impl Bot {
             roles,
         )
         .await
+    }
+
+    /// A member's use of the bot syncs their Kaltura user, in the background.
+    fn sync_on_use(self: &Arc<Self>, scope: &Scope) {
+        let Some(target) = scope
+            .guild
+            .as_ref()
+            .and_then(|g| Target::of(&scope.config, &g.effective))
+        else {
+            return;
+        };
+        let (bot, roles, member) = (
+            self.clone(),
+            scope.guild_roles.clone(),
+            scope.member.clone(),
+        );
+        tokio::spawn(async move {
+            bot.user_sync
+                .sync_member(&bot.metrics, Trigger::FirstUse, &target, &roles, &member)
+                .await
+        });
+    }
+
+    /// GUILD_MEMBER_UPDATE (GuildMembers intent): the member's roles or name changed.
+    async fn on_member_update(self: Arc<Self>, update: MemberUpdate) {
+        if update.user.bot {
+            return;
+        }
+        let guild_id = update.guild_id.to_string();
+        let Some(target) = self.sync_target(&guild_id).await else {
+            return;
+        };
+        let roles = self.roles_of(&guild_id).await;
+        let member = user_sync::member_of(update.nick.as_deref(), &update.user, &update.roles);
+        self.user_sync
+            .sync_member(
+                &self.metrics,
+                Trigger::MemberUpdate,
+                &target,
+                &roles,
+                &member,
+            )
+            .await;
+    }
+
+    /// Where the guild's users sync to, when its features (overrides included) have it on.
+    async fn sync_target(&self, guild_id: &str) -> Option<Target> {
+        let config = self.config.borrow().clone();
+        let guild = GuildScope::load(&config, &self.store, guild_id).await?;
+        Target::of(&config, &guild.effective)
+    }
+
+    /// Every `user_sync_every`, a pass over the members of each guild of this bot's shards that
+    /// syncs users, one guild at a time.
+    async fn user_sync_passes(self: Arc<Self>) {
+        let every = self.options.user_sync_every;
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let guilds: Vec<String> = self
+                .guild_roles
+                .read()
+                .expect("roles lock")
+                .keys()
+                .cloned()
+                .collect();
+            for guild_id in guilds {
+                let Some(target) = self.sync_target(&guild_id).await else {
+                    continue;
+                };
+                let roles = self.roles_of(&guild_id).await;
+                let started = Instant::now();
+                let outcome = match self
+                    .user_sync
+                    .reconcile(&self.metrics, &self.http, &guild_id, &target, &roles)
+                    .await
+                {
+                    Ok(members) => {
+                        tracing::info!(
+                            guild = guild_id,
+                            members,
+                            ms = started.elapsed().as_millis() as u64,
+                            "user sync pass"
+                        );
+                        "ok"
+                    }
+                    Err(error) => {
+                        tracing::warn!(guild = guild_id, error, "user sync pass failed");
+                        "failed"
+                    }
+                };
+                self.metrics
+                    .user_sync_passes
+                    .get_or_create(&crate::metrics::OutcomeLabel {
+                        outcome: outcome.to_string(),
+                    })
+                    .inc();
+            }
+        }
     }
 
     /// Tells Discord the answer comes later; whether it took that.

@@ -1,11 +1,13 @@
 //! Memory of the bot process with 2,500 guilds configured: the `kaltura-discord bot` binary
 //! against the Discord sandbox holding 2,500 guilds, measured once every guild's commands are
-//! registered (its steady state). Prints JSON.
+//! registered (its steady state), with the time those registrations took; on loopback and with
+//! Discord latency injected. Prints JSON.
 //!
 //! `cargo bench -p kd-controller --bench bot_rss` (release build).
 
 use kd_sandbox_discord::{Config, DiscordSandbox, NewGuild};
 use kd_sandbox_kaltura::{KalturaSandbox, SandboxConfig};
+use kd_testing::bench::Network;
 use kd_tests::process::WorkloadProcess;
 use serde_json::json;
 use std::process::Stdio;
@@ -28,71 +30,77 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(async {
-        let discord = DiscordSandbox::start(Config::default()).await.unwrap();
-        let kaltura = KalturaSandbox::start(SandboxConfig::default())
-            .await
-            .unwrap();
-        let ids: Vec<u64> = (0..GUILDS)
-            .map(|i| {
-                discord
-                    .create_guild(NewGuild {
-                        name: format!("Course {i}"),
-                        ..NewGuild::default()
-                    })
-                    .unwrap()
-                    .id
-            })
-            .collect();
-        let mut config = kd_tests::runtime_config(&discord, &kaltura, ids[0]);
-        let template = config.guilds.values().next().unwrap().clone();
-        config.guilds = ids
-            .iter()
-            .map(|id| (id.to_string(), template.clone()))
-            .collect();
-        let config =
-            kd_core::config::RuntimeConfig::new(config.application, config.partners, config.guilds);
+    let runs: Vec<_> = Network::BOTH
+        .into_iter()
+        .map(|network| runtime.block_on(measure(network)))
+        .collect();
+    println!("{}", json!({ "bot_memory": runs }));
+}
 
-        let started = Instant::now();
-        let bot = WorkloadProcess::bot(
-            env!("CARGO_BIN_EXE_kaltura-discord"),
-            &discord,
-            &kaltura,
-            &config,
-            &["--log", "warn"],
-            Stdio::null(),
-        );
-        let registered = loop {
-            let done = bot
-                .metric("kaltura_discord_bot_command_registrations_total")
-                .unwrap_or(0.0);
-            if done as usize >= GUILDS || started.elapsed() > Duration::from_secs(300) {
-                break done;
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        };
-        let registration_seconds = started.elapsed().as_secs_f64();
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        let pid = bot.process.child.id();
-        let rss = status_kib(pid, "VmRSS:");
-        let peak = status_kib(pid, "VmHWM:");
-        let anon = status_kib(pid, "RssAnon:");
-        let file_backed = status_kib(pid, "RssFile:");
-        let threads = status_kib(pid, "Threads:");
-        drop(bot);
-        println!(
-            "{}",
-            json!({"bot_memory": {
-                "guilds": GUILDS,
-                "config_bytes": config.to_json().len(),
-                "registered_guilds": registered,
-                "registration_seconds": (registration_seconds * 10.0).round() / 10.0,
-                "rss_mib": (rss as f64 / 1024.0 * 10.0).round() / 10.0,
-                "peak_rss_mib": (peak as f64 / 1024.0 * 10.0).round() / 10.0,
-                "rss_anon_mib": (anon as f64 / 1024.0 * 10.0).round() / 10.0,
-                "rss_file_mib": (file_backed as f64 / 1024.0 * 10.0).round() / 10.0,
-                "threads": threads,
-            }})
-        );
-    });
+async fn measure(network: Network) -> serde_json::Value {
+    let discord = DiscordSandbox::start(Config::default()).await.unwrap();
+    let (latency, jitter) = network.latency_jitter();
+    discord.set_latency_jitter(latency, jitter);
+    let kaltura = KalturaSandbox::start(SandboxConfig::default())
+        .await
+        .unwrap();
+    let ids: Vec<u64> = (0..GUILDS)
+        .map(|i| {
+            discord
+                .create_guild(NewGuild {
+                    name: format!("Course {i}"),
+                    ..NewGuild::default()
+                })
+                .unwrap()
+                .id
+        })
+        .collect();
+    let mut config = kd_tests::runtime_config(&discord, &kaltura, ids[0]);
+    let template = config.guilds.values().next().unwrap().clone();
+    config.guilds = ids
+        .iter()
+        .map(|id| (id.to_string(), template.clone()))
+        .collect();
+    let config =
+        kd_core::config::RuntimeConfig::new(config.application, config.partners, config.guilds);
+
+    let started = Instant::now();
+    let bot = WorkloadProcess::bot(
+        env!("CARGO_BIN_EXE_kaltura-discord"),
+        &discord,
+        &kaltura,
+        &config,
+        &["--log", "warn"],
+        Stdio::null(),
+    );
+    let registered = loop {
+        let done = bot
+            .metric("kaltura_discord_bot_command_registrations_total")
+            .unwrap_or(0.0);
+        if done as usize >= GUILDS || started.elapsed() > Duration::from_secs(300) {
+            break done;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let registration_seconds = started.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let pid = bot.process.child.id();
+    let rss = status_kib(pid, "VmRSS:");
+    let peak = status_kib(pid, "VmHWM:");
+    let anon = status_kib(pid, "RssAnon:");
+    let file_backed = status_kib(pid, "RssFile:");
+    let threads = status_kib(pid, "Threads:");
+    drop(bot);
+    json!({
+            "discord_latency_ms": network.to_json(),
+            "guilds": GUILDS,
+            "config_bytes": config.to_json().len(),
+            "registered_guilds": registered,
+            "registration_seconds": (registration_seconds * 10.0).round() / 10.0,
+            "rss_mib": (rss as f64 / 1024.0 * 10.0).round() / 10.0,
+            "peak_rss_mib": (peak as f64 / 1024.0 * 10.0).round() / 10.0,
+            "rss_anon_mib": (anon as f64 / 1024.0 * 10.0).round() / 10.0,
+            "rss_file_mib": (file_backed as f64 / 1024.0 * 10.0).round() / 10.0,
+            "threads": threads,
+    })
 }

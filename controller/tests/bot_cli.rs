@@ -37,6 +37,7 @@ async fn the_bot_process_serves_follows_its_config_file_and_reports_metrics() {
             .map(|c| c["name"].as_str().unwrap().to_string())
             .collect()
     };
+    bot.ready().await;
     wait("commands registered")
         .until(async || {
             names(&discord)

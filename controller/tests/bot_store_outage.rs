@@ -68,10 +68,7 @@ async fn a_stopped_store_neither_silences_the_bot_nor_applies_unanswered_writes(
         Stdio::null(),
     );
     let readyz = || bot.get("/readyz").unwrap_or_default();
-    eventually("ready", || {
-        readyz().starts_with("HTTP/1.1 200").then_some(())
-    })
-    .await;
+    bot.ready().await;
     eventually("commands registered", || {
         let commands = discord.commands(Some(guild.id)).ok()?;
         commands

@@ -103,6 +103,7 @@ async fn start_bot(outside: &Outside) -> WorkloadProcess {
         &args,
         Stdio::piped(),
     );
+    bot.ready().await;
     eventually("commands registered", || {
         outside
             .discord

@@ -5,6 +5,7 @@
 use kd_crds::SecretKeyRef;
 use kd_crds::application::Intent;
 use kd_crds::guild::{Channels, Features, Overridable, Templates};
+use kd_crds::notification::NotificationRuleSpec;
 use kd_crds::partner::SessionPolicies;
 use kd_crds::role_mapping::RoleRule;
 use serde::{Deserialize, Serialize};
@@ -48,6 +49,18 @@ pub struct PartnerRuntime {
     pub admin_secret_ref: SecretKeyRef,
     pub sessions: SessionPolicies,
     pub player_ui_conf_id: Option<i64>,
+    /// The secret Kaltura signs HTTP notifications with; the admin secret when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_secret_ref: Option<SecretKeyRef>,
+}
+
+impl PartnerRuntime {
+    /// The secret notification signatures are checked with (Kaltura's own fallback).
+    pub fn webhook_secret(&self) -> &SecretKeyRef {
+        self.webhook_secret_ref
+            .as_ref()
+            .unwrap_or(&self.admin_secret_ref)
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -65,6 +78,19 @@ pub struct GuildRuntime {
     /// Setting groups guild admins may override from Discord.
     pub overridable: Vec<Overridable>,
     pub roles: RoleTable,
+    /// The guild's NotificationRules (delivered only while `features.notifications` is on).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notification_rules: Vec<RuleRuntime>,
+}
+
+/// A NotificationRule as the bot and the intake route with it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleRuntime {
+    /// `namespace/name` of the NotificationRule: the key of its status.
+    pub name: String,
+    #[serde(flatten)]
+    pub spec: NotificationRuleSpec,
 }
 
 /// The guild's RoleMapping, or only a default when it has none.
@@ -135,5 +161,12 @@ impl RuntimeConfig {
 
     pub fn partner_of(&self, guild: &GuildRuntime) -> Option<&PartnerRuntime> {
         self.partners.get(&guild.partner)
+    }
+
+    /// The partner with this Kaltura partner id, by resource name.
+    pub fn partner_by_id(&self, partner_id: i64) -> Option<(&String, &PartnerRuntime)> {
+        self.partners
+            .iter()
+            .find(|(_, p)| p.partner_id == partner_id)
     }
 }

@@ -42,7 +42,9 @@ struct Session {
 /// Clients per partner. The Secret is read at each use (a small file, a few microseconds), so a
 /// rotation, including the kubelet's swap of the `..data` symlink, is seen by the next call; a
 /// session signed with another secret is dropped then. A KS that Kaltura refuses anyway
-/// (expired early, revoked) is replaced once per call, through [`RenewKs`].
+/// (expired early, revoked) is replaced once per call, through [`RenewKs`]. Clones share the
+/// sessions.
+#[derive(Clone)]
 pub struct KalturaClients {
     inner: Arc<Inner>,
 }
@@ -239,6 +241,7 @@ mod tests {
             },
             sessions: Default::default(),
             player_ui_conf_id: None,
+            webhook_secret_ref: None,
         }
     }
 

@@ -12,6 +12,7 @@ pub mod join_token;
 pub mod kaltura;
 pub mod meetings;
 pub mod metrics;
+pub mod notifications;
 pub mod overrides;
 pub mod report;
 pub mod roles;
@@ -21,4 +22,5 @@ pub mod services;
 pub mod settings;
 #[cfg(test)]
 mod testing;
+pub mod user_sync;
 pub mod videos;

@@ -5,7 +5,9 @@
 use crate::error::Failure;
 use crate::gate::Allowed;
 use crate::join_token::{AUDIENCE, ISSUER, JoinClaims};
+use crate::notifications::announce_meeting;
 use crate::services::Services;
+use kd_crds::notification::Event;
 use kd_crds::template;
 use kd_kaltura::types::ScheduleEvent;
 use kd_kaltura::{Client, NewMeeting as KalturaMeeting};
@@ -230,7 +232,9 @@ pub async fn start(
         tracing::error!(error = %err, meeting = %record.meeting_id, "recording a meeting failed");
     }
     tracing::info!(guild = %who.guild_id, meeting = %record.meeting_id, kind = new.kind.as_str(), "meeting started");
-    Ok(Meeting::of(&created.event, Some(&record)))
+    let meeting = Meeting::of(&created.event, Some(&record));
+    announce_meeting(svc.store, who, Event::MeetingStarted, &meeting).await;
+    Ok(meeting)
 }
 
 /// The guild's active meetings, from Kaltura (the source of truth), with what the registry
@@ -293,7 +297,9 @@ pub async fn end(svc: &Services<'_>, who: &Allowed, id: &MeetingId) -> Result<Me
     {
         tracing::error!(error = %err, meeting = %id.as_str(), "recording the end of a meeting failed");
     }
-    Ok(Meeting::of(&event, record.as_ref()))
+    let meeting = Meeting::of(&event, record.as_ref());
+    announce_meeting(svc.store, who, Event::MeetingEnded, &meeting).await;
+    Ok(meeting)
 }
 
 /// The member's personal join link: signed, short-lived, with the Kaltura role their roles map

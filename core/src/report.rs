@@ -24,10 +24,24 @@ pub struct BotReport {
     /// operator resolves RoleMapping rules that name a role by name against them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub roles: BTreeMap<String, Vec<GuildRole>>,
-    /// Notifications in the store's outbox waiting for delivery; None when the store did not
-    /// answer in time.
+    /// Notification delivery per NotificationRule (`namespace/name`), from the shared outbox.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub notifications: BTreeMap<String, RuleDelivery>,
+}
+
+/// What a NotificationRule's status shows of its deliveries.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleDelivery {
+    pub delivered: i64,
+    pub failed: i64,
+    pub pending: i64,
+    /// When the last message was delivered (ms since the epoch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub notifications_pending: Option<u64>,
+    pub last_delivery: Option<i64>,
+    /// The latest error of a retry or a failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 /// Where a guild's command registration stands.
@@ -96,7 +110,7 @@ impl Tracker {
                 })
                 .collect(),
             roles: BTreeMap::new(),
-            notifications_pending: None,
+            notifications: BTreeMap::new(),
         }
     }
 }

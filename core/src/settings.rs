@@ -307,6 +307,7 @@ mod tests {
             templates: Templates::default(),
             overridable,
             roles: RoleTable::default(),
+            notification_rules: Vec::new(),
         }
     }
 

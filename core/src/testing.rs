@@ -36,6 +36,7 @@ pub fn config(activity: bool) -> RuntimeConfig {
             }],
             default: "viewer".into(),
         },
+        notification_rules: Vec::new(),
     };
     let secret = kd_crds::SecretKeyRef {
         name: "s".into(),
@@ -60,6 +61,7 @@ pub fn config(activity: bool) -> RuntimeConfig {
                 admin_secret_ref: secret,
                 sessions: Default::default(),
                 player_ui_conf_id: Some(7),
+                webhook_secret_ref: None,
             },
         )]),
         BTreeMap::from([(GUILD.to_string(), guild)]),

@@ -10,6 +10,7 @@ pub mod meetings;
 mod secret;
 pub mod services;
 pub mod types;
+pub mod users;
 pub mod webhook;
 
 pub use client::{
@@ -20,3 +21,4 @@ pub use ks::{KsError, KsFields, KsRequest, KsVersion, Privileges, SessionType};
 pub use meetings::{Attendee, Meeting, MeetingRole, NewMeeting, join_link};
 pub use secret::{Ks, Secret};
 pub use services::{SearchBackend, SearchResults};
+pub use users::{UserError, UserFilter};

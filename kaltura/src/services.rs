@@ -128,48 +128,6 @@ impl Client {
         }
     }
 
-    pub async fn user_add(&self, user: &UserInput) -> Result<User> {
-        self.call_as(
-            "user",
-            "add",
-            json!({"user": user.to_value()}),
-            NotIdempotent,
-        )
-        .await
-    }
-
-    pub async fn user_get(&self, user_id: &str) -> Result<User> {
-        self.call_as("user", "get", json!({"userId": user_id}), Idempotent)
-            .await
-    }
-
-    pub async fn user_update(&self, user_id: &str, user: &UserInput) -> Result<User> {
-        let params = json!({"userId": user_id, "user": user.to_value()});
-        self.call_as("user", "update", params, NotIdempotent).await
-    }
-
-    /// `user.list`, optionally only ids matching `id_or_screen_name_starts_with`.
-    pub async fn user_list(
-        &self,
-        starts_with: Option<&str>,
-        pager: Pager,
-    ) -> Result<ListResponse<User>> {
-        let mut filter = json!({"objectType": "KalturaUserFilter"});
-        if let Some(prefix) = starts_with {
-            filter["idOrScreenNameStartsWith"] = prefix.into();
-        }
-        let params = json!({"filter": filter, "pager": pager.to_value()});
-        self.call_as("user", "list", params, Idempotent).await
-    }
-
-    pub async fn user_role_list(&self, pager: Pager) -> Result<ListResponse<UserRole>> {
-        let params = json!({
-            "filter": {"objectType": "KalturaUserRoleFilter"},
-            "pager": pager.to_value(),
-        });
-        self.call_as("userRole", "list", params, Idempotent).await
-    }
-
     /// `category.list`, optionally under one parent.
     pub async fn category_list(
         &self,

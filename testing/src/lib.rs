@@ -1,9 +1,11 @@
 //! Test support shared by every crate's tests: free ports, child processes that die with the
-//! test, waiting for a condition, kubectl, and builders of the custom resources (fixtures).
+//! test, waiting for a condition, kubectl, a relay that plays an outage, and builders of the custom resources (fixtures).
 
+pub mod bench;
 pub mod fixtures;
 pub mod http;
 pub mod kubectl;
+pub mod outage;
 pub mod process;
 pub mod wait;
 

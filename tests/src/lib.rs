@@ -83,6 +83,7 @@ pub fn runtime_config(
             }],
             default: "viewer".into(),
         },
+        notification_rules: Vec::new(),
     };
     RuntimeConfig::new(
         ApplicationRuntime {
@@ -103,6 +104,7 @@ pub fn runtime_config(
                 admin_secret_ref: secret("kaltura", "adminSecret"),
                 sessions: Default::default(),
                 player_ui_conf_id: Some(4242),
+                webhook_secret_ref: None,
             },
         )]),
         BTreeMap::from([(guild_id.to_string(), guild)]),
@@ -115,6 +117,16 @@ impl World {
     }
 
     pub async fn start_with(options: BotOptions) -> Self {
+        Self::start_on(options, None).await
+    }
+
+    /// The world with the bot on `store` (a PostgreSQL database, say).
+    pub async fn start_with_store(store: Store) -> Self {
+        Self::start_on(BotOptions::default(), Some(store)).await
+    }
+
+    /// The world with the bot on `store`; a SQLite file of its own when None.
+    pub async fn start_on(options: BotOptions, store: Option<Store>) -> Self {
         // Logs show in a failing test's output (`RUST_LOG=debug` for more).
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
@@ -177,11 +189,14 @@ impl World {
         secrets.insert("kaltura", "adminSecret", kaltura.admin_secret());
         let (config, rx) = watch::channel(Arc::new(runtime_config(&discord, &kaltura, guild.id)));
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&format!("sqlite://{}", dir.path().join("bot.db").display()))
-            .await
-            .unwrap();
+        let store = match store {
+            Some(store) => store,
+            None => Store::open(&format!("sqlite://{}", dir.path().join("bot.db").display()))
+                .await
+                .unwrap(),
+        };
         let options = BotOptions {
-            http_proxy: Some(discord.http_authority().to_string()),
+            http_proxy: Some(discord.base_url().parse().expect("the sandbox's URL")),
             gateway_url: Some(discord.gateway_url().to_string()),
             shards: Some(1),
             ..options

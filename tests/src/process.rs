@@ -7,6 +7,7 @@ use kd_sandbox_kaltura::{KalturaSandbox, SandboxConfig};
 use kd_testing::process::Running;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 /// The outside world a workload process runs against: both sandboxes and one guild with one
 /// member, `ada`, who has no roles.
@@ -19,7 +20,12 @@ pub struct Outside {
 
 impl Outside {
     pub async fn start() -> Self {
-        let discord = DiscordSandbox::start(Config::default())
+        Self::start_with(Config::default()).await
+    }
+
+    /// The same world, with the Discord sandbox set up by `config` (TLS, timings).
+    pub async fn start_with(config: Config) -> Self {
+        let discord = DiscordSandbox::start(config)
             .await
             .expect("Discord sandbox starts");
         let kaltura = KalturaSandbox::start(SandboxConfig::default())
@@ -50,6 +56,15 @@ impl Outside {
     }
 }
 
+/// How a bot process reaches Discord, beyond the sandbox's own URLs.
+#[derive(Default)]
+pub struct Reach<'a> {
+    /// Discord's REST API elsewhere (`host:port` or a URL), e.g. a relay that plays an outage.
+    pub rest: Option<String>,
+    /// Environment added to the process (`SSL_CERT_FILE` for a private CA).
+    pub env: Vec<(&'a str, &'a std::ffi::OsStr)>,
+}
+
 /// A workload process (`bot` or `serve`).
 pub struct WorkloadProcess {
     pub process: Running,
@@ -69,14 +84,46 @@ impl WorkloadProcess {
         extra: &[&str],
         stdout: Stdio,
     ) -> Self {
+        Self::bot_with(
+            bin,
+            discord,
+            kaltura,
+            config,
+            extra,
+            Reach::default(),
+            stdout,
+        )
+    }
+
+    /// Like [`WorkloadProcess::bot`], reaching Discord as `reach` says.
+    pub fn bot_with(
+        bin: &str,
+        discord: &DiscordSandbox,
+        kaltura: &KalturaSandbox,
+        config: &RuntimeConfig,
+        extra: &[&str],
+        reach: Reach,
+        stdout: Stdio,
+    ) -> Self {
+        let rest = reach.rest.unwrap_or_else(|| discord.base_url().to_string());
         let command = [
             "bot",
             "--discord-rest",
-            discord.http_authority(),
+            &rest,
             "--discord-gateway",
             discord.gateway_url(),
         ];
-        Self::spawn(&[], bin, &command, discord, kaltura, config, extra, stdout)
+        Self::spawn(
+            &[],
+            bin,
+            &command,
+            discord,
+            kaltura,
+            config,
+            extra,
+            &reach.env,
+            stdout,
+        )
     }
 
     /// Starts `bin serve` in front of the sandboxes with `config`; `extra` arguments are appended.
@@ -112,11 +159,12 @@ impl WorkloadProcess {
             kaltura,
             config,
             extra,
+            &[],
             stdout,
         )
     }
 
-    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments)] // One private constructor behind the public ones.
     fn spawn(
         wrapper: &[String],
         bin: &str,
@@ -125,6 +173,7 @@ impl WorkloadProcess {
         kaltura: &KalturaSandbox,
         config: &RuntimeConfig,
         extra: &[&str],
+        env: &[(&str, &std::ffi::OsStr)],
         stdout: Stdio,
     ) -> Self {
         let dir = tempfile::tempdir().unwrap();
@@ -164,6 +213,7 @@ impl WorkloadProcess {
                 })
                 .args(["--listen", &format!("127.0.0.1:{port}")])
                 .args(extra)
+                .envs(env.iter().copied())
                 .stdout(stdout)
                 // Start-up errors show in the test's output.
                 .stderr(Stdio::inherit()),
@@ -197,6 +247,19 @@ impl WorkloadProcess {
     /// `GET path` on its HTTP port (the whole response); None while it is not listening yet.
     pub fn get(&self, path: &str) -> Option<String> {
         kd_testing::http::get(self.port, path)
+    }
+
+    /// Waits until `/readyz` answers 200: for the bot, its store and gateway are up, so an
+    /// interaction sent now reaches it (registered commands alone don't say that).
+    pub async fn ready(&self) {
+        kd_testing::wait("the process to be ready")
+            .timeout(Duration::from_secs(30))
+            .until(async || {
+                self.get("/readyz")
+                    .filter(|r| r.starts_with("HTTP/1.1 200"))
+                    .map(drop)
+            })
+            .await;
     }
 
     /// One sample of its Prometheus text, by its full name with labels.

@@ -45,6 +45,9 @@ impl Answer {
     }
 }
 
+/// The Secret `kaltura/webhookSecret` the API can read; no partner uses it until a test says.
+pub const WEBHOOK_SECRET: &str = "planted-webhook-secret-4c1f";
+
 /// Another API server in front of the same world, on its own store (a replica).
 pub async fn serve(
     world: &World,
@@ -55,6 +58,7 @@ pub async fn serve(
     secrets.insert("discord", "botToken", &world.discord.bot_token());
     secrets.insert("discord", "clientSecret", &world.discord.client_secret());
     secrets.insert("kaltura", "adminSecret", world.kaltura.admin_secret());
+    secrets.insert("kaltura", "webhookSecret", WEBHOOK_SECRET);
     let options = ApiOptions {
         discord_api: format!("{}/api/v10", world.discord.base_url()),
         ..options
@@ -73,7 +77,15 @@ impl Server {
     }
 
     pub async fn start_with(options: ApiOptions) -> Self {
-        let world = World::start().await;
+        Self::start_on(options, None).await
+    }
+
+    /// The server and the bot on `store` (a SQLite file of the world's own when None).
+    pub async fn start_on(options: ApiOptions, store: Option<kd_store::Store>) -> Self {
+        let world = match store {
+            Some(store) => World::start_with_store(store).await,
+            None => World::start().await,
+        };
         let store = world.store.clone();
         let (base, api) = serve(&world, options, store).await;
         let http = reqwest::Client::builder()

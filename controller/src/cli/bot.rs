@@ -8,6 +8,7 @@ use anyhow::Context;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
+use kd_bot::endpoint::RestEndpoint;
 use kd_bot::runtime::{Bot, BotOptions};
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -16,10 +17,11 @@ use std::process::ExitCode;
 pub struct Args {
     #[command(flatten)]
     workload: WorkloadArgs,
-    /// Discord REST as host:port over plain HTTP (the Discord sandbox); Discord itself when absent.
-    #[arg(long, value_name = "HOST:PORT")]
-    discord_rest: Option<String>,
-    /// Discord gateway URL (ws://host:port of the sandbox); Discord's when absent.
+    /// Discord REST elsewhere: https://HOST:PORT, or http://HOST:PORT or HOST:PORT for plain
+    /// HTTP (the Discord sandbox); Discord itself when absent.
+    #[arg(long, value_name = "URL")]
+    discord_rest: Option<RestEndpoint>,
+    /// Discord gateway URL (ws:// or wss://host:port of the sandbox); Discord's when absent.
     #[arg(long, value_name = "URL")]
     discord_gateway: Option<String>,
     /// Gateway shards; Discord's recommendation when absent.
@@ -63,11 +65,7 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         )
         .route(
             "/status",
-            get(move || async move {
-                let mut report = status_bot.report();
-                report.notifications_pending = status_bot.notifications_pending().await;
-                Json(report)
-            }),
+            get(move || std::future::ready(Json(status_bot.report()))),
         )
         .route("/healthz", get(|| std::future::ready("ok")))
         .route(

@@ -135,16 +135,13 @@ impl Metrics {
     pub fn observe_reports(&self, bots: &BTreeMap<ObjectKey, Result<BotReport, Error>>) {
         self.pending.clear();
         for (app, report) in bots {
-            if let Ok(BotReport {
-                notifications_pending: Some(pending),
-                ..
-            }) = report
-            {
+            if let Ok(report) = report {
                 let labels = AppLabels {
                     app_namespace: app.namespace.clone(),
                     application: app.name.clone(),
                 };
-                self.pending.get_or_create(&labels).set(*pending as i64);
+                let pending = report.notifications.values().map(|d| d.pending).sum();
+                self.pending.get_or_create(&labels).set(pending);
             }
         }
     }

@@ -2,7 +2,9 @@
 //! Resources with reference errors are left out (their status says why), so one broken
 //! GuildConfig never stops the others.
 
-use kd_core::config::{ApplicationRuntime, GuildRuntime, PartnerRuntime, RoleTable, RuntimeConfig};
+use kd_core::config::{
+    ApplicationRuntime, GuildRuntime, PartnerRuntime, RoleTable, RuleRuntime, RuntimeConfig,
+};
 use kd_crds::references::{Catalog, ObjectKey, Severity, check};
 use kd_crds::{DiscordApplication, GuildConfig, KalturaPartner};
 use kube::ResourceExt;
@@ -36,6 +38,7 @@ fn partner_runtime(partner: &KalturaPartner) -> PartnerRuntime {
         admin_secret_ref: partner.spec.admin_secret_ref.clone(),
         sessions: partner.spec.sessions.clone(),
         player_ui_conf_id: partner.spec.player.as_ref().map(|p| p.ui_conf_id),
+        webhook_secret_ref: partner.spec.webhook_secret_ref.clone(),
     }
 }
 
@@ -133,6 +136,19 @@ fn guild_runtime(
             default: m.spec.default.clone(),
         })
         .unwrap_or_default();
+    let notification_rules = catalog
+        .notification_rules
+        .iter()
+        .filter(|r| {
+            namespace(*r) == namespace(guild)
+                && r.spec.guild_config_ref.name == guild.name_any()
+                && !broken.contains(&object_key("NotificationRule", *r))
+        })
+        .map(|r| RuleRuntime {
+            name: format!("{}/{}", namespace(r), r.name_any()),
+            spec: r.spec.clone(),
+        })
+        .collect();
     let spec = &guild.spec;
     GuildRuntime {
         config_name: guild.name_any(),
@@ -143,6 +159,7 @@ fn guild_runtime(
         templates: spec.templates.clone(),
         overridable: spec.discord_overrides.allowed.clone(),
         roles,
+        notification_rules,
     }
 }
 

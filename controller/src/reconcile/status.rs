@@ -47,10 +47,6 @@ pub fn merge(reports: Vec<BotReport>) -> Option<BotReport> {
         if report.revision != merged.revision {
             merged.revision = String::new();
         }
-        // Replicas share one store: each counts the same outbox.
-        merged.notifications_pending = merged
-            .notifications_pending
-            .max(report.notifications_pending);
         for (guild, roles) in report.roles {
             merged.roles.entry(guild).or_insert(roles);
         }
@@ -60,6 +56,13 @@ pub fn merge(reports: Vec<BotReport>) -> Option<BotReport> {
             let entry = merged.guilds.entry(guild).or_insert(Registration::Pending);
             if rank(&state) > rank(entry) {
                 *entry = state;
+            }
+        }
+        // Counts come from the shared outbox: the replica that read it last knows most.
+        for (rule, delivery) in report.notifications {
+            let entry = merged.notifications.entry(rule).or_default();
+            if delivery.delivered + delivery.failed >= entry.delivered + entry.failed {
+                *entry = delivery;
             }
         }
     }
@@ -214,7 +217,10 @@ pub fn compute(
             &catalog.notification_rules,
             |o| o.status.as_ref(),
             now,
-            only_checked(findings),
+            |object, _, previous| {
+                let (observations, status) = only_checked(findings)(object, &(), previous);
+                (observations, deliveries(object, observed, status))
+            },
         ),
         applications: each(
             "DiscordApplication",
@@ -331,6 +337,31 @@ fn partner_status(
         _ => {}
     }
     (vec![ready, credentials], status)
+}
+
+/// A NotificationRule's delivery counts, last delivery and last error, from the bot's report
+/// (the outbox is shared, so any replica's report tells the same).
+fn deliveries(
+    object: &ObjectKey,
+    observed: &Observed,
+    mut status: NotificationRuleStatus,
+) -> NotificationRuleStatus {
+    let rule = format!("{}/{}", object.namespace, object.name);
+    let reported = observed
+        .bots
+        .values()
+        .filter_map(|report| report.as_ref().ok()?.notifications.get(&rule))
+        .max_by_key(|d| d.delivered + d.failed);
+    if let Some(d) = reported {
+        status.delivered = d.delivered;
+        status.failed = d.failed;
+        status.last_delivery_time = d
+            .last_delivery
+            .and_then(|ms| k8s_openapi::jiff::Timestamp::from_millisecond(ms).ok())
+            .map(Time);
+        status.last_error = d.last_error.clone();
+    }
+    status
 }
 
 fn application(
@@ -801,6 +832,43 @@ mod tests {
         let again = compute_at(&catalog, &observed, 500);
         assert_eq!(again.guilds, first.guilds, "no write when nothing changed");
         assert_eq!(again.applications, first.applications);
+    }
+
+    #[test]
+    fn notification_rules_show_what_the_bot_delivered() {
+        let catalog = examples();
+        let rendered = render(&catalog).remove(0);
+        let revision = rendered.config.revision.clone();
+        let mut report = report(&rendered, &revision);
+        report.notifications.insert(
+            "kaltura/physics-101-recordings".into(),
+            kd_core::report::RuleDelivery {
+                delivered: 7,
+                failed: 1,
+                pending: 2,
+                last_delivery: Some(1_700_000_000_000),
+                last_error: Some("Discord answered 403: Missing Permissions (50013)".into()),
+            },
+        );
+        let statuses = compute_at(&catalog, &running(&catalog, report), 100);
+        let rule = |name: &str| {
+            statuses
+                .notification_rules
+                .iter()
+                .find(|(k, _)| k.name == name)
+                .unwrap()
+                .1
+                .clone()
+        };
+        let recordings = rule("physics-101-recordings");
+        assert_eq!((recordings.delivered, recordings.failed), (7, 1));
+        assert_eq!(recordings.last_delivery_time, Some(at(1_700_000_000)));
+        assert_eq!(
+            recordings.last_error.as_deref(),
+            Some("Discord answered 403: Missing Permissions (50013)")
+        );
+        let meetings = rule("physics-101-meetings");
+        assert_eq!((meetings.delivered, meetings.last_error), (0, None));
     }
 
     #[test]

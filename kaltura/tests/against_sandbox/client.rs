@@ -4,7 +4,7 @@ use crate::common::*;
 use kd_kaltura::types::{MediaFilter, Pager, UserInput};
 use kd_kaltura::{
     Client, ClientConfig, Error, Idempotency, MultiRequest, Privileges, SearchBackend, Secret,
-    SessionType,
+    SessionType, UserError, UserFilter,
 };
 use serde_json::json;
 use std::time::Duration;
@@ -181,7 +181,7 @@ async fn users_roles_categories() {
     let duplicate = admin.user_add(&input).await.unwrap_err();
     assert_eq!(duplicate.api_code(), Some("DUPLICATE_USER_BY_ID"));
     let no_id = admin.user_add(&UserInput::default()).await.unwrap_err();
-    assert_eq!(no_id.api_code(), Some("PROPERTY_VALIDATION_CANNOT_BE_NULL"));
+    assert!(matches!(no_id, UserError::InvalidId(_)), "{no_id:?}");
 
     let update = UserInput {
         role_ids: Some("1002".into()),
@@ -205,13 +205,17 @@ async fn users_roles_categories() {
         Some("INVALID_USER_ID")
     );
 
-    let listed = admin
-        .user_list(Some("discord-"), Pager::default())
-        .await
-        .unwrap();
+    let prefix = UserFilter {
+        id_or_screen_name_starts_with: Some("discord-".into()),
+        ..UserFilter::default()
+    };
+    let listed = admin.user_list(&prefix, Pager::default()).await.unwrap();
     assert_eq!(listed.total_count, 1);
     assert_eq!(listed.objects[0].id, "discord-123");
-    let everyone = admin.user_list(None, Pager::new(3, 1)).await.unwrap();
+    let everyone = admin
+        .user_list(&UserFilter::default(), Pager::new(3, 1))
+        .await
+        .unwrap();
     assert!(everyone.total_count >= 11);
     assert_eq!(everyone.objects.len(), 3);
 
@@ -339,7 +343,10 @@ async fn retries_only_idempotent_calls() {
         })
         .await
         .unwrap_err();
-    assert!(matches!(add, Error::Http { status: 500 }), "{add:?}");
+    assert!(
+        matches!(add, UserError::Kaltura(Error::Http { status: 500 })),
+        "{add:?}"
+    );
     assert_eq!(
         sandbox.knobs().requests() - before,
         1,
@@ -386,4 +393,88 @@ async fn timeouts_are_reported() {
             .await
             .is_ok()
     );
+}
+
+#[tokio::test]
+async fn user_errors_are_typed_and_deleted_users_are_gone() {
+    let sandbox = sandbox().await;
+    let admin = admin(&sandbox).await;
+    let input = UserInput {
+        id: Some("discord_42".into()),
+        screen_name: Some("Ada".into()),
+        role_ids: Some("1001".into()),
+        ..UserInput::default()
+    };
+    let added = admin.user_add(&input).await.unwrap();
+    assert_eq!(added.role_names.as_deref(), Some("Viewer"));
+    assert_eq!(
+        added.first_name.as_deref(),
+        Some("discord_42"),
+        "Kaltura's default"
+    );
+    let again = admin.user_add(&input).await.unwrap_err();
+    assert!(matches!(again, UserError::DuplicateId(_)), "{again:?}");
+    let bad_role = UserInput {
+        role_ids: Some("424242".into()),
+        ..UserInput::default()
+    };
+    let refused = admin
+        .user_update("discord_42", &bad_role)
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, UserError::RoleNotFound(_)), "{refused:?}");
+    assert_eq!(
+        admin
+            .user_get("discord_42")
+            .await
+            .unwrap()
+            .role_ids
+            .as_deref(),
+        Some("1001"),
+        "a refused update changes nothing"
+    );
+    let spaced = UserInput {
+        id: Some("discord 42".into()),
+        ..UserInput::default()
+    };
+    let invalid = admin.user_add(&spaced).await.unwrap_err();
+    assert!(matches!(invalid, UserError::InvalidId(_)), "{invalid:?}");
+
+    let by_id = UserFilter {
+        id_in: vec!["discord_42".into(), "discord_43".into()],
+        ..UserFilter::default()
+    };
+    let listed = admin.user_list(&by_id, Pager::default()).await.unwrap();
+    assert_eq!(listed.total_count, 1);
+
+    let deleted = admin.user_delete("discord_42").await.unwrap();
+    assert_eq!(deleted.status, Some(3));
+    let gone = admin.user_get("discord_42").await.unwrap_err();
+    assert!(matches!(gone, UserError::NotFound(_)), "{gone:?}");
+    let missing = admin.user_update("discord_42", &input).await.unwrap_err();
+    assert!(matches!(missing, UserError::NotFound(_)), "{missing:?}");
+    assert_eq!(
+        admin
+            .user_list(&by_id, Pager::default())
+            .await
+            .unwrap()
+            .total_count,
+        0
+    );
+    let with_deleted = UserFilter {
+        status_in: vec![1, 3],
+        ..by_id.clone()
+    };
+    assert_eq!(
+        admin
+            .user_list(&with_deleted, Pager::default())
+            .await
+            .unwrap()
+            .total_count,
+        1
+    );
+    admin
+        .user_add(&input)
+        .await
+        .expect("a deleted id may be added again");
 }

@@ -1,6 +1,7 @@
 //! How a sandbox is set up: listen address, identities, protocol timings.
 
 use crate::activity_host::UrlMapping;
+use crate::tls::Tls;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -9,6 +10,8 @@ use std::time::Duration;
 #[derive(Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// Serve `listen` as HTTPS and WSS with this identity, as Discord does; plain when `None`.
+    pub tls: Option<Tls>,
     /// The Activity's origin (the host page and the URL-mapping proxy).
     pub activity_listen: SocketAddr,
     /// The Activity's URL mappings; `/` is where the app itself is served from.
@@ -37,6 +40,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tls: None,
             activity_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             url_mappings: Vec::new(),
             application_id: None,
@@ -57,6 +61,7 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("listen", &self.listen)
+            .field("tls", &self.tls.is_some())
             .field("activity_listen", &self.activity_listen)
             .field("url_mappings", &self.url_mappings)
             .field("application_id", &self.application_id)

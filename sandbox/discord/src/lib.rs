@@ -25,6 +25,7 @@ mod permissions;
 mod ratelimit;
 mod rest;
 mod sandbox;
+mod tls;
 mod world;
 
 pub use activity_host::{Latency, UrlMapping};
@@ -32,6 +33,7 @@ pub use config::Config;
 pub use error::ApiError;
 pub use gateway::SessionInfo;
 pub use sandbox::{RequestRecord, Sandbox};
+pub use tls::Tls;
 pub use world::{
     GuildCreated, InteractionRef, InteractionView, MemberSpec, MessageSpec, NewChannel,
     NewCommandInteraction, NewComponentInteraction, NewGuild, NewModalSubmit, NewRole, NewUser,
@@ -65,21 +67,35 @@ pub struct DiscordSandbox {
 }
 
 impl DiscordSandbox {
-    /// Binds `config.listen` and serves REST, the gateway (`/gateway`), OAuth2 and `/_sandbox`;
-    /// binds `config.activity_listen` for the Activity's origin (host page and proxy).
+    /// Binds `config.listen` and serves REST, the gateway (`/gateway`), OAuth2 and `/_sandbox`
+    /// (over TLS when `config.tls` is set); binds `config.activity_listen` for the Activity's
+    /// origin (host page and proxy).
     pub async fn start(config: Config) -> std::io::Result<Self> {
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
         let activity_listener = TcpListener::bind(config.activity_listen).await?;
         let activity_addr = activity_listener.local_addr()?;
+        let acceptor = config.tls.as_ref().map(Tls::acceptor).transpose()?;
+        let (http, ws) = if acceptor.is_some() {
+            ("https", "wss")
+        } else {
+            ("http", "ws")
+        };
         let sandbox = Sandbox::new(
             config,
-            format!("http://{addr}"),
-            format!("ws://{addr}/gateway"),
+            format!("{http}://{addr}"),
+            format!("{ws}://{addr}/gateway"),
             format!("http://{activity_addr}"),
         );
-        let server = serve(listener, router(sandbox.clone()));
-        let activity_server = serve(activity_listener, activity_host::router(sandbox.clone()));
+        let app = router(sandbox.clone());
+        let server = match acceptor {
+            Some(acceptor) => serve(tls::TlsListener::new(listener, acceptor)?, app),
+            None => serve(no_delay(listener), app),
+        };
+        let activity_server = serve(
+            no_delay(activity_listener),
+            activity_host::router(sandbox.clone()),
+        );
         tracing::info!(%addr, %activity_addr, "discord sandbox listening");
         Ok(Self {
             sandbox,
@@ -94,16 +110,23 @@ impl DiscordSandbox {
     }
 }
 
-fn serve(listener: TcpListener, app: Router) -> JoinHandle<()> {
+fn serve<L>(listener: L, app: Router) -> JoinHandle<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     tokio::spawn(async move {
-        // Small gateway frames and REST answers go out at once, as from Discord's edge,
-        // instead of waiting for the peer's delayed ACK (Nagle).
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
         if let Err(err) = axum::serve(listener, app).await {
             tracing::error!(%err, "discord sandbox server stopped");
         }
+    })
+}
+
+/// Small gateway frames and REST answers go out at once, as from Discord's edge, instead of
+/// waiting for the peer's delayed ACK (Nagle). (The TLS listener does the same itself.)
+fn no_delay(listener: TcpListener) -> impl axum::serve::Listener<Addr = std::net::SocketAddr> {
+    axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
     })
 }
 

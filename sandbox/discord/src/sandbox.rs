@@ -125,7 +125,9 @@ impl Sandbox {
 
     /// `127.0.0.1:PORT`, the form twilight-http's `proxy(.., true)` takes.
     pub fn http_authority(&self) -> &str {
-        self.inner.base_url.trim_start_matches("http://")
+        let url = &self.inner.base_url;
+        url.split_once("://")
+            .map_or(url.as_str(), |(_, authority)| authority)
     }
 
     pub fn application_id(&self) -> u64 {

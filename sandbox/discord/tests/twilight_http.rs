@@ -287,3 +287,45 @@ async fn channel_overwrites_gate_the_bot() {
         .unwrap_err();
     assert_eq!(api_code(&err), 50001);
 }
+
+#[tokio::test]
+async fn lists_members_a_page_at_a_time_only_with_the_members_intent_approved() {
+    let sandbox = sandbox().await;
+    let (guild, ann) = guild_with_member(&sandbox);
+    let client = http(&sandbox);
+    let first = client
+        .guild_members(Id::new(guild.id))
+        .limit(1)
+        .await
+        .unwrap()
+        .models()
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 1);
+    let rest = client
+        .guild_members(Id::new(guild.id))
+        .after(first[0].user.id)
+        .limit(1000)
+        .await
+        .unwrap()
+        .models()
+        .await
+        .unwrap();
+    let mut ids: Vec<u64> = first.iter().chain(&rest).map(|m| m.user.id.get()).collect();
+    ids.sort();
+    let mut expected = vec![guild.owner_id, ann, sandbox.bot_user_id()];
+    expected.sort();
+    assert_eq!(ids, expected, "every member once, in id order across pages");
+
+    let unapproved = common::start(kd_sandbox_discord::Config {
+        privileged_intents: 0,
+        ..kd_sandbox_discord::Config::default()
+    })
+    .await;
+    let (guild, _) = guild_with_member(&unapproved);
+    let err = http(&unapproved)
+        .guild_members(Id::new(guild.id))
+        .await
+        .unwrap_err();
+    assert_eq!(api_code(&err), 50001, "Missing Access");
+}

@@ -218,6 +218,11 @@ impl KalturaSandbox {
         self.sandbox.store().entries.clone()
     }
 
+    /// A snapshot of the users of every partner, deleted ones included, as `user.get` returns them.
+    pub fn users(&self) -> Vec<Value> {
+        self.sandbox.store().users.clone()
+    }
+
     /// A snapshot of the schedule events.
     pub fn schedule_events(&self) -> Vec<Value> {
         self.sandbox.store().events.clone()

@@ -88,6 +88,10 @@ async fn members(
     Query(query): Query<ListMembers>,
 ) -> ApiResult<Json<Value>> {
     let guild_id = id(&params, "guild_id")?;
+    // List Guild Members needs the GUILD_MEMBERS privileged intent approved for the app.
+    if sandbox.config().privileged_intents & crate::gateway::intents::GUILD_MEMBERS == 0 {
+        return Err(ApiError::missing_access());
+    }
     let limit = query.limit.unwrap_or(1);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::invalid_form(

@@ -84,6 +84,29 @@ async function main() {
 	const noUser = await expectError(kaltura.services.user.get('nobody.here'), client);
 	check('missing user', noUser && noUser.code === 'INVALID_USER_ID', noUser);
 
+	// what user sync does: a discord_<id> user with a screen name and one role, updated, listed by id
+	const sync = new kaltura.objects.User({ id: 'discord_5678', screenName: 'Bob', roleIds: '1001' });
+	const synced = await kaltura.services.user.add(sync).execute(client);
+	check('user.add defaults', synced.firstName === 'discord_5678' && synced.roleNames === 'Viewer', synced);
+	const changed = await kaltura.services.user
+		.update('discord_5678', new kaltura.objects.User({ roleIds: '1002' }))
+		.execute(client);
+	check('user.update role', changed.roleIds === '1002' && changed.roleNames === 'Moderator' && changed.screenName === 'Bob', changed);
+	const badRole = await expectError(
+		kaltura.services.user.update('discord_5678', new kaltura.objects.User({ roleIds: '999999' })),
+		client,
+	);
+	check('unknown role', badRole && badRole.code === 'USER_ROLE_NOT_FOUND', badRole);
+	const dupSync = await expectError(kaltura.services.user.add(sync), client);
+	check('duplicate id', dupSync && dupSync.code === 'DUPLICATE_USER_BY_ID' && dupSync.message.includes('discord_5678'), dupSync);
+	const byId = new kaltura.objects.UserFilter({ idIn: 'discord_5678,node.student,nobody.here' });
+	const listedUsers = await kaltura.services.user.listAction(byId).execute(client);
+	check('user.list idIn', listedUsers.objects.map((u) => u.id).sort().join() === 'discord_5678,node.student', listedUsers);
+	const deleted = await kaltura.services.user.deleteAction('discord_5678').execute(client);
+	check('user.delete', deleted.status === 3, deleted);
+	const gone = await expectError(kaltura.services.user.get('discord_5678'), client);
+	check('deleted user is gone', gone && gone.code === 'INVALID_USER_ID', gone);
+
 	// multirequest: the second call takes the first call's first entry id
 	const results = await kaltura.services.media
 		.listAction(new kaltura.objects.MediaEntryFilter({ nameLike: 'Newton' }))

@@ -12,6 +12,7 @@ import time
 from KalturaClient import KalturaClient, KalturaConfiguration
 from KalturaClient.Plugins.Core import (
     KalturaFilterPager, KalturaMediaEntry, KalturaMediaEntryFilter, KalturaSessionType, KalturaUser,
+    KalturaUserFilter,
 )
 from KalturaClient.Plugins.ElasticSearch import (
     KalturaESearchEntryOperator, KalturaESearchEntryParams, KalturaESearchItemType,
@@ -116,6 +117,45 @@ try:
 except KalturaException as err:
     missing_user = err.code
 check("missing user", missing_user == "INVALID_USER_ID", missing_user)
+
+
+def error_code(call):
+    try:
+        call()
+    except KalturaException as err:
+        return err.code
+    return None
+
+
+# what user sync does: a discord_<id> user with a screen name and one role, updated, listed by id
+sync = KalturaUser()
+sync.id = "discord_1234"
+sync.screenName = "Ada"
+sync.roleIds = "1001"
+synced = client.user.add(sync)
+check("user.add defaults", synced.firstName == "discord_1234" and synced.roleNames == "Viewer",
+      (synced.firstName, synced.roleNames))
+change = KalturaUser()
+change.roleIds = "1002"
+changed = client.user.update("discord_1234", change)
+check("user.update role", changed.roleIds == "1002" and changed.roleNames == "Moderator" and changed.screenName == "Ada",
+      (changed.roleIds, changed.roleNames, changed.screenName))
+bad_role = KalturaUser()
+bad_role.roleIds = "999999"
+check("unknown role", error_code(lambda: client.user.update("discord_1234", bad_role)) == "USER_ROLE_NOT_FOUND")
+bad_id = KalturaUser()
+bad_id.id = "has space"
+check("invalid id", error_code(lambda: client.user.add(bad_id)) == "INVALID_FIELD_VALUE")
+by_id = KalturaUserFilter()
+by_id.idIn = "discord_1234,py.student,nobody.here"
+listed_users = client.user.list(by_id)
+check("user.list idIn", sorted(u.id for u in listed_users.objects) == ["discord_1234", "py.student"],
+      [u.id for u in listed_users.objects])
+deleted = client.user.delete("discord_1234")
+check("user.delete", deleted.status.getValue() == 3, deleted.status.getValue())
+check("deleted user is gone", error_code(lambda: client.user.get("discord_1234")) == "INVALID_USER_ID")
+check("deleted user unlisted", client.user.list(by_id).totalCount == 1)
+check("re-add after delete", client.user.add(sync).status.getValue() == 1)
 
 # multirequest: the second call takes the first call's first entry id
 client.startMultiRequest()
