@@ -415,10 +415,10 @@ pub fn finish(draft: &Draft, roles: &[GuildRole], nonce: &str) -> Value {
         let wanted = wanted.trim_start_matches('@');
         if wanted == EVERYONE {
             everyone = true;
-        } else if let Some(role) = roles.iter().find(|r| r.id == wanted || r.name == wanted) {
-            if !ids.contains(&role.id) {
-                ids.push(role.id.clone());
-            }
+        } else if let Some(role) = roles.iter().find(|r| r.id == wanted || r.name == wanted)
+            && !ids.contains(&role.id)
+        {
+            ids.push(role.id.clone());
         }
     }
     let mut mentions: Vec<String> = ids.iter().map(|id| format!("<@&{id}>")).collect();

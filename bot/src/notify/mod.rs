@@ -70,6 +70,9 @@ const DEFAULT_PER_MINUTE: i32 = 30;
 /// How stale a guild's channel list may be before a name not in it is looked up again.
 const CHANNELS_TTL_MS: i64 = 10_000;
 
+/// A guild's channels as (id, name).
+type GuildChannels = Vec<(String, String)>;
+
 /// The delivering side of one bot process.
 pub struct Deliverer {
     options: DeliveryOptions,
@@ -79,7 +82,7 @@ pub struct Deliverer {
     held: Mutex<HashMap<String, i64>>,
     bursts: Mutex<HashSet<(String, String)>>,
     /// Guild channels as (id, name), and when they were read.
-    channels: Mutex<HashMap<String, (i64, Vec<(String, String)>)>>,
+    channels: Mutex<HashMap<String, (i64, GuildChannels)>>,
     /// The delivery counts the report carries, refreshed from the store.
     counts: Mutex<BTreeMap<String, RuleDelivery>>,
 }
