@@ -249,6 +249,13 @@ impl World {
         world
             .wait_commands(|names| names.contains(&Command::Start.name().to_string()))
             .await;
+        // Commands are registered from the config before the gateway is up, and Discord hands an
+        // interaction only to a connected session: wait for what `/readyz` waits for.
+        wait("the bot to be ready")
+            .timeout(TIMEOUT)
+            .every(POLL)
+            .until(async || world.bot.readiness().await.ready.then_some(()))
+            .await;
         world
     }
 
