@@ -23,10 +23,17 @@ use tokio::sync::{mpsc, watch};
 const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 /// Larger frames are dropped by the websocket layer itself; up to here they get a clean 1009.
 const HARD_FRAME_LIMIT: usize = 64 * 1024;
+/// The protocol's frames are a few hundred bytes; tungstenite's defaults (128 KiB to read and
+/// 128 KiB to write, per connection) made 5,000 participants cost 740 MiB. A larger frame
+/// still arrives whole, read in more steps.
+const READ_BUFFER: usize = 4 * 1024;
 
 pub async fn upgrade(State(api): State<AppState>, ws: WebSocketUpgrade) -> Response {
     ws.max_message_size(HARD_FRAME_LIMIT)
         .max_frame_size(HARD_FRAME_LIMIT)
+        .read_buffer_size(READ_BUFFER)
+        // Every message is flushed as it is sent (it is a timeline update someone waits for).
+        .write_buffer_size(0)
         .on_upgrade(move |socket| run(api, socket))
 }
 
