@@ -14,15 +14,16 @@ use tokio::net::TcpStream;
 
 const BIN: &str = env!("CARGO_BIN_EXE_kaltura-discord");
 
-/// The server options under test: short timeouts so the test is quick, and a connection limit
-/// below the open-file limit.
+/// The server options under test: timeouts short enough for a quick test, yet long enough that
+/// the flood's connections are all open before the first is cut off (on a loaded machine the
+/// 300 connects take over a second), and a connection limit below the open-file limit.
 const LIMITS: &[&str] = &[
     "--max-connections",
     "128",
     "--header-read-timeout",
-    "1s",
+    "4s",
     "--body-read-timeout",
-    "1s",
+    "4s",
 ];
 
 /// A script that runs the binary with at most 256 open files.
