@@ -1,7 +1,12 @@
 //! `kaltura-discord up` on the examples: start to ready (every resource `Ready`, the bot's
 //! commands registered in the Discord sandbox) on a fresh state folder and on a kept one, RSS
-//! at ready, an edit's time until the bot runs it, and RSS after scripted use (slash commands,
-//! searches and edits for `KD_BENCH_USE_SECS`, default 600). Prints JSON.
+//! at ready, an edit's time until the bot runs it, and RSS after scripted use (a TA's slash
+//! commands for `KD_BENCH_USE_SECS`, default 600, at `KD_BENCH_RATE` commands a second,
+//! default 10: a class of 30 each running one every 3 s). Prints JSON.
+//!
+//! The Discord sandbox keeps what Discord keeps (every channel message, and each interaction
+//! for its token's 15 minutes), so RSS grows with the commands run; the JSON gives the growth
+//! per command.
 //!
 //! `cargo bench -p kd-controller --bench up_ready` (release build).
 
@@ -29,13 +34,16 @@ fn seconds(d: Duration) -> f64 {
     (d.as_secs_f64() * 1000.0).round() / 1000.0
 }
 
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
 fn main() {
-    let use_for = Duration::from_secs(
-        std::env::var("KD_BENCH_USE_SECS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(600),
-    );
+    let use_for = Duration::from_secs(env_or("KD_BENCH_USE_SECS", 600));
+    let rate = env_or("KD_BENCH_RATE", 10).max(1);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -79,6 +87,8 @@ fn main() {
 
         let used = Instant::now();
         let mut commands = 0u64;
+        let mut pace = tokio::time::interval(Duration::from_secs(1) / rate as u32);
+        pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while used.elapsed() < use_for {
             for (name, options) in [
                 (
@@ -92,6 +102,7 @@ fn main() {
                     json!([{"name": "query", "value": "Physics"}]),
                 ),
             ] {
+                pace.tick().await;
                 discord.run(PHYSICS, &general, &ta, name, options).await;
                 commands += 1;
             }
@@ -107,8 +118,10 @@ fn main() {
                 "rss_at_ready_mib": (rss_ready * 10.0).round() / 10.0,
                 "edit_to_applied_s": edits,
                 "scripted_use_s": use_for.as_secs(),
+                "commands_per_s": rate,
                 "commands_run": commands,
                 "rss_after_use_mib": (rss_used * 10.0).round() / 10.0,
+                "rss_per_command_kib": ((rss_used - rss_ready) * 1024.0 / commands.max(1) as f64).round(),
                 "targets": {"ready_s": 2.0, "rss_mib": 150},
             })
         );

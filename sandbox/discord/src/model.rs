@@ -3,9 +3,49 @@
 //! Written against Discord's documentation, not against any client library's types, so that a
 //! mistake shared with a client cannot hide.
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
 use std::time::Instant;
+
+/// JSON kept as its compact text and parsed when read: a message's embeds or an interaction's
+/// payload are a few KB of text, but ten times that as a tree of `Value` maps, and `up` keeps
+/// every message and 15 minutes of interactions.
+#[derive(Clone)]
+pub struct Stored<T> {
+    text: Box<str>,
+    of: PhantomData<T>,
+}
+
+impl<T: Serialize + DeserializeOwned> Stored<T> {
+    pub fn new(value: &T) -> Self {
+        Self {
+            text: serde_json::to_string(value)
+                .expect("a JSON value serializes")
+                .into(),
+            of: PhantomData,
+        }
+    }
+
+    pub fn get(&self) -> T {
+        serde_json::from_str(&self.text).expect("stored JSON reads back as what was stored")
+    }
+}
+
+impl<T> Stored<T> {
+    /// Whether this is an empty list (or nothing).
+    pub fn is_empty(&self) -> bool {
+        matches!(&*self.text, "[]" | "null" | "")
+    }
+}
+
+impl<T> std::fmt::Debug for Stored<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
 
 pub fn id_str(id: u64) -> String {
     id.to_string()
@@ -248,14 +288,14 @@ pub struct Message {
     /// 0 default, 20 reply to a slash command.
     pub kind: u8,
     pub content: String,
-    pub embeds: Vec<Value>,
-    pub components: Vec<Value>,
+    pub embeds: Stored<Vec<Value>>,
+    pub components: Stored<Vec<Value>>,
     pub flags: u64,
     pub timestamp: String,
     pub edited_timestamp: Option<String>,
     pub webhook_id: Option<u64>,
     pub application_id: Option<u64>,
-    pub interaction_metadata: Option<Value>,
+    pub interaction_metadata: Option<Stored<Value>>,
     pub mentions: Vec<u64>,
     pub mention_roles: Vec<u64>,
     pub mention_everyone: bool,
@@ -292,8 +332,8 @@ impl Message {
             "mention_roles": ids_json(&self.mention_roles),
             "mention_channels": [],
             "attachments": [],
-            "embeds": self.embeds.iter().map(rich_embed).collect::<Vec<_>>(),
-            "components": self.components,
+            "embeds": self.embeds.get().iter().map(rich_embed).collect::<Vec<_>>(),
+            "components": self.components.get(),
             "reactions": [],
             "pinned": false,
             "type": self.kind,
@@ -312,7 +352,7 @@ impl Message {
             message["application_id"] = json!(id_str(application_id));
         }
         if let Some(metadata) = &self.interaction_metadata {
-            message["interaction_metadata"] = metadata.clone();
+            message["interaction_metadata"] = metadata.get();
         }
         if let Some(nonce) = &self.nonce {
             message["nonce"] = nonce.clone();
@@ -338,11 +378,11 @@ pub struct Interaction {
     pub user_id: u64,
     pub created: Instant,
     /// The payload dispatched in INTERACTION_CREATE.
-    pub payload: Value,
+    pub payload: Stored<Value>,
     /// For components (and modals opened from one): the message the component is on.
     pub source_message_id: Option<u64>,
     /// The initial response as the app sent it.
-    pub callback: Option<Value>,
+    pub callback: Option<Stored<Value>>,
     pub original_message_id: Option<u64>,
     pub followups: Vec<u64>,
     /// Set when the response was a launch-activity (type 12).

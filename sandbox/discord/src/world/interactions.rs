@@ -6,7 +6,7 @@ use super::{Changes, World};
 use crate::error::{ApiError, ApiResult};
 use crate::gateway::Event;
 use crate::ids::parse_id;
-use crate::model::{self, EPHEMERAL, Interaction, LOADING, id_str};
+use crate::model::{self, EPHEMERAL, Interaction, LOADING, Stored, id_str};
 use crate::permissions::{USE_APPLICATION_COMMANDS, VIEW_CHANNEL};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -215,7 +215,8 @@ impl World {
 
     pub fn press_component(&mut self, spec: NewComponentInteraction) -> Changes<InteractionRef> {
         let message = self.message(spec.message_id)?.clone();
-        let component = find_component(&message.components, &spec.custom_id).ok_or_else(|| {
+        let components = message.components.get();
+        let component = find_component(&components, &spec.custom_id).ok_or_else(|| {
             ApiError::bad_request(format!(
                 "message has no component with custom_id `{}`",
                 spec.custom_id
@@ -250,6 +251,7 @@ impl World {
         let modal = opener
             .callback
             .as_ref()
+            .map(Stored::get)
             .filter(|c| c["type"].as_u64() == Some(MODAL))
             .map(|c| c["data"].clone())
             .ok_or_else(|| {
@@ -322,6 +324,7 @@ impl World {
             payload["message"] = message;
         }
         let event = Event::new("INTERACTION_CREATE", Some(guild_id), 0, payload.clone());
+        self.forget_expired_interactions();
         self.interactions.insert(
             id,
             Interaction {
@@ -332,7 +335,7 @@ impl World {
                 channel_id,
                 user_id,
                 created: Instant::now(),
-                payload,
+                payload: Stored::new(&payload),
                 source_message_id,
                 callback: None,
                 original_message_id: None,
@@ -342,6 +345,30 @@ impl World {
         );
         self.interaction_tokens.insert(token.clone(), id);
         Ok((InteractionRef { id, token }, vec![event]))
+    }
+
+    /// Discord forgets an interaction when its token expires (15 minutes), and its ephemeral
+    /// messages with it: they are reachable only through that token. Ids grow with time, so
+    /// the expired ones are the first.
+    fn forget_expired_interactions(&mut self) {
+        let lifetime = self.limits.interaction_token_lifetime;
+        while let Some(oldest) = self.interactions.first_entry() {
+            if oldest.get().created.elapsed() <= lifetime {
+                break;
+            }
+            let interaction = oldest.remove();
+            self.interaction_tokens.remove(&interaction.token);
+            let responses = interaction.original_message_id.into_iter();
+            for id in responses.chain(interaction.followups) {
+                if self
+                    .messages
+                    .get(&id)
+                    .is_some_and(|m| m.flags & EPHEMERAL != 0)
+                {
+                    self.messages.remove(&id);
+                }
+            }
+        }
     }
 
     /// Every interaction, newest first.
@@ -365,8 +392,8 @@ impl World {
         Ok(InteractionView {
             id,
             kind: interaction.kind,
-            payload: interaction.payload.clone(),
-            callback: interaction.callback.clone(),
+            payload: interaction.payload.get(),
+            callback: interaction.callback.as_ref().map(Stored::get),
             original,
             followups: interaction
                 .followups
@@ -504,7 +531,7 @@ impl World {
             .interactions
             .get_mut(&id)
             .ok_or_else(ApiError::unknown_interaction)?;
-        record.callback = Some(json!({"type": response_type, "data": data}));
+        record.callback = Some(Stored::new(&json!({"type": response_type, "data": data})));
         record.original_message_id = original;
         let loading = response_type == DEFERRED_CHANNEL_MESSAGE;
         let response = json!({
@@ -533,8 +560,9 @@ impl World {
             "authorizing_integration_owners": {"0": id_str(interaction.guild_id)},
         });
         if interaction.kind == model::APPLICATION_COMMAND {
-            metadata["name"] = interaction.payload["data"]["name"].clone();
-            metadata["command_type"] = interaction.payload["data"]["type"].clone();
+            let payload = interaction.payload.get();
+            metadata["name"] = payload["data"]["name"].clone();
+            metadata["command_type"] = payload["data"]["type"].clone();
         }
         if let Some(source) = interaction.source_message_id {
             metadata["interacted_message_id"] = json!(id_str(source));
@@ -848,6 +876,7 @@ fn submitted_component(
 mod tests {
     use super::*;
     use crate::world::{CommandScope, MemberSpec, NewGuild, NewUser, test_world};
+    use std::time::Duration;
 
     fn world_with_command() -> (World, crate::world::GuildCreated, u64) {
         let mut world = test_world();
@@ -920,6 +949,44 @@ mod tests {
             world.interaction_view(invoked.id).unwrap().payload["token"],
             invoked.token
         );
+    }
+
+    #[test]
+    fn expired_interactions_are_forgotten_with_their_ephemeral_messages() {
+        let (mut world, guild, ann) = world_with_command();
+        let spec = || {
+            invite(
+                &guild,
+                ann,
+                json!([{"name": "invite", "options": [{"name": "who", "value": ann.to_string()}]}]),
+            )
+        };
+        let answer = |world: &mut World, flags: u64| {
+            let (invoked, _) = world.invoke_command(spec()).unwrap();
+            let body = json!({"type": CHANNEL_MESSAGE, "data": {"content": "hi", "flags": flags}});
+            let (response, _) = world
+                .interaction_callback(invoked.id, &invoked.token, body)
+                .unwrap();
+            let message = parse_id(&response["resource"]["message"]["id"]).unwrap();
+            (invoked, message)
+        };
+        let (private, private_message) = answer(&mut world, EPHEMERAL);
+        let (public, public_message) = answer(&mut world, 0);
+
+        world.limits.interaction_token_lifetime = Duration::ZERO;
+        std::thread::sleep(Duration::from_millis(2));
+        let (_, newest) = answer(&mut world, 0);
+
+        for gone in [&private, &public] {
+            assert!(world.interaction_view(gone.id).is_err());
+            assert!(!world.interaction_tokens.contains_key(&gone.token));
+        }
+        assert!(world.message(private_message).is_err(), "ephemeral kept");
+        assert!(
+            world.message(public_message).is_ok(),
+            "channel history lost"
+        );
+        assert!(world.message(newest).is_ok());
     }
 
     #[test]

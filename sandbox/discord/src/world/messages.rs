@@ -4,7 +4,7 @@ use super::{Changes, World};
 use crate::error::{ApiError, ApiResult};
 use crate::gateway::{Event, intents};
 use crate::ids::timestamp_now;
-use crate::model::{EPHEMERAL, LOADING, Message, User, id_str};
+use crate::model::{EPHEMERAL, LOADING, Message, Stored, User, id_str};
 use crate::permissions::{SEND_MESSAGES, VIEW_CHANNEL};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -211,14 +211,14 @@ impl World {
             author_id: origin.author_id,
             kind: origin.kind,
             content,
-            embeds: spec.embeds.unwrap_or_default(),
-            components: spec.components.unwrap_or_default(),
+            embeds: Stored::new(&spec.embeds.unwrap_or_default()),
+            components: Stored::new(&spec.components.unwrap_or_default()),
             flags: spec.flags.unwrap_or(0) & (EPHEMERAL | LOADING | SUPPRESS_EMBEDS),
             timestamp: timestamp_now(),
             edited_timestamp: None,
             webhook_id: origin.webhook_id,
             application_id: origin.application_id,
-            interaction_metadata: origin.interaction_metadata,
+            interaction_metadata: origin.interaction_metadata.as_ref().map(Stored::new),
             mentions,
             mention_roles,
             mention_everyone,
@@ -256,10 +256,10 @@ impl World {
             message.content = content;
         }
         if let Some(embeds) = spec.embeds {
-            message.embeds = embeds;
+            message.embeds = Stored::new(&embeds);
         }
         if let Some(components) = spec.components {
-            message.components = components;
+            message.components = Stored::new(&components);
         }
         if let Some(flags) = spec.flags {
             message.flags = (message.flags & EPHEMERAL) | (flags & SUPPRESS_EMBEDS);
