@@ -282,6 +282,102 @@ async fn notification_templates_fire_on_entry_changes() {
     assert_eq!(records.iter().filter(|r| r.event_type == "3").count(), 2);
 }
 
+/// The control API's upload: the entry is added (OBJECT_ADDED) and then READY (OBJECT_CHANGED),
+/// each sent to the active templates; a recording says so by its source type.
+#[tokio::test]
+async fn a_published_entry_is_added_then_ready() {
+    use crate::common::{admin, sandbox};
+    use kd_kaltura::Idempotency::NotIdempotent;
+    let sandbox = sandbox().await;
+    let admin = admin(&sandbox).await;
+    let (url, inbox) = receiver(0).await;
+    let service = "eventnotification_eventnotificationtemplate";
+    for event in ["2", "3"] {
+        let template = admin
+            .call(service, "add", json!({"eventNotificationTemplate": {"objectType": "KalturaHttpNotificationTemplate",
+                "name": event, "eventType": event, "eventObjectType": "1", "url": url}}), NotIdempotent)
+            .await
+            .unwrap();
+        admin
+            .call(
+                service,
+                "updateStatus",
+                json!({"id": template["id"], "status": 2}),
+                NotIdempotent,
+            )
+            .await
+            .unwrap();
+    }
+    let publish = |body: serde_json::Value| {
+        let url = format!(
+            "{}/_sandbox/partners/{}/entries",
+            sandbox.base_url(),
+            sandbox.partner_id()
+        );
+        async move {
+            let response = reqwest::Client::new()
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (
+                response.status().as_u16(),
+                response.json::<serde_json::Value>().await.unwrap(),
+            )
+        }
+    };
+    let (status, entry) = publish(
+        json!({"name": "Week 3", "categories": "MediaSpace>site>channels>Physics 101",
+        "tags": "physics", "userId": "teacher", "duration": 2700, "recording": true}),
+    )
+    .await;
+    assert_eq!(status, 200, "{entry}");
+    assert_eq!(
+        (&entry["status"], &entry["sourceType"], &entry["msDuration"]),
+        (&json!("2"), &json!("36"), &json!(2_700_000))
+    );
+    let received = wait_for(&inbox, 2).await;
+    let events: Vec<(String, serde_json::Value)> = received
+        .iter()
+        .map(|(headers, body)| {
+            let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+            let parsed = webhook::parse(header("content-type"), body).unwrap();
+            assert_eq!(parsed.object["id"], entry["id"]);
+            assert_eq!(
+                parsed.object["categories"],
+                "MediaSpace>site>channels>Physics 101"
+            );
+            (parsed.event_type, parsed.object["status"].clone())
+        })
+        .collect();
+    assert!(events.contains(&("2".into(), json!("7"))), "{events:?}");
+    assert!(events.contains(&("3".into(), json!("2"))), "{events:?}");
+    assert_eq!(
+        admin
+            .media_get(entry["id"].as_str().unwrap())
+            .await
+            .unwrap()
+            .name,
+        "Week 3"
+    );
+
+    for (bad, says) in [
+        (json!({"name": " "}), "name is required"),
+        (json!({"title": "x"}), "unknown field"),
+    ] {
+        let (status, answer) = publish(bad).await;
+        assert_eq!(status, 400);
+        assert!(answer["error"].as_str().unwrap().contains(says), "{answer}");
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        inbox.lock().unwrap().received.len(),
+        2,
+        "refused, sent nothing"
+    );
+}
+
 mod encoding {
     use super::*;
     use proptest::prelude::*;

@@ -1,7 +1,10 @@
 //! The control API under `/_sandbox`: see and set the fault knobs, rotate a partner's admin
-//! secret. Thin HTTP over [`Knobs`](crate::Knobs); bad input is a 400 that changes nothing.
+//! secret, publish an entry as an upload would. Thin HTTP over [`Knobs`](crate::Knobs) and the
+//! services; bad input is a 400 that changes nothing.
 
 use crate::faults::{BadKnob, Errors, RefuseKs, Slow};
+use crate::params::Params;
+use crate::services::media;
 use crate::state::Sandbox;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -54,6 +57,11 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
         "new admin secret {secret?} (random when absent): sessions signed with the old one are refused (-1,INVALID_STR)",
     ),
     (
+        "POST",
+        "/_sandbox/partners/{partner_id}/entries",
+        "an upload that finishes {name, description?, tags?, categories?, userId?, duration? (s), recording?: false}: the entry is added, then READY, each change sent to the notification templates; answers the entry",
+    ),
+    (
         "PUT",
         "/_sandbox/partners/{partner_id}/status",
         "{status: active | blocked | fullyBlocked}: a blocked partner's calls, session.start included, answer SERVICE_FORBIDDEN_CONTENT_BLOCKED (or _FULLY_BLOCKED)",
@@ -78,6 +86,7 @@ pub fn router() -> Router<Shared> {
             "/_sandbox/partners/{partner_id}/rotate-secret",
             post(rotate_secret),
         )
+        .route("/_sandbox/partners/{partner_id}/entries", post(publish))
         .route("/_sandbox/partners/{partner_id}/status", put(set_status))
         .layer(tower_http::cors::CorsLayer::permissive())
 }
@@ -185,17 +194,75 @@ struct Rotate {
     secret: Option<String>,
 }
 
-async fn rotate_secret(
+/// An entry arriving as an upload does: media added, then transcoded.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Publish {
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    tags: String,
+    /// Full category names, comma-separated, as `entry.categories` holds them.
+    #[serde(default)]
+    categories: String,
+    #[serde(default)]
+    user_id: String,
+    /// Seconds.
+    #[serde(default)]
+    duration: u32,
+    /// A meeting's or live stream's recording (`sourceType` 36, RECORDED_LIVE) rather than a
+    /// file upload (1).
+    #[serde(default)]
+    recording: bool,
+}
+
+async fn publish(
     State(sandbox): State<Shared>,
     Path(partner_id): Path<String>,
     bytes: Bytes,
 ) -> Result<Json<Value>, Refused> {
-    let partner_id: i64 = partner_id.parse().map_err(|_| {
+    let partner_id = known_partner(&sandbox, &partner_id)?;
+    let publish: Publish = body(&bytes)?;
+    if publish.name.trim().is_empty() {
+        return Err(Refused(StatusCode::BAD_REQUEST, "name is required".into()));
+    }
+    let source = if publish.recording { "36" } else { "1" };
+    let added = json!({
+        "name": publish.name, "description": publish.description, "tags": publish.tags,
+        "categories": publish.categories, "userId": publish.user_id,
+        "creatorId": publish.user_id, "sourceType": source,
+    });
+    let entry = media::create(&sandbox, partner_id, &publish.user_id, Params(&added));
+    let id = entry["id"].as_str().unwrap_or_default().to_string();
+    let ready = json!({
+        "status": "2", "duration": publish.duration,
+        "msDuration": u64::from(publish.duration) * 1000,
+    });
+    let entry = media::change(&sandbox, &id, Some(Params(&ready)))
+        .map_err(|e| Refused(StatusCode::CONFLICT, e.message))?;
+    Ok(Json(entry))
+}
+
+fn known_partner(sandbox: &Sandbox, partner_id: &str) -> Result<i64, Refused> {
+    let id: i64 = partner_id.parse().map_err(|_| {
         Refused(
             StatusCode::BAD_REQUEST,
             format!("partner id must be a number, not {partner_id:?}"),
         )
     })?;
+    sandbox
+        .partner(id)
+        .map(|_| id)
+        .ok_or_else(|| Refused(StatusCode::NOT_FOUND, format!("no partner {id}")))
+}
+
+async fn rotate_secret(
+    State(sandbox): State<Shared>,
+    Path(partner_id): Path<String>,
+    bytes: Bytes,
+) -> Result<Json<Value>, Refused> {
+    let partner_id = known_partner(&sandbox, &partner_id)?;
     let Rotate { secret } = if bytes.is_empty() {
         Rotate::default()
     } else {

@@ -2,6 +2,7 @@
 
 use super::{Call, apply_update, id_matches, list_response, notifications, order_by, paginate};
 use crate::params::Params;
+use crate::state::Sandbox;
 use crate::wire::{ApiException, CallResult};
 use serde_json::{Value, json};
 
@@ -120,26 +121,31 @@ pub fn add(call: &Call<'_>) -> CallResult {
         .params
         .obj("entry")
         .ok_or_else(|| ApiException::missing_parameter("entry"))?;
-    let name = input
-        .text("name")
-        .ok_or_else(|| ApiException::property_null("name"))?;
+    if input.text("name").is_none() {
+        return Err(ApiException::property_null("name"));
+    }
     let owner = call
         .session
         .as_ref()
         .map(|s| s.user_id.clone())
         .unwrap_or_default();
+    Ok(create(call.sandbox, call.partner_id(), &owner, input))
+}
+
+/// A new entry as Kaltura stores it before any media arrives (status "7", NO_CONTENT), with
+/// `input`'s fields; raises OBJECT_ADDED.
+pub(crate) fn create(sandbox: &Sandbox, partner_id: i64, owner: &str, input: Params<'_>) -> Value {
     let entry = {
-        let mut store = call.sandbox.store();
+        let mut store = sandbox.store();
         let id = store.next_entry_id();
-        let pid = call.partner_id();
         let now = crate::now();
-        let base = &call.sandbox.base_url;
+        let base = &sandbox.base_url;
         let mut entry = json!({
-            "objectType": "KalturaMediaEntry", "id": id, "name": name, "description": "", "tags": "",
-            "partnerId": pid, "userId": owner, "creatorId": owner, "categories": "", "categoriesIds": "",
+            "objectType": "KalturaMediaEntry", "id": id, "name": "", "description": "", "tags": "",
+            "partnerId": partner_id, "userId": owner, "creatorId": owner, "categories": "", "categoriesIds": "",
             "status": "7", "type": "1", "mediaType": 1, "duration": 0, "msDuration": 0, "plays": 0, "views": 0,
             "createdAt": now, "updatedAt": now,
-            "thumbnailUrl": format!("{base}/p/{pid}/thumbnail/entry_id/{id}"),
+            "thumbnailUrl": format!("{base}/p/{partner_id}/thumbnail/entry_id/{id}"),
         });
         apply_update(
             &mut entry,
@@ -150,12 +156,12 @@ pub fn add(call: &Call<'_>) -> CallResult {
         entry
     };
     notifications::emit(
-        call.sandbox,
+        sandbox,
         notifications::OBJECT_ADDED,
         notifications::ENTRY_OBJECT,
         &entry,
     );
-    Ok(entry)
+    entry
 }
 
 /// Update an entry; also how tests move an entry's status (e.g. to READY "2"); raises OBJECT_CHANGED.
@@ -165,18 +171,23 @@ pub fn update(call: &Call<'_>) -> CallResult {
         .params
         .obj("mediaEntry")
         .or_else(|| call.params.obj("baseEntry"));
-    let mut store = call.sandbox.store();
+    change(call.sandbox, &id, update)
+}
+
+/// Applies `update` to entry `id` and raises OBJECT_CHANGED.
+pub(crate) fn change(sandbox: &Sandbox, id: &str, update: Option<Params<'_>>) -> CallResult {
+    let mut store = sandbox.store();
     let entry = store
         .entries
         .iter_mut()
-        .find(|e| e["id"].as_str() == Some(id.as_str()))
-        .ok_or_else(|| ApiException::entry_not_found(&id))?;
+        .find(|e| e["id"].as_str() == Some(id))
+        .ok_or_else(|| ApiException::entry_not_found(id))?;
     apply_update(entry, update, &["id", "partnerId", "createdAt"]);
     entry["updatedAt"] = crate::now().into();
     let entry = entry.clone();
     drop(store);
     notifications::emit(
-        call.sandbox,
+        sandbox,
         notifications::OBJECT_CHANGED,
         notifications::ENTRY_OBJECT,
         &entry,

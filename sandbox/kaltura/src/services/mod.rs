@@ -1,6 +1,6 @@
 //! api_v3 services: dispatch by `service.action`, session checks, then the handlers.
 
-mod media;
+pub(crate) mod media;
 mod notifications;
 mod partner;
 mod player;
