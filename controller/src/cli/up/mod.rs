@@ -177,6 +177,10 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
     let good = Good::new(loaded, sandboxes.as_ref(), &public_url).map_err(anyhow::Error::msg)?;
     if let Some(sandboxes) = &sandboxes {
         sandboxes.seed(&good.catalog)?;
+        sandboxes
+            .subscribe(&good.catalog, &format!("{public_url}/webhooks/kaltura"))
+            .await
+            .context("subscribing to the Kaltura sandbox's notifications")?;
     }
     let store_url = format!("sqlite://{}", args.state.join("store.db").display());
     let store = Store::open(&store_url).await.context("opening the store")?;

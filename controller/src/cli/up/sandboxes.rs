@@ -9,7 +9,7 @@ use kd_sandbox_discord::{
     Config, DiscordSandbox, MemberSpec, NewChannel, NewGuild, NewRole, NewUser, UrlMapping,
 };
 use kd_sandbox_kaltura::{KalturaSandbox, SandboxConfig};
-use serde_json::Value;
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -107,20 +107,74 @@ impl Sandboxes {
         }
         for partner in &catalog.partners {
             let id = partner.spec.partner_id;
-            let secret = self
-                .other_partners
-                .iter()
-                .find(|(other, _)| *other == id)
-                .map_or_else(
-                    || self.kaltura.admin_secret().to_string(),
-                    |(_, s)| s.clone(),
-                );
-            set(
-                partner.metadata.namespace.as_ref(),
-                &partner.spec.admin_secret_ref,
-                secret,
-            );
+            let ns = partner.metadata.namespace.as_ref();
+            set(ns, &partner.spec.admin_secret_ref, self.admin_secret(id));
+            if let Some(r) = &partner.spec.webhook_secret_ref {
+                set(ns, r, self.webhook_secret(id));
+            }
         }
+    }
+
+    fn admin_secret(&self, partner_id: i64) -> String {
+        self.other_partners
+            .iter()
+            .find(|(other, _)| *other == partner_id)
+            .map_or_else(
+                || self.kaltura.admin_secret().to_string(),
+                |(_, s)| s.clone(),
+            )
+    }
+
+    /// The secret the partner's notification template signs with, made up like the others.
+    fn webhook_secret(&self, partner_id: i64) -> String {
+        let seed = format!("{}/webhook", self.admin_secret(partner_id));
+        hex::encode(&Sha256::digest(seed)[..16])
+    }
+
+    /// Points each partner's event notifications at `intake`, as its admin would in the KMC:
+    /// active HTTP templates for entries added and changed (ready is a change of status),
+    /// JSON, signed with SHA-256 and the partner's webhook secret. Through the Kaltura API,
+    /// with an admin session.
+    pub async fn subscribe(&self, catalog: &Catalog, intake: &str) -> anyhow::Result<()> {
+        use kd_kaltura::Idempotency::NotIdempotent;
+        let service = "eventnotification_eventnotificationtemplate";
+        let ids: BTreeSet<i64> = catalog.partners.iter().map(|p| p.spec.partner_id).collect();
+        for id in ids {
+            let client = kd_kaltura::Client::new(kd_kaltura::ClientConfig::new(
+                self.kaltura.base_url(),
+                id,
+            ))?;
+            let secret = kd_kaltura::Secret::new(self.admin_secret(id));
+            let privileges = kd_kaltura::Privileges::default();
+            let ks = client
+                .session_start(
+                    &secret,
+                    "",
+                    kd_kaltura::SessionType::Admin,
+                    3600,
+                    &privileges,
+                )
+                .await
+                .with_context(|| format!("an admin session of partner {id}"))?;
+            let admin = client.with_ks(ks);
+            for (event, name) in [("2", "Entry Added"), ("3", "Entry Changed")] {
+                let template = json!({"eventNotificationTemplate": {
+                    "objectType": "KalturaHttpNotificationTemplate", "name": format!("kaltura-discord: {name}"),
+                    "systemName": format!("KALTURA_DISCORD_{}", name.to_uppercase().replace(' ', "_")),
+                    "eventType": event, "eventObjectType": "1", "url": intake, "method": 2,
+                    "contentType": "application/json", "secureHashingAlgo": 2,
+                    "signSecret": self.webhook_secret(id),
+                    "data": {"objectType": "KalturaHttpNotificationObjectData",
+                             "apiObjectType": "KalturaMediaEntry", "format": 1},
+                }});
+                let added = admin.call(service, "add", template, NotIdempotent).await?;
+                let status = json!({"id": added["id"], "status": 2});
+                admin
+                    .call(service, "updateStatus", status, NotIdempotent)
+                    .await?;
+            }
+        }
+        Ok(())
     }
 
     /// Creates what the manifests name and the Discord sandbox lacks: each guild with its id,
