@@ -6,6 +6,7 @@
 
 const ui = (id) => document.getElementById(id);
 const view = {
+  kalturaShown: '', published: 0,
   config: null, guilds: [], guildId: null, channelId: null, userId: null,
   commands: [], shown: '', picked: 0, suggestions: [], completing: null,
 };
@@ -93,7 +94,7 @@ async function selectGuild(id) {
   view.channelId = null;
   view.shown = '';
   renderGuilds();
-  await Promise.all([refreshCommands(), refreshMessages()]);
+  await Promise.all([refreshCommands(), refreshMessages(), refreshResources()]);
 }
 
 async function selectChannel(id) {
@@ -430,16 +431,17 @@ ui('member').addEventListener('change', (event) => {
 
 // --- Watch Together ---------------------------------------------------------------------------
 
-// The Activity runs in a voice channel of the server, through the sandbox's host page (the
-// Discord client's part); each tab that joins is another participant.
+// The Activity runs in the channel it was launched in (a voice channel, or the text channel of
+// the command, as Discord allows), through the sandbox's host page (the Discord client's
+// part); each tab that joins is another participant.
 function launchActivity(channelId) {
   const channels = guild()?.channels || [];
-  const voice = channels.find((c) => c.id === channelId && c.type === 2) || channels.find((c) => c.type === 2);
-  if (!voice) return notice('This server has no voice channel to watch in.', 'system error');
-  const query = new URLSearchParams({ user_id: view.userId, channel_id: voice.id, platform: 'desktop' });
+  const where = channels.find((c) => c.id === channelId && (c.type === 0 || c.type === 2)) || channels.find((c) => c.type === 2);
+  if (!where) return notice('This server has no channel to watch in.', 'system error');
+  const query = new URLSearchParams({ user_id: view.userId, channel_id: where.id, platform: 'desktop' });
   ui('activity-frame').src = `${view.config.discord.activity_origin}/.discord/host?${query}`;
   ui('activity').hidden = false;
-  ui('activity').dataset.channel = voice.id;
+  ui('activity').dataset.channel = where.id;
   return undefined;
 }
 ui('close-activity').addEventListener('click', () => {
@@ -449,15 +451,67 @@ ui('close-activity').addEventListener('click', () => {
 
 // --- Kaltura and the resources -----------------------------------------------------------------
 
-async function refreshKaltura() {
-  if (!view.config.kaltura) return;
-  const info = await (await fetch(`${view.config.kaltura.base_url}/_sandbox`)).json().catch(() => null);
-  ui('kaltura-events').replaceChildren(el('div', { class: 'muted' },
-    `partner ${view.config.kaltura.partner_id}`, info?.service_url ? ` at ${info.service_url}` : ''));
+// Kaltura's side: an upload finishing (entry ready) or a meeting's recording being ready, shaped
+// to match a notification rule of this server (its first category, tag and owner), published
+// through the Kaltura sandbox's control API; the notification it sends comes back as a message.
+const ENTRY_EVENTS = { entryReady: 'Entry ready', recordingReady: 'Recording ready' };
+
+function rulesOf(state) {
+  const configs = state.objects.filter((o) => o.kind === 'GuildConfig' && o.spec.guildId === view.guildId);
+  const configOf = (rule) => configs.find((c) => c.metadata.name === rule.spec.guildConfigRef?.name
+    && c.metadata.namespace === rule.metadata.namespace);
+  const partnerOf = (config) => {
+    const app = state.objects.find((o) => o.kind === 'DiscordApplication' && o.metadata.name === config.spec.applicationRef?.name);
+    const name = config.spec.partnerRef?.name || app?.spec.defaultPartnerRef?.name;
+    const partner = state.objects.find((o) => o.kind === 'KalturaPartner' && o.metadata.name === name);
+    return partner?.spec.partnerId ?? view.config.kaltura.partner_id;
+  };
+  return state.objects.filter((o) => o.kind === 'NotificationRule' && configOf(o))
+    .map((rule) => ({ rule, partner: partnerOf(configOf(rule)), events: (rule.spec.events || []).filter((e) => e in ENTRY_EVENTS) }))
+    .filter((r) => r.events.length);
+}
+
+async function publish({ rule, partner }, event) {
+  const filters = rule.spec.filters || {};
+  view.published += 1;
+  const name = `${event === 'recordingReady' ? 'Recording' : 'Upload'} ${view.published} from the console`;
+  const body = {
+    name, categories: (filters.categories || []).join(','), tags: (filters.tags || []).join(','),
+    userId: (filters.owners || [])[0] || '', duration: 2700, recording: event === 'recordingReady',
+  };
+  const log = ui('kaltura-log');
+  try {
+    const res = await fetch(`${view.config.kaltura.base_url}/_sandbox/partners/${partner}/entries`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
+    });
+    const entry = await res.json();
+    if (!res.ok) throw new Error(entry.error || `${res.status}`);
+    log.textContent = `${name} (${entry.id}) is ready: ${rule.metadata.name} posts to #${rule.spec.channel}`;
+    const channel = (guild()?.channels || []).find((c) => c.type === 0 && c.name === rule.spec.channel);
+    if (channel) await selectChannel(channel.id);
+  } catch (err) {
+    log.textContent = `Publishing failed: ${err.message}`;
+  }
+}
+
+function renderKaltura(state) {
+  const rules = rulesOf(state);
+  const key = JSON.stringify([view.guildId, rules.map((r) => [r.rule.metadata.name, r.partner, r.events])]);
+  if (key === view.kalturaShown) return;
+  view.kalturaShown = key;
+  ui('kaltura-events').replaceChildren(
+    el('div', { class: 'muted' }, `partner ${view.config.kaltura.partner_id} at ${view.config.kaltura.base_url}`),
+    ...rules.map((r) => el('div', { class: 'rule', dataset: { rule: r.rule.metadata.name } },
+      el('div', {}, r.rule.metadata.name, el('span', { class: 'muted' }, ` → #${r.rule.spec.channel}`)),
+      r.events.map((e) => el('button', { type: 'button', class: 'button', dataset: { event: e }, onclick: () => publish(r, e) }, ENTRY_EVENTS[e])))),
+    ...(rules.length ? [] : [el('div', { class: 'muted' }, 'No notification rule of this server listens for entries.')]),
+    el('div', { class: 'muted' }, 'Meetings: /kaltura-start in a channel.'),
+    el('div', { id: 'kaltura-log', role: 'status' }));
 }
 
 async function refreshResources() {
   const state = await (await fetch('/status.json')).json();
+  if (view.config.kaltura) renderKaltura(state);
   ui('resources').replaceChildren(...state.objects.map((o) => {
     const ready = (o.status?.conditions || []).find((c) => c.type === 'Ready');
     return el('li', { class: ready?.status === 'True' ? 'ok' : 'not-ok', title: ready?.message || '' },
@@ -486,7 +540,6 @@ async function start() {
   }
   await refreshGuilds();
   await selectGuild(view.guildId);
-  refreshKaltura();
   tick(refreshMessages, 700);
   tick(async () => { await refreshGuilds(); await refreshCommands(); }, 3000);
   tick(refreshResources, 1500);

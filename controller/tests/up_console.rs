@@ -1,20 +1,16 @@
 //! The console of `kaltura-discord up` in Chromium (playwright-core): a member of the seeded
 //! Physics 101 runs `/kaltura-video-search` from the composer, sees the results with their
-//! buttons, presses Watch and lands in Watch Together through the Discord sandbox's Activity
-//! host page. Screenshots: `target/artifacts/up_console_*_desktop.png`.
+//! buttons, presses Watch, lands in Watch Together through the Discord sandbox's Activity host
+//! page and sees the player play; then publishes a recording from the Kaltura panel and sees
+//! its notification arrive in `#recordings`. Screenshots:
+//! `target/artifacts/up_console_*_desktop.png`.
 
 mod up_support;
 
 use kd_core::command::Command;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use up_support::{Up, copy_examples};
-
-fn tools() -> PathBuf {
-    std::env::var_os("KD_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tools"))
-}
+use up_support::{Up, copy_examples, tools};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_searches_and_starts_watch_together_from_the_console() {
@@ -95,7 +91,7 @@ async fn a_member_searches_and_starts_watch_together_from_the_console() {
         "{reply}"
     );
     let activity = &seen["activity"];
-    assert_eq!(activity["channel"], seen["voiceChannel"], "{seen}");
+    assert_eq!(activity["channel"], seen["activityChannel"], "{seen}");
     let participants: Vec<&Value> = activity["participants"]
         .as_array()
         .unwrap()
@@ -103,7 +99,33 @@ async fn a_member_searches_and_starts_watch_together_from_the_console() {
         .map(|p| &p["id"])
         .collect();
     assert_eq!(participants, [&seen["member"]], "{seen}");
-    for step in ["start", "search", "watch"] {
+    let player = &seen["player"];
+    assert_eq!(player["paused"], false, "{seen}");
+    assert!(player["time"].as_f64().unwrap() > 1.0, "{seen}");
+    assert_eq!(player["state"], "playing", "{seen}");
+    assert!(player["entry"].is_string(), "{seen}");
+    let notification = &seen["notification"];
+    let text = notification["text"].as_str().unwrap();
+    assert!(
+        text.contains("New recording: Recording 1 from the console (45:00)"),
+        "{notification}"
+    );
+    assert!(
+        notification["buttons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b == "Watch Together"),
+        "{notification}"
+    );
+    assert!(
+        seen["kalturaLog"]
+            .as_str()
+            .unwrap()
+            .contains("physics-101-recordings posts to #recordings"),
+        "{seen}"
+    );
+    for step in ["start", "search", "watch", "notification"] {
         assert!(
             artifacts
                 .join(format!("up_console_{step}_desktop.png"))

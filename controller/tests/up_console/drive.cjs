@@ -1,13 +1,25 @@
 // Drives the console of `kaltura-discord up` in Chromium (playwright-core) as a member of
 // Physics 101: runs /kaltura-video-search through the composer (command suggestion, option,
-// Enter), presses Watch on the first result and follows Watch Together into the Activity host
-// page. Prints one JSON line of what it saw; screenshots go to ARTIFACTS.
+// Enter), presses Watch on the first result, follows Watch Together into the Activity host page
+// and plays the video; then has Kaltura publish a recording from the Kaltura panel and waits for
+// its notification in the rule's channel. Prints one JSON line of what it saw; screenshots go
+// to ARTIFACTS.
 // Env: CONSOLE (the console URL), CHROMIUM, ARTIFACTS, COMMAND (the command's name).
 'use strict';
 const path = require('path');
 const { chromium } = require('playwright-core');
 
 const TIMEOUT = 30000;
+
+/** Waits for `fn` in the app's frame; a timeout says what the app saw. */
+async function until(app, fn, what) {
+  try {
+    await app.waitForFunction(fn, null, { timeout: TIMEOUT, polling: 100 });
+  } catch (err) {
+    const snap = await app.evaluate(() => window.watch && window.watch.snapshot()).catch(() => null);
+    throw new Error(`${what}: ${err.message.split('\n')[0]} ${JSON.stringify(snap)}`);
+  }
+}
 
 async function main() {
   const browser = await chromium.launch({
@@ -58,8 +70,33 @@ async function main() {
       channel: window.discordHost.instance.location.channel_id,
       participants: window.discordHost.participants,
     }));
-    seen.voiceChannel = await page.$eval('#activity', (s) => s.dataset.channel);
+    seen.activityChannel = await page.$eval('#activity', (s) => s.dataset.channel);
+    await host.waitForSelector('#stage iframe', { timeout: TIMEOUT });
+    const app = await (await host.$('#stage iframe')).contentFrame();
+    await until(app, () => window.watch && window.watch.snapshot().screen === 'video', 'the player is shown');
+    await app.evaluate(() => window.watch.play());
+    // Playing: the media element runs and its time moves on.
+    await until(app, () => {
+      const s = window.watch.snapshot();
+      return s.videoPaused === false && s.videoTime > 1;
+    }, 'the video plays');
+    seen.player = await app.evaluate(() => {
+      const s = window.watch.snapshot();
+      return { entry: s.entry, paused: s.videoPaused, time: s.videoTime, state: s.timeline && s.timeline.state, errors: s.errors };
+    });
     await shot(page, 'watch');
+
+    await page.click('#close-activity');
+    const rule = '#kaltura-events .rule[data-rule="physics-101-recordings"]';
+    await page.click(`${rule} button[data-event="recordingReady"]`, { timeout: TIMEOUT });
+    await page.waitForSelector('#channels [data-name="recordings"].active', { timeout: TIMEOUT });
+    const note = await page.waitForSelector('#messages .message:has-text("Recording 1 from the console")', { timeout: TIMEOUT });
+    seen.notification = await note.evaluate((li) => ({
+      text: li.textContent,
+      buttons: [...li.querySelectorAll('button.button')].map((b) => b.textContent),
+    }));
+    seen.kalturaLog = await page.textContent('#kaltura-log');
+    await shot(page, 'notification');
   } catch (err) {
     seen.failure = err.message;
   } finally {

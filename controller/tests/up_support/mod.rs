@@ -17,6 +17,13 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_kaltura-discord");
 /// Readiness on a loaded 2-core machine: generous.
 pub const READY: Duration = Duration::from_secs(90);
 
+/// The test tools `.ci/setup` installs (Chromium's driver, the sandbox's media clip).
+pub fn tools() -> PathBuf {
+    std::env::var_os("KD_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/tools"))
+}
+
 pub fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
 }
@@ -60,6 +67,9 @@ impl Up {
                 "--log",
                 "warn",
             ])
+            // From the checkout's root, as a user runs it: the Activity's build and the media
+            // clip the Kaltura sandbox plays are found where `.ci/setup` puts them.
+            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

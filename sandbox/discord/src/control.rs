@@ -223,7 +223,7 @@ fn routes() -> Router<Sandbox> {
         )
         .route(
             "/_sandbox/activity/voice-channels/{channel_id}/users/{user_id}",
-            post(join_voice_activity),
+            post(join_channel_activity),
         )
         .route(
             "/_sandbox/activity/url-mappings",
@@ -549,8 +549,8 @@ async fn latency(State(sandbox): State<Sandbox>, body: Bytes) -> ApiResult<Statu
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn join_voice_activity(State(sandbox): State<Sandbox>, Path(params): Params) -> JsonResult {
-    Ok(Json(sandbox.join_voice_activity(
+async fn join_channel_activity(State(sandbox): State<Sandbox>, Path(params): Params) -> JsonResult {
+    Ok(Json(sandbox.join_activity(
         id(&params, "channel_id")?,
         id(&params, "user_id")?,
     )?))

@@ -367,11 +367,8 @@ impl Sandbox {
     }
 
     /// A member starts or joins the app in a voice channel (the instance JSON).
-    pub fn join_voice_activity(&self, channel_id: u64, user_id: u64) -> ApiResult<Value> {
-        self.apply(|w| {
-            w.join_voice_activity(channel_id, user_id)
-                .map(|v| (v, vec![]))
-        })
+    pub fn join_activity(&self, channel_id: u64, user_id: u64) -> ApiResult<Value> {
+        self.apply(|w| w.join_activity(channel_id, user_id).map(|v| (v, vec![])))
     }
 
     /// The Activity's URL mappings (prefix -> target), as set in the Developer Portal.

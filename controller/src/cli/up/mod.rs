@@ -52,6 +52,15 @@ pub struct Args {
     /// Address of the HTTP API and the Activity.
     #[arg(long, default_value = "127.0.0.1:7071")]
     listen: SocketAddr,
+    /// The built Activity app Watch Together shows (`.ci/setup.d/web.sh` builds it in a
+    /// checkout; the image carries it at `/usr/share/kaltura-discord/web`).
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "KD_WEB_DIST",
+        default_value = "activity/web/dist"
+    )]
+    web_dist: PathBuf,
     #[command(flatten)]
     logs: LogArgs,
 }
@@ -199,7 +208,10 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
         intents: kd_bot::runtime::intents(&config_rx.borrow()),
         ..BotOptions::default()
     };
-    let mut api_options = ApiOptions::default();
+    let mut api_options = ApiOptions {
+        web_dist: Some(args.web_dist.clone()),
+        ..ApiOptions::default()
+    };
     if let Some(s) = &sandboxes {
         bot_options.http_proxy = Some(
             s.discord

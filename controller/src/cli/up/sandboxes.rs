@@ -37,20 +37,6 @@ fn media_clip() -> Option<PathBuf> {
 impl Sandboxes {
     /// Starts both; the Activity's URL mapping `/` goes to `activity` (`host:port`).
     pub async fn start(catalog: &Catalog, activity: &str) -> anyhow::Result<Self> {
-        let application_id = catalog
-            .applications
-            .first()
-            .and_then(|a| a.spec.application_id.parse().ok());
-        let discord = DiscordSandbox::start(Config {
-            application_id,
-            url_mappings: vec![UrlMapping {
-                prefix: "/".into(),
-                target: activity.to_string(),
-            }],
-            ..Config::default()
-        })
-        .await
-        .context("starting the Discord sandbox")?;
         let defaults = SandboxConfig::default();
         let mut ids: Vec<i64> = catalog.partners.iter().map(|p| p.spec.partner_id).collect();
         ids.dedup();
@@ -72,6 +58,29 @@ impl Sandboxes {
         })
         .await
         .context("starting the Kaltura sandbox")?;
+        let application_id = catalog
+            .applications
+            .first()
+            .and_then(|a| a.spec.application_id.parse().ok());
+        // As in the Developer Portal: `/` is the Activity, `/kaltura` the partner's service
+        // (the player's API calls and media go through the Discord proxy).
+        let kaltura_host = kaltura.local_addr().to_string();
+        let discord = DiscordSandbox::start(Config {
+            application_id,
+            url_mappings: vec![
+                UrlMapping {
+                    prefix: "/".into(),
+                    target: activity.to_string(),
+                },
+                UrlMapping {
+                    prefix: "/kaltura".into(),
+                    target: kaltura_host,
+                },
+            ],
+            ..Config::default()
+        })
+        .await
+        .context("starting the Discord sandbox")?;
         Ok(Self {
             discord,
             kaltura,

@@ -103,7 +103,7 @@ async fn launch(State(proxy): State<proxy::Proxy>, body: Bytes) -> ApiResult<Jso
     let launch: Launch = json_body(&body)?;
     proxy
         .sandbox()
-        .join_voice_activity(launch.channel_id, launch.user_id)
+        .join_activity(launch.channel_id, launch.user_id)
         .map(Json)
 }
 

@@ -94,15 +94,18 @@ impl World {
         instance_id
     }
 
-    /// A member in a voice channel starts (or joins) the app from the channel's Activity
-    /// shelf: the channel must be voice and the member able to connect and use Activities.
-    pub fn join_voice_activity(&mut self, channel_id: u64, user_id: u64) -> ApiResult<Value> {
+    /// A member starts (or joins) the app from a voice channel's Activity shelf, or joins
+    /// the one an app launched in a text channel (an interaction answered with
+    /// LAUNCH_ACTIVITY): only those start there. The member must be able to see the channel
+    /// (and connect, for voice) and use Activities.
+    pub fn join_activity(&mut self, channel_id: u64, user_id: u64) -> ApiResult<Value> {
         let channel = self.channel(channel_id)?;
-        if channel.kind != GUILD_VOICE {
+        let voice = channel.kind == GUILD_VOICE;
+        if !voice && self.channel_instance(channel_id).is_none() {
             return Err(ApiError::invalid_form(
                 "channel_id",
                 "CHANNEL_TYPE_INVALID",
-                "Activities run in voice channels.",
+                "Activities start in voice channels, or where an app launched one.",
             ));
         }
         let guild = self.guild(channel.guild_id)?;
@@ -110,7 +113,7 @@ impl World {
             .members
             .get(&user_id)
             .ok_or_else(ApiError::unknown_member)?;
-        let needed = VIEW_CHANNEL | CONNECT | USE_EMBEDDED_ACTIVITIES;
+        let needed = VIEW_CHANNEL | USE_EMBEDDED_ACTIVITIES | if voice { CONNECT } else { 0 };
         if guild.channel_permissions_of(member, channel) & needed != needed {
             return Err(ApiError::missing_permissions());
         }
@@ -364,12 +367,8 @@ mod tests {
             .unwrap();
         let ann = member(&mut world, guild.id, "ann");
         let bob = member(&mut world, guild.id, "bob");
-        let first = world
-            .join_voice_activity(guild.voice_channel_id, ann)
-            .unwrap();
-        let joined = world
-            .join_voice_activity(guild.voice_channel_id, bob)
-            .unwrap();
+        let first = world.join_activity(guild.voice_channel_id, ann).unwrap();
+        let joined = world.join_activity(guild.voice_channel_id, bob).unwrap();
         assert_eq!(first["instance_id"], joined["instance_id"]);
         assert_eq!(joined["users"], json!([ann.to_string(), bob.to_string()]));
         let id = first["instance_id"].as_str().unwrap().to_owned();
@@ -380,16 +379,18 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
-        let again = world
-            .join_voice_activity(guild.voice_channel_id, ann)
-            .unwrap();
+        let again = world.join_activity(guild.voice_channel_id, ann).unwrap();
         assert_ne!(again["instance_id"], json!(id));
         assert!(
-            world
-                .join_voice_activity(guild.general_channel_id, ann)
-                .is_err(),
+            world.join_activity(guild.general_channel_id, ann).is_err(),
             "a text channel has no Activity shelf"
         );
+        // What an app launched there (LAUNCH_ACTIVITY from a command in the text channel) can
+        // be joined from it.
+        let launched = world.launch_activity(guild.id, guild.general_channel_id, bob);
+        let joined = world.join_activity(guild.general_channel_id, ann).unwrap();
+        assert_eq!(joined["instance_id"], json!(launched));
+        assert_eq!(joined["users"], json!([bob.to_string(), ann.to_string()]));
     }
 
     #[test]
@@ -403,13 +404,9 @@ mod tests {
             .unwrap();
         let ann = member(&mut world, guild.id, "ann");
         let bob = member(&mut world, guild.id, "bob");
-        let instance = world
-            .join_voice_activity(guild.voice_channel_id, ann)
-            .unwrap();
+        let instance = world.join_activity(guild.voice_channel_id, ann).unwrap();
         let instance_id = instance["instance_id"].as_str().unwrap().to_owned();
-        world
-            .join_voice_activity(guild.voice_channel_id, bob)
-            .unwrap();
+        world.join_activity(guild.voice_channel_id, bob).unwrap();
         let client = |user_id| RpcClient {
             user_id,
             instance_id: &instance_id,
@@ -467,9 +464,7 @@ mod tests {
             })
             .unwrap()
             .id;
-        let instance = world
-            .join_voice_activity(guild.voice_channel_id, ann)
-            .unwrap();
+        let instance = world.join_activity(guild.voice_channel_id, ann).unwrap();
         let instance_id = instance["instance_id"].as_str().unwrap();
         let ann_client = RpcClient {
             user_id: ann,
