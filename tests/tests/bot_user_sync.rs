@@ -41,37 +41,33 @@ async fn synced(world: &World, discord_id: u64, screen_name: &str, role: &str, w
         .await;
 }
 
-/// `user.delete` as Kaltura's admin does it (over api_v3, with an admin session).
+/// One api_v3 call, JSON out.
+async fn api_v3(world: &World, service: &str, action: &str, form: &[(&str, &str)]) -> Value {
+    let url = format!(
+        "{}/api_v3/service/{service}/action/{action}",
+        world.kaltura.base_url()
+    );
+    let response = reqwest::Client::new()
+        .post(url)
+        .form(&[form, &[("format", "1")]].concat())
+        .send()
+        .await
+        .unwrap();
+    response.json().await.unwrap()
+}
+
+/// `user.delete` as Kaltura's admin does it, with an admin session.
 async fn delete_in_kaltura(world: &World, discord_id: u64) {
-    let api = format!("{}/api_v3/service", world.kaltura.base_url());
-    let http = reqwest::Client::new();
-    let ks: String = http
-        .post(format!("{api}/session/action/start"))
-        .form(&[
-            ("secret", world.kaltura.admin_secret()),
-            ("type", "2"),
-            ("partnerId", &world.kaltura.partner_id().to_string()),
-            ("format", "1"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let deleted: Value = http
-        .post(format!("{api}/user/action/delete"))
-        .form(&[
-            ("ks", ks.as_str()),
-            ("userId", &format!("discord_{discord_id}")),
-            ("format", "1"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let partner = world.kaltura.partner_id().to_string();
+    let start = [
+        ("secret", world.kaltura.admin_secret()),
+        ("type", "2"),
+        ("partnerId", partner.as_str()),
+    ];
+    let ks = api_v3(world, "session", "start", &start).await;
+    let user = format!("discord_{discord_id}");
+    let form = [("ks", ks.as_str().unwrap()), ("userId", user.as_str())];
+    let deleted = api_v3(world, "user", "delete", &form).await;
     assert_eq!(deleted["status"], 3, "{deleted}");
 }
 
