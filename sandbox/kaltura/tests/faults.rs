@@ -380,6 +380,7 @@ async fn every_listed_control_route_is_served() {
                 ("PUT", "/_sandbox/faults/slow") => Some(json!({"delay_ms": 1})),
                 ("PUT", "/_sandbox/faults/esearch") => Some(json!({"enabled": true})),
                 ("PUT", p) if p.ends_with("/status") => Some(json!({"status": "active"})),
+                ("POST", p) if p.ends_with("/entries") => Some(json!({"name": "Upload"})),
                 ("PUT" | "POST", _) => Some(json!({})),
                 _ => None,
             };
