@@ -7,6 +7,7 @@
 //! role and channel *names* are resolved at delivery, by the bot that knows the guild.
 
 use crate::config::{GuildRuntime, PartnerRuntime, RuleRuntime};
+use crate::error::Failure;
 use crate::roles::GuildRole;
 use crate::videos::{duration, player_url};
 use kd_crds::notification::Event;
@@ -332,6 +333,108 @@ pub fn render(
         mention_roles: rule.spec.mention_roles.clone(),
         message,
     }
+}
+
+/// The short name of a rule (`lectures` of `kaltura/lectures`), as members see it.
+pub fn rule_label(rule: &RuleRuntime) -> &str {
+    rule.name.rsplit('/').next().unwrap_or(&rule.name)
+}
+
+/// The guild's rule a member names, by `namespace/name` or by its name alone. Rules of other
+/// guilds are not looked at, so they stay invisible; an unknown name lists this guild's rules.
+pub fn find_rule<'a>(guild: &'a GuildRuntime, named: &str) -> Result<&'a RuleRuntime, Failure> {
+    let named = named.trim();
+    let rules = &guild.notification_rules;
+    rules
+        .iter()
+        .find(|r| r.name == named)
+        .or_else(|| rules.iter().find(|r| rule_label(r) == named))
+        .ok_or_else(|| {
+            let known: Vec<String> = rules
+                .iter()
+                .map(|r| format!("`{}`", rule_label(r)))
+                .collect();
+            Failure::invalid(if known.is_empty() {
+                format!("This server has no notification rule `{named}`; it has none at all.")
+            } else {
+                format!(
+                    "This server has no notification rule `{named}`. Its rules: {}.",
+                    known.join(", ")
+                )
+            })
+        })
+}
+
+/// Autocomplete for a rule: (label, `namespace/name`) of the guild's rules whose name contains
+/// what is typed, at most Discord's 25.
+pub fn rule_choices(guild: &GuildRuntime, typed: &str) -> Vec<(String, String)> {
+    let typed = typed.to_lowercase();
+    guild
+        .notification_rules
+        .iter()
+        .filter(|r| r.name.to_lowercase().contains(&typed))
+        .take(25)
+        .map(|r| (rule_label(r).to_string(), r.name.clone()))
+        .collect()
+}
+
+/// The id of the sample entry (and meeting) a test message shows.
+pub const SAMPLE_ENTRY: &str = "0_sample";
+
+/// An occurrence of `event` with sample values, for `/kaltura-notify test`; `member` (who asked)
+/// stands in as the host or the joining user.
+pub fn sample(event: Event, member: &str) -> Occurrence {
+    let subject = match event {
+        Event::EntryReady | Event::EntryAdded | Event::EntryDeleted | Event::RecordingReady => {
+            Subject::Entry(EntryFacts {
+                id: SAMPLE_ENTRY.into(),
+                name: "Sample video".into(),
+                description: "A sample of this rule's message.".into(),
+                duration_secs: Some(754),
+                owner: "sample-owner".into(),
+                tags: vec!["sample".into()],
+                categories: vec!["Samples".into()],
+                category_ids: Vec::new(),
+                thumbnail_url: None,
+            })
+        }
+        Event::MeetingStarted | Event::MeetingEnded | Event::UserJoined => {
+            Subject::Meeting(MeetingFacts {
+                id: "0".into(),
+                title: "Sample meeting".into(),
+                kind: "meeting".into(),
+                host: member.to_string(),
+                join_url: format!("/{} meeting-id:0", crate::command::Command::Join),
+            })
+        }
+    };
+    Occurrence { event, subject }
+}
+
+/// `/kaltura-notify test`: the named rule's message for a sample of its first event, rendered
+/// as delivery renders it (template, embed, mentions, Watch Together button), with a last line
+/// saying it is a test. Returns the rule's full name and the draft.
+pub fn test_message(who: &crate::gate::Allowed, named: &str) -> Result<(String, Draft), Failure> {
+    let guild = &who.guild.effective;
+    let rule = find_rule(guild, named)?;
+    let event = *rule.spec.events.first().ok_or_else(|| {
+        Failure::invalid(format!(
+            "The rule `{}` subscribes to no events.",
+            rule_label(rule)
+        ))
+    })?;
+    let occurrence = sample(event, &who.member.display_name);
+    let watch = who.config.application.activity_enabled;
+    let mut draft = render(&who.guild_id, rule, who.partner()?, &occurrence, watch);
+    let content = draft.message["content"].as_str().unwrap_or_default();
+    let note = format!(
+        "\n-# A test of the notification rule `{}` ({}), sent by {}.",
+        rule_label(rule),
+        event.name(),
+        who.member.display_name
+    );
+    draft.message["content"] = json!(format!("{content}{note}"));
+    Ok((rule.name.clone(), draft))
 }
 
 /// Records a meeting the bot started or ended as an event in the outbox, with the messages the
@@ -676,6 +779,98 @@ mod tests {
         assert!(matches(&r, &started));
         let draft = render("1", &r, &partner, &started, true);
         assert_eq!(draft.message["content"], "ada started the meeting **Lab**.");
+        assert!(draft.message.get("embeds").is_none());
+    }
+
+    fn allowed_with(rules: Vec<RuleRuntime>) -> crate::gate::Allowed {
+        use crate::scope::{GuildScope, Scope};
+        use crate::testing::{GUILD, member, teacher_role};
+        let mut config = config(true);
+        let guild = config.guilds.get_mut(GUILD).unwrap();
+        guild.features.notifications = true;
+        guild.notification_rules = rules;
+        let guild = GuildScope::new(config.guild(GUILD).unwrap().clone(), Default::default());
+        Scope {
+            config: std::sync::Arc::new(config),
+            guild_id: GUILD.into(),
+            member: member(&[], true),
+            guild_roles: vec![teacher_role()],
+            guild: Some(guild),
+        }
+        .allow(crate::command::Command::Notify)
+        .unwrap()
+    }
+
+    #[test]
+    fn rules_are_found_by_full_or_short_name_and_unknown_ones_list_the_guilds() {
+        let mut meetings = rule(vec![Event::MeetingStarted], Filters::default());
+        meetings.name = "kaltura/meetings".into();
+        let who = allowed_with(vec![
+            rule(vec![Event::EntryReady], Filters::default()),
+            meetings,
+        ]);
+        let guild = &who.guild.effective;
+        assert_eq!(
+            find_rule(guild, "kaltura/lectures").unwrap().name,
+            "kaltura/lectures"
+        );
+        assert_eq!(
+            find_rule(guild, " meetings ").unwrap().name,
+            "kaltura/meetings"
+        );
+        let Err(Failure::Invalid(text)) = find_rule(guild, "other-guilds-rule") else {
+            panic!("an unknown rule is refused")
+        };
+        assert_eq!(
+            text,
+            "This server has no notification rule `other-guilds-rule`. Its rules: `lectures`, `meetings`."
+        );
+        assert_eq!(
+            rule_choices(guild, "MEET"),
+            [("meetings".to_string(), "kaltura/meetings".to_string())]
+        );
+        assert_eq!(rule_choices(guild, "").len(), 2);
+        let none = allowed_with(vec![]);
+        let Err(Failure::Invalid(text)) = find_rule(&none.guild.effective, "x") else {
+            panic!()
+        };
+        assert!(text.contains("it has none at all"), "{text}");
+    }
+
+    #[test]
+    fn a_test_message_renders_the_rules_first_event_as_delivery_does() {
+        let who = allowed_with(vec![rule(
+            vec![Event::RecordingReady, Event::EntryReady],
+            Filters {
+                tags: vec!["never-matches-a-sample".into()],
+                ..Filters::default()
+            },
+        )]);
+        let (name, draft) = test_message(&who, "lectures").unwrap();
+        assert_eq!(name, "kaltura/lectures");
+        assert_eq!(draft.channel, "recordings");
+        assert_eq!(draft.mention_roles, ["Students", "@everyone", "999"]);
+        let content = draft.message["content"].as_str().unwrap();
+        assert_eq!(
+            content,
+            "New: Sample video (12:34) by sample-owner\n-# A test of the notification rule `lectures` (recordingReady), sent by Ada."
+        );
+        assert_eq!(draft.message["embeds"][0]["title"], "Sample video");
+        assert_eq!(
+            draft.message["components"][0]["components"][0]["custom_id"],
+            watch_button(SAMPLE_ENTRY)
+        );
+
+        let mut started = rule(vec![Event::MeetingStarted], Filters::default());
+        started.spec.template = None;
+        let who = allowed_with(vec![started]);
+        let (_, draft) = test_message(&who, "kaltura/lectures").unwrap();
+        assert!(
+            draft.message["content"]
+                .as_str()
+                .unwrap()
+                .starts_with("Ada started the meeting **Sample meeting**.")
+        );
         assert!(draft.message.get("embeds").is_none());
     }
 
