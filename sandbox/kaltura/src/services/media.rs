@@ -2,6 +2,7 @@
 
 use super::{Call, apply_update, id_matches, list_response, notifications, order_by, paginate};
 use crate::params::Params;
+use crate::state::{Sandbox, Store};
 use crate::wire::{ApiException, CallResult};
 use serde_json::{Value, json};
 
@@ -71,12 +72,21 @@ fn filter_matches(entry: &Value, filter: &Params<'_>) -> bool {
         .all(|(wanted, check)| wanted.as_deref().is_none_or(|v| check(entry, v)))
 }
 
+/// `KalturaEntryDisplayInSearchType::SYSTEM`: Kaltura leaves such entries (e.g. the template
+/// entry of a scheduled recording) out of every list and search; `get` still finds them.
+const DISPLAY_IN_SEARCH_SYSTEM: i64 = -1;
+
+fn listed(entry: &Value) -> bool {
+    entry["displayInSearch"].as_i64() != Some(DISPLAY_IN_SEARCH_SYSTEM)
+}
+
 fn matching(call: &Call<'_>) -> Vec<Value> {
     let filter = call.params.obj("filter");
     let store = call.sandbox.store();
     let mut found: Vec<Value> = store
         .entries
         .iter()
+        .filter(|e| listed(e))
         .filter(|e| filter.as_ref().is_none_or(|f| filter_matches(e, f)))
         .cloned()
         .collect();
@@ -114,6 +124,26 @@ pub fn get(call: &Call<'_>) -> CallResult {
         .ok_or_else(|| ApiException::entry_not_found(&id))
 }
 
+/// A new entry as Kaltura makes it: no content yet (status NO_CONTENT "7").
+fn new_entry(
+    sandbox: &Sandbox,
+    store: &mut Store,
+    partner_id: i64,
+    name: &str,
+    owner: &str,
+) -> Value {
+    let id = store.next_entry_id();
+    let now = crate::now();
+    let base = &sandbox.base_url;
+    json!({
+        "objectType": "KalturaMediaEntry", "id": id, "name": name, "description": "", "tags": "",
+        "partnerId": partner_id, "userId": owner, "creatorId": owner, "categories": "", "categoriesIds": "",
+        "status": "7", "type": "1", "mediaType": 1, "duration": 0, "msDuration": 0, "plays": 0, "views": 0,
+        "displayInSearch": 1, "createdAt": now, "updatedAt": now,
+        "thumbnailUrl": format!("{base}/p/{partner_id}/thumbnail/entry_id/{id}"),
+    })
+}
+
 /// Add an entry (no content yet: status NO_CONTENT "7"); raises OBJECT_ADDED.
 pub fn add(call: &Call<'_>) -> CallResult {
     let input = call
@@ -130,17 +160,7 @@ pub fn add(call: &Call<'_>) -> CallResult {
         .unwrap_or_default();
     let entry = {
         let mut store = call.sandbox.store();
-        let id = store.next_entry_id();
-        let pid = call.partner_id();
-        let now = crate::now();
-        let base = &call.sandbox.base_url;
-        let mut entry = json!({
-            "objectType": "KalturaMediaEntry", "id": id, "name": name, "description": "", "tags": "",
-            "partnerId": pid, "userId": owner, "creatorId": owner, "categories": "", "categoriesIds": "",
-            "status": "7", "type": "1", "mediaType": 1, "duration": 0, "msDuration": 0, "plays": 0, "views": 0,
-            "createdAt": now, "updatedAt": now,
-            "thumbnailUrl": format!("{base}/p/{pid}/thumbnail/entry_id/{id}"),
-        });
+        let mut entry = new_entry(call.sandbox, &mut store, call.partner_id(), &name, &owner);
         apply_update(
             &mut entry,
             Some(input),
@@ -152,6 +172,79 @@ pub fn add(call: &Call<'_>) -> CallResult {
     notifications::emit(
         call.sandbox,
         notifications::OBJECT_ADDED,
+        notifications::ENTRY_OBJECT,
+        &entry,
+    );
+    Ok(entry)
+}
+
+/// The fields of a template entry a scheduled recording takes over (its owner, metadata and
+/// where it is published).
+const FROM_TEMPLATE: &[&str] = &[
+    "name",
+    "description",
+    "tags",
+    "userId",
+    "creatorId",
+    "categories",
+    "categoriesIds",
+];
+
+/// What a meeting's room does when its recording is uploaded: an entry made from the schedule
+/// event's template entry (its `templateEntryId`) is added (OBJECT_ADDED), then becomes READY
+/// with the meeting's length so far (OBJECT_CHANGED). Returns the ready entry.
+pub fn record(sandbox: &Sandbox, event_id: i64) -> Result<Value, String> {
+    let (mut entry, length) = {
+        let mut store = sandbox.store();
+        let event = store
+            .events
+            .iter()
+            .find(|e| e["id"] == event_id)
+            .ok_or_else(|| format!("no schedule event {event_id}"))?;
+        let started = event["startDate"].as_i64().unwrap_or_default();
+        let partner_id = event["partnerId"].as_i64().unwrap_or_default();
+        let template_id = event["templateEntryId"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| format!("schedule event {event_id} has no templateEntryId"))?
+            .to_string();
+        let template = store
+            .entries
+            .iter()
+            .find(|e| e["id"] == template_id.as_str())
+            .cloned()
+            .ok_or_else(|| format!("no template entry {template_id}"))?;
+        let mut entry = new_entry(sandbox, &mut store, partner_id, "", "");
+        for field in FROM_TEMPLATE {
+            entry[*field] = template[*field].clone();
+        }
+        entry["templateEntryId"] = json!(template_id);
+        let length = (crate::now() - started).max(1);
+        store.entries.push(entry.clone());
+        (entry, length)
+    };
+    notifications::emit(
+        sandbox,
+        notifications::OBJECT_ADDED,
+        notifications::ENTRY_OBJECT,
+        &entry,
+    );
+    {
+        let mut store = sandbox.store();
+        let stored = store
+            .entries
+            .iter_mut()
+            .find(|e| e["id"] == entry["id"])
+            .expect("just added");
+        stored["status"] = json!("2");
+        stored["duration"] = json!(length);
+        stored["msDuration"] = json!(length * 1000);
+        stored["updatedAt"] = json!(crate::now());
+        entry = stored.clone();
+    }
+    notifications::emit(
+        sandbox,
+        notifications::OBJECT_CHANGED,
         notifications::ENTRY_OBJECT,
         &entry,
     );
@@ -331,6 +424,7 @@ pub fn esearch(call: &Call<'_>) -> CallResult {
         store
             .entries
             .iter()
+            .filter(|e| listed(e))
             .filter_map(|entry| {
                 let hits = evaluate(entry, &operator)?;
                 let score = hits.iter().map(|h| h.weight).sum();
