@@ -109,7 +109,9 @@ async fn run(
     inv: &Invocation,
 ) -> Result<Reply, Failure> {
     Ok(match ask {
-        Ask::Start(new) => render::meeting_started(&meetings::start(svc, who, &new).await?),
+        Ask::Start(new) => {
+            render::meeting_started(&meetings::start(svc, who, &new, Some(&inv.channel_id)).await?)
+        }
         Ask::JoinLink(id) => render::join_link(
             &meetings::join_link(svc, who, &id).await?,
             JOIN_LINK_MINUTES,

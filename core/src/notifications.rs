@@ -27,6 +27,9 @@ const READY: &str = "2";
 const DELETED: &str = "3";
 /// `KalturaSourceType::RECORDED_LIVE`: the VOD entry a live session or meeting recorded.
 const RECORDED_LIVE: &str = "36";
+/// `KalturaEntryDisplayInSearchType::SYSTEM`: an entry of the system, such as a meeting's
+/// template entry, which no one is told about.
+const DISPLAY_IN_SEARCH_SYSTEM: &str = "-1";
 /// What a rule's `mentionRoles` says to mention everyone.
 const EVERYONE: &str = "everyone";
 
@@ -62,6 +65,26 @@ pub struct EntryFacts {
     pub categories: Vec<String>,
     pub category_ids: Vec<String>,
     pub thumbnail_url: Option<String>,
+    /// The entry it was made from (`templateEntryId`): a scheduled recording names its
+    /// schedule event's template entry, which is how a meeting's recording is found.
+    pub template_entry_id: Option<String>,
+}
+
+/// Where a meeting was started: its recordings are posted there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StartedIn {
+    pub guild_id: String,
+    pub channel_id: String,
+}
+
+impl Occurrence {
+    /// The template entry a recording was made from, to look its meeting up by.
+    pub fn recording_template(&self) -> Option<&str> {
+        match (&self.event, &self.subject) {
+            (Event::RecordingReady, Subject::Entry(entry)) => entry.template_entry_id.as_deref(),
+            _ => None,
+        }
+    }
 }
 
 /// A meeting the bot started or ended, or a member joining one.
@@ -102,10 +125,11 @@ pub fn classify(notification: &Notification) -> Option<Occurrence> {
         || notification
             .object_type()
             .is_some_and(|t| t.ends_with("MediaEntry") || t == "KalturaBaseEntry");
-    if !is_entry {
+    if !is_entry || text(object, "displayInSearch") == DISPLAY_IN_SEARCH_SYSTEM {
         return None;
     }
     let status = text(object, "status");
+    let template = text(object, "templateEntryId");
     let event = match notification.event_type.as_str() {
         OBJECT_ADDED => Event::EntryAdded,
         OBJECT_DELETED => Event::EntryDeleted,
@@ -113,7 +137,8 @@ pub fn classify(notification: &Notification) -> Option<Occurrence> {
         OBJECT_CHANGED if status == READY => {
             let root = text(object, "rootEntryId");
             let recorded = text(object, "sourceType") == RECORDED_LIVE
-                || (!root.is_empty() && root != text(object, "id"));
+                || (!root.is_empty() && root != text(object, "id"))
+                || !template.is_empty();
             if recorded {
                 Event::RecordingReady
             } else {
@@ -135,6 +160,7 @@ pub fn classify(notification: &Notification) -> Option<Occurrence> {
             categories: list(object, "categories"),
             category_ids: list(object, "categoriesIds"),
             thumbnail_url: (!thumbnail.is_empty()).then_some(thumbnail),
+            template_entry_id: (!template.is_empty()).then_some(template),
         }),
     })
 }
@@ -266,17 +292,22 @@ fn truncate(text: &str, max: usize) -> String {
 
 /// The messages an occurrence routes to in a guild: one per matching rule, while the guild
 /// has notifications on. `watch_together` adds the Watch Together button to entries.
+///
+/// A meeting's recording (`started_in`: where its meeting was started) goes, in the meeting's
+/// guild, to the meeting's channel instead of the rules' channels, and once: as the first
+/// matching rule renders it (its template, mentions and rate). Other guilds route it as usual.
 pub fn route(
     guild_id: &str,
     guild: &GuildRuntime,
     partner: &PartnerRuntime,
     occurrence: &Occurrence,
     watch_together: bool,
+    started_in: Option<&StartedIn>,
 ) -> Vec<(String, Draft)> {
     if !guild.features.notifications {
         return Vec::new();
     }
-    guild
+    let mut routed: Vec<(String, Draft)> = guild
         .notification_rules
         .iter()
         .filter(|rule| matches(rule, occurrence))
@@ -284,7 +315,16 @@ pub fn route(
             let draft = render(guild_id, rule, partner, occurrence, watch_together);
             (rule.name.clone(), draft)
         })
-        .collect()
+        .collect();
+    if let Some(started) =
+        started_in.filter(|s| s.guild_id == guild_id && occurrence.recording_template().is_some())
+    {
+        routed.truncate(1);
+        for (_, draft) in &mut routed {
+            draft.channel = started.channel_id.clone();
+        }
+    }
+    routed
 }
 
 /// One rule's message for an occurrence. A template the API server accepted always renders;
@@ -396,6 +436,7 @@ pub fn sample(event: Event, member: &str) -> Occurrence {
                 categories: vec!["Samples".into()],
                 category_ids: Vec::new(),
                 thumbnail_url: None,
+                template_entry_id: None,
             })
         }
         Event::MeetingStarted | Event::MeetingEnded | Event::UserJoined => {
@@ -468,6 +509,7 @@ pub async fn announce_meeting(
         partner,
         &occurrence,
         watch,
+        None,
     );
     if routed.is_empty() {
         return;
@@ -673,6 +715,46 @@ mod tests {
     }
 
     #[test]
+    fn a_meetings_recording_goes_once_to_the_channel_it_was_started_in() {
+        let mut recording = lecture();
+        recording["templateEntryId"] = json!("0_tmpl");
+        let ready = classify(&entry_notification("3", recording)).unwrap();
+        assert_eq!(ready.event, Event::RecordingReady);
+        assert_eq!(ready.recording_template(), Some("0_tmpl"));
+        let mut template = lecture();
+        template["displayInSearch"] = json!(-1);
+        assert!(
+            classify(&entry_notification("2", template)).is_none(),
+            "a meeting's template entry is no event"
+        );
+
+        let mut guild = config(true).guilds[crate::testing::GUILD].clone();
+        guild.features.notifications = true;
+        let mut second = rule(vec![Event::RecordingReady], Filters::default());
+        second.name = "kaltura/second".into();
+        guild.notification_rules = vec![
+            rule(vec![Event::RecordingReady], Filters::default()),
+            second,
+        ];
+        let partner = config(true).partners["campus"].clone();
+        let started = StartedIn {
+            guild_id: "1".into(),
+            channel_id: "777".into(),
+        };
+        let routed = route("1", &guild, &partner, &ready, false, Some(&started));
+        assert_eq!(routed.len(), 1);
+        assert_eq!(routed[0].0, "kaltura/lectures");
+        assert_eq!(routed[0].1.channel, "777");
+        assert_eq!(routed[0].1.message["content"], "New: Optics (1:15) by prof");
+        // Another guild's rules route it to their own channels.
+        let elsewhere = route("2", &guild, &partner, &ready, false, Some(&started));
+        let channels: Vec<&str> = elsewhere.iter().map(|(_, d)| d.channel.as_str()).collect();
+        assert_eq!(channels, ["recordings", "recordings"]);
+        guild.notification_rules.clear();
+        assert!(route("1", &guild, &partner, &ready, false, Some(&started)).is_empty());
+    }
+
+    #[test]
     fn filters_each_match_by_any_value() {
         let ready = classify(&entry_notification("3", lecture())).unwrap();
         let by = |filters: Filters| matches(&rule(vec![Event::EntryReady], filters), &ready);
@@ -707,7 +789,7 @@ mod tests {
         guild.notification_rules = vec![rule(vec![Event::EntryReady], Filters::default())];
         let partner = config(true).partners["campus"].clone();
         let ready = classify(&entry_notification("3", lecture())).unwrap();
-        let routed = route("1", &guild, &partner, &ready, true);
+        let routed = route("1", &guild, &partner, &ready, true, None);
         assert_eq!(routed.len(), 1);
         let (rule_name, draft) = &routed[0];
         assert_eq!(rule_name, "kaltura/lectures");
@@ -745,7 +827,7 @@ mod tests {
             json!({"parse": [], "roles": []})
         );
         guild.features.notifications = false;
-        assert!(route("1", &guild, &partner, &ready, true).is_empty());
+        assert!(route("1", &guild, &partner, &ready, true, None).is_empty());
     }
 
     #[test]
