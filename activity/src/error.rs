@@ -149,7 +149,7 @@ impl From<Refusal> for ApiError {
             Refusal::NotConfigured { .. } => "guild_not_configured",
             Refusal::FeatureOff { .. } => "feature_disabled",
             Refusal::RoleRequired { .. } => "role_required",
-            Refusal::NeedsManageServer => "manage_server_required",
+            Refusal::NeedsManageServer { .. } => "manage_server_required",
             Refusal::HostNeedsModerator { .. } => "moderator_required",
         };
         Self::new(StatusCode::FORBIDDEN, code, refusal.to_string())

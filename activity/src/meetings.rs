@@ -149,7 +149,7 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<MeetingOut>), ApiError> {
     let who = allow(&api, &caller, Command::Start).await?;
     let new = NewMeeting::new(body.kind.into(), &body.title, body.description.as_deref())?;
-    let meeting = meetings::start(&api.services(), &who, &new).await?;
+    let meeting = meetings::start(&api.services(), &who, &new, None).await?;
     Ok((StatusCode::CREATED, Json(meeting.into())))
 }
 

@@ -11,7 +11,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
-use kd_core::notifications::{classify, route};
+use kd_core::notifications::{StartedIn, classify, route};
 use kd_kaltura::webhook::{self, WebhookError};
 use kd_store::{NewEvent, NewMessage};
 use serde::Serialize;
@@ -43,6 +43,16 @@ fn notification_id(partner_id: i64, job_id: Option<i64>, body: &[u8]) -> String 
             hex::encode(&Sha256::digest(body)[..16])
         ),
     }
+}
+
+/// The store did not answer: 5xx, so Kaltura retries (and the retry is deduplicated).
+fn unstored(err: &kd_store::StoreError) -> ApiError {
+    tracing::error!(error = %err, "storing a notification failed");
+    refused(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "store_unavailable",
+        "The notification could not be stored; try again.",
+    )
 }
 
 pub async fn kaltura(
@@ -115,6 +125,20 @@ pub async fn kaltura(
 
     let id = notification_id(partner_id, notification.job_id, &body);
     let occurrence = classify(&notification);
+    let started_in = match occurrence.as_ref().and_then(|o| o.recording_template()) {
+        Some(template) => api
+            .store
+            .meeting_by_template(template)
+            .await
+            .map_err(|e| unstored(&e))?
+            .and_then(|m| {
+                Some(StartedIn {
+                    channel_id: m.channel_id?,
+                    guild_id: m.guild_id,
+                })
+            }),
+        None => None,
+    };
     let mut routed = Vec::new();
     if let Some(occurrence) = &occurrence {
         let watch = config.application.activity_enabled;
@@ -123,7 +147,14 @@ pub async fn kaltura(
             .iter()
             .filter(|(_, g)| &g.partner == partner_name)
         {
-            for (rule, draft) in route(guild_id, guild, partner, occurrence, watch) {
+            for (rule, draft) in route(
+                guild_id,
+                guild,
+                partner,
+                occurrence,
+                watch,
+                started_in.as_ref(),
+            ) {
                 let body = serde_json::to_string(&draft).expect("a draft serializes");
                 routed.push((rule, draft.channel_key(), body));
             }
@@ -153,15 +184,7 @@ pub async fn kaltura(
         .store
         .record_event(&event, &messages)
         .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "storing a notification failed");
-            // 5xx: Kaltura retries, and the retry is deduplicated.
-            refused(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "store_unavailable",
-                "The notification could not be stored; try again.",
-            )
-        })?;
+        .map_err(|e| unstored(&e))?;
     tracing::debug!(notification = %id, kind, new, messages = messages.len(), "notification stored");
     Ok(axum::Json(Accepted {
         notification_id: id,

@@ -424,3 +424,167 @@ async fn the_webhook_secret_and_bot_token_appear_in_no_log_status_or_message() {
         );
     }
 }
+
+/// A Kaltura HTTP notification template for entry changes, posting raw JSON to the intake, set
+/// up through api_v3 as an integrator would (add, then activate).
+async fn notify_entry_changes(server: &Server) {
+    let kaltura = &server.world.kaltura;
+    let call = async |service: &str, action: &str, params: Value| -> Value {
+        let url = format!(
+            "{}/api_v3/service/{service}/action/{action}",
+            kaltura.base_url()
+        );
+        let mut body = json!({"format": 1});
+        body.as_object_mut()
+            .unwrap()
+            .extend(params.as_object().unwrap().clone());
+        let answer: Value = server
+            .http
+            .post(url)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(answer.get("code").is_none(), "{answer}");
+        answer
+    };
+    let ks = call(
+        "session",
+        "start",
+        json!({"secret": kaltura.admin_secret(), "partnerId": kaltura.partner_id(), "type": 2}),
+    )
+    .await;
+    let template = call(
+        "eventnotification_eventnotificationtemplate",
+        "add",
+        json!({"ks": ks, "eventNotificationTemplate": {
+            "objectType": "KalturaHttpNotificationTemplate", "name": "Entry changed",
+            "systemName": "HTTP_ENTRY_CHANGED", "eventType": "3", "eventObjectType": "1",
+            "url": format!("{}/webhooks/kaltura", server.base), "contentType": "application/json",
+            "secureHashingAlgo": 2, "data": {"objectType": "KalturaHttpNotificationObjectData", "format": 1},
+        }}),
+    )
+    .await;
+    call(
+        "eventnotification_eventnotificationtemplate",
+        "updateStatus",
+        json!({"ks": ks, "id": template["id"], "status": 2}),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_meetings_recording_is_posted_in_the_channel_the_meeting_was_started_in() {
+    let server = Server::start().await;
+    let world = &server.world;
+    let create = |name: &str| {
+        world
+            .discord
+            .create_channel(
+                world.guild.id,
+                NewChannel {
+                    name: name.into(),
+                    kind: 0,
+                },
+            )
+            .unwrap()
+            .id
+    };
+    let (lab, recordings) = (create("lab"), create("recordings"));
+    world.reconfigure(|c| {
+        for guild in c.guilds.values_mut() {
+            guild.features.notifications = true;
+            let mut recorded = rule("recorded", "recordings", vec![]);
+            recorded.spec.events = vec![Event::RecordingReady];
+            recorded.spec.filters = Filters::default();
+            recorded.spec.template = Some("{{ name }} was recorded ({{ duration }})".into());
+            guild.notification_rules = vec![recorded];
+        }
+    });
+    notify_entry_changes(&server).await;
+
+    // /kaltura-start in #lab.
+    let started = world
+        .discord
+        .invoke_command(kd_sandbox_discord::NewCommandInteraction {
+            channel_id: lab,
+            ..world.spec(
+                world.teacher,
+                kd_core::command::Command::Start.name(),
+                vec![
+                    json!({"name": "type", "value": "meeting"}),
+                    json!({"name": "title", "value": "Optics lab"}),
+                ],
+            )
+        })
+        .unwrap();
+    let answer = world.answer(started.id).await;
+    let meeting: i64 = kd_tests::buttons(&answer)[0]
+        .strip_prefix("kd:join:")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let stored = world
+        .store
+        .meeting(&world.guild_key(), &meeting.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.channel_id, Some(lab.to_string()));
+
+    // The room uploads its recording: made from the meeting's template entry, then READY.
+    let recording = world.kaltura.record_meeting(meeting).unwrap();
+    assert_eq!(
+        recording["templateEntryId"].as_str(),
+        stored.template_entry_id.as_deref()
+    );
+    // The channel also holds the answer to /kaltura-start (ephemeral); the recording is the
+    // channel's one public message.
+    let public = || -> Vec<Value> {
+        let all = world.discord.messages(lab).unwrap_or_default();
+        all.into_iter()
+            .filter(|m| m["flags"].as_u64().unwrap_or_default() & 64 == 0)
+            .collect()
+    };
+    let posted = wait("the recording in #lab")
+        .timeout(TIMEOUT)
+        .explain(|| format!("{:?}", world.discord.messages(lab)))
+        .until(async || Some(public()).filter(|p| !p.is_empty()))
+        .await;
+    assert_eq!(
+        posted[0]["content"],
+        format!(
+            "Optics lab was recorded ({})",
+            kd_core::videos::duration(recording["duration"].as_i64())
+        )
+    );
+    assert_eq!(
+        posted[0]["embeds"][0]["footer"]["text"],
+        format!("entry {}", recording["id"].as_str().unwrap())
+    );
+
+    // A recording of no meeting of ours goes to the rule's channel.
+    let other = outgoing(
+        &server,
+        500,
+        json!({"objectType": "KalturaMediaEntry", "id": "0_live", "name": "Keynote",
+               "status": "2", "sourceType": "36", "duration": "60"}),
+        BodyStyle::Raw,
+        PayloadFormat::Json,
+    );
+    assert_eq!(sender().send(&other).await.status, Some(200));
+    let elsewhere = messages(&server, recordings, 1).await;
+    assert_eq!(elsewhere[0]["content"], "Keynote was recorded (1:00)");
+    wait("both delivered")
+        .timeout(TIMEOUT)
+        .until(async || {
+            let counts = world.store.rule_counts().await.ok()?;
+            counts.first().filter(|c| c.delivered == 2).cloned()
+        })
+        .await;
+    assert_eq!(public().len(), 1, "posted once");
+    assert_eq!(world.discord.messages(recordings).unwrap().len(), 1);
+}

@@ -1,7 +1,7 @@
 //! The slash commands a guild gets: only those its features enable, registered by bulk
 //! overwrite and only when this set differs from what was registered last.
 
-use kd_core::command::{Command as Kd, ConfigAction, Opt};
+use kd_core::command::{Command as Kd, ConfigAction, NotifyAction, Opt};
 use kd_core::meetings::{MAX_DESCRIPTION, MAX_TITLE, MeetingKind};
 use kd_core::videos::{MAX_PAGE_SIZE, MAX_QUERY};
 use kd_crds::guild::Features;
@@ -14,8 +14,14 @@ use twilight_util::builder::command::{
 };
 
 fn command(name: Kd, description: &str) -> CommandBuilder {
-    CommandBuilder::new(name.name(), description, CommandType::ChatInput)
-        .contexts([InteractionContextType::Guild])
+    let built = CommandBuilder::new(name.name(), description, CommandType::ChatInput)
+        .contexts([InteractionContextType::Guild]);
+    // Discord hides it from other members; the gate checks it too.
+    if name.needs_manage_server() {
+        built.default_member_permissions(Permissions::MANAGE_GUILD)
+    } else {
+        built
+    }
 }
 
 fn string(option: Opt, description: &str) -> StringBuilder {
@@ -86,7 +92,6 @@ fn build(name: Kd) -> Command {
                 .autocomplete(true),
         ),
         Kd::Config => command(name, "View or change this server's Kaltura settings")
-            .default_member_permissions(Permissions::MANAGE_GUILD)
             .option(subcommand(
                 ConfigAction::View,
                 "Show the effective settings and where each comes from",
@@ -104,6 +109,18 @@ fn build(name: Kd) -> Command {
                 ),
             )
             .option(subcommand(ConfigAction::Reset, "Drop an override").option(setting_key())),
+        Kd::Notify => command(name, "Test this server's Kaltura notifications").option(
+            SubCommandBuilder::new(
+                NotifyAction::Test.name(),
+                "Post a sample of a notification rule's message in its channel",
+            )
+            .option(
+                string(Opt::Rule, "Notification rule")
+                    .required(true)
+                    .autocomplete(true)
+                    .max_length(253),
+            ),
+        ),
     }
     .build()
 }
@@ -146,6 +163,7 @@ mod tests {
             meetings: false,
             video_search: false,
             watch_together: false,
+            notifications: false,
             ..all
         };
         assert_eq!(names(&none), [Kd::Config.name()]);
@@ -157,10 +175,11 @@ mod tests {
             meetings: true,
             video_search: true,
             watch_together: true,
-            notifications: false,
+            notifications: true,
             user_sync: false,
         };
         let set = command_set(&all);
+        assert_eq!(set.len(), Kd::ALL.len());
         for (command, name) in set.iter().zip(Kd::ALL) {
             assert_eq!(command.name, name.name());
             let options: Vec<String> = command
@@ -187,10 +206,16 @@ mod tests {
     }
 
     #[test]
-    fn only_config_needs_manage_guild() {
-        let set = command_set(&Features::default());
+    fn only_config_and_notify_need_manage_guild() {
+        let set = command_set(&Features {
+            notifications: true,
+            ..Features::default()
+        });
+        assert!(set.iter().any(|c| c.name == Kd::Notify.name()));
         for c in &set {
-            let expected = (c.name == Kd::Config.name()).then_some(Permissions::MANAGE_GUILD);
+            let expected = [Kd::Config.name(), Kd::Notify.name()]
+                .contains(&c.name.as_str())
+                .then_some(Permissions::MANAGE_GUILD);
             assert_eq!(c.default_member_permissions, expected, "{}", c.name);
         }
     }

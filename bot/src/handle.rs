@@ -6,6 +6,7 @@ use crate::invocation::{Action, Invocation};
 use crate::plan::{self, Ask, Suggest};
 use crate::render::{self, say};
 use crate::reply::{Message, Reply};
+use crate::runtime::Bot;
 use kd_core::command::Command;
 use kd_core::error::Failure;
 use kd_core::gate::Allowed;
@@ -13,7 +14,7 @@ use kd_core::meetings::{self, JOIN_LINK_MINUTES};
 use kd_core::scope::Scope;
 use kd_core::services::Services;
 use kd_core::videos::{self, Watching};
-use kd_core::{overrides, settings};
+use kd_core::{notifications, overrides, settings};
 
 /// How an interaction ended, for metrics and logs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,8 +36,13 @@ impl Outcome {
     }
 }
 
-/// Answers an interaction of the member in `scope`.
-pub async fn handle(svc: &Services<'_>, scope: Scope, inv: &Invocation) -> (Reply, Outcome) {
+/// Answers an interaction of the member in `scope`; `bot` posts what goes to a channel.
+pub async fn handle(
+    svc: &Services<'_>,
+    bot: &Bot,
+    scope: Scope,
+    inv: &Invocation,
+) -> (Reply, Outcome) {
     match &inv.action {
         Action::Command {
             name, subcommand, ..
@@ -49,7 +55,7 @@ pub async fn handle(svc: &Services<'_>, scope: Scope, inv: &Invocation) -> (Repl
                 .map_err(Failure::from)
                 .and_then(|who| Ok((plan::command(command, subcommand.as_deref(), inv)?, who)));
             match planned {
-                Ok((ask, who)) => finish(run(svc, &who, ask, inv).await),
+                Ok((ask, who)) => finish(run(svc, bot, &who, ask, inv).await),
                 Err(failure) => finish(Err(failure)),
             }
         }
@@ -76,7 +82,7 @@ pub async fn handle(svc: &Services<'_>, scope: Scope, inv: &Invocation) -> (Repl
                 .map_err(Failure::from)
                 .and_then(|who| Ok((plan::button(&action)?, who)));
             match planned {
-                Ok((ask, who)) => finish(run(svc, &who, ask, inv).await),
+                Ok((ask, who)) => finish(run(svc, bot, &who, ask, inv).await),
                 Err(failure) => finish(Err(failure)),
             }
         }
@@ -97,12 +103,15 @@ fn finish(result: Result<Reply, Failure>) -> (Reply, Outcome) {
 
 async fn run(
     svc: &Services<'_>,
+    bot: &Bot,
     who: &Allowed,
     ask: Ask,
     inv: &Invocation,
 ) -> Result<Reply, Failure> {
     Ok(match ask {
-        Ask::Start(new) => render::meeting_started(&meetings::start(svc, who, &new).await?),
+        Ask::Start(new) => {
+            render::meeting_started(&meetings::start(svc, who, &new, Some(&inv.channel_id)).await?)
+        }
         Ask::JoinLink(id) => render::join_link(
             &meetings::join_link(svc, who, &id).await?,
             JOIN_LINK_MINUTES,
@@ -141,6 +150,16 @@ async fn run(
                 say(format!("`{key}` has no override to reset."))
             }
         }
+        Ask::NotifyTest { rule } => {
+            let (name, draft) = notifications::test_message(who, &rule)?;
+            // One nonce per interaction: a repeat of the same interaction posts once.
+            let nonce = kd_store::nonce_for(&format!("test|{}", inv.id));
+            let sent = bot.deliverer().send_now(bot, &draft, &nonce).await;
+            if let Err((_, error)) = &sent {
+                tracing::warn!(rule = %name, %error, "a notification test was not sent");
+            }
+            render::notify_test(&name, &sent)
+        }
     })
 }
 
@@ -155,6 +174,7 @@ async fn suggest(svc: &Services<'_>, who: &Allowed, offer: Suggest, typed: &str)
             Ok(found) => render::video_choices(found),
             Err(_) => Reply::Choices(Vec::new()),
         },
+        Suggest::Rules => Reply::Choices(notifications::rule_choices(&who.guild.effective, typed)),
         Suggest::Settings => Reply::Choices(
             overrides::overridable_keys(who, typed)
                 .into_iter()

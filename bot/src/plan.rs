@@ -3,7 +3,7 @@
 
 use crate::buttons::ButtonAction;
 use crate::invocation::Invocation;
-use kd_core::command::{Command, ConfigAction, Opt};
+use kd_core::command::{Command, ConfigAction, NotifyAction, Opt};
 use kd_core::error::Failure;
 use kd_core::meetings::{MeetingId, MeetingKind, NewMeeting};
 use kd_core::videos::{DEFAULT_PAGE_SIZE, EntryId, MAX_PAGE_SIZE, MAX_QUERY, Search};
@@ -31,6 +31,10 @@ pub enum Ask {
     ConfigReset {
         key: String,
     },
+    /// A sample of the named NotificationRule's message, posted in its channel.
+    NotifyTest {
+        rule: String,
+    },
 }
 
 /// What an autocompleted option offers.
@@ -39,6 +43,7 @@ pub enum Suggest {
     Meetings,
     Videos,
     Settings,
+    Rules,
 }
 
 fn pick(what: &str) -> Failure {
@@ -114,6 +119,20 @@ pub fn command(
                 )));
             }
         },
+        Command::Notify => match (subcommand.and_then(NotifyAction::parse), text(Opt::Rule)) {
+            (Some(NotifyAction::Test), Some(rule)) => Ask::NotifyTest {
+                rule: rule.to_string(),
+            },
+            (Some(NotifyAction::Test), None) => return Err(pick("notification rule")),
+            _ => {
+                return Err(Failure::invalid(format!(
+                    "Use `/{} {} {}:<name>`.",
+                    Command::Notify,
+                    NotifyAction::Test.name(),
+                    Opt::Rule.name()
+                )));
+            }
+        },
     })
 }
 
@@ -138,6 +157,7 @@ pub fn suggestion(command: Command, focused: &str) -> Option<Suggest> {
         (Command::Join | Command::End, Opt::MeetingId) => Some(Suggest::Meetings),
         (Command::VideoSearch, Opt::Query) | (Command::Watch, Opt::Entry) => Some(Suggest::Videos),
         (Command::Config, Opt::Key) => Some(Suggest::Settings),
+        (Command::Notify, Opt::Rule) => Some(Suggest::Rules),
         _ => None,
     }
 }
@@ -282,6 +302,32 @@ mod tests {
             }
         );
         assert!(refusal(plan(Command::Config, Some("set"), &[])).contains("view"));
+    }
+
+    #[test]
+    fn notify_test_names_a_rule() {
+        assert_eq!(
+            plan(
+                Command::Notify,
+                Some("test"),
+                &[(Opt::Rule, text(" kaltura/lectures "))]
+            )
+            .unwrap(),
+            Ask::NotifyTest {
+                rule: "kaltura/lectures".into()
+            }
+        );
+        assert!(
+            refusal(plan(Command::Notify, Some("test"), &[])).contains("Which notification rule?")
+        );
+        assert_eq!(
+            refusal(plan(Command::Notify, None, &[(Opt::Rule, text("x"))])),
+            "Use `/kaltura-notify test rule:<name>`."
+        );
+        assert_eq!(
+            suggestion(Command::Notify, Opt::Rule.name()),
+            Some(Suggest::Rules)
+        );
     }
 
     #[test]

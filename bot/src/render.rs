@@ -2,6 +2,7 @@
 //! with their buttons, within Discord's limits.
 
 use crate::buttons::ButtonAction;
+use crate::notify::outcome::{self, SendError};
 use crate::reply::{ButtonStyle, Message, Reply, button, link_button, truncate};
 use kd_core::command::Command;
 use kd_core::error::Failure;
@@ -248,6 +249,31 @@ pub fn config_view(settings: &[Setting]) -> Reply {
     ))
 }
 
+/// The answer to `/kaltura-notify test`: where the sample went, or why Discord did not take it.
+pub fn notify_test(rule: &str, sent: &Result<u64, (Option<u64>, SendError)>) -> Reply {
+    say(match sent {
+        Ok(channel) => format!("Sent a sample of the rule `{rule}` to <#{channel}>."),
+        Err((Some(channel), error @ SendError::Status { code, .. }))
+            if outcome::is_refusal(*code) =>
+        {
+            format!(
+                "The bot may not post in <#{channel}> ({error}): let it view the channel and send messages there."
+            )
+        }
+        Err((Some(channel), error @ SendError::Status { code, .. }))
+            if *code == outcome::UNKNOWN_CHANNEL =>
+        {
+            format!("The rule's channel <#{channel}> does not exist ({error}).")
+        }
+        Err((_, error @ SendError::Unsendable(_))) => {
+            format!("The sample of `{rule}` was not sent: {error}. Check the rule's channel.")
+        }
+        Err((_, error)) => {
+            format!("Discord did not take the sample of `{rule}` ({error}); try again.")
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,6 +358,38 @@ mod tests {
             panic!()
         };
         assert_eq!(by_id.len(), 1);
+    }
+
+    #[test]
+    fn notify_tests_say_where_they_went_or_why_not() {
+        let text = |sent| match notify_test("lectures", &sent) {
+            Reply::Message(m) if m.ephemeral => m.content,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            text(Ok(50)),
+            "Sent a sample of the rule `lectures` to <#50>."
+        );
+        let denied = SendError::Status {
+            status: 403,
+            code: 50013,
+            message: "Missing Permissions".into(),
+        };
+        assert_eq!(
+            text(Err((Some(50), denied))),
+            "The bot may not post in <#50> (Discord answered 403: Missing Permissions (50013)): let it view the channel and send messages there."
+        );
+        let gone = SendError::Status {
+            status: 404,
+            code: 10003,
+            message: "Unknown Channel".into(),
+        };
+        assert!(text(Err((Some(51), gone))).contains("<#51> does not exist"));
+        let missing = SendError::Unsendable("the guild has no channel named \"rec\"".into());
+        assert_eq!(
+            text(Err((None, missing))),
+            "The sample of `lectures` was not sent: the guild has no channel named \"rec\". Check the rule's channel."
+        );
     }
 
     #[test]

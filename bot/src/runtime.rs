@@ -549,7 +549,7 @@ impl Bot {
             kaltura: &self.kaltura,
             join_key: &self.join_key,
         };
-        let work = handle(&services, scope, &inv);
+        let work = handle(&services, &self, scope, &inv);
         tokio::pin!(work);
         let (reply, outcome) = if deferred {
             work.await

@@ -25,7 +25,9 @@ pub enum Refusal {
         command: Command,
         allowed: String,
     },
-    NeedsManageServer,
+    NeedsManageServer {
+        command: Command,
+    },
     /// Whoever starts a meeting hosts it, so the role mapping must make them a moderator.
     HostNeedsModerator {
         role: String,
@@ -46,11 +48,9 @@ impl fmt::Display for Refusal {
                 f,
                 "You need one of these roles to use `/{command}`: {allowed}."
             ),
-            Refusal::NeedsManageServer => write!(
-                f,
-                "`/{}` needs the Manage Server permission.",
-                Command::Config
-            ),
+            Refusal::NeedsManageServer { command } => {
+                write!(f, "`/{command}` needs the Manage Server permission.")
+            }
             Refusal::HostNeedsModerator { role } => write!(
                 f,
                 "Starting a meeting needs the moderator or admin role in this server's role mapping; yours is {role}."
@@ -98,8 +98,8 @@ impl Scope {
                 .unwrap_or_default();
             return Err(Refusal::RoleRequired { command, allowed });
         }
-        if command == Command::Config && !self.member.manages_guild {
-            return Err(Refusal::NeedsManageServer);
+        if command.needs_manage_server() && !self.member.manages_guild {
+            return Err(Refusal::NeedsManageServer { command });
         }
         let role = map_member(&effective.roles, &self.guild_roles, &self.member.roles).role;
         if command == Command::Start && !role.is_moderator_or_above() {
@@ -201,12 +201,37 @@ mod tests {
             scope(config(true), &[], false)
                 .allow(Command::Config)
                 .unwrap_err(),
-            Refusal::NeedsManageServer
+            Refusal::NeedsManageServer {
+                command: Command::Config
+            }
         );
         assert!(
             scope(config(true), &[], true)
                 .allow(Command::Config)
                 .is_ok()
+        );
+        let mut notifying = config(true);
+        notifying
+            .guilds
+            .get_mut(GUILD)
+            .unwrap()
+            .features
+            .notifications = true;
+        assert_eq!(
+            scope(notifying.clone(), &[], false)
+                .allow(Command::Notify)
+                .unwrap_err()
+                .to_string(),
+            "`/kaltura-notify` needs the Manage Server permission."
+        );
+        assert!(scope(notifying, &[], true).allow(Command::Notify).is_ok());
+        assert_eq!(
+            scope(config(true), &[], true)
+                .allow(Command::Notify)
+                .unwrap_err(),
+            Refusal::FeatureOff {
+                command: Command::Notify
+            }
         );
     }
 

@@ -199,11 +199,13 @@ const DEFAULT_MEETING_STARTED: &str =
     "{{ host }} started the {{ type }} **{{ title }}**. Press Join for your personal link.";
 
 /// Starts a meeting in Kaltura (tagged with the guild, owned by the member) and records it in
-/// the registry.
+/// the registry, with the Discord channel it was started in (`channel_id`; none from the HTTP
+/// API), where its recordings are posted.
 pub async fn start(
     svc: &Services<'_>,
     who: &Allowed,
     new: &NewMeeting,
+    channel_id: Option<&str>,
 ) -> Result<Meeting, Failure> {
     let partner = who.partner()?;
     let client = who.client(svc.kaltura)?;
@@ -226,9 +228,12 @@ pub async fn start(
         created_by: who.member.id.clone(),
         created_at: kd_kaltura::ks::unix_now(),
         state: MeetingState::Active,
+        channel_id: channel_id.filter(|c| !c.is_empty()).map(String::from),
+        template_entry_id: Some(created.template_entry_id.clone()),
     };
     if let Err(err) = svc.store.add_meeting(&record).await {
-        // The meeting exists in Kaltura; only who created it is lost, so say so.
+        // The meeting exists in Kaltura; only who created it (and where its recordings go) is
+        // lost, so say so.
         tracing::error!(error = %err, meeting = %record.meeting_id, "recording a meeting failed");
     }
     tracing::info!(guild = %who.guild_id, meeting = %record.meeting_id, kind = new.kind.as_str(), "meeting started");
@@ -425,6 +430,8 @@ mod tests {
             created_by: "111".into(),
             created_at: 0,
             state: MeetingState::Active,
+            channel_id: None,
+            template_entry_id: None,
         };
         let viewer = allowed(&[]);
         assert!(may_end(Some(&record), &event(None), &viewer));

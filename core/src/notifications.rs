@@ -7,6 +7,7 @@
 //! role and channel *names* are resolved at delivery, by the bot that knows the guild.
 
 use crate::config::{GuildRuntime, PartnerRuntime, RuleRuntime};
+use crate::error::Failure;
 use crate::roles::GuildRole;
 use crate::videos::{duration, player_url};
 use kd_crds::notification::Event;
@@ -26,6 +27,9 @@ const READY: &str = "2";
 const DELETED: &str = "3";
 /// `KalturaSourceType::RECORDED_LIVE`: the VOD entry a live session or meeting recorded.
 const RECORDED_LIVE: &str = "36";
+/// `KalturaEntryDisplayInSearchType::SYSTEM`: an entry of the system, such as a meeting's
+/// template entry, which no one is told about.
+const DISPLAY_IN_SEARCH_SYSTEM: &str = "-1";
 /// What a rule's `mentionRoles` says to mention everyone.
 const EVERYONE: &str = "everyone";
 
@@ -61,6 +65,26 @@ pub struct EntryFacts {
     pub categories: Vec<String>,
     pub category_ids: Vec<String>,
     pub thumbnail_url: Option<String>,
+    /// The entry it was made from (`templateEntryId`): a scheduled recording names its
+    /// schedule event's template entry, which is how a meeting's recording is found.
+    pub template_entry_id: Option<String>,
+}
+
+/// Where a meeting was started: its recordings are posted there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StartedIn {
+    pub guild_id: String,
+    pub channel_id: String,
+}
+
+impl Occurrence {
+    /// The template entry a recording was made from, to look its meeting up by.
+    pub fn recording_template(&self) -> Option<&str> {
+        match (&self.event, &self.subject) {
+            (Event::RecordingReady, Subject::Entry(entry)) => entry.template_entry_id.as_deref(),
+            _ => None,
+        }
+    }
 }
 
 /// A meeting the bot started or ended, or a member joining one.
@@ -101,10 +125,11 @@ pub fn classify(notification: &Notification) -> Option<Occurrence> {
         || notification
             .object_type()
             .is_some_and(|t| t.ends_with("MediaEntry") || t == "KalturaBaseEntry");
-    if !is_entry {
+    if !is_entry || text(object, "displayInSearch") == DISPLAY_IN_SEARCH_SYSTEM {
         return None;
     }
     let status = text(object, "status");
+    let template = text(object, "templateEntryId");
     let event = match notification.event_type.as_str() {
         OBJECT_ADDED => Event::EntryAdded,
         OBJECT_DELETED => Event::EntryDeleted,
@@ -112,7 +137,8 @@ pub fn classify(notification: &Notification) -> Option<Occurrence> {
         OBJECT_CHANGED if status == READY => {
             let root = text(object, "rootEntryId");
             let recorded = text(object, "sourceType") == RECORDED_LIVE
-                || (!root.is_empty() && root != text(object, "id"));
+                || (!root.is_empty() && root != text(object, "id"))
+                || !template.is_empty();
             if recorded {
                 Event::RecordingReady
             } else {
@@ -134,6 +160,7 @@ pub fn classify(notification: &Notification) -> Option<Occurrence> {
             categories: list(object, "categories"),
             category_ids: list(object, "categoriesIds"),
             thumbnail_url: (!thumbnail.is_empty()).then_some(thumbnail),
+            template_entry_id: (!template.is_empty()).then_some(template),
         }),
     })
 }
@@ -265,17 +292,22 @@ fn truncate(text: &str, max: usize) -> String {
 
 /// The messages an occurrence routes to in a guild: one per matching rule, while the guild
 /// has notifications on. `watch_together` adds the Watch Together button to entries.
+///
+/// A meeting's recording (`started_in`: where its meeting was started) goes, in the meeting's
+/// guild, to the meeting's channel instead of the rules' channels, and once: as the first
+/// matching rule renders it (its template, mentions and rate). Other guilds route it as usual.
 pub fn route(
     guild_id: &str,
     guild: &GuildRuntime,
     partner: &PartnerRuntime,
     occurrence: &Occurrence,
     watch_together: bool,
+    started_in: Option<&StartedIn>,
 ) -> Vec<(String, Draft)> {
     if !guild.features.notifications {
         return Vec::new();
     }
-    guild
+    let mut routed: Vec<(String, Draft)> = guild
         .notification_rules
         .iter()
         .filter(|rule| matches(rule, occurrence))
@@ -283,7 +315,16 @@ pub fn route(
             let draft = render(guild_id, rule, partner, occurrence, watch_together);
             (rule.name.clone(), draft)
         })
-        .collect()
+        .collect();
+    if let Some(started) =
+        started_in.filter(|s| s.guild_id == guild_id && occurrence.recording_template().is_some())
+    {
+        routed.truncate(1);
+        for (_, draft) in &mut routed {
+            draft.channel = started.channel_id.clone();
+        }
+    }
+    routed
 }
 
 /// One rule's message for an occurrence. A template the API server accepted always renders;
@@ -334,6 +375,109 @@ pub fn render(
     }
 }
 
+/// The short name of a rule (`lectures` of `kaltura/lectures`), as members see it.
+pub fn rule_label(rule: &RuleRuntime) -> &str {
+    rule.name.rsplit('/').next().unwrap_or(&rule.name)
+}
+
+/// The guild's rule a member names, by `namespace/name` or by its name alone. Rules of other
+/// guilds are not looked at, so they stay invisible; an unknown name lists this guild's rules.
+pub fn find_rule<'a>(guild: &'a GuildRuntime, named: &str) -> Result<&'a RuleRuntime, Failure> {
+    let named = named.trim();
+    let rules = &guild.notification_rules;
+    rules
+        .iter()
+        .find(|r| r.name == named)
+        .or_else(|| rules.iter().find(|r| rule_label(r) == named))
+        .ok_or_else(|| {
+            let known: Vec<String> = rules
+                .iter()
+                .map(|r| format!("`{}`", rule_label(r)))
+                .collect();
+            Failure::invalid(if known.is_empty() {
+                format!("This server has no notification rule `{named}`; it has none at all.")
+            } else {
+                format!(
+                    "This server has no notification rule `{named}`. Its rules: {}.",
+                    known.join(", ")
+                )
+            })
+        })
+}
+
+/// Autocomplete for a rule: (label, `namespace/name`) of the guild's rules whose name contains
+/// what is typed, at most Discord's 25.
+pub fn rule_choices(guild: &GuildRuntime, typed: &str) -> Vec<(String, String)> {
+    let typed = typed.to_lowercase();
+    guild
+        .notification_rules
+        .iter()
+        .filter(|r| r.name.to_lowercase().contains(&typed))
+        .take(25)
+        .map(|r| (rule_label(r).to_string(), r.name.clone()))
+        .collect()
+}
+
+/// The id of the sample entry (and meeting) a test message shows.
+pub const SAMPLE_ENTRY: &str = "0_sample";
+
+/// An occurrence of `event` with sample values, for `/kaltura-notify test`; `member` (who asked)
+/// stands in as the host or the joining user.
+pub fn sample(event: Event, member: &str) -> Occurrence {
+    let subject = match event {
+        Event::EntryReady | Event::EntryAdded | Event::EntryDeleted | Event::RecordingReady => {
+            Subject::Entry(EntryFacts {
+                id: SAMPLE_ENTRY.into(),
+                name: "Sample video".into(),
+                description: "A sample of this rule's message.".into(),
+                duration_secs: Some(754),
+                owner: "sample-owner".into(),
+                tags: vec!["sample".into()],
+                categories: vec!["Samples".into()],
+                category_ids: Vec::new(),
+                thumbnail_url: None,
+                template_entry_id: None,
+            })
+        }
+        Event::MeetingStarted | Event::MeetingEnded | Event::UserJoined => {
+            Subject::Meeting(MeetingFacts {
+                id: "0".into(),
+                title: "Sample meeting".into(),
+                kind: "meeting".into(),
+                host: member.to_string(),
+                join_url: format!("/{} meeting-id:0", crate::command::Command::Join),
+            })
+        }
+    };
+    Occurrence { event, subject }
+}
+
+/// `/kaltura-notify test`: the named rule's message for a sample of its first event, rendered
+/// as delivery renders it (template, embed, mentions, Watch Together button), with a last line
+/// saying it is a test. Returns the rule's full name and the draft.
+pub fn test_message(who: &crate::gate::Allowed, named: &str) -> Result<(String, Draft), Failure> {
+    let guild = &who.guild.effective;
+    let rule = find_rule(guild, named)?;
+    let event = *rule.spec.events.first().ok_or_else(|| {
+        Failure::invalid(format!(
+            "The rule `{}` subscribes to no events.",
+            rule_label(rule)
+        ))
+    })?;
+    let occurrence = sample(event, &who.member.display_name);
+    let watch = who.config.application.activity_enabled;
+    let mut draft = render(&who.guild_id, rule, who.partner()?, &occurrence, watch);
+    let content = draft.message["content"].as_str().unwrap_or_default();
+    let note = format!(
+        "\n-# A test of the notification rule `{}` ({}), sent by {}.",
+        rule_label(rule),
+        event.name(),
+        who.member.display_name
+    );
+    draft.message["content"] = json!(format!("{content}{note}"));
+    Ok((rule.name.clone(), draft))
+}
+
 /// Records a meeting the bot started or ended as an event in the outbox, with the messages the
 /// guild's rules route it to. Its id is the meeting's and the event's, so the same meeting
 /// is announced once. A failure is logged: the meeting itself went ahead.
@@ -365,6 +509,7 @@ pub async fn announce_meeting(
         partner,
         &occurrence,
         watch,
+        None,
     );
     if routed.is_empty() {
         return;
@@ -570,6 +715,46 @@ mod tests {
     }
 
     #[test]
+    fn a_meetings_recording_goes_once_to_the_channel_it_was_started_in() {
+        let mut recording = lecture();
+        recording["templateEntryId"] = json!("0_tmpl");
+        let ready = classify(&entry_notification("3", recording)).unwrap();
+        assert_eq!(ready.event, Event::RecordingReady);
+        assert_eq!(ready.recording_template(), Some("0_tmpl"));
+        let mut template = lecture();
+        template["displayInSearch"] = json!(-1);
+        assert!(
+            classify(&entry_notification("2", template)).is_none(),
+            "a meeting's template entry is no event"
+        );
+
+        let mut guild = config(true).guilds[crate::testing::GUILD].clone();
+        guild.features.notifications = true;
+        let mut second = rule(vec![Event::RecordingReady], Filters::default());
+        second.name = "kaltura/second".into();
+        guild.notification_rules = vec![
+            rule(vec![Event::RecordingReady], Filters::default()),
+            second,
+        ];
+        let partner = config(true).partners["campus"].clone();
+        let started = StartedIn {
+            guild_id: "1".into(),
+            channel_id: "777".into(),
+        };
+        let routed = route("1", &guild, &partner, &ready, false, Some(&started));
+        assert_eq!(routed.len(), 1);
+        assert_eq!(routed[0].0, "kaltura/lectures");
+        assert_eq!(routed[0].1.channel, "777");
+        assert_eq!(routed[0].1.message["content"], "New: Optics (1:15) by prof");
+        // Another guild's rules route it to their own channels.
+        let elsewhere = route("2", &guild, &partner, &ready, false, Some(&started));
+        let channels: Vec<&str> = elsewhere.iter().map(|(_, d)| d.channel.as_str()).collect();
+        assert_eq!(channels, ["recordings", "recordings"]);
+        guild.notification_rules.clear();
+        assert!(route("1", &guild, &partner, &ready, false, Some(&started)).is_empty());
+    }
+
+    #[test]
     fn filters_each_match_by_any_value() {
         let ready = classify(&entry_notification("3", lecture())).unwrap();
         let by = |filters: Filters| matches(&rule(vec![Event::EntryReady], filters), &ready);
@@ -604,7 +789,7 @@ mod tests {
         guild.notification_rules = vec![rule(vec![Event::EntryReady], Filters::default())];
         let partner = config(true).partners["campus"].clone();
         let ready = classify(&entry_notification("3", lecture())).unwrap();
-        let routed = route("1", &guild, &partner, &ready, true);
+        let routed = route("1", &guild, &partner, &ready, true, None);
         assert_eq!(routed.len(), 1);
         let (rule_name, draft) = &routed[0];
         assert_eq!(rule_name, "kaltura/lectures");
@@ -642,7 +827,7 @@ mod tests {
             json!({"parse": [], "roles": []})
         );
         guild.features.notifications = false;
-        assert!(route("1", &guild, &partner, &ready, true).is_empty());
+        assert!(route("1", &guild, &partner, &ready, true, None).is_empty());
     }
 
     #[test]
@@ -676,6 +861,98 @@ mod tests {
         assert!(matches(&r, &started));
         let draft = render("1", &r, &partner, &started, true);
         assert_eq!(draft.message["content"], "ada started the meeting **Lab**.");
+        assert!(draft.message.get("embeds").is_none());
+    }
+
+    fn allowed_with(rules: Vec<RuleRuntime>) -> crate::gate::Allowed {
+        use crate::scope::{GuildScope, Scope};
+        use crate::testing::{GUILD, member, teacher_role};
+        let mut config = config(true);
+        let guild = config.guilds.get_mut(GUILD).unwrap();
+        guild.features.notifications = true;
+        guild.notification_rules = rules;
+        let guild = GuildScope::new(config.guild(GUILD).unwrap().clone(), Default::default());
+        Scope {
+            config: std::sync::Arc::new(config),
+            guild_id: GUILD.into(),
+            member: member(&[], true),
+            guild_roles: vec![teacher_role()],
+            guild: Some(guild),
+        }
+        .allow(crate::command::Command::Notify)
+        .unwrap()
+    }
+
+    #[test]
+    fn rules_are_found_by_full_or_short_name_and_unknown_ones_list_the_guilds() {
+        let mut meetings = rule(vec![Event::MeetingStarted], Filters::default());
+        meetings.name = "kaltura/meetings".into();
+        let who = allowed_with(vec![
+            rule(vec![Event::EntryReady], Filters::default()),
+            meetings,
+        ]);
+        let guild = &who.guild.effective;
+        assert_eq!(
+            find_rule(guild, "kaltura/lectures").unwrap().name,
+            "kaltura/lectures"
+        );
+        assert_eq!(
+            find_rule(guild, " meetings ").unwrap().name,
+            "kaltura/meetings"
+        );
+        let Err(Failure::Invalid(text)) = find_rule(guild, "other-guilds-rule") else {
+            panic!("an unknown rule is refused")
+        };
+        assert_eq!(
+            text,
+            "This server has no notification rule `other-guilds-rule`. Its rules: `lectures`, `meetings`."
+        );
+        assert_eq!(
+            rule_choices(guild, "MEET"),
+            [("meetings".to_string(), "kaltura/meetings".to_string())]
+        );
+        assert_eq!(rule_choices(guild, "").len(), 2);
+        let none = allowed_with(vec![]);
+        let Err(Failure::Invalid(text)) = find_rule(&none.guild.effective, "x") else {
+            panic!()
+        };
+        assert!(text.contains("it has none at all"), "{text}");
+    }
+
+    #[test]
+    fn a_test_message_renders_the_rules_first_event_as_delivery_does() {
+        let who = allowed_with(vec![rule(
+            vec![Event::RecordingReady, Event::EntryReady],
+            Filters {
+                tags: vec!["never-matches-a-sample".into()],
+                ..Filters::default()
+            },
+        )]);
+        let (name, draft) = test_message(&who, "lectures").unwrap();
+        assert_eq!(name, "kaltura/lectures");
+        assert_eq!(draft.channel, "recordings");
+        assert_eq!(draft.mention_roles, ["Students", "@everyone", "999"]);
+        let content = draft.message["content"].as_str().unwrap();
+        assert_eq!(
+            content,
+            "New: Sample video (12:34) by sample-owner\n-# A test of the notification rule `lectures` (recordingReady), sent by Ada."
+        );
+        assert_eq!(draft.message["embeds"][0]["title"], "Sample video");
+        assert_eq!(
+            draft.message["components"][0]["components"][0]["custom_id"],
+            watch_button(SAMPLE_ENTRY)
+        );
+
+        let mut started = rule(vec![Event::MeetingStarted], Filters::default());
+        started.spec.template = None;
+        let who = allowed_with(vec![started]);
+        let (_, draft) = test_message(&who, "kaltura/lectures").unwrap();
+        assert!(
+            draft.message["content"]
+                .as_str()
+                .unwrap()
+                .starts_with("Ada started the meeting **Sample meeting**.")
+        );
         assert!(draft.message.get("embeds").is_none());
     }
 

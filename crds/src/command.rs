@@ -14,6 +14,7 @@ pub enum Command {
     VideoSearch,
     Watch,
     Config,
+    Notify,
 }
 
 /// The feature a command belongs to; commands of a feature that is off are not registered and
@@ -23,6 +24,7 @@ pub enum Feature {
     Meetings,
     VideoSearch,
     WatchTogether,
+    Notifications,
 }
 
 /// The options of the commands, by the name Discord shows.
@@ -39,6 +41,8 @@ pub enum Opt {
     /// A setting key of `/kaltura-config`.
     Key,
     Value,
+    /// A NotificationRule of `/kaltura-notify test`.
+    Rule,
 }
 
 /// The subcommands of the settings command.
@@ -49,9 +53,16 @@ pub enum ConfigAction {
     Reset,
 }
 
+/// The subcommands of the notifications command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotifyAction {
+    /// Post a sample of a rule's message in its channel.
+    Test,
+}
+
 impl Command {
     /// Every command, in the order they are registered.
-    pub const ALL: [Command; 7] = [
+    pub const ALL: [Command; 8] = [
         Command::Start,
         Command::Join,
         Command::List,
@@ -59,6 +70,7 @@ impl Command {
         Command::VideoSearch,
         Command::Watch,
         Command::Config,
+        Command::Notify,
     ];
 
     /// The slash command's name, as members type it.
@@ -71,6 +83,7 @@ impl Command {
             Command::VideoSearch => "kaltura-video-search",
             Command::Watch => "kaltura-watch",
             Command::Config => "kaltura-config",
+            Command::Notify => "kaltura-notify",
         }
     }
 
@@ -91,8 +104,15 @@ impl Command {
             }
             Command::VideoSearch => Some(Feature::VideoSearch),
             Command::Watch => Some(Feature::WatchTogether),
+            Command::Notify => Some(Feature::Notifications),
             Command::Config => None,
         }
+    }
+
+    /// Whether only members with Manage Server may run it (it changes or tests the server's
+    /// setup); Discord hides it from others by default too.
+    pub fn needs_manage_server(self) -> bool {
+        matches!(self, Command::Config | Command::Notify)
     }
 
     /// The options it takes (over all its subcommands), in the order they are registered.
@@ -104,6 +124,7 @@ impl Command {
             Command::VideoSearch => &[Opt::Query, Opt::Limit],
             Command::Watch => &[Opt::Entry],
             Command::Config => &[Opt::Key, Opt::Value],
+            Command::Notify => &[Opt::Rule],
         }
     }
 
@@ -114,6 +135,7 @@ impl Command {
             Some(Feature::Meetings) => features.meetings,
             Some(Feature::VideoSearch) => features.video_search,
             Some(Feature::WatchTogether) => features.watch_together,
+            Some(Feature::Notifications) => features.notifications,
         }
     }
 }
@@ -136,11 +158,12 @@ impl Opt {
             Opt::Entry => "entry",
             Opt::Key => "key",
             Opt::Value => "value",
+            Opt::Rule => "rule",
         }
     }
 
     pub fn parse(name: &str) -> Option<Self> {
-        const ALL: [Opt; 9] = [
+        const ALL: [Opt; 10] = [
             Opt::Type,
             Opt::Title,
             Opt::Description,
@@ -150,6 +173,7 @@ impl Opt {
             Opt::Entry,
             Opt::Key,
             Opt::Value,
+            Opt::Rule,
         ];
         ALL.into_iter().find(|o| o.name() == name)
     }
@@ -179,6 +203,20 @@ impl ConfigAction {
     }
 }
 
+impl NotifyAction {
+    pub const ALL: [NotifyAction; 1] = [NotifyAction::Test];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            NotifyAction::Test => "test",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.name() == name)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,6 +234,9 @@ mod tests {
         assert_eq!(Command::parse("kaltura-nope"), None);
         for action in ConfigAction::ALL {
             assert_eq!(ConfigAction::parse(action.name()), Some(action));
+        }
+        for action in NotifyAction::ALL {
+            assert_eq!(NotifyAction::parse(action.name()), Some(action));
         }
         for command in Command::ALL {
             for opt in command.options() {
@@ -224,5 +265,11 @@ mod tests {
         };
         assert!(Command::Watch.enabled(&watch));
         assert!(!Command::Start.enabled(&watch));
+        let notify = Features {
+            notifications: true,
+            ..none
+        };
+        assert!(Command::Notify.enabled(&notify));
+        assert!(!Command::Notify.enabled(&watch));
     }
 }

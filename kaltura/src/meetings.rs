@@ -10,6 +10,8 @@ use serde_json::{Value, json};
 
 /// `KalturaScheduleEventStatus::ACTIVE`.
 const STATUS_ACTIVE: i64 = 2;
+/// `KalturaEntryDisplayInSearchType::SYSTEM`: an entry of the system, listed nowhere.
+pub const DISPLAY_IN_SEARCH_SYSTEM: i64 = -1;
 
 /// The tag that marks a schedule object as belonging to a Discord guild.
 pub fn guild_tag(guild_id: &str) -> String {
@@ -21,6 +23,9 @@ pub fn guild_tag(guild_id: &str) -> String {
 pub struct Meeting {
     pub event: ScheduleEvent,
     pub resource: ScheduleResource,
+    /// The event's template entry: Kaltura creates the meeting's recordings from it, and
+    /// they carry its id as their `templateEntryId`.
+    pub template_entry_id: String,
 }
 
 #[derive(Debug, Clone)]
@@ -58,11 +63,27 @@ pub struct Attendee<'a> {
 }
 
 impl Client {
-    /// Create the room: resource, event and their link in one multirequest.
+    /// Create the room: its template entry, resource, event and the event's link to the
+    /// resource in one multirequest.
     pub async fn meeting_create(&self, new: &NewMeeting<'_>) -> Result<Meeting> {
         let tag = guild_tag(new.guild_id);
         let now = unix_now();
         let mut request = MultiRequest::new();
+        // What ties a recording to its meeting: the event's templateEntryId, which Kaltura
+        // sets on the entries it records (as for any scheduled recording). A system entry,
+        // so it shows in no search.
+        let template = request.add(
+            "media",
+            "add",
+            json!({"entry": {
+                "objectType": "KalturaMediaEntry",
+                "name": new.title,
+                "mediaType": 1,
+                "userId": new.owner_id,
+                "tags": tag,
+                "displayInSearch": DISPLAY_IN_SEARCH_SYSTEM,
+            }}),
+        );
         let resource = request.add(
             "schedule_scheduleresource",
             "add",
@@ -80,6 +101,7 @@ impl Client {
             "recurrenceType": 0,
             "ownerId": new.owner_id,
             "tags": tag,
+            "templateEntryId": MultiRequest::result_ref(template, "id"),
         });
         // Absent rather than null: Kaltura would store a null over its default.
         if let Some(description) = new.description {
@@ -109,13 +131,23 @@ impl Client {
                 .ok_or_else(|| Error::Decode("missing multirequest result".into()))?
                 .map_err(Error::from)
         };
+        let template: Value = next()?;
         let resource: ScheduleResource = decode(next()?)?;
         let event: ScheduleEvent = decode(next()?)?;
         let link: ScheduleEventResource = decode(next()?)?;
         if link.event_id != event.id || link.resource_id != resource.id {
             return Err(Error::Decode("event/resource link does not match".into()));
         }
-        Ok(Meeting { event, resource })
+        let template_entry_id = template["id"]
+            .as_str()
+            .filter(|id| event.template_entry_id.as_deref() == Some(*id))
+            .ok_or_else(|| Error::Decode("the event's template entry does not match".into()))?
+            .to_string();
+        Ok(Meeting {
+            event,
+            resource,
+            template_entry_id,
+        })
     }
 
     /// The guild's meetings that are active and not yet over.

@@ -195,6 +195,8 @@ pub struct ScheduleEvent {
     pub end_date: Option<i64>,
     pub tags: Option<String>,
     pub owner_id: Option<String>,
+    /// The entry the event's recordings are made from (`KalturaEntryScheduleEvent`).
+    pub template_entry_id: Option<String>,
     pub object_type: Option<String>,
 }
 

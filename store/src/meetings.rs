@@ -25,10 +25,14 @@ pub struct Meeting {
     pub created_by: String,
     pub created_at: i64,
     pub state: MeetingState,
+    /// The Discord channel it was started in (none when started through the HTTP API).
+    pub channel_id: Option<String>,
+    /// The Kaltura entry its recordings are made from (none for meetings recorded before).
+    pub template_entry_id: Option<String>,
 }
 
-const COLUMNS: &str =
-    "guild_id, meeting_id, resource_id, kind, title, created_by, created_at, ended_by, ended_at";
+const COLUMNS: &str = "guild_id, meeting_id, resource_id, kind, title, created_by, created_at, \
+     ended_by, ended_at, channel_id, template_entry_id";
 
 fn meeting(row: &AnyRow) -> std::result::Result<Meeting, sqlx::Error> {
     let ended_by: Option<String> = row.try_get("ended_by")?;
@@ -45,6 +49,8 @@ fn meeting(row: &AnyRow) -> std::result::Result<Meeting, sqlx::Error> {
             (Some(by), Some(at)) => MeetingState::Ended { by, at },
             _ => MeetingState::Active,
         },
+        channel_id: row.try_get("channel_id")?,
+        template_entry_id: row.try_get("template_entry_id")?,
     })
 }
 
@@ -52,8 +58,9 @@ impl Store {
     /// Records a meeting just created in Kaltura (its `state` is ignored: it starts active).
     pub async fn add_meeting(&self, m: &Meeting) -> Result<()> {
         sqlx::query(
-            "INSERT INTO meetings (guild_id, meeting_id, resource_id, kind, title, created_by, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO meetings (guild_id, meeting_id, resource_id, kind, title, created_by, created_at,
+                 channel_id, template_entry_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&m.guild_id)
         .bind(&m.meeting_id)
@@ -62,6 +69,8 @@ impl Store {
         .bind(&m.title)
         .bind(&m.created_by)
         .bind(m.created_at)
+        .bind(&m.channel_id)
+        .bind(&m.template_entry_id)
         .execute(self.pool())
         .await?;
         Ok(())
@@ -87,6 +96,17 @@ impl Store {
         ))
         .bind(guild_id)
         .bind(meeting_id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.as_ref().map(meeting).transpose()?)
+    }
+
+    /// The meeting whose recordings are made from this template entry, of any guild.
+    pub async fn meeting_by_template(&self, template_entry_id: &str) -> Result<Option<Meeting>> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM meetings WHERE template_entry_id = $1"
+        ))
+        .bind(template_entry_id)
         .fetch_optional(self.pool())
         .await?;
         Ok(row.as_ref().map(meeting).transpose()?)

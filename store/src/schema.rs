@@ -105,6 +105,11 @@ const STEPS: &[&str] = &[
         detail TEXT,
         PRIMARY KEY (message_id, attempt)
     )",
+    // 5: where a meeting was started, and its template entry, which its recordings name (their
+    // templateEntryId), so a recording is posted where its meeting was started
+    "ALTER TABLE meetings ADD COLUMN channel_id TEXT;
+    ALTER TABLE meetings ADD COLUMN template_entry_id TEXT;
+    CREATE INDEX meetings_template_entry ON meetings (template_entry_id)",
 ];
 
 pub(crate) async fn migrate(store: &Store) -> Result<()> {

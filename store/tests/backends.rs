@@ -64,6 +64,8 @@ fn meeting(guild: &str, id: &str, at: i64) -> Meeting {
         created_by: "111".into(),
         created_at: at,
         state: MeetingState::Active,
+        channel_id: Some(format!("c{id}")),
+        template_entry_id: Some(format!("0_t{id}")),
     }
 }
 
@@ -152,6 +154,20 @@ async fn meetings_suite(store: &Store) {
     );
     assert_eq!(store.active_meetings("g1").await.unwrap().len(), 1);
     assert_eq!(store.meeting("g1", "9").await.unwrap(), None);
+    // A recording finds its meeting by the template entry it was made from, ended or not.
+    let recorded = store.meeting_by_template("0_t2").await.unwrap().unwrap();
+    assert_eq!(
+        (recorded.guild_id.as_str(), recorded.channel_id.as_deref()),
+        ("g1", Some("c2"))
+    );
+    assert_eq!(store.meeting_by_template("0_t9").await.unwrap(), None);
+    let api = Meeting {
+        channel_id: None,
+        template_entry_id: None,
+        ..meeting("g2", "4", 500)
+    };
+    store.add_meeting(&api).await.unwrap();
+    assert_eq!(store.meeting("g2", "4").await.unwrap(), Some(api));
 }
 
 async fn watch_suite(store: &Store) {

@@ -23,6 +23,8 @@ async fn commands_follow_the_guild_features() {
             "{expected} missing from {names:?}"
         );
     }
+    // Notifications are off in this world: no `/kaltura-notify` (see bot_notify.rs).
+    assert!(!names.contains(&Command::Notify.name().to_string()));
     let config = world.discord.commands(Some(world.guild.id)).unwrap();
     let manage = config
         .iter()

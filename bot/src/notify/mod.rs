@@ -310,23 +310,24 @@ impl Deliverer {
     /// `POST /channels/{id}/messages` with the nonce, through the rate-limited client.
     async fn post(&self, bot: &Bot, draft: &Draft, nonce: &str) -> Result<String, SendError> {
         let channel = self.channel_of(bot, draft).await?;
-        let roles = bot.roles_of(&draft.guild_id).await;
-        let body = finish(draft, &roles, nonce);
-        let route = Route::CreateMessage {
-            channel_id: channel,
-        };
-        let request = Request::builder(&route)
-            .body(serde_json::to_vec(&body).expect("JSON"))
-            .build()
-            .map_err(|e| SendError::Unsendable(e.to_string()))?;
-        match bot.http().request::<Created>(request).await {
-            Ok(response) => match response.model().await {
-                Ok(created) => Ok(created.id),
-                // Sent, but the answer was lost: the retry's nonce finds the message.
-                Err(err) => Err(SendError::Network(err.to_string())),
-            },
-            Err(err) => Err(send_error(&err)),
-        }
+        post_to(bot, channel, draft, nonce).await
+    }
+
+    /// Sends a draft at once, outside the outbox (`/kaltura-notify test`): the same channel
+    /// lookup, body and client as delivery, but no retry, pacing or counts, since the member
+    /// waits for the answer. Returns the channel it went to; on failure, the channel if it was
+    /// found and why.
+    pub(crate) async fn send_now(
+        &self,
+        bot: &Bot,
+        draft: &Draft,
+        nonce: &str,
+    ) -> Result<u64, (Option<u64>, SendError)> {
+        let channel = self.channel_of(bot, draft).await.map_err(|e| (None, e))?;
+        post_to(bot, channel, draft, nonce)
+            .await
+            .map(|_| channel)
+            .map_err(|e| (Some(channel), e))
     }
 
     /// The draft's channel id: given, or found by name among the guild's channels.
@@ -375,6 +376,27 @@ impl Deliverer {
         found
             .ok_or_else(|| no_channel(draft))
             .and_then(|id| parse(&id))
+    }
+}
+
+/// The draft as Discord takes it (mentions resolved, the nonce) posted in `channel`.
+async fn post_to(bot: &Bot, channel: u64, draft: &Draft, nonce: &str) -> Result<String, SendError> {
+    let roles = bot.roles_of(&draft.guild_id).await;
+    let body = finish(draft, &roles, nonce);
+    let route = Route::CreateMessage {
+        channel_id: channel,
+    };
+    let request = Request::builder(&route)
+        .body(serde_json::to_vec(&body).expect("JSON"))
+        .build()
+        .map_err(|e| SendError::Unsendable(e.to_string()))?;
+    match bot.http().request::<Created>(request).await {
+        Ok(response) => match response.model().await {
+            Ok(created) => Ok(created.id),
+            // Sent, but the answer was lost: the retry's nonce finds the message.
+            Err(err) => Err(SendError::Network(err.to_string())),
+        },
+        Err(err) => Err(send_error(&err)),
     }
 }
 

@@ -7,7 +7,7 @@ use kd_store::Outcome;
 use std::time::Duration;
 
 /// Discord's JSON error codes that no retry can fix.
-const UNKNOWN_CHANNEL: u64 = 10003;
+pub const UNKNOWN_CHANNEL: u64 = 10003;
 const MISSING_ACCESS: u64 = 50001;
 const MISSING_PERMISSIONS: u64 = 50013;
 const CANNOT_SEND_IN_CHANNEL: u64 = 50008;
@@ -84,43 +84,74 @@ pub fn outcome(
             }
         }
     };
+    let error = match &result {
+        Ok(_) => String::new(),
+        Err(err) => err.to_string(),
+    };
     match result {
         Ok(discord_message_id) => Outcome::Delivered { discord_message_id },
-        Err(SendError::RateLimited {
-            retry_after,
-            global,
-        }) => {
+        Err(SendError::RateLimited { retry_after, .. }) => {
             // Discord's own wait, never less; a rate limit is no sign of trouble, so it does
             // not count towards giving up unless it keeps coming.
             let wait = Duration::from_secs_f64(retry_after.max(0.0)).max(policy.min_delay);
-            let scope = if global { "global " } else { "" };
-            retry(format!("{scope}rate limited for {retry_after}s"), wait)
+            retry(error, wait)
         }
-        Err(SendError::Status {
-            status,
-            code,
-            message,
-        }) => {
-            let permanent = matches!(
-                code,
-                UNKNOWN_CHANNEL | MISSING_ACCESS | MISSING_PERMISSIONS | CANNOT_SEND_IN_CHANNEL
-            ) || ((400..500).contains(&status) && status != 408);
-            let error = if code == 0 {
-                format!("Discord answered {status}")
-            } else {
-                format!("Discord answered {status}: {message} ({code})")
-            };
-            if permanent {
+        Err(err @ SendError::Status { .. }) => {
+            if err.is_permanent() {
                 Outcome::Failed { reason: error }
             } else {
                 retry(error, policy.delay(attempt))
             }
         }
-        Err(SendError::Network(error)) => retry(
-            format!("Discord unreachable: {error}"),
-            policy.delay(attempt),
-        ),
+        Err(SendError::Network(_)) => retry(error, policy.delay(attempt)),
         Err(SendError::Unsendable(reason)) => Outcome::Failed { reason },
+    }
+}
+
+impl SendError {
+    /// Whether no retry can fix it: a deleted channel, a missing permission, another 4xx.
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            SendError::Status { status, code, .. } => {
+                is_refusal(*code)
+                    || *code == UNKNOWN_CHANNEL
+                    || ((400..500).contains(status) && *status != 408)
+            }
+            SendError::Unsendable(_) => true,
+            SendError::RateLimited { .. } | SendError::Network(_) => false,
+        }
+    }
+}
+
+/// Discord's codes for a bot that may not see or post in a channel.
+pub fn is_refusal(code: u64) -> bool {
+    matches!(
+        code,
+        MISSING_ACCESS | MISSING_PERMISSIONS | CANNOT_SEND_IN_CHANNEL
+    )
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendError::RateLimited {
+                retry_after,
+                global,
+            } => {
+                let scope = if *global { "global " } else { "" };
+                write!(f, "{scope}rate limited for {retry_after}s")
+            }
+            SendError::Status {
+                status, code: 0, ..
+            } => write!(f, "Discord answered {status}"),
+            SendError::Status {
+                status,
+                code,
+                message,
+            } => write!(f, "Discord answered {status}: {message} ({code})"),
+            SendError::Network(error) => write!(f, "Discord unreachable: {error}"),
+            SendError::Unsendable(reason) => f.write_str(reason),
+        }
     }
 }
 

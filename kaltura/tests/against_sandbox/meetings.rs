@@ -63,6 +63,16 @@ async fn create_list_join_end() {
         .find(|e| e["id"] == meeting.event.id)
         .unwrap();
     assert_eq!(event["tags"], "discordguild1283874310720716890");
+    // Its recordings are made from a template entry of the system, listed nowhere.
+    assert_eq!(event["templateEntryId"], meeting.template_entry_id.as_str());
+    let template = sandbox
+        .entries()
+        .into_iter()
+        .find(|e| e["id"] == meeting.template_entry_id.as_str())
+        .unwrap();
+    assert_eq!(template["name"], "PHYS 101 office hours");
+    assert_eq!(template["userId"], "prof.curie");
+    assert_eq!(template["displayInSearch"], -1);
 
     let link = join_link(
         &secret(&sandbox),

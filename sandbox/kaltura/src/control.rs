@@ -62,6 +62,11 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
         "an upload that finishes {name, description?, tags?, categories?, userId?, duration? (s), recording?: false}: the entry is added, then READY, each change sent to the notification templates; answers the entry",
     ),
     (
+        "POST",
+        "/_sandbox/events/{event_id}/recording",
+        "the meeting is recorded: an entry from the event's templateEntryId is added, then READY (both notified); answers the entry",
+    ),
+    (
         "PUT",
         "/_sandbox/partners/{partner_id}/status",
         "{status: active | blocked | fullyBlocked}: a blocked partner's calls, session.start included, answer SERVICE_FORBIDDEN_CONTENT_BLOCKED (or _FULLY_BLOCKED)",
@@ -88,6 +93,7 @@ pub fn router() -> Router<Shared> {
         )
         .route("/_sandbox/partners/{partner_id}/entries", post(publish))
         .route("/_sandbox/partners/{partner_id}/status", put(set_status))
+        .route("/_sandbox/events/{event_id}/recording", post(record))
         .layer(tower_http::cors::CorsLayer::permissive())
 }
 
@@ -299,6 +305,21 @@ async fn set_status(
     let Status { status } = body(&bytes)?;
     sandbox.knobs.set_partner_status(id, status);
     Ok(Json(sandbox.knobs.to_json()))
+}
+
+async fn record(
+    State(sandbox): State<Shared>,
+    Path(event_id): Path<String>,
+) -> Result<Json<Value>, Refused> {
+    let id: i64 = event_id.parse().map_err(|_| {
+        Refused(
+            StatusCode::BAD_REQUEST,
+            format!("event id must be a number, not {event_id:?}"),
+        )
+    })?;
+    crate::services::record(&sandbox, id)
+        .map(Json)
+        .map_err(|e| Refused(StatusCode::NOT_FOUND, e))
 }
 
 /// Give the partner a new admin secret (`secret`, or a random one) and return it.

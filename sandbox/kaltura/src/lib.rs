@@ -228,6 +228,13 @@ impl KalturaSandbox {
         self.sandbox.store().events.clone()
     }
 
+    /// The meeting (schedule event) `event_id` is recorded, as its room uploads a recording: an
+    /// entry made from the event's template entry is added and becomes READY, each change
+    /// notified to the active templates. Returns the ready entry.
+    pub fn record_meeting(&self, event_id: i64) -> anyhow::Result<Value> {
+        services::record(&self.sandbox, event_id).map_err(|e| anyhow::anyhow!(e))
+    }
+
     /// Notifications sent from notification templates so far, in completion order.
     pub fn notifications(&self) -> Vec<webhook::NotificationRecord> {
         self.sandbox.notifier.records()

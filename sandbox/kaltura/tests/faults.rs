@@ -72,6 +72,39 @@ impl Api {
         serde_json::from_str(&body).unwrap()
     }
 
+    /// A schedule event whose recordings are made from a template entry, as the product makes
+    /// a meeting: its id and the template entry's.
+    async fn meeting_with_template(&self, title: &str) -> (i64, String) {
+        let ks = self.ks(self.sandbox.admin_secret()).await;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let (_, _, body) = self
+            .call(
+                "media",
+                "add",
+                json!({"format": 1, "ks": ks, "entry": {"objectType": "KalturaMediaEntry",
+                       "name": title, "userId": "prof", "tags": "optics", "displayInSearch": -1}}),
+            )
+            .await;
+        let template: Value = serde_json::from_str(&body).unwrap();
+        let (_, _, body) = self
+            .call(
+                "schedule_scheduleevent",
+                "add",
+                json!({"format": 1, "ks": ks, "scheduleEvent": {"objectType": "KalturaRecordScheduleEvent",
+                       "summary": title, "startDate": now - 60, "endDate": now + 60,
+                       "templateEntryId": template["id"]}}),
+            )
+            .await;
+        let event: Value = serde_json::from_str(&body).unwrap();
+        (
+            event["id"].as_i64().unwrap(),
+            template["id"].as_str().unwrap().into(),
+        )
+    }
+
     async fn list(&self, ks: &Value, format: i64) -> String {
         self.call("media", "list", json!({"format": format, "ks": ks}))
             .await
@@ -362,6 +395,38 @@ async fn partner_get_names_the_account_and_a_blocked_partner_is_refused_everythi
 }
 
 #[tokio::test]
+async fn a_meeting_is_recorded_from_its_template_entry() {
+    let api = Api::new().await;
+    let (event, template) = api.meeting_with_template("Optics lab").await;
+    let (status, recording) = api
+        .control("POST", &format!("/_sandbox/events/{event}/recording"), None)
+        .await;
+    assert_eq!(status, 200, "{recording}");
+    assert_eq!(recording["templateEntryId"], template.as_str());
+    assert_eq!(
+        (&recording["name"], &recording["userId"], &recording["tags"]),
+        (&json!("Optics lab"), &json!("prof"), &json!("optics"))
+    );
+    assert_eq!(recording["status"], "2");
+    assert!((60..120).contains(&recording["duration"].as_i64().unwrap()));
+    // The template is a system entry: listed nowhere, the recording is.
+    let ks = api.ks(api.sandbox.admin_secret()).await;
+    let listed = json_of(&api.list(&ks, 1).await);
+    let ids: Vec<&str> = listed["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert!(!ids.contains(&template.as_str()), "{ids:?}");
+    assert!(ids.contains(&recording["id"].as_str().unwrap()));
+    let (status, _) = api
+        .control("POST", "/_sandbox/events/999999/recording", None)
+        .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
 async fn every_listed_control_route_is_served() {
     let api = Api::new().await;
     let (status, info) = api.control("GET", "/_sandbox", None).await;
@@ -370,11 +435,13 @@ async fn every_listed_control_route_is_served() {
     let routes = info["routes"].as_array().unwrap();
     assert_eq!(routes.len(), kd_sandbox_kaltura::control::ROUTES.len());
     let pid = api.sandbox.partner_id().to_string();
+    let event = api.meeting_with_template("Listed").await.0.to_string();
     for route in routes {
         let path = route["path"]
             .as_str()
             .unwrap()
-            .replace("{partner_id}", &pid);
+            .replace("{partner_id}", &pid)
+            .replace("{event_id}", &event);
         for method in route["method"].as_str().unwrap().split('|') {
             let body = match (method, path.as_str()) {
                 ("PUT", "/_sandbox/faults/slow") => Some(json!({"delay_ms": 1})),

@@ -72,12 +72,21 @@ fn filter_matches(entry: &Value, filter: &Params<'_>) -> bool {
         .all(|(wanted, check)| wanted.as_deref().is_none_or(|v| check(entry, v)))
 }
 
+/// `KalturaEntryDisplayInSearchType::SYSTEM`: Kaltura leaves such entries (e.g. the template
+/// entry of a scheduled recording) out of every list and search; `get` still finds them.
+const DISPLAY_IN_SEARCH_SYSTEM: i64 = -1;
+
+fn listed(entry: &Value) -> bool {
+    entry["displayInSearch"].as_i64() != Some(DISPLAY_IN_SEARCH_SYSTEM)
+}
+
 fn matching(call: &Call<'_>) -> Vec<Value> {
     let filter = call.params.obj("filter");
     let store = call.sandbox.store();
     let mut found: Vec<Value> = store
         .entries
         .iter()
+        .filter(|e| listed(e))
         .filter(|e| filter.as_ref().is_none_or(|f| filter_matches(e, f)))
         .cloned()
         .collect();
@@ -144,7 +153,7 @@ pub(crate) fn create(sandbox: &Sandbox, partner_id: i64, owner: &str, input: Par
             "objectType": "KalturaMediaEntry", "id": id, "name": "", "description": "", "tags": "",
             "partnerId": partner_id, "userId": owner, "creatorId": owner, "categories": "", "categoriesIds": "",
             "status": "7", "type": "1", "mediaType": 1, "duration": 0, "msDuration": 0, "plays": 0, "views": 0,
-            "createdAt": now, "updatedAt": now,
+            "displayInSearch": 1, "createdAt": now, "updatedAt": now,
             "thumbnailUrl": format!("{base}/p/{partner_id}/thumbnail/entry_id/{id}"),
         });
         apply_update(
@@ -162,6 +171,55 @@ pub(crate) fn create(sandbox: &Sandbox, partner_id: i64, owner: &str, input: Par
         &entry,
     );
     entry
+}
+
+/// The fields of a template entry a scheduled recording takes over (its owner, metadata and
+/// where it is published).
+const FROM_TEMPLATE: &[&str] = &[
+    "name",
+    "description",
+    "tags",
+    "userId",
+    "creatorId",
+    "categories",
+    "categoriesIds",
+];
+
+/// What a meeting's room does when its recording is uploaded: an entry made from the schedule
+/// event's template entry (its `templateEntryId`) is added (OBJECT_ADDED), then becomes READY
+/// with the meeting's length so far (OBJECT_CHANGED). Returns the ready entry.
+pub fn record(sandbox: &Sandbox, event_id: i64) -> Result<Value, String> {
+    let (partner_id, started, template) = {
+        let store = sandbox.store();
+        let event = store
+            .events
+            .iter()
+            .find(|e| e["id"] == event_id)
+            .ok_or_else(|| format!("no schedule event {event_id}"))?;
+        let template_id = event["templateEntryId"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| format!("schedule event {event_id} has no templateEntryId"))?;
+        let template = store
+            .entries
+            .iter()
+            .find(|e| e["id"] == template_id)
+            .cloned()
+            .ok_or_else(|| format!("no template entry {template_id}"))?;
+        let started = event["startDate"].as_i64().unwrap_or_default();
+        let partner_id = event["partnerId"].as_i64().unwrap_or_default();
+        (partner_id, started, template)
+    };
+    let mut input = json!({"templateEntryId": template["id"]});
+    for field in FROM_TEMPLATE {
+        input[*field] = template[*field].clone();
+    }
+    let owner = template["userId"].as_str().unwrap_or_default();
+    let entry = create(sandbox, partner_id, owner, Params(&input));
+    let length = (crate::now() - started).max(1);
+    let ready = json!({"status": "2", "duration": length, "msDuration": length * 1000});
+    let id = entry["id"].as_str().unwrap_or_default();
+    change(sandbox, id, Some(Params(&ready))).map_err(|e| e.message)
 }
 
 /// Update an entry; also how tests move an entry's status (e.g. to READY "2"); raises OBJECT_CHANGED.
@@ -342,6 +400,7 @@ pub fn esearch(call: &Call<'_>) -> CallResult {
         store
             .entries
             .iter()
+            .filter(|e| listed(e))
             .filter_map(|entry| {
                 let hits = evaluate(entry, &operator)?;
                 let score = hits.iter().map(|h| h.weight).sum();

@@ -8,6 +8,8 @@ mod schedule;
 mod session;
 mod users;
 
+pub(crate) use media::record;
+
 use crate::ks::{self, KsReason, Session};
 use crate::params::Params;
 use crate::state::Sandbox;
