@@ -215,7 +215,7 @@ impl Bot {
         let mut report = self.tracker.lock().expect("tracker lock").report(
             &config.application.application_id,
             &revision,
-            config.guilds.keys(),
+            config.guilds.keys().chain(&config.clearing),
         );
         report.notifications = self.deliverer.counts();
         let roles = self.guild_roles.read().expect("roles lock");
@@ -878,25 +878,37 @@ impl Bot {
 
     async fn register_now(&self, guild_id: &str) {
         let config = self.config.borrow().clone();
-        let Some(guild) = GuildScope::load(&config, &self.store, guild_id).await else {
-            return;
+        // A guild being let go gets the empty set, which removes every command of ours there.
+        let clearing = config.guild(guild_id).is_none() && config.clearing.contains(guild_id);
+        let set = if clearing {
+            Vec::new()
+        } else {
+            let Some(guild) = GuildScope::load(&config, &self.store, guild_id).await else {
+                return;
+            };
+            // Without its overrides the set could be wrong (a feature turned off from Discord
+            // back on): keep what Discord has until the store answers.
+            if guild.degraded {
+                tracing::warn!(
+                    guild = guild_id,
+                    "stored settings unreadable; command registration postponed"
+                );
+                return;
+            }
+            commands::command_set(&guild.effective.features)
         };
-        // Without its overrides the set could be wrong (a feature turned off from Discord
-        // back on): keep what Discord has until the store answers.
-        if guild.degraded {
-            tracing::warn!(
-                guild = guild_id,
-                "stored settings unreadable; command registration postponed"
-            );
-            return;
-        }
-        let set = commands::command_set(&guild.effective.features);
         let fingerprint = commands::fingerprint(&set);
         let app = &config.application.application_id;
-        let registered = Registration::Registered {
-            commands: set.len(),
-            fingerprint: fingerprint.clone(),
-            revision: config.revision.clone(),
+        let registered = if clearing {
+            Registration::Cleared {
+                revision: config.revision.clone(),
+            }
+        } else {
+            Registration::Registered {
+                commands: set.len(),
+                fingerprint: fingerprint.clone(),
+                revision: config.revision.clone(),
+            }
         };
         if self
             .store
@@ -957,7 +969,7 @@ impl Bot {
         let mut config = self.config.clone();
         loop {
             let current = config.borrow_and_update().clone();
-            for guild_id in current.guilds.keys() {
+            for guild_id in current.guilds.keys().chain(&current.clearing) {
                 self.enqueue_registration(guild_id.clone());
             }
             self.metrics.set_revision(&current.revision);

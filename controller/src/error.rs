@@ -35,6 +35,9 @@ pub enum Error {
         name: String,
         error: kube::Error,
     },
+    /// Adding or removing a GuildConfig's finalizer failed.
+    #[error("updating the finalizer of GuildConfig {name} failed: {error}")]
+    Finalizer { name: String, error: kube::Error },
     /// No ready endpoint of the bot Service.
     #[error("no ready bot pod")]
     NoBotPod,
@@ -53,6 +56,7 @@ impl Error {
             Error::Apply { .. } => "apply",
             Error::Prune { .. } => "prune",
             Error::Status { .. } => "status",
+            Error::Finalizer { .. } => "finalizer",
             Error::NoBotPod | Error::BotReport { .. } => "bot_report",
         }
     }

@@ -144,3 +144,51 @@ async fn the_bot_process_serves_follows_its_config_file_and_reports_metrics() {
         "the admin secret reached the log"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guild_to_clear_loses_its_commands_and_is_reported_cleared() {
+    let Outside {
+        discord,
+        kaltura,
+        guild,
+        ..
+    } = Outside::start().await;
+    let config = kd_tests::runtime_config(&discord, &kaltura, guild.id);
+    let bot = WorkloadProcess::bot(
+        env!("CARGO_BIN_EXE_kaltura-discord"),
+        &discord,
+        &kaltura,
+        &config,
+        &["--shards", "1", "--poll", "100ms"],
+        Stdio::null(),
+    );
+    bot.ready().await;
+    wait("commands registered")
+        .until(async || (!discord.commands(Some(guild.id)).unwrap().is_empty()).then_some(()))
+        .await;
+
+    // What the operator renders for a GuildConfig being deleted.
+    let id = guild.id.to_string();
+    let mut guilds = config.guilds.clone();
+    guilds.remove(&id);
+    let clearing = kd_core::config::RuntimeConfig::new(config.application, config.partners, guilds)
+        .with_clearing([id.clone()].into());
+    bot.write_config(&clearing);
+    let report = wait("the guild reported cleared")
+        .until(async || {
+            let report: kd_core::report::BotReport =
+                serde_json::from_str(http::body(&bot.get("/status")?)?).ok()?;
+            matches!(report.guilds.get(&id), Some(Registration::Cleared { .. })).then_some(report)
+        })
+        .await;
+    assert_eq!(
+        report.guilds[&id],
+        Registration::Cleared {
+            revision: clearing.revision.clone()
+        }
+    );
+    assert!(
+        discord.commands(Some(guild.id)).unwrap().is_empty(),
+        "no command of ours is left in the guild"
+    );
+}

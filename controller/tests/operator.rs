@@ -3,6 +3,7 @@
 //! ConfigMap it renders (as the kubelet would mount it), and the status read back with kubectl.
 
 use kd_controller::reconcile::conditions::{reasons, types};
+use kd_controller::reconcile::finalizer::FINALIZER;
 use kd_core::command::Command as SlashCommand;
 use kd_core::config::RuntimeConfig;
 use kd_crds::LocalRef;
@@ -605,4 +606,227 @@ async fn of_two_operators_only_the_leader_writes_and_the_other_takes_over_withou
 fn ts(text: &str) -> std::time::Duration {
     let at: k8s_openapi::jiff::Timestamp = text.parse().unwrap();
     std::time::Duration::from_nanos(at.as_nanosecond() as u64)
+}
+
+/// The operator and a bot running the config it rendered, with physics-101 Ready and holding
+/// the finalizer: `(operator, bot, log)`.
+async fn serving(
+    outside: &Outside,
+    kubectl: &Kubectl,
+    dir: &Path,
+    extra: &[&str],
+) -> (Running, WorkloadProcess, std::path::PathBuf) {
+    let operator = Operator::start(&kubectl.kubeconfig, dir, "operator", extra).process;
+    let log = dir.join("operator.log");
+    let config = eventually("the rendered ConfigMap", &log, || rendered_config(kubectl)).await;
+    let bot = WorkloadProcess::bot(
+        BIN,
+        &outside.discord,
+        &outside.kaltura,
+        &config,
+        &[],
+        Stdio::null(),
+    );
+    kubectl.apply(&endpoint_slice(bot.port));
+    eventually("physics-101 Ready and holding the finalizer", &log, || {
+        let gc = kubectl.json(&["get", "guildconfig", "physics-101", "-n", NS])?;
+        (gc["metadata"]["finalizers"] == serde_json::json!([FINALIZER])
+            && condition(&gc, types::READY)?.0 == "True")
+            .then_some(())
+    })
+    .await;
+    assert!(
+        !outside
+            .discord
+            .commands(Some(outside.guild.id))
+            .unwrap()
+            .is_empty(),
+        "the guild has its commands"
+    );
+    (operator, bot, log)
+}
+
+/// `kubectl delete <what> --wait` in the background: it returns once the object is gone.
+fn delete(kubectl: &Kubectl, what: &[&str]) -> tokio::task::JoinHandle<Result<String, String>> {
+    let kubectl = Kubectl {
+        kubeconfig: kubectl.kubeconfig.clone(),
+    };
+    let mut args = vec!["delete", "-n", NS, "--wait", "--timeout=60s"];
+    args.extend(what);
+    let args: Vec<String> = args.into_iter().map(String::from).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        kubectl.run(&args, None)
+    })
+}
+
+/// The notes of the Events with `reason` about GuildConfig `name`.
+fn event_notes(kubectl: &Kubectl, name: &str, reason: &str) -> Vec<String> {
+    let selector = format!("reason={reason},involvedObject.name={name}");
+    let events = kubectl
+        .json(&["get", "events", "-n", NS, "--field-selector", &selector])
+        .unwrap_or_default();
+    events["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            Some(format!(
+                "{} {}",
+                e["type"].as_str()?,
+                e["message"].as_str()?
+            ))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deleted_guild_config_goes_once_the_bot_removed_its_commands() {
+    let outside = Outside::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_cluster, kubectl) = cluster(&outside, dir.path()).await;
+    let (_operator, bot, log) = serving(&outside, &kubectl, dir.path(), &[]).await;
+    let guild_id = outside.guild.id.to_string();
+
+    // The finalizer holds the GuildConfig while the bot has not cleared the guild yet.
+    let deleting = delete(&kubectl, &["guildconfig", "physics-101"]);
+    let clearing = eventually("the guild rendered for clearing", &log, || {
+        rendered_config(&kubectl).filter(|c| c.clearing.contains(&guild_id))
+    })
+    .await;
+    assert!(clearing.guild(&guild_id).is_none());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let held = kubectl
+        .json(&["get", "guildconfig", "physics-101", "-n", NS])
+        .expect("still there");
+    assert!(held["metadata"]["deletionTimestamp"].is_string());
+    assert_eq!(condition(&held, types::READY).unwrap().1, reasons::DELETING);
+    assert!(!deleting.is_finished(), "kubectl delete --wait still waits");
+    assert!(
+        !outside
+            .discord
+            .commands(Some(outside.guild.id))
+            .unwrap()
+            .is_empty()
+    );
+
+    // Once the bot runs that revision it clears the guild, and only then the object goes.
+    bot.write_config(&clearing);
+    deleting.await.unwrap().expect("kubectl delete --wait");
+    assert_eq!(
+        outside.discord.commands(Some(outside.guild.id)).unwrap(),
+        Vec::<serde_json::Value>::new(),
+        "the guild's commands were removed before the GuildConfig went"
+    );
+    let notes = eventually("the CommandsCleared Event", &log, || {
+        Some(event_notes(
+            &kubectl,
+            "physics-101",
+            reasons::COMMANDS_CLEARED,
+        ))
+        .filter(|n| !n.is_empty())
+    })
+    .await;
+    assert!(
+        notes[0].starts_with("Normal ") && notes[0].contains(&guild_id),
+        "{notes:?}"
+    );
+
+    // The application's workloads go with it by their owner references.
+    kubectl.ok(&[
+        "delete",
+        "dapp",
+        "campus-bot",
+        "-n",
+        NS,
+        "--wait",
+        "--timeout=30s",
+    ]);
+    for kind in ["deployments", "services", "configmaps"] {
+        let left = kubectl.ok(&[
+            "get",
+            kind,
+            "-n",
+            NS,
+            "-l",
+            "app.kubernetes.io/instance=campus-bot",
+            "-o",
+            "name",
+        ]);
+        assert_eq!(left.trim(), "", "{kind} left behind");
+    }
+    // With its application gone nothing can clear a guild: the finalizer goes at once, saying so.
+    deleting_without_application(&kubectl, &log).await;
+}
+
+async fn deleting_without_application(kubectl: &Kubectl, log: &Path) {
+    let started = std::time::Instant::now();
+    delete(kubectl, &["guildconfig", "lost"])
+        .await
+        .unwrap()
+        .expect("kubectl delete --wait");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let notes = eventually("the CommandsLeftBehind Event", log, || {
+        Some(event_notes(kubectl, "lost", reasons::COMMANDS_LEFT_BEHIND)).filter(|n| !n.is_empty())
+    })
+    .await;
+    assert!(
+        notes[0].starts_with("Warning ")
+            && notes[0].contains("DiscordApplication campus-bot is gone"),
+        "{notes:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_the_bot_down_the_finalizer_goes_after_the_timeout_naming_what_was_left() {
+    let outside = Outside::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_cluster, kubectl) = cluster(&outside, dir.path()).await;
+    let (_operator, bot, log) = serving(
+        &outside,
+        &kubectl,
+        dir.path(),
+        &["--finalizer-timeout", "4s"],
+    )
+    .await;
+    drop(bot);
+
+    let started = std::time::Instant::now();
+    delete(&kubectl, &["guildconfig", "physics-101"])
+        .await
+        .unwrap()
+        .expect("kubectl delete --wait");
+    // The timeout counts from the deletionTimestamp, which has whole seconds (up to one early).
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "held for the timeout, gone after {:?}",
+        started.elapsed()
+    );
+    assert!(
+        !outside
+            .discord
+            .commands(Some(outside.guild.id))
+            .unwrap()
+            .is_empty(),
+        "nobody removed the commands"
+    );
+    let notes = eventually("the CommandsLeftBehind Event", &log, || {
+        Some(event_notes(
+            &kubectl,
+            "physics-101",
+            reasons::COMMANDS_LEFT_BEHIND,
+        ))
+        .filter(|n| !n.is_empty())
+    })
+    .await;
+    let guild_id = outside.guild.id.to_string();
+    assert!(
+        notes[0].starts_with("Warning ")
+            && notes[0].contains(&format!(
+                "the slash commands of guild {guild_id} may still be registered"
+            ))
+            && notes[0].contains("the bot did not report")
+            && notes[0].contains("within 4s"),
+        "{notes:?}"
+    );
 }

@@ -10,7 +10,7 @@ use kd_crds::partner::SessionPolicies;
 use kd_crds::role_mapping::RoleRule;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -22,6 +22,11 @@ pub struct RuntimeConfig {
     pub partners: BTreeMap<String, PartnerRuntime>,
     /// Guilds by Discord guild id.
     pub guilds: BTreeMap<String, GuildRuntime>,
+    /// Guild ids whose GuildConfig is being deleted: the bot removes their commands and reports
+    /// them cleared, so the operator can let the GuildConfig go. Absent when empty, so a config
+    /// without deletions keeps its revision.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub clearing: BTreeSet<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -122,9 +127,17 @@ impl RuntimeConfig {
             application,
             partners,
             guilds,
+            clearing: BTreeSet::new(),
         };
         config.revision = config.content_hash();
         config
+    }
+
+    /// The same config that also clears the commands of `guild_ids`, resealed.
+    pub fn with_clearing(mut self, guild_ids: BTreeSet<String>) -> Self {
+        self.clearing = guild_ids;
+        self.revision = self.content_hash();
+        self
     }
 
     fn content_hash(&self) -> String {

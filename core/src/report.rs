@@ -18,7 +18,7 @@ pub struct BotReport {
     /// Gateway shards this process runs, and how many of them are connected (READY received).
     pub shards: u32,
     pub shards_connected: u32,
-    /// Every guild of the running config, by guild id.
+    /// Every guild of the running config, by guild id, those it clears included.
     pub guilds: BTreeMap<String, Registration>,
     /// The roles of each configured guild the bot has seen (from the gateway), by guild id: the
     /// operator resolves RoleMapping rules that name a role by name against them.
@@ -57,7 +57,11 @@ pub enum Registration {
         fingerprint: String,
         revision: String,
     },
-    /// Discord refused the command set; `error` is what it said.
+    /// The guild is being let go (its GuildConfig is being deleted) and Discord holds no
+    /// commands of ours for it any more.
+    #[serde(rename_all = "camelCase")]
+    Cleared { revision: String },
+    /// Discord refused the command set (or clearing it); `error` is what it said.
     #[serde(rename_all = "camelCase")]
     Failed { error: String, revision: String },
 }
@@ -85,7 +89,7 @@ impl Tracker {
             .insert(guild_id.to_string(), registration);
     }
 
-    /// The report for the configured `guilds`: guilds no longer configured are left out,
+    /// The report for the configured `guilds` (those being cleared included): others are left out,
     /// guilds not checked yet are `Pending`.
     pub fn report<'a>(
         &self,
@@ -154,6 +158,13 @@ mod tests {
 
     #[test]
     fn the_wire_shape_is_tagged_camel_case() {
+        assert_eq!(
+            serde_json::to_value(Registration::Cleared {
+                revision: "r".into()
+            })
+            .unwrap(),
+            serde_json::json!({"state": "cleared", "revision": "r"})
+        );
         let json = serde_json::to_value(Registration::Failed {
             error: "Missing Access".into(),
             revision: "r".into(),

@@ -162,14 +162,17 @@ impl Checker<'_> {
         for guild in &self.catalog.guilds {
             let k = key("GuildConfig", guild);
             let spec = &guild.spec;
-            by_guild
-                .entry((
-                    k.namespace.clone(),
-                    spec.application_ref.name.clone(),
-                    spec.guild_id.clone(),
-                ))
-                .or_default()
-                .push(k.name.clone());
+            // One being deleted is on its way out: the GuildConfig replacing it is no duplicate.
+            if guild.metadata.deletion_timestamp.is_none() {
+                by_guild
+                    .entry((
+                        k.namespace.clone(),
+                        spec.application_ref.name.clone(),
+                        spec.guild_id.clone(),
+                    ))
+                    .or_default()
+                    .push(k.name.clone());
+            }
             let Some(app) = find(
                 &self.catalog.applications,
                 &k.namespace,

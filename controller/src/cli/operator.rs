@@ -33,6 +33,10 @@ pub struct Args {
     /// a change of its Secret).
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     verify_every: Duration,
+    /// How long a deleted GuildConfig waits for the bot to remove the guild's commands before
+    /// its finalizer is released anyway (with a Warning Event).
+    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
+    finalizer_timeout: Duration,
     /// Reconcile only while holding the leader Lease, so several replicas never write at once.
     #[arg(long, env = "KD_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
     leader_election: bool,
@@ -95,6 +99,7 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         workload_image: args.workload_image,
         resync: args.resync,
         verify_every: args.verify_every,
+        finalizer_timeout: args.finalizer_timeout,
         election: args.leader_election.then(|| operator::leader::Election {
             namespace: args.lease_namespace,
             name: args.lease_name,

@@ -4,6 +4,7 @@
 //! Messages come from conditions and errors, which never carry a secret's value. Publishing is
 //! best effort and off the reconcile path: a queue feeds one background task.
 
+use crate::reconcile::conditions::reasons;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::Client;
@@ -23,7 +24,8 @@ pub struct Notice {
 }
 
 /// One Notice per condition whose status changed from `previous` (or that is new): Normal when
-/// it turned True, Warning otherwise (every condition of ours is good when True).
+/// it turned True, Warning otherwise (every condition of ours is good when True), but for a
+/// GuildConfig being deleted, which is not ready on purpose.
 pub fn flips(previous: &[Condition], next: &[Condition]) -> Vec<Notice> {
     next.iter()
         .filter(|c| {
@@ -33,7 +35,7 @@ pub fn flips(previous: &[Condition], next: &[Condition]) -> Vec<Notice> {
                 .is_none_or(|p| p.status != c.status)
         })
         .map(|c| Notice {
-            warning: c.status != "True",
+            warning: c.status != "True" && c.reason != reasons::DELETING,
             reason: c.reason.clone(),
             action: "Reconcile",
             note: truncate(format!("{} is {}: {}", c.type_, c.status, c.message)),
@@ -160,6 +162,11 @@ mod tests {
             ]
         );
         assert!(flips(&after, &after).is_empty());
+        let deleting = [condition("Ready", "False", "Deleting", "being deleted")];
+        assert!(
+            !flips(&before, &deleting)[0].warning,
+            "a deletion is no warning"
+        );
     }
 
     #[test]

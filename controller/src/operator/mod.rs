@@ -8,6 +8,7 @@
 mod apply;
 mod credentials;
 pub mod events;
+mod finalizers;
 mod index;
 pub mod leader;
 pub mod metrics;
@@ -41,6 +42,8 @@ pub struct Options {
     /// How often each KalturaPartner's credentials are checked against Kaltura (besides on
     /// create and on a change of its Secret).
     pub verify_every: Duration,
+    /// How long a deleted GuildConfig waits for the bot to clear its commands.
+    pub finalizer_timeout: Duration,
     /// Reconcile only while holding this Lease; always when None (a single replica).
     pub election: Option<leader::Election>,
 }
@@ -183,12 +186,23 @@ async fn reconcile(
     let statuses = status::compute(&catalog, &findings, &rendered, &observed, &now);
     writer.metrics().observe_reports(&observed.bots);
     // Failed applies are in status as conditions and counted as errors; reports are only status.
-    let mut errors: Vec<Error> = observed
-        .applied
+    let mut errors: Vec<Error> = std::mem::take(&mut observed.applied)
         .into_values()
         .filter_map(Result::err)
         .collect();
     errors.extend(writer.write(&catalog, statuses).await);
+    // After the statuses: a GuildConfig let go here is gone before its status could be written.
+    errors.extend(
+        finalizers::settle(
+            client,
+            writer.events(),
+            &catalog,
+            &rendered,
+            &observed,
+            options.finalizer_timeout,
+        )
+        .await,
+    );
     errors
 }
 

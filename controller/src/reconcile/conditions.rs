@@ -40,6 +40,12 @@ pub mod reasons {
     pub const PENDING: &str = "Pending";
     pub const REGISTRATION_FAILED: &str = "RegistrationFailed";
     pub const VERIFIED: &str = "Verified";
+    /// GuildConfig: deleted; its finalizer waits for the bot to remove the guild's commands.
+    pub const DELETING: &str = "Deleting";
+    /// GuildConfig Event: the bot removed the guild's commands, so its finalizer went.
+    pub const COMMANDS_CLEARED: &str = "CommandsCleared";
+    /// GuildConfig Event: its finalizer went although the guild's commands may be left.
+    pub const COMMANDS_LEFT_BEHIND: &str = "CommandsLeftBehind";
     /// Kaltura refused the admin secret (`START_SESSION_ERROR`, `INVALID_PARTNER_ID`, ...).
     pub const CREDENTIALS_REFUSED: &str = "CredentialsRefused";
     /// The partner is blocked in Kaltura (`SERVICE_FORBIDDEN_CONTENT_BLOCKED`, `..._FULLY_BLOCKED`).

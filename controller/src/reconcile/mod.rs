@@ -2,6 +2,7 @@
 //! the resources to what should run.
 
 pub mod conditions;
+pub mod finalizer;
 pub mod render;
 pub mod status;
 pub mod verification;

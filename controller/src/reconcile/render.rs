@@ -66,11 +66,17 @@ fn render_application(
     let mut partners = BTreeMap::new();
     let mut guilds = BTreeMap::new();
     let mut left_out = Vec::new();
+    let mut clearing = BTreeSet::new();
     let ours = catalog
         .guilds
         .iter()
         .filter(|g| namespace(*g) == ns && g.spec.application_ref.name == app.name_any());
     for guild in ours {
+        // Being deleted, broken or not: the bot is to remove its commands (see `finalizer`).
+        if guild.metadata.deletion_timestamp.is_some() {
+            clearing.insert(guild.spec.guild_id.clone());
+            continue;
+        }
         if broken.contains(&object_key("GuildConfig", guild)) {
             left_out.push(guild.name_any());
             continue;
@@ -90,6 +96,8 @@ fn render_application(
             guild_runtime(catalog, guild, partner_name, broken),
         );
     }
+    // A guild another GuildConfig still serves keeps its commands.
+    clearing.retain(|id| !guilds.contains_key(id));
     let application = ApplicationRuntime {
         name: app.name_any(),
         namespace: ns,
@@ -102,7 +110,7 @@ fn render_application(
     };
     Rendered {
         application: object_key("DiscordApplication", app),
-        config: RuntimeConfig::new(application, partners, guilds),
+        config: RuntimeConfig::new(application, partners, guilds).with_clearing(clearing),
         left_out,
     }
 }
@@ -235,6 +243,28 @@ mod tests {
         let rendered = render(&catalog).remove(0);
         assert_eq!(rendered.left_out, ["copy"]);
         assert_eq!(rendered.config.guilds.len(), 2);
+    }
+
+    #[test]
+    fn a_deleted_guild_is_rendered_for_clearing_unless_another_serves_it() {
+        let mut catalog = examples();
+        let deleted = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            "2026-12-02T20:00:00Z".parse().unwrap(),
+        ));
+        catalog.guilds[0].metadata.deletion_timestamp = deleted;
+        let id = catalog.guilds[0].spec.guild_id.clone();
+        let config = render(&catalog).remove(0).config;
+        assert!(config.guild(&id).is_none());
+        assert_eq!(config.clearing, [id.clone()].into());
+        assert_ne!(
+            config.revision,
+            render(&examples()).remove(0).config.revision
+        );
+        let mut copy = examples().guilds[0].clone();
+        copy.metadata.name = Some("copy".into());
+        catalog.guilds.push(copy);
+        let config = render(&catalog).remove(0).config;
+        assert!(config.guild(&id).is_some() && config.clearing.is_empty());
     }
 
     #[test]

@@ -71,7 +71,7 @@ pub fn merge(reports: Vec<BotReport>) -> Option<BotReport> {
 
 fn rank(state: &Registration) -> u8 {
     match state {
-        Registration::Registered { .. } => 0,
+        Registration::Registered { .. } | Registration::Cleared { .. } => 0,
         Registration::Pending => 1,
         Registration::Failed { .. } => 2,
     }
@@ -527,6 +527,12 @@ fn guild_status(
             format!("DiscordApplication {} is not valid", app.name),
         );
     };
+    if rendered.config.clearing.contains(guild_id) {
+        return not_ready(
+            reasons::DELETING,
+            "being deleted: the bot is removing the guild's commands".into(),
+        );
+    }
     if rendered.config.guild(guild_id).is_none() {
         return not_ready(
             reasons::NOT_RENDERED,
@@ -557,7 +563,8 @@ fn guild_status(
                 report.command_set_version
             ),
         ),
-        Registration::Pending => Observation::new(
+        // Cleared is the state of a guild left out, so here it can only be an older report's.
+        Registration::Pending | Registration::Cleared { .. } => Observation::new(
             types::COMMANDS_REGISTERED,
             Truth::False,
             reasons::PENDING,
