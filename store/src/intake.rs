@@ -15,7 +15,8 @@ const MAX_BATCH: usize = 100;
 /// Rows per multi-row statement, well under both backends' limits on parameters.
 const ROWS_PER_STATEMENT: usize = 100;
 
-/// The events waiting to be written, and who writes them.
+/// The events waiting to be written, and who writes them. A call whose event is not in the
+/// batch it started (more than `MAX_BATCH` were waiting) takes the writer again after it.
 #[derive(Default)]
 pub(crate) struct Intake {
     queue: Mutex<Vec<Queued>>,
@@ -76,11 +77,6 @@ impl Queued {
     }
 }
 
-/// A batch's answer; none when its writer died (a bug), which is an error like any other.
-fn answered(answer: std::result::Result<Result<bool>, oneshot::error::RecvError>) -> Result<bool> {
-    answer.unwrap_or(Err(StoreError::Database(sqlx::Error::WorkerCrashed)))
-}
-
 /// `($1, $2), ($3, $4)`: `rows` rows of `width` parameters.
 fn tuples(rows: usize, width: usize) -> String {
     (0..rows)
@@ -106,29 +102,31 @@ impl Store {
         let (done, mut answer) = oneshot::channel();
         let queued = Queued::new(event, messages, done);
         self.intake.queue.lock().expect("intake queue").push(queued);
-        let writer = tokio::select! {
-            // Written along with an earlier batch while waiting: done.
-            answer = &mut answer => return answered(answer),
-            writer = self.intake.writer.clone().lock_owned() => writer,
-        };
-        let batch: Vec<Queued> = {
-            let mut queue = self.intake.queue.lock().expect("intake queue");
-            let take = queue.len().min(MAX_BATCH);
-            queue.drain(..take).collect()
-        };
-        if batch.is_empty() {
-            // Taken by the batch that was written just before this call got the writer.
-            drop(writer);
-        } else {
-            // A task of its own holds the writer: a caller that goes away (its HTTP
-            // connection closed) cannot cut the batch short for the others in it.
-            let store = self.clone();
-            tokio::spawn(async move {
-                store.write_batch(batch).await;
-                drop(writer);
-            });
+        loop {
+            let writer = tokio::select! {
+                biased;
+                // Written along with a batch while waiting: done.
+                answer = &mut answer => {
+                    return answer.unwrap_or(Err(StoreError::Database(sqlx::Error::WorkerCrashed)));
+                }
+                writer = self.intake.writer.clone().lock_owned() => writer,
+            };
+            let batch: Vec<Queued> = {
+                let mut queue = self.intake.queue.lock().expect("intake queue");
+                let take = queue.len().min(MAX_BATCH);
+                queue.drain(..take).collect()
+            };
+            // Empty: the batch written just before took this call's event, and its answer is in.
+            if !batch.is_empty() {
+                // A task of its own holds the writer: a caller that goes away (its HTTP
+                // connection closed) cannot cut the batch short for the others in it.
+                let store = self.clone();
+                tokio::spawn(async move {
+                    store.write_batch(batch).await;
+                    drop(writer);
+                });
+            }
         }
-        answered(answer.await)
     }
 
     async fn write_batch(&self, batch: Vec<Queued>) {
