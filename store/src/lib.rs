@@ -3,6 +3,7 @@
 //! replica); PostgreSQL serves several replicas. The same SQL runs on both through sqlx's
 //! `Any` driver, so the backends cannot drift apart.
 
+mod intake;
 mod meetings;
 mod outbox;
 mod overrides;
@@ -65,6 +66,8 @@ pub struct Store {
     /// PostgreSQL: the pool of the one LISTEN connection, started on first use.
     listen_pool: Option<PgPool>,
     listener: Arc<OnceCell<()>>,
+    /// `record_event`'s group commit (see `intake.rs`).
+    intake: Arc<intake::Intake>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,7 +89,7 @@ impl Store {
     /// Opens (and for SQLite creates) the store at `url` and brings its schema up to date.
     pub async fn open(url: &str) -> Result<Self> {
         install_default_drivers();
-        let (backend, url, connections) = if let Some(rest) = url.strip_prefix("sqlite:") {
+        let (backend, url, connections, file) = if let Some(rest) = url.strip_prefix("sqlite:") {
             // One writer at a time is SQLite's nature; an in-memory database must share one
             // connection to be one database.
             let memory = rest.contains(":memory:");
@@ -95,9 +98,9 @@ impl Store {
             } else {
                 format!("{url}?mode=rwc")
             };
-            (Backend::Sqlite, url, if memory { 1 } else { 4 })
+            (Backend::Sqlite, url, if memory { 1 } else { 4 }, !memory)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            (Backend::Postgres, url.to_string(), 10)
+            (Backend::Postgres, url.to_string(), 10, false)
         } else {
             let scheme = url.split(':').next().unwrap_or_default();
             return Err(StoreError::Url(format!("{scheme}:...")));
@@ -107,6 +110,14 @@ impl Store {
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect(&url)
             .await?;
+        if file {
+            // Write-ahead logging: readers (the delivery loop) and the writer do not block each
+            // other, and a commit is one fsync of the log. `synchronous` stays FULL, so a
+            // commit is on disk when it returns. The setting is kept in the file.
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await?;
+        }
         let listen_pool = match backend {
             Backend::Postgres => Some(PgPoolOptions::new().max_connections(1).connect_lazy(&url)?),
             Backend::Sqlite => None,
@@ -117,6 +128,7 @@ impl Store {
             signals: broadcast::channel(4096).0,
             listen_pool,
             listener: Arc::default(),
+            intake: Arc::default(),
         };
         schema::migrate(&store).await?;
         Ok(store)

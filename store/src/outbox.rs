@@ -1,8 +1,9 @@
 //! The notification outbox: Kaltura events, stored once by their notification id, and the
 //! Discord messages they route to, delivered in order per channel by one owner at a time.
 //!
-//! A channel row carries the next sequence number and the delivery lease (owner, expiry), so
-//! the same SQL orders and serialises delivery on SQLite and PostgreSQL. Each message has a
+//! Events come in through `record_event` (intake.rs). A channel row carries the last sequence
+//! number taken and the delivery lease (owner, expiry), so the same SQL orders and serialises
+//! delivery on SQLite and PostgreSQL. Each message has a
 //! nonce derived from its id: sent with `enforce_nonce`, a repeat after a crash returns the
 //! message Discord already created instead of a second one. See docs/notifications.md.
 
@@ -39,7 +40,7 @@ pub enum MessageState {
 }
 
 impl MessageState {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
             Self::Delivered => "delivered",
@@ -168,61 +169,6 @@ fn sendable(pending: Vec<OutboxMessage>, now: i64) -> Vec<OutboxMessage> {
 }
 
 impl Store {
-    /// Stores an event and the messages it routes to, atomically. `false` when the
-    /// notification id is already stored (a retried delivery): nothing changes then.
-    pub async fn record_event(
-        &self,
-        event: &NewEvent<'_>,
-        messages: &[NewMessage<'_>],
-    ) -> Result<bool> {
-        let mut tx = self.pool().begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO notification_events (notification_id, partner_id, kind, payload, received_at)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (notification_id) DO NOTHING",
-        )
-        .bind(event.notification_id)
-        .bind(event.partner_id)
-        .bind(event.kind)
-        .bind(event.payload)
-        .bind(event.received_at)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
-            return Ok(false);
-        }
-        for new in messages {
-            // The channel row's update locks it until commit: sequence numbers follow commit order.
-            let seq: i64 = sqlx::query_scalar(
-                "INSERT INTO notification_channels (channel_id, next_seq) VALUES ($1, 1)
-                 ON CONFLICT (channel_id) DO UPDATE SET next_seq = notification_channels.next_seq + 1
-                 RETURNING next_seq",
-            )
-            .bind(new.channel_id)
-            .fetch_one(&mut *tx)
-            .await?;
-            let id = message_id(event.notification_id, new.rule, new.channel_id);
-            sqlx::query(&format!(
-                "INSERT INTO notification_messages ({COLUMNS}, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, 0, NULL, NULL, $9)
-                 ON CONFLICT (message_id) DO NOTHING"
-            ))
-            .bind(&id)
-            .bind(event.notification_id)
-            .bind(new.rule)
-            .bind(new.channel_id)
-            .bind(seq)
-            .bind(nonce_for(&id))
-            .bind(new.body)
-            .bind(MessageState::Pending.as_str())
-            .bind(event.received_at)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(true)
-    }
-
     /// Channels with pending messages and no live lease: where a deliverer should look.
     pub async fn due_channels(&self, now: i64) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(

@@ -548,6 +548,73 @@ async fn racing_owners(a: &Store, b: &Store) {
     );
 }
 
+/// Concurrent intake on one store (written together, by group commit): each notification once,
+/// however many times and however concurrently it comes; every channel numbered 1, 2, ... in
+/// the order of commit, without gaps. Returns each call's answer by notification id.
+async fn concurrent_intake(
+    store: &Store,
+    tag: &str,
+    payload_of: fn(usize) -> String,
+) -> Vec<(String, kd_store::Result<bool>)> {
+    let channels: Vec<String> = (1..=3).map(|c| format!("{tag}-q{c}")).collect();
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..60 {
+        let store = store.clone();
+        // Every id twice (a retry arriving while the first is being written).
+        let id = format!("{tag}-{}", i / 2);
+        let channel = channels[i / 2 % 3].clone();
+        let payload = payload_of(i / 2);
+        calls.spawn(async move {
+            let event = NewEvent {
+                notification_id: &id,
+                partner_id: 101,
+                kind: "entryReady",
+                payload: &payload,
+                received_at: 1,
+            };
+            let routes = [NewMessage {
+                rule: "burst",
+                channel_id: &channel,
+                body: "{}",
+            }];
+            let answer = store.record_event(&event, &routes).await;
+            (id, answer)
+        });
+    }
+    let answers = calls.join_all().await;
+    for channel in &channels {
+        let outbox = store.channel_outbox(channel).await.unwrap();
+        assert_eq!(
+            outbox.iter().map(|m| m.seq).collect::<Vec<_>>(),
+            (1..=outbox.len() as i64).collect::<Vec<_>>(),
+            "{channel}"
+        );
+    }
+    answers
+}
+
+/// Each of the 30 ids was new exactly once, but `refused`, whose every call failed.
+fn once_each(answers: &[(String, kd_store::Result<bool>)], tag: &str, refused: Option<usize>) {
+    for n in 0..30 {
+        let id = format!("{tag}-{n}");
+        let calls: Vec<_> = answers
+            .iter()
+            .filter(|(i, _)| *i == id)
+            .map(|(_, a)| a)
+            .collect();
+        if refused == Some(n) {
+            assert!(calls.iter().all(|a| a.is_err()), "{id}: {calls:?}");
+        } else {
+            let new = calls.iter().filter(|a| matches!(a, Ok(true))).count();
+            assert_eq!(
+                (new, calls.iter().all(|a| a.is_ok())),
+                (1, true),
+                "{id}: {calls:?}"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn sqlite_outbox() {
     let dir = tempfile::tempdir().unwrap();
@@ -556,6 +623,11 @@ async fn sqlite_outbox() {
     outbox_suite(&store).await;
     let other = Store::open(&url).await.unwrap();
     racing_owners(&store, &other).await;
+    once_each(
+        &concurrent_intake(&store, "many", |_| "{}".into()).await,
+        "many",
+        None,
+    );
 }
 
 #[tokio::test]
@@ -570,6 +642,15 @@ async fn postgres_outbox() {
     let (x, y) = tokio::join!(a.record_event(&dup, &routes), b.record_event(&dup, &routes));
     assert!(x.unwrap() ^ y.unwrap());
     assert_eq!(a.channel_outbox("dup").await.unwrap().len(), 1);
+    once_each(
+        &concurrent_intake(&b, "many", |_| "{}".into()).await,
+        "many",
+        None,
+    );
+    // A notification PostgreSQL refuses (text cannot hold NUL) fails alone, not the batch it
+    // was written with.
+    let nul = |n| if n == 7 { "\0".into() } else { "{}".into() };
+    once_each(&concurrent_intake(&a, "nul", nul).await, "nul", Some(7));
     a.pool_close().await;
     b.pool_close().await;
     db.drop_now().await;
