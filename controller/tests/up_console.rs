@@ -1,8 +1,8 @@
 //! The console of `kaltura-discord up` in Chromium (playwright-core): a member of the seeded
 //! Physics 101 runs `/kaltura-video-search` from the composer, sees the results with their
 //! buttons, presses Watch, lands in Watch Together through the Discord sandbox's Activity host
-//! page and sees the player play; then publishes a recording from the Kaltura panel and sees
-//! its notification arrive in `#recordings`. Screenshots:
+//! page and sees the player play; then publishes an upload (entry ready) and a recording
+//! from the Kaltura panel and sees each notification arrive in `#recordings`. Screenshots:
 //! `target/artifacts/up_console_*_desktop.png`.
 
 mod up_support;
@@ -104,20 +104,23 @@ async fn a_member_searches_and_starts_watch_together_from_the_console() {
     assert!(player["time"].as_f64().unwrap() > 1.0, "{seen}");
     assert_eq!(player["state"], "playing", "{seen}");
     assert!(player["entry"].is_string(), "{seen}");
-    let notification = &seen["notification"];
-    let text = notification["text"].as_str().unwrap();
-    assert!(
-        text.contains("New recording: Recording 1 from the console (45:00)"),
-        "{notification}"
-    );
-    assert!(
-        notification["buttons"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|b| b == "Watch Together"),
-        "{notification}"
-    );
+    for (event, name) in [
+        ("entryReady", "Upload 1 from the console"),
+        ("recordingReady", "Recording 2 from the console"),
+    ] {
+        let notification = &seen[event];
+        let text = notification["text"].as_str().unwrap_or_default();
+        assert!(
+            text.contains(&format!("New recording: {name} (45:00)")),
+            "{event}: {seen}"
+        );
+        assert!(
+            notification["buttons"]
+                .as_array()
+                .is_some_and(|b| b.iter().any(|b| b == "Watch Together")),
+            "{event}: {notification}"
+        );
+    }
     assert!(
         seen["kalturaLog"]
             .as_str()

@@ -88,13 +88,18 @@ async function main() {
 
     await page.click('#close-activity');
     const rule = '#kaltura-events .rule[data-rule="physics-101-recordings"]';
-    await page.click(`${rule} button[data-event="recordingReady"]`, { timeout: TIMEOUT });
-    await page.waitForSelector('#channels [data-name="recordings"].active', { timeout: TIMEOUT });
-    const note = await page.waitForSelector('#messages .message:has-text("Recording 1 from the console")', { timeout: TIMEOUT });
-    seen.notification = await note.evaluate((li) => ({
-      text: li.textContent,
-      buttons: [...li.querySelectorAll('button.button')].map((b) => b.textContent),
-    }));
+    // An upload's entry ready, then a recording ready: each arrives in the rule's channel.
+    const arrival = async (event, name) => {
+      await page.click(`${rule} button[data-event="${event}"]`, { timeout: TIMEOUT });
+      await page.waitForSelector('#channels [data-name="recordings"].active', { timeout: TIMEOUT });
+      const note = await page.waitForSelector(`#messages .message:has-text("${name}")`, { timeout: TIMEOUT });
+      return note.evaluate((li) => ({
+        text: li.textContent,
+        buttons: [...li.querySelectorAll('button.button')].map((b) => b.textContent),
+      }));
+    };
+    seen.entryReady = await arrival('entryReady', 'Upload 1 from the console');
+    seen.recordingReady = await arrival('recordingReady', 'Recording 2 from the console');
     seen.kalturaLog = await page.textContent('#kaltura-log');
     await shot(page, 'notification');
   } catch (err) {
