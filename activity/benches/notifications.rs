@@ -12,14 +12,12 @@ mod support;
 
 use kd_activity::ApiOptions;
 use kd_core::config::RuleRuntime;
-use kd_crds::LocalRef;
-use kd_crds::notification::{Event, Filters, NotificationRuleSpec};
-use kd_sandbox_discord::NewChannel;
+use kd_crds::notification::Event;
 use kd_sandbox_kaltura::webhook::{
     Algo, BodyStyle, Outgoing, PayloadFormat, WebhookSender, notification,
 };
 use kd_testing::bench::{Network, summary_ms};
-use kd_tests::World;
+use kd_tests::{World, notification_rule};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -83,39 +81,17 @@ async fn server(store: Option<kd_store::Store>) -> (Server, Vec<u64>) {
     let server = Server::start_in(world, ApiOptions::default()).await;
     let world = &server.world;
     let channels: Vec<u64> = (0..CHANNELS)
-        .map(|k| {
-            world
-                .discord
-                .create_channel(
-                    world.guild.id,
-                    NewChannel {
-                        name: format!("n{k}"),
-                        kind: 0,
-                    },
-                )
-                .unwrap()
-                .id
-        })
+        .map(|k| world.text_channel(&format!("n{k}")))
         .collect();
     let rules: Vec<RuleRuntime> = channels
         .iter()
         .enumerate()
-        .map(|(k, id)| RuleRuntime {
-            name: format!("kaltura/c{k}"),
-            spec: NotificationRuleSpec {
-                guild_config_ref: LocalRef {
-                    name: "physics-101".into(),
-                },
-                events: vec![Event::EntryReady],
-                filters: Filters {
-                    tags: vec![format!("c{k}")],
-                    ..Filters::default()
-                },
-                channel: id.to_string(),
-                template: Some("{{ name }}".into()),
-                mention_roles: vec![],
-                max_per_minute: 600,
-            },
+        .map(|(k, id)| {
+            let mut rule = notification_rule(&format!("c{k}"), &id.to_string());
+            rule.spec.events = vec![Event::EntryReady];
+            rule.spec.filters.tags = vec![format!("c{k}")];
+            rule.spec.template = Some("{{ name }}".into());
+            rule
         })
         .collect();
     world.reconfigure(|c| {

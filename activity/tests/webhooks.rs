@@ -5,13 +5,13 @@
 mod support;
 
 use kd_core::config::RuleRuntime;
-use kd_crds::LocalRef;
-use kd_crds::notification::{Event, Filters, NotificationRuleSpec};
-use kd_sandbox_discord::{NewChannel, OverwriteSpec, permission};
+use kd_crds::notification::{Event, Filters};
+use kd_sandbox_discord::{OverwriteSpec, permission};
 use kd_sandbox_kaltura::webhook::{
     Algo, BodyStyle, Outgoing, PayloadFormat, WebhookSender, notification,
 };
 use kd_testing::wait;
+use kd_tests::notification_rule;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -20,46 +20,24 @@ use support::Server;
 const TIMEOUT: Duration = Duration::from_secs(20);
 
 fn rule(name: &str, channel: &str, mention_roles: Vec<String>) -> RuleRuntime {
-    RuleRuntime {
-        name: format!("kaltura/{name}"),
-        spec: NotificationRuleSpec {
-            guild_config_ref: LocalRef {
-                name: "physics-101".into(),
-            },
-            events: vec![Event::EntryReady, Event::RecordingReady],
-            filters: Filters {
-                tags: vec!["physics".into()],
-                ..Filters::default()
-            },
-            channel: channel.into(),
-            template: Some("{{ name }} is ready ({{ duration }})".into()),
-            mention_roles,
-            max_per_minute: 600,
-        },
-    }
+    let mut rule = notification_rule(name, channel);
+    rule.spec.filters.tags = vec!["physics".into()];
+    rule.spec.mention_roles = mention_roles;
+    rule
 }
 
 /// A server whose guild delivers entry-ready events tagged `physics` to `#recordings`.
 async fn server_with_rule() -> (Server, u64) {
     let server = Server::start().await;
     let world = &server.world;
-    let channel = world
-        .discord
-        .create_channel(
-            world.guild.id,
-            NewChannel {
-                name: "recordings".into(),
-                kind: 0,
-            },
-        )
-        .unwrap();
+    let channel = world.text_channel("recordings");
     world.reconfigure(|c| {
         for guild in c.guilds.values_mut() {
             guild.features.notifications = true;
             guild.notification_rules = vec![rule("lectures", "recordings", vec!["Teacher".into()])];
         }
     });
-    (server, channel.id)
+    (server, channel)
 }
 
 fn entry(id: &str, name: &str) -> Value {
@@ -428,72 +406,34 @@ async fn the_webhook_secret_and_bot_token_appear_in_no_log_status_or_message() {
 /// A Kaltura HTTP notification template for entry changes, posting raw JSON to the intake, set
 /// up through api_v3 as an integrator would (add, then activate).
 async fn notify_entry_changes(server: &Server) {
-    let kaltura = &server.world.kaltura;
-    let call = async |service: &str, action: &str, params: Value| -> Value {
-        let url = format!(
-            "{}/api_v3/service/{service}/action/{action}",
-            kaltura.base_url()
-        );
-        let mut body = json!({"format": 1});
-        body.as_object_mut()
-            .unwrap()
-            .extend(params.as_object().unwrap().clone());
-        let answer: Value = server
-            .http
-            .post(url)
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert!(answer.get("code").is_none(), "{answer}");
-        answer
-    };
-    let ks = call(
-        "session",
-        "start",
-        json!({"secret": kaltura.admin_secret(), "partnerId": kaltura.partner_id(), "type": 2}),
-    )
-    .await;
-    let template = call(
-        "eventnotification_eventnotificationtemplate",
-        "add",
-        json!({"ks": ks, "eventNotificationTemplate": {
-            "objectType": "KalturaHttpNotificationTemplate", "name": "Entry changed",
-            "systemName": "HTTP_ENTRY_CHANGED", "eventType": "3", "eventObjectType": "1",
-            "url": format!("{}/webhooks/kaltura", server.base), "contentType": "application/json",
-            "secureHashingAlgo": 2, "data": {"objectType": "KalturaHttpNotificationObjectData", "format": 1},
-        }}),
-    )
-    .await;
-    call(
-        "eventnotification_eventnotificationtemplate",
-        "updateStatus",
-        json!({"ks": ks, "id": template["id"], "status": 2}),
-    )
-    .await;
+    let world = &server.world;
+    let ks = world.kaltura_admin_ks().await;
+    let template = world
+        .kaltura_call(
+            "eventnotification_eventnotificationtemplate",
+            "add",
+            json!({"ks": ks, "eventNotificationTemplate": {
+                "objectType": "KalturaHttpNotificationTemplate", "name": "Entry changed",
+                "systemName": "HTTP_ENTRY_CHANGED", "eventType": "3", "eventObjectType": "1",
+                "url": format!("{}/webhooks/kaltura", server.base), "contentType": "application/json",
+                "secureHashingAlgo": 2, "data": {"objectType": "KalturaHttpNotificationObjectData", "format": 1},
+            }}),
+        )
+        .await;
+    world
+        .kaltura_call(
+            "eventnotification_eventnotificationtemplate",
+            "updateStatus",
+            json!({"ks": ks, "id": template["id"], "status": 2}),
+        )
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_meetings_recording_is_posted_in_the_channel_the_meeting_was_started_in() {
     let server = Server::start().await;
     let world = &server.world;
-    let create = |name: &str| {
-        world
-            .discord
-            .create_channel(
-                world.guild.id,
-                NewChannel {
-                    name: name.into(),
-                    kind: 0,
-                },
-            )
-            .unwrap()
-            .id
-    };
-    let (lab, recordings) = (create("lab"), create("recordings"));
+    let (lab, recordings) = (world.text_channel("lab"), world.text_channel("recordings"));
     world.reconfigure(|c| {
         for guild in c.guilds.values_mut() {
             guild.features.notifications = true;

@@ -6,11 +6,14 @@ pub mod process;
 
 use kd_bot::runtime::{Bot, BotOptions};
 use kd_core::command::Command;
-use kd_core::config::{ApplicationRuntime, GuildRuntime, PartnerRuntime, RoleTable, RuntimeConfig};
+use kd_core::config::{
+    ApplicationRuntime, GuildRuntime, PartnerRuntime, RoleTable, RuleRuntime, RuntimeConfig,
+};
 use kd_core::secrets::SecretMap;
-use kd_crds::SecretKeyRef;
 use kd_crds::guild::{Channels, Features, Overridable, Templates};
+use kd_crds::notification::{Event, NotificationRuleSpec};
 use kd_crds::role_mapping::{RoleRule, RoleSelector};
+use kd_crds::{LocalRef, SecretKeyRef};
 use kd_sandbox_discord::{
     Config, DiscordSandbox, GuildCreated, InteractionView, MemberSpec, NewCommandInteraction,
     NewComponentInteraction, NewGuild, NewRole, NewUser,
@@ -109,6 +112,26 @@ pub fn runtime_config(
         )]),
         BTreeMap::from([(guild_id.to_string(), guild)]),
     )
+}
+
+/// A NotificationRule of the test guild for entries and recordings, posting
+/// `{{ name }} is ready ({{ duration }})` to `channel` with no filters or mentions; tests set
+/// what they need on top.
+pub fn notification_rule(name: &str, channel: &str) -> RuleRuntime {
+    RuleRuntime {
+        name: format!("kaltura/{name}"),
+        spec: NotificationRuleSpec {
+            guild_config_ref: LocalRef {
+                name: "physics-101".into(),
+            },
+            events: vec![Event::EntryReady, Event::RecordingReady],
+            filters: Default::default(),
+            channel: channel.into(),
+            template: Some("{{ name }} is ready ({{ duration }})".into()),
+            mention_roles: Vec::new(),
+            max_per_minute: 600,
+        },
+    }
 }
 
 /// What a [`World`] is started with; `Default` is the usual world.
@@ -425,6 +448,52 @@ impl World {
         let revision = config.revision.clone();
         self.config.send_replace(Arc::new(config));
         revision
+    }
+
+    /// A new text channel of the test guild.
+    pub fn text_channel(&self, name: &str) -> u64 {
+        self.discord
+            .create_channel(
+                self.guild.id,
+                kd_sandbox_discord::NewChannel {
+                    name: name.into(),
+                    kind: 0,
+                },
+            )
+            .unwrap()
+            .id
+    }
+
+    /// One api_v3 call to the Kaltura sandbox as an integrator makes it (JSON in and out); a
+    /// Kaltura error fails the test.
+    pub async fn kaltura_call(&self, service: &str, action: &str, params: Value) -> Value {
+        let url = format!(
+            "{}/api_v3/service/{service}/action/{action}",
+            self.kaltura.base_url()
+        );
+        let mut body = json!({"format": 1});
+        if let (Some(body), Some(params)) = (body.as_object_mut(), params.as_object()) {
+            body.extend(params.clone());
+        }
+        let answer: Value = reqwest::Client::new()
+            .post(url)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(answer.get("code").is_none(), "{service}.{action}: {answer}");
+        answer
+    }
+
+    /// An admin session of the sandbox's partner, through `session.start`.
+    pub async fn kaltura_admin_ks(&self) -> String {
+        let start = json!({"secret": self.kaltura.admin_secret(),
+                           "partnerId": self.kaltura.partner_id(), "type": 2});
+        let ks = self.kaltura_call("session", "start", start).await;
+        ks.as_str().expect("a KS").to_string()
     }
 
     pub fn guild_key(&self) -> String {

@@ -5,31 +5,19 @@
 
 use kd_core::command::{Command, NotifyAction};
 use kd_core::config::RuleRuntime;
-use kd_crds::LocalRef;
-use kd_crds::notification::{Event, Filters, NotificationRuleSpec};
-use kd_sandbox_discord::{NewChannel, OverwriteSpec, permission};
-use kd_tests::{MANAGE_GUILD, World, content};
+use kd_crds::notification::Event;
+use kd_sandbox_discord::{OverwriteSpec, permission};
+use kd_tests::{MANAGE_GUILD, World, content, notification_rule};
 use serde_json::{Value, json};
 
 fn rule(name: &str, channel: &str) -> RuleRuntime {
-    RuleRuntime {
-        name: format!("kaltura/{name}"),
-        spec: NotificationRuleSpec {
-            guild_config_ref: LocalRef {
-                name: "physics-101".into(),
-            },
-            events: vec![Event::RecordingReady, Event::EntryReady],
-            // A sample is sent whatever the filters say.
-            filters: Filters {
-                tags: vec!["chemistry".into()],
-                ..Filters::default()
-            },
-            channel: channel.into(),
-            template: Some("{{ name }} is ready ({{ duration }})".into()),
-            mention_roles: vec!["Teacher".into()],
-            max_per_minute: 1,
-        },
-    }
+    let mut rule = notification_rule(name, channel);
+    rule.spec.events = vec![Event::RecordingReady, Event::EntryReady];
+    // A sample is sent whatever the filters say.
+    rule.spec.filters.tags = vec!["chemistry".into()];
+    rule.spec.mention_roles = vec!["Teacher".into()];
+    rule.spec.max_per_minute = 1;
+    rule
 }
 
 async fn test(world: &World, user: u64, rule: &str) -> String {
@@ -44,20 +32,6 @@ async fn test(world: &World, user: u64, rule: &str) -> String {
     content(&answer)
 }
 
-fn channel(world: &World, name: &str) -> u64 {
-    world
-        .discord
-        .create_channel(
-            world.guild.id,
-            NewChannel {
-                name: name.into(),
-                kind: 0,
-            },
-        )
-        .unwrap()
-        .id
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notify_test_posts_a_sample_in_the_rules_channel_or_says_why_not() {
     let world = World::start().await;
@@ -67,8 +41,8 @@ async fn notify_test_posts_a_sample_in_the_rules_channel_or_says_why_not() {
         "notifications are off"
     );
 
-    let recordings = channel(&world, "recordings");
-    let locked = channel(&world, "staff");
+    let recordings = world.text_channel("recordings");
+    let locked = world.text_channel("staff");
     world
         .discord
         .set_channel_overwrite(

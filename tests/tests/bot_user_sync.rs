@@ -9,7 +9,7 @@ use kd_crds::application::Intent;
 use kd_sandbox_discord::MemberSpec;
 use kd_testing::wait;
 use kd_tests::{Setup, World};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::time::Duration;
 use twilight_gateway::Intents;
 
@@ -41,33 +41,13 @@ async fn synced(world: &World, discord_id: u64, screen_name: &str, role: &str, w
         .await;
 }
 
-/// One api_v3 call, JSON out.
-async fn api_v3(world: &World, service: &str, action: &str, form: &[(&str, &str)]) -> Value {
-    let url = format!(
-        "{}/api_v3/service/{service}/action/{action}",
-        world.kaltura.base_url()
-    );
-    let response = reqwest::Client::new()
-        .post(url)
-        .form(&[form, &[("format", "1")]].concat())
-        .send()
-        .await
-        .unwrap();
-    response.json().await.unwrap()
-}
-
 /// `user.delete` as Kaltura's admin does it, with an admin session.
 async fn delete_in_kaltura(world: &World, discord_id: u64) {
-    let partner = world.kaltura.partner_id().to_string();
-    let start = [
-        ("secret", world.kaltura.admin_secret()),
-        ("type", "2"),
-        ("partnerId", partner.as_str()),
-    ];
-    let ks = api_v3(world, "session", "start", &start).await;
+    let ks = world.kaltura_admin_ks().await;
     let user = format!("discord_{discord_id}");
-    let form = [("ks", ks.as_str().unwrap()), ("userId", user.as_str())];
-    let deleted = api_v3(world, "user", "delete", &form).await;
+    let deleted = world
+        .kaltura_call("user", "delete", json!({"ks": ks, "userId": user}))
+        .await;
     assert_eq!(deleted["status"], 3, "{deleted}");
 }
 
