@@ -78,9 +78,18 @@ fn manifests(outside: &Outside) -> String {
     .concat()
 }
 
-/// An EndpointSlice for the bot Service, as Kubernetes makes one for a ready pod.
-fn endpoint_slice(port: u16) -> String {
-    format!(
+/// The bot process on the rendered `config`, with the EndpointSlice Kubernetes makes for the
+/// bot Service once its pod is ready, so the operator finds its report.
+fn bot_pod(outside: &Outside, kubectl: &Kubectl, config: &RuntimeConfig) -> WorkloadProcess {
+    let bot = WorkloadProcess::bot(
+        BIN,
+        &outside.discord,
+        &outside.kaltura,
+        config,
+        &[],
+        Stdio::null(),
+    );
+    let slice = format!(
         r#"
 apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
@@ -91,8 +100,11 @@ metadata:
 addressType: IPv4
 ports: [{{name: http, port: {port}, protocol: TCP}}]
 endpoints: [{{addresses: ["127.0.0.1"], conditions: {{ready: true}}}}]
-"#
-    )
+"#,
+        port = bot.port
+    );
+    kubectl.apply(&slice);
+    bot
 }
 
 /// The operator process, logging to `dir/operator.log`.
@@ -183,15 +195,7 @@ async fn the_operator_deploys_the_bot_and_writes_what_it_reports_into_status() {
         deployment["spec"]["template"]["spec"]["containers"][0]["args"][0],
         "bot"
     );
-    let bot = WorkloadProcess::bot(
-        BIN,
-        &outside.discord,
-        &outside.kaltura,
-        &config,
-        &[],
-        Stdio::null(),
-    );
-    kubectl.apply(&endpoint_slice(bot.port));
+    let bot = bot_pod(&outside, &kubectl, &config);
 
     // The bot registers the guild's commands; the operator reads its report into status.
     let physics = eventually("physics-101 to be Ready", &log, || {
@@ -619,15 +623,7 @@ async fn serving(
     let operator = Operator::start(&kubectl.kubeconfig, dir, "operator", extra).process;
     let log = dir.join("operator.log");
     let config = eventually("the rendered ConfigMap", &log, || rendered_config(kubectl)).await;
-    let bot = WorkloadProcess::bot(
-        BIN,
-        &outside.discord,
-        &outside.kaltura,
-        &config,
-        &[],
-        Stdio::null(),
-    );
-    kubectl.apply(&endpoint_slice(bot.port));
+    let bot = bot_pod(outside, kubectl, &config);
     eventually("physics-101 Ready and holding the finalizer", &log, || {
         let gc = kubectl.json(&["get", "guildconfig", "physics-101", "-n", NS])?;
         (gc["metadata"]["finalizers"] == serde_json::json!([FINALIZER])
