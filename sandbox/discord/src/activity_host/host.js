@@ -144,7 +144,7 @@ async function start() {
   config = await (await fetch(`/.discord/config?user_id=${encodeURIComponent(userId)}`)).json();
   host.instance = await call('/.discord/rpc/launch', { user_id: userId, channel_id: channelId });
   const location = host.instance.location;
-  document.getElementById('channel').textContent = `General (${location.channel_id})`;
+  document.getElementById('channel').textContent = location.channel_id;
   document.getElementById('user').textContent = config.ready.user.username;
   events = new EventSource(`/.discord/rpc/participants?instance_id=${encodeURIComponent(host.instance.instance_id)}`);
   let first = true;
