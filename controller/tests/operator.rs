@@ -1,17 +1,19 @@
 //! The operator end to end: resources applied with kubectl to the Kubernetes sandbox, the
-//! `kaltura-discord operator` process reconciling them, a bot process started from the
-//! ConfigMap it renders (as the kubelet would mount it), and the status read back with kubectl.
+//! `kaltura-discord operator` process reconciling them, a bot process reading the config
+//! ConfigMaps it renders through the Kubernetes API (as the pod does), and the status read back
+//! with kubectl.
 
 use kd_controller::reconcile::conditions::{reasons, types};
 use kd_controller::reconcile::finalizer::FINALIZER;
 use kd_core::command::Command as SlashCommand;
 use kd_core::config::RuntimeConfig;
+use kd_core::config::parts::{Index, PartText};
 use kd_crds::LocalRef;
 use kd_sandbox_kubernetes::{Config as KubeConfig, KubernetesSandbox};
 use kd_testing::fixtures::{self, Fixture, NAMESPACE as NS};
 use kd_testing::kubectl::Kubectl;
 use kd_testing::process::Running;
-use kd_tests::process::{Outside, WorkloadProcess};
+use kd_tests::process::{Outside, Reach, WorkloadProcess};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -78,15 +80,25 @@ fn manifests(outside: &Outside) -> String {
     .concat()
 }
 
-/// The bot process on the rendered `config`, with the EndpointSlice Kubernetes makes for the
-/// bot Service once its pod is ready, so the operator finds its report.
+/// The bot process as its pod runs it: reading and watching the config ConfigMaps through the
+/// Kubernetes API, with the EndpointSlice Kubernetes makes for the bot Service once its pod is
+/// ready, so the operator finds its report. `config` is what it should start with.
 fn bot_pod(outside: &Outside, kubectl: &Kubectl, config: &RuntimeConfig) -> WorkloadProcess {
-    let bot = WorkloadProcess::bot(
+    let bot = WorkloadProcess::bot_with(
         BIN,
         &outside.discord,
         &outside.kaltura,
         config,
-        &[],
+        &[
+            "--config-map",
+            "campus-bot-config",
+            "--config-namespace",
+            NS,
+        ],
+        Reach {
+            env: vec![("KUBECONFIG", kubectl.kubeconfig.as_os_str())],
+            ..Reach::default()
+        },
         Stdio::null(),
     );
     let slice = format!(
@@ -153,9 +165,18 @@ impl Operator {
     }
 }
 
+/// The config the operator rendered: its index ConfigMap and the parts it names.
 fn rendered_config(kubectl: &Kubectl) -> Option<RuntimeConfig> {
     let map = kubectl.json(&["get", "configmap", "campus-bot-config", "-n", NS])?;
-    RuntimeConfig::from_json(map["data"]["config.json"].as_str()?).ok()
+    let index = Index::from_json(map["data"]["index.json"].as_str()?).ok()?;
+    let mut parts = Vec::new();
+    for (k, expected) in index.parts.iter().enumerate() {
+        let name = format!("campus-bot-config-{k}");
+        let part = kubectl.json(&["get", "configmap", &name, "-n", NS])?;
+        let text = part["data"]["guilds.json"].as_str()?;
+        parts.push(std::sync::Arc::new(PartText::parse(text, expected).ok()?));
+    }
+    index.assemble(&parts).ok()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -195,7 +216,7 @@ async fn the_operator_deploys_the_bot_and_writes_what_it_reports_into_status() {
         deployment["spec"]["template"]["spec"]["containers"][0]["args"][0],
         "bot"
     );
-    let bot = bot_pod(&outside, &kubectl, &config);
+    let mut bot = bot_pod(&outside, &kubectl, &config);
 
     // The bot registers the guild's commands; the operator reads its report into status.
     let physics = eventually("physics-101 to be Ready", &log, || {
@@ -247,7 +268,8 @@ async fn the_operator_deploys_the_bot_and_writes_what_it_reports_into_status() {
     assert_eq!(app["status"]["guildCount"], 1);
     assert_eq!(condition(&app, types::BOT_CONNECTED).unwrap().0, "True");
 
-    // A spec change renders a new revision; once the mounted file follows, status follows.
+    // A spec change renders a new revision; the bot follows it through the API, and status
+    // follows the bot.
     kubectl.ok(&[
         "patch",
         "guildconfig",
@@ -263,7 +285,6 @@ async fn the_operator_deploys_the_bot_and_writes_what_it_reports_into_status() {
         rendered_config(&kubectl).filter(|c| c.revision != config.revision)
     })
     .await;
-    bot.write_config(&changed);
     eventually("status to follow the new revision", &log, || {
         let gc = kubectl.json(&["get", "guildconfig", "physics-101", "-n", NS])?;
         (gc["status"]["configRevision"] == changed.revision.as_str()
@@ -271,6 +292,10 @@ async fn the_operator_deploys_the_bot_and_writes_what_it_reports_into_status() {
             .then_some(())
     })
     .await;
+    assert!(
+        bot.process.child.try_wait().unwrap().is_none(),
+        "the same bot process runs the new revision"
+    );
     let registered = outside.discord.commands(Some(outside.guild.id)).unwrap();
     assert!(
         registered
@@ -642,6 +667,13 @@ async fn serving(
     (operator, bot, log)
 }
 
+/// Sends `signal` (`-STOP`, `-CONT`) to the bot process.
+fn signal(bot: &WorkloadProcess, signal: &str) {
+    let pid = bot.process.child.id().to_string();
+    let status = Command::new("kill").args([signal, &pid]).status().unwrap();
+    assert!(status.success(), "kill {signal} {pid}");
+}
+
 /// `kubectl delete <what> --wait` in the background: it returns once the object is gone.
 fn delete(kubectl: &Kubectl, what: &[&str]) -> tokio::task::JoinHandle<Result<String, String>> {
     let kubectl = Kubectl {
@@ -684,7 +716,9 @@ async fn a_deleted_guild_config_goes_once_the_bot_removed_its_commands() {
     let (_operator, bot, log) = serving(&outside, &kubectl, dir.path(), &[]).await;
     let guild_id = outside.guild.id.to_string();
 
-    // The finalizer holds the GuildConfig while the bot has not cleared the guild yet.
+    // The finalizer holds the GuildConfig while the bot has not cleared the guild yet: the
+    // bot is paused (SIGSTOP), so it cannot follow the revision that clears it.
+    signal(&bot, "-STOP");
     let deleting = delete(&kubectl, &["guildconfig", "physics-101"]);
     let clearing = eventually("the guild rendered for clearing", &log, || {
         rendered_config(&kubectl).filter(|c| c.clearing.contains(&guild_id))
@@ -707,7 +741,7 @@ async fn a_deleted_guild_config_goes_once_the_bot_removed_its_commands() {
     );
 
     // Once the bot runs that revision it clears the guild, and only then the object goes.
-    bot.write_config(&clearing);
+    signal(&bot, "-CONT");
     deleting.await.unwrap().expect("kubectl delete --wait");
     assert_eq!(
         outside.discord.commands(Some(outside.guild.id)).unwrap(),

@@ -9,8 +9,9 @@ use kd_crds::notification::NotificationRuleSpec;
 use kd_crds::partner::SessionPolicies;
 use kd_crds::role_mapping::RoleRule;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
+
+pub mod parts;
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -140,13 +141,10 @@ impl RuntimeConfig {
         self
     }
 
+    /// The revision of its index ([`parts::Index`]), so a config read from one file and one
+    /// assembled from ConfigMaps agree.
     fn content_hash(&self) -> String {
-        let unsealed = Self {
-            revision: String::new(),
-            ..self.clone()
-        };
-        let bytes = serde_json::to_vec(&unsealed).expect("runtime config serializes");
-        hex::encode(&Sha256::digest(&bytes)[..6])
+        parts::Index::of(self).0.revision
     }
 
     /// Reads a rendered config, refusing one whose revision does not match its content

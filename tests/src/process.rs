@@ -80,7 +80,8 @@ pub struct WorkloadProcess {
 
 impl WorkloadProcess {
     /// Starts `bin bot` against the sandboxes with `config`; `extra` arguments are appended
-    /// (a `--store` among them replaces the SQLite file of its own).
+    /// (a `--store` among them replaces the SQLite file of its own, a `--config-map` the
+    /// config file: the process then reads its config from the Kubernetes API).
     pub fn bot(
         bin: &str,
         discord: &DiscordSandbox,
@@ -194,11 +195,15 @@ impl WorkloadProcess {
             }
             None => Command::new(bin),
         };
+        let config_args = if extra.contains(&"--config-map") {
+            vec![]
+        } else {
+            vec!["--config".into(), config_file.clone().into_os_string()]
+        };
         let process = Running::spawn(
             program
                 .args(command)
-                .arg("--config")
-                .arg(&config_file)
+                .args(config_args)
                 .arg("--secrets-dir")
                 .arg(dir.path())
                 .args(if extra.contains(&"--store") {

@@ -98,6 +98,14 @@ The permissions of the operator, least privilege, shared by the ClusterRole and 
 - apiGroups: ["apps"]
   resources: ["deployments"]
   verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+# ... each workload's own identity, allowed to read only its application's config ConfigMaps
+# (the operator must hold what it grants: get, list and watch on configmaps, above) ...
+- apiGroups: [""]
+  resources: ["serviceaccounts"]
+  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+- apiGroups: ["rbac.authorization.k8s.io"]
+  resources: ["roles", "rolebindings"]
+  verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
 # ... a PodDisruptionBudget for each that runs several replicas.
 - apiGroups: ["policy"]
   resources: ["poddisruptionbudgets"]

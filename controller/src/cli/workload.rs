@@ -13,10 +13,19 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 #[derive(clap::Args)]
+#[group(id = "runtime-config", required = true, multiple = false, args = ["config", "config_map"])]
 pub struct WorkloadArgs {
-    /// The runtime config (`kaltura-discord render` output, or a mounted ConfigMap); re-read when it changes.
+    /// The runtime config from a file (`kaltura-discord render` output); re-read when it changes.
     #[arg(long, value_name = "FILE")]
-    config: PathBuf,
+    config: Option<PathBuf>,
+    /// The runtime config from the Kubernetes API: the index ConfigMap the operator writes
+    /// (`<application>-config`), watched, with its parts. Credentials from the pod's
+    /// ServiceAccount, or KUBECONFIG.
+    #[arg(long, value_name = "NAME")]
+    config_map: Option<String>,
+    /// Namespace of `--config-map`; the pod's own (or the kubeconfig context's) when absent.
+    #[arg(long, value_name = "NAMESPACE", requires = "config_map")]
+    config_namespace: Option<String>,
     /// Mounted Secrets: `<dir>/<secret name>/<key>`.
     #[arg(
         long,
@@ -32,7 +41,7 @@ pub struct WorkloadArgs {
         default_value = "sqlite://kaltura-discord.db"
     )]
     store: String,
-    /// How often to look for a new config.
+    /// How often to look for a new config file.
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     poll: Duration,
     #[command(flatten)]
@@ -53,8 +62,24 @@ impl WorkloadArgs {
 
     /// Reads the config (and starts following it), opens the store.
     pub async fn open(self) -> anyhow::Result<Workload> {
-        let config =
-            config_source::watch_file(&self.config, self.poll).map_err(anyhow::Error::msg)?;
+        let config = match (&self.config, &self.config_map) {
+            (Some(file), _) => {
+                config_source::watch_file(file, self.poll).map_err(anyhow::Error::msg)?
+            }
+            (None, Some(name)) => {
+                let client = kube::Client::try_default()
+                    .await
+                    .context("connecting to the Kubernetes API for --config-map")?;
+                let namespace = self
+                    .config_namespace
+                    .clone()
+                    .unwrap_or_else(|| client.default_namespace().to_string());
+                kd_controller::config_watch::watch(client, &namespace, name)
+                    .await
+                    .map_err(anyhow::Error::msg)?
+            }
+            (None, None) => unreachable!("clap requires --config or --config-map"),
+        };
         let store = Store::open(&self.store)
             .await
             .context("opening the store")?;

@@ -5,8 +5,9 @@
 use crate::error::{Error, Result};
 use crate::reconcile::workloads::{INSTANCE_LABEL, MANAGED_BY, Workload};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::ApiResource;
 use kube::{Api, Client};
@@ -19,8 +20,11 @@ pub const FIELD_MANAGER: &str = "kaltura-discord-operator";
 const REAPPLY: Duration = Duration::from_secs(300);
 
 /// Kinds the operator creates and prunes. Volume claims are never pruned: they hold data.
-fn pruned() -> [ApiResource; 4] {
+fn pruned() -> [ApiResource; 7] {
     [
+        ApiResource::erase::<ServiceAccount>(&()),
+        ApiResource::erase::<Role>(&()),
+        ApiResource::erase::<RoleBinding>(&()),
         ApiResource::erase::<ConfigMap>(&()),
         ApiResource::erase::<Service>(&()),
         ApiResource::erase::<Deployment>(&()),

@@ -1,6 +1,7 @@
 //! The Deployments of the bot and the Activity server: their pods, containers and volumes.
 
-use super::config_map::{CONFIG_FILE, config_map_name};
+use super::access::service_account_name;
+use super::config_map::config_map_name;
 use super::volume::data_claim_name;
 use super::{
     COMPONENT_LABEL, CREDENTIALS_ANNOTATION, INSTANCE_LABEL, Inputs, Role, metadata,
@@ -8,9 +9,9 @@ use super::{
 };
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
-    EnvVarSource, HTTPGetAction, KeyToPath, PersistentVolumeClaimVolumeSource, PodSecurityContext,
-    PodSpec, PodTemplateSpec, Probe, ProjectedVolumeSource, ResourceRequirements, SeccompProfile,
+    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource,
+    HTTPGetAction, KeyToPath, PersistentVolumeClaimVolumeSource, PodSecurityContext, PodSpec,
+    PodTemplateSpec, Probe, ProjectedVolumeSource, ResourceRequirements, SeccompProfile,
     SecretKeySelector, SecretProjection, SecurityContext, Volume, VolumeMount, VolumeProjection,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -21,7 +22,6 @@ use kd_crds::common::{ComputeResources, ResourceAmounts};
 use kube::ResourceExt;
 use std::collections::BTreeMap;
 
-const CONFIG_DIR: &str = "/etc/kaltura-discord";
 const SECRETS_DIR: &str = "/var/run/secrets/kaltura-discord";
 const DATA_DIR: &str = "/var/lib/kaltura-discord";
 /// The distroless `nonroot` user.
@@ -62,13 +62,6 @@ pub fn deployment(inputs: &Inputs, name: &str, replicas: i32, roles: &[Role]) ->
     };
     let volumes = vec![
         Volume {
-            config_map: Some(ConfigMapVolumeSource {
-                name: config_map_name(&app),
-                ..ConfigMapVolumeSource::default()
-            }),
-            ..volume("config")
-        },
-        Volume {
             projected: Some(ProjectedVolumeSource {
                 sources: Some(secret_sources(inputs)),
                 ..ProjectedVolumeSource::default()
@@ -100,7 +93,9 @@ pub fn deployment(inputs: &Inputs, name: &str, replicas: i32, roles: &[Role]) ->
                     ..ObjectMeta::default()
                 }),
                 spec: Some(PodSpec {
-                    automount_service_account_token: Some(false),
+                    // Its token reads the application's config ConfigMaps, and only those.
+                    service_account_name: Some(service_account_name(&app)),
+                    automount_service_account_token: Some(true),
                     security_context: Some(PodSecurityContext {
                         run_as_non_root: Some(true),
                         run_as_user: Some(NONROOT),
@@ -211,8 +206,8 @@ fn container(inputs: &Inputs, role: Role) -> Container {
     };
     args.extend(
         [
-            "--config",
-            &format!("{CONFIG_DIR}/{CONFIG_FILE}"),
+            "--config-map",
+            &config_map_name(&inputs.app.name_any()),
             "--secrets-dir",
             SECRETS_DIR,
             "--listen",
@@ -261,7 +256,6 @@ fn container(inputs: &Inputs, role: Role) -> Container {
             ..ContainerPort::default()
         }]),
         volume_mounts: Some(vec![
-            mount("config", CONFIG_DIR, true),
             mount("secrets", SECRETS_DIR, true),
             mount("data", DATA_DIR, false),
         ]),

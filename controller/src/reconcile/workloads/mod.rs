@@ -1,12 +1,14 @@
-//! The Kubernetes objects that run one application, computed as typed k8s-openapi objects: a
-//! ConfigMap with the rendered runtime config, the bot and Activity Deployments, their Services
-//! and, with SQLite, the volume claim that holds the database. One module per kind of object.
+//! The Kubernetes objects that run one application, computed as typed k8s-openapi objects: the
+//! workloads' ServiceAccount and the Role that lets them read their config, the ConfigMaps of
+//! the rendered runtime config, the bot and Activity Deployments, their Services and, with
+//! SQLite, the volume claim that holds the database. One module per kind of object.
 //!
 //! With SQLite the bot and the Activity share one database file, so they run as two containers
 //! of one pod; with PostgreSQL they are separate Deployments that scale on their own.
-//! The config is mounted, not baked into the pod template, so a new revision reaches running
-//! pods without a restart (the bot re-reads it); a change of credentials or image rolls them.
+//! The config is watched through the API, not baked into the pod template, so a new revision
+//! reaches running pods without a restart; a change of credentials or image rolls them.
 
+mod access;
 mod config_map;
 mod deployment;
 mod disruption_budget;
@@ -15,9 +17,11 @@ mod volume;
 
 use super::render::Rendered;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{Role as RbacRole, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kd_core::config::parts::Index;
 use kd_crds::application::StorageType;
 use kd_crds::{DiscordApplication, SecretKeyRef};
 use kube::core::ApiResource;
@@ -53,6 +57,9 @@ pub struct Inputs<'a> {
 #[derive(Clone, Debug, PartialEq)]
 #[allow(clippy::large_enum_variant)] // A handful per application, built once per pass.
 pub enum Workload {
+    ServiceAccount(ServiceAccount),
+    Role(RbacRole),
+    RoleBinding(RoleBinding),
     ConfigMap(ConfigMap),
     VolumeClaim(PersistentVolumeClaim),
     Deployment(Deployment),
@@ -70,6 +77,9 @@ impl Workload {
             (ApiResource::erase::<K>(&()), object.meta(), body)
         }
         match self {
+            Workload::ServiceAccount(o) => erase(o),
+            Workload::Role(o) => erase(o),
+            Workload::RoleBinding(o) => erase(o),
             Workload::ConfigMap(o) => erase(o),
             Workload::VolumeClaim(o) => erase(o),
             Workload::Deployment(o) => erase(o),
@@ -110,6 +120,8 @@ impl Role {
     }
 }
 
+pub use config_map::{INDEX_KEY, PART_KEY, config_map_name, part_name};
+
 pub fn bot_service_name(app: &str) -> String {
     format!("{app}-bot")
 }
@@ -133,13 +145,25 @@ pub fn referenced_secrets(app: &DiscordApplication, rendered: &Rendered) -> Vec<
     refs
 }
 
-/// The objects to apply, in apply order (config before the pods that mount it).
+/// The objects to apply, in apply order: the access to the config before the config, the
+/// config before the pods that read it.
 pub fn objects(inputs: &Inputs) -> Vec<Workload> {
     let app = inputs.app;
     let name = app.name_any();
     let spec = &app.spec;
     let activity = spec.activity.enabled;
-    let mut objects = vec![Workload::ConfigMap(config_map::config(inputs))];
+    let (index, parts) = Index::of(&inputs.rendered.config);
+    let parts: Vec<String> = parts.into_iter().map(|p| p.text).collect();
+    let mut objects = vec![
+        Workload::ServiceAccount(access::service_account(inputs)),
+        Workload::Role(access::role(inputs, parts.len())),
+        Workload::RoleBinding(access::role_binding(inputs)),
+    ];
+    objects.extend(
+        config_map::config_maps(inputs, &index, &parts)
+            .into_iter()
+            .map(Workload::ConfigMap),
+    );
     if spec.storage.kind == StorageType::Sqlite {
         objects.push(Workload::VolumeClaim(volume::data_claim(inputs)));
         let mut roles = vec![Role::Bot];
@@ -226,6 +250,7 @@ mod tests {
     use crate::manifests;
     use crate::reconcile::render::render;
     use kd_crds::application::{Storage, StorageType};
+    use serde_json::json;
     use std::path::Path;
 
     fn build(edit: impl FnOnce(&mut DiscordApplication)) -> Vec<Value> {
@@ -266,6 +291,10 @@ mod tests {
         assert_eq!(
             kinds(&objects),
             [
+                "ServiceAccount/campus-bot-workload",
+                "Role/campus-bot-config-reader",
+                "RoleBinding/campus-bot-config-reader",
+                "ConfigMap/campus-bot-config-0",
                 "ConfigMap/campus-bot-config",
                 "PersistentVolumeClaim/campus-bot-data",
                 "Deployment/campus-bot",
@@ -273,7 +302,7 @@ mod tests {
                 "Service/campus-bot-activity",
             ]
         );
-        let deployment = &objects[2];
+        let deployment = &objects[6];
         assert_eq!(deployment["spec"]["strategy"]["type"], "Recreate");
         let pod = &deployment["spec"]["template"];
         assert_eq!(pod["metadata"]["labels"][BOT_LABEL], "true");
@@ -309,6 +338,39 @@ mod tests {
     }
 
     #[test]
+    fn the_pods_may_read_their_config_maps_by_name_and_nothing_else() {
+        let objects = build(|_| {});
+        let config_maps: Vec<&str> = objects
+            .iter()
+            .filter(|o| o["kind"] == "ConfigMap")
+            .map(|o| o["metadata"]["name"].as_str().unwrap())
+            .collect();
+        let rules = objects[1]["rules"].as_array().unwrap();
+        assert_eq!(rules.len(), 1);
+        assert_eq!(rules[0]["resources"], json!(["configmaps"]));
+        assert_eq!(rules[0]["verbs"], json!(["get", "list", "watch"]));
+        assert_eq!(rules[0]["resourceNames"], json!(config_maps));
+        assert_eq!(objects[2]["subjects"][0]["name"], "campus-bot-workload");
+        assert_eq!(
+            objects[2]["roleRef"]["name"],
+            objects[1]["metadata"]["name"]
+        );
+        let pod = &objects[6]["spec"]["template"]["spec"];
+        assert_eq!(pod["serviceAccountName"], "campus-bot-workload");
+        let args = pod["containers"][0]["args"].as_array().unwrap();
+        let at = args.iter().position(|a| a == "--config-map").unwrap();
+        assert_eq!(args[at + 1], "campus-bot-config");
+        assert!(
+            pod["containers"][0]["volumeMounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|m| m["name"] != "config"),
+            "the config is read through the API, not mounted"
+        );
+    }
+
+    #[test]
     fn postgres_scales_bot_and_activity_separately_with_the_dsn_from_its_secret() {
         let objects = build(|app| {
             app.spec.storage = Storage {
@@ -324,6 +386,10 @@ mod tests {
         assert_eq!(
             kinds(&objects),
             [
+                "ServiceAccount/campus-bot-workload",
+                "Role/campus-bot-config-reader",
+                "RoleBinding/campus-bot-config-reader",
+                "ConfigMap/campus-bot-config-0",
                 "ConfigMap/campus-bot-config",
                 "Deployment/campus-bot-bot",
                 "Deployment/campus-bot-activity",
@@ -332,10 +398,10 @@ mod tests {
                 "Service/campus-bot-activity",
             ]
         );
-        let budget = &objects[3]["spec"];
+        let budget = &objects[7]["spec"];
         assert_eq!(budget["maxUnavailable"], 1);
-        assert_eq!(budget["selector"], objects[2]["spec"]["selector"]);
-        let activity = &objects[2]["spec"];
+        assert_eq!(budget["selector"], objects[6]["spec"]["selector"]);
+        let activity = &objects[6]["spec"];
         assert_eq!(activity["replicas"], 3);
         let container = &activity["template"]["spec"]["containers"][0];
         assert_eq!(container["image"], "mirror/kd:2");
@@ -353,7 +419,7 @@ mod tests {
     fn without_the_activity_only_the_bot_runs_and_secrets_are_mounted_by_reference() {
         let objects = build(|app| app.spec.activity.enabled = false);
         assert!(kinds(&objects).iter().all(|k| !k.contains("activity")));
-        let sources = &objects[2]["spec"]["template"]["spec"]["volumes"][1]["projected"]["sources"];
+        let sources = &objects[6]["spec"]["template"]["spec"]["volumes"][0]["projected"]["sources"];
         let paths: Vec<&str> = sources
             .as_array()
             .unwrap()

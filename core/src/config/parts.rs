@@ -1,0 +1,304 @@
+//! The runtime config in pieces the Kubernetes API can hold: one ConfigMap may carry 1 MiB, and
+//! at about 0.7 KB per guild an application passes that near 1,400 guilds. So the guilds go
+//! into parts (each a ConfigMap of its own) and a small index names them with their digests.
+//!
+//! A guild's part is fixed by a hash of its id, and the number of parts is a power of two
+//! chosen from the total size, so an edit rewrites only the part of the guilds it touches and
+//! growing past a size doubles the parts (each old part splits in two) rather than reshuffling.
+//! The revision is the hash of the index, which holds every part's digest: the same content
+//! gives the same revision whether it was read from one file or from the parts.
+
+use super::{ApplicationRuntime, GuildRuntime, PartnerRuntime, RuntimeConfig};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+/// Average size a part is kept under; parts vary around it with the hash, and the API's limit
+/// (1 MiB per ConfigMap) leaves room for four times as much.
+pub const PART_TARGET_BYTES: usize = 256 * 1024;
+
+/// What the index ConfigMap holds: everything but the guilds, and where the guilds are.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Index {
+    /// The hash of everything below (see [`Index::seal`]).
+    pub revision: String,
+    pub application: ApplicationRuntime,
+    pub partners: BTreeMap<String, PartnerRuntime>,
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub clearing: BTreeSet<String>,
+    /// One entry per part, in part order; part `k` holds the guilds whose id hashes to `k`.
+    pub parts: Vec<PartRef>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PartRef {
+    /// Digest of the part's text, so a reader can tell a part of another revision.
+    pub digest: String,
+    pub guilds: usize,
+}
+
+/// The guilds of one part, by guild id.
+pub type Part = BTreeMap<String, GuildRuntime>;
+
+/// A part as written: its guilds' JSON text (compact) and that text's digest.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PartText {
+    pub text: String,
+    pub digest: String,
+}
+
+impl PartText {
+    pub fn new(part: &Part) -> Self {
+        let text = serde_json::to_string(part).expect("guilds serialize");
+        Self {
+            digest: digest(&text),
+            text,
+        }
+    }
+
+    /// Reads a part, refusing one that is not what `expected` names.
+    pub fn parse(text: &str, expected: &PartRef) -> Result<Part, String> {
+        let seen = digest(text);
+        if seen != expected.digest {
+            return Err(format!(
+                "part digest {seen} is not the index's {} (a part of another revision)",
+                expected.digest
+            ));
+        }
+        serde_json::from_str(text).map_err(|e| format!("part is not valid: {e}"))
+    }
+}
+
+fn digest(text: &str) -> String {
+    hex::encode(&Sha256::digest(text.as_bytes())[..8])
+}
+
+/// The part a guild goes to among `count` (a power of two).
+pub fn part_of(guild_id: &str, count: usize) -> usize {
+    let hash = Sha256::digest(guild_id.as_bytes());
+    let head = u64::from_be_bytes(hash[..8].try_into().expect("8 bytes"));
+    (head % count as u64) as usize
+}
+
+/// Splits guilds into parts, as many as their size asks for.
+pub fn split(guilds: &BTreeMap<String, GuildRuntime>) -> Vec<Part> {
+    let texts: Vec<(&String, &GuildRuntime, usize)> = guilds
+        .iter()
+        .map(|(id, guild)| {
+            let size = serde_json::to_string(guild).map_or(0, |t| t.len()) + id.len() + 4;
+            (id, guild, size)
+        })
+        .collect();
+    let total: usize = texts.iter().map(|(_, _, size)| size).sum();
+    let count = total.div_ceil(PART_TARGET_BYTES).max(1).next_power_of_two();
+    let mut parts = vec![Part::new(); count];
+    for (id, guild, _) in texts {
+        parts[part_of(id, count)].insert(id.clone(), guild.clone());
+    }
+    parts
+}
+
+impl Index {
+    /// The index of `config` and its parts' texts.
+    pub fn of(config: &RuntimeConfig) -> (Index, Vec<PartText>) {
+        let split = split(&config.guilds);
+        let texts: Vec<PartText> = split.iter().map(PartText::new).collect();
+        let parts = split
+            .iter()
+            .zip(&texts)
+            .map(|(part, text)| PartRef {
+                digest: text.digest.clone(),
+                guilds: part.len(),
+            })
+            .collect();
+        let index = Index {
+            revision: String::new(),
+            application: config.application.clone(),
+            partners: config.partners.clone(),
+            clearing: config.clearing.clone(),
+            parts,
+        };
+        (index.seal(), texts)
+    }
+
+    /// The same index with its revision set to the hash of its content.
+    fn seal(mut self) -> Self {
+        self.revision = self.content_hash();
+        self
+    }
+
+    fn content_hash(&self) -> String {
+        let unsealed = Self {
+            revision: String::new(),
+            ..self.clone()
+        };
+        let bytes = serde_json::to_vec(&unsealed).expect("index serializes");
+        hex::encode(&Sha256::digest(&bytes)[..6])
+    }
+
+    /// Reads an index, refusing one whose revision does not match its content.
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        let index: Self =
+            serde_json::from_str(text).map_err(|e| format!("config index is not valid: {e}"))?;
+        let expected = index.content_hash();
+        if index.revision != expected {
+            return Err(format!(
+                "config index revision {} does not match its content ({expected})",
+                index.revision
+            ));
+        }
+        Ok(index)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("index serializes")
+    }
+
+    /// The whole config from this index and its parts (in part order, each checked against
+    /// its digest by [`PartText::parse`]).
+    pub fn assemble(&self, parts: &[Arc<Part>]) -> Result<RuntimeConfig, String> {
+        if parts.len() != self.parts.len() {
+            return Err(format!(
+                "{} parts given for an index of {}",
+                parts.len(),
+                self.parts.len()
+            ));
+        }
+        let mut guilds = BTreeMap::new();
+        for (k, part) in parts.iter().enumerate() {
+            for (id, guild) in part.iter() {
+                if part_of(id, parts.len()) != k {
+                    return Err(format!(
+                        "guild {id} is in part {k}, where it does not belong"
+                    ));
+                }
+                guilds.insert(id.clone(), guild.clone());
+            }
+        }
+        Ok(RuntimeConfig {
+            revision: self.revision.clone(),
+            application: self.application.clone(),
+            partners: self.partners.clone(),
+            guilds,
+            clearing: self.clearing.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ApplicationRuntime, GuildRuntime};
+
+    fn application() -> ApplicationRuntime {
+        ApplicationRuntime {
+            name: "campus".into(),
+            namespace: "ns".into(),
+            application_id: "1".into(),
+            bot_token_ref: kd_crds::SecretKeyRef {
+                name: "s".into(),
+                key: "k".into(),
+            },
+            client_secret_ref: None,
+            public_url: None,
+            activity_enabled: false,
+            intents: vec![],
+        }
+    }
+
+    fn guild(n: usize) -> GuildRuntime {
+        GuildRuntime {
+            config_name: format!("guild-{n}-with-a-longer-name-to-weigh-like-a-real-one"),
+            partner: "p".into(),
+            features: Default::default(),
+            permissions: BTreeMap::from([(
+                "host".to_string(),
+                vec!["kaltura-start".to_string(), "kaltura-end".to_string()],
+            )]),
+            channels: Default::default(),
+            templates: Default::default(),
+            overridable: vec![],
+            roles: Default::default(),
+            notification_rules: vec![],
+        }
+    }
+
+    fn config(guilds: usize) -> RuntimeConfig {
+        RuntimeConfig::new(
+            application(),
+            BTreeMap::new(),
+            (0..guilds)
+                .map(|n| ((1_000_000_000_000_000 + n).to_string(), guild(n)))
+                .collect(),
+        )
+    }
+
+    fn parse_all(index: &Index, texts: &[PartText]) -> Vec<Arc<Part>> {
+        texts
+            .iter()
+            .zip(&index.parts)
+            .map(|(t, r)| Arc::new(PartText::parse(&t.text, r).unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn parts_assemble_into_the_same_config_and_revision() {
+        for guilds in [0, 1, 3_000] {
+            let config = config(guilds);
+            let (index, texts) = Index::of(&config);
+            assert_eq!(index.revision, config.revision, "{guilds} guilds");
+            let back = index.assemble(&parse_all(&index, &texts)).unwrap();
+            assert_eq!(back, config);
+            let read = Index::from_json(&index.to_json()).unwrap();
+            assert_eq!(read, index);
+        }
+    }
+
+    #[test]
+    fn parts_stay_well_under_a_config_maps_limit() {
+        let (index, texts) = Index::of(&config(6_000));
+        assert!(index.parts.len() > 1 && index.parts.len().is_power_of_two());
+        let largest = texts.iter().map(|t| t.text.len()).max().unwrap();
+        assert!(largest < 2 * PART_TARGET_BYTES, "largest part {largest} B");
+        assert!(index.to_json().len() < 64 * 1024);
+    }
+
+    #[test]
+    fn an_edit_rewrites_only_its_guilds_part() {
+        let mut config = config(6_000);
+        let (before, _) = Index::of(&config);
+        let id = config.guilds.keys().nth(17).unwrap().clone();
+        config.guilds.get_mut(&id).unwrap().roles.default = "host".into();
+        let (after, _) = Index::of(&config);
+        let changed: Vec<usize> = (0..before.parts.len())
+            .filter(|&k| before.parts[k] != after.parts[k])
+            .collect();
+        assert_eq!(changed, vec![part_of(&id, before.parts.len())]);
+        assert_ne!(before.revision, after.revision);
+    }
+
+    #[test]
+    fn doubling_the_parts_splits_each_in_two() {
+        for n in 0..200 {
+            let id = (1_000_000_000_000_000usize + n).to_string();
+            assert_eq!(part_of(&id, 8) % 4, part_of(&id, 4));
+        }
+    }
+
+    #[test]
+    fn a_part_of_another_revision_or_out_of_place_is_refused() {
+        let (index, texts) = Index::of(&config(3_000));
+        assert!(index.parts.len() >= 2);
+        let err = PartText::parse(&texts[1].text, &index.parts[0]).unwrap_err();
+        assert!(err.contains("another revision"), "{err}");
+        let mut parts = parse_all(&index, &texts);
+        parts.swap(0, 1);
+        let err = index.assemble(&parts).unwrap_err();
+        assert!(err.contains("does not belong"), "{err}");
+        let tampered = index.to_json().replace("\"campus\"", "\"other\"");
+        assert!(Index::from_json(&tampered).is_err());
+    }
+}
