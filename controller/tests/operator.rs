@@ -860,3 +860,94 @@ async fn with_the_bot_down_the_finalizer_goes_after_the_timeout_naming_what_was_
         "{notes:?}"
     );
 }
+
+/// The revision the bot process reports it runs.
+fn running_revision(bot: &WorkloadProcess) -> Option<String> {
+    let report: serde_json::Value =
+        serde_json::from_str(kd_testing::http::body(&bot.get("/status")?)?).ok()?;
+    Some(report["revision"].as_str()?.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_role_mapping_edit_reaches_the_running_bot_through_the_api_without_a_restart() {
+    let outside = Outside::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (_cluster, kubectl) = cluster(&outside, dir.path()).await;
+    let (_operator, mut bot, _log) = serving(&outside, &kubectl, dir.path(), &[]).await;
+    let staff = outside
+        .discord
+        .create_role(
+            outside.guild.id,
+            kd_sandbox_discord::NewRole {
+                name: "Staff".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    outside
+        .discord
+        .put_member(
+            outside.guild.id,
+            outside.user,
+            kd_sandbox_discord::MemberSpec {
+                roles: vec![staff.id],
+                nick: None,
+            },
+        )
+        .unwrap();
+    let start = || async {
+        let sent = outside
+            .discord
+            .invoke_command(kd_sandbox_discord::NewCommandInteraction {
+                guild_id: outside.guild.id,
+                channel_id: outside.guild.general_channel_id,
+                user_id: outside.user,
+                name: SlashCommand::Start.name().into(),
+                options: vec![
+                    serde_json::json!({"name": "type", "value": "meeting"}),
+                    serde_json::json!({"name": "title", "value": "Office hours"}),
+                ],
+                ..Default::default()
+            })
+            .unwrap();
+        kd_tests::content(&kd_tests::final_answer(&outside.discord, sent.id).await)
+    };
+    let refused = start().await;
+    assert!(refused.contains("yours is viewer"), "{refused}");
+
+    // Staff become moderators: the operator renders it, the bot reads it from the API.
+    let before = running_revision(&bot).expect("the bot reports");
+    let edited = std::time::Instant::now();
+    kubectl.apply(&format!(
+        r#"
+apiVersion: kaltura-discord.io/v1alpha1
+kind: RoleMapping
+metadata: {{name: physics-101, namespace: {NS}}}
+spec:
+  guildConfigRef: {{name: physics-101}}
+  rules: [{{discordRole: {{name: Staff}}, kalturaRole: moderator, priority: 10}}]
+"#
+    ));
+    let running = kd_testing::wait("the bot to run the edited revision")
+        .timeout(Duration::from_secs(30))
+        .every(Duration::from_millis(10))
+        .until(async || running_revision(&bot).filter(|r| *r != before))
+        .await;
+    let latency = edited.elapsed();
+    eprintln!("RoleMapping edit to running revision: {latency:?}");
+    let rendered = rendered_config(&kubectl).unwrap();
+    assert_eq!(running, rendered.revision);
+    assert_eq!(
+        rendered.guild(&outside.guild.id.to_string()).unwrap().roles.rules[0].kaltura_role,
+        "moderator"
+    );
+    // Far inside the minute or more a kubelet takes to refresh a mounted ConfigMap (the
+    // benchmark measures the spread against the one-second target).
+    assert!(latency < Duration::from_secs(10), "{latency:?}");
+    assert!(
+        bot.process.child.try_wait().unwrap().is_none(),
+        "no restart"
+    );
+    let allowed = start().await;
+    assert!(allowed.starts_with("Started the meeting"), "{allowed}");
+}
