@@ -7,22 +7,13 @@
 
 use kd_sandbox_discord::{Config, DiscordSandbox, NewGuild};
 use kd_sandbox_kaltura::{KalturaSandbox, SandboxConfig};
-use kd_testing::bench::Network;
+use kd_testing::bench::{Network, mib, proc_status};
 use kd_tests::process::WorkloadProcess;
 use serde_json::json;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const GUILDS: usize = 2500;
-
-fn status_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -85,11 +76,11 @@ async fn measure(network: Network) -> serde_json::Value {
     let registration_seconds = started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(2)).await;
     let pid = bot.process.child.id();
-    let rss = status_kib(pid, "VmRSS:");
-    let peak = status_kib(pid, "VmHWM:");
-    let anon = status_kib(pid, "RssAnon:");
-    let file_backed = status_kib(pid, "RssFile:");
-    let threads = status_kib(pid, "Threads:");
+    let rss = proc_status(pid, "VmRSS:");
+    let peak = proc_status(pid, "VmHWM:");
+    let anon = proc_status(pid, "RssAnon:");
+    let file_backed = proc_status(pid, "RssFile:");
+    let threads = proc_status(pid, "Threads:");
     drop(bot);
     json!({
             "discord_latency_ms": network.to_json(),
@@ -97,10 +88,10 @@ async fn measure(network: Network) -> serde_json::Value {
             "config_bytes": config.to_json().len(),
             "registered_guilds": registered,
             "registration_seconds": (registration_seconds * 10.0).round() / 10.0,
-            "rss_mib": (rss as f64 / 1024.0 * 10.0).round() / 10.0,
-            "peak_rss_mib": (peak as f64 / 1024.0 * 10.0).round() / 10.0,
-            "rss_anon_mib": (anon as f64 / 1024.0 * 10.0).round() / 10.0,
-            "rss_file_mib": (file_backed as f64 / 1024.0 * 10.0).round() / 10.0,
+            "rss_mib": mib(rss),
+            "peak_rss_mib": mib(peak),
+            "rss_anon_mib": mib(anon),
+            "rss_file_mib": mib(file_backed),
             "threads": threads,
     })
 }

@@ -13,7 +13,7 @@ use kd_sandbox_kubernetes::{Config as KubeConfig, KubernetesSandbox};
 use kd_testing::fixtures::{self, Fixture, NAMESPACE as NS};
 use kd_testing::kubectl::Kubectl;
 use kd_testing::process::Running;
-use kd_tests::process::{Outside, Reach, WorkloadProcess};
+use kd_tests::process::{Outside, Reach, WorkloadProcess, endpoint_slice};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -101,21 +101,7 @@ fn bot_pod(outside: &Outside, kubectl: &Kubectl, config: &RuntimeConfig) -> Work
         },
         Stdio::null(),
     );
-    let slice = format!(
-        r#"
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: campus-bot-bot-abcde
-  namespace: {NS}
-  labels: {{kubernetes.io/service-name: campus-bot-bot}}
-addressType: IPv4
-ports: [{{name: http, port: {port}, protocol: TCP}}]
-endpoints: [{{addresses: ["127.0.0.1"], conditions: {{ready: true}}}}]
-"#,
-        port = bot.port
-    );
-    kubectl.apply(&slice);
+    kubectl.apply(&endpoint_slice(NS, "campus-bot-bot", bot.port));
     bot
 }
 
@@ -938,7 +924,12 @@ spec:
     let rendered = rendered_config(&kubectl).unwrap();
     assert_eq!(running, rendered.revision);
     assert_eq!(
-        rendered.guild(&outside.guild.id.to_string()).unwrap().roles.rules[0].kaltura_role,
+        rendered
+            .guild(&outside.guild.id.to_string())
+            .unwrap()
+            .roles
+            .rules[0]
+            .kaltura_role,
         "moderator"
     );
     // Far inside the minute or more a kubelet takes to refresh a mounted ConfigMap (the

@@ -64,6 +64,22 @@ pub fn summary_ms(samples: &mut [Duration]) -> Value {
     })
 }
 
+/// A `/proc/<pid>/status` field in KiB (`VmRSS:`, `VmHWM:` the peak, `RssAnon:`, ...), or
+/// a count (`Threads:`); 0 when absent.
+pub fn proc_status(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// KiB in MiB, to one decimal.
+pub fn mib(kib: u64) -> f64 {
+    (kib as f64 / 1024.0 * 10.0).round() / 10.0
+}
+
 fn millis(d: Duration) -> f64 {
     (d.as_secs_f64() * 100_000.0).round() / 100.0
 }

@@ -70,6 +70,24 @@ pub struct Reach<'a> {
     pub wrapper: Vec<String>,
 }
 
+/// The EndpointSlice Kubernetes makes for Service `service` once its one pod is ready, here a
+/// process on this machine at `port`, as YAML for `kubectl apply`.
+pub fn endpoint_slice(namespace: &str, service: &str, port: u16) -> String {
+    format!(
+        r#"
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: {service}-abcde
+  namespace: {namespace}
+  labels: {{kubernetes.io/service-name: {service}}}
+addressType: IPv4
+ports: [{{name: http, port: {port}, protocol: TCP}}]
+endpoints: [{{addresses: ["127.0.0.1"], conditions: {{ready: true}}}}]
+"#
+    )
+}
+
 /// A workload process (`bot` or `serve`).
 pub struct WorkloadProcess {
     pub process: Running,
