@@ -899,15 +899,16 @@ impl Bot {
         };
         let fingerprint = commands::fingerprint(&set);
         let app = &config.application.application_id;
+        let revision = config.guild_revision(guild_id);
         let registered = if clearing {
             Registration::Cleared {
-                revision: config.revision.clone(),
+                revision: revision.clone(),
             }
         } else {
             Registration::Registered {
                 commands: set.len(),
                 fingerprint: fingerprint.clone(),
-                revision: config.revision.clone(),
+                revision: revision.clone(),
             }
         };
         if self
@@ -957,21 +958,30 @@ impl Bot {
                     guild_id,
                     Registration::Failed {
                         error: err.to_string(),
-                        revision: config.revision.clone(),
+                        revision,
                     },
                 );
             }
         }
     }
 
-    /// Applies each new config revision: re-registers changed guilds, then reports it running.
+    /// Applies each new config revision: checks the registration of the guilds it changes
+    /// (all of them at start), then reports it running. An edit to one guild of thousands
+    /// costs one check, not thousands.
     async fn follow_config(self: Arc<Self>) {
         let mut config = self.config.clone();
+        let mut previous: Option<Arc<RuntimeConfig>> = None;
         loop {
             let current = config.borrow_and_update().clone();
             for guild_id in current.guilds.keys().chain(&current.clearing) {
-                self.enqueue_registration(guild_id.clone());
+                if previous
+                    .as_ref()
+                    .is_none_or(|p| p.guild_differs(&current, guild_id))
+                {
+                    self.enqueue_registration(guild_id.clone());
+                }
             }
+            previous = Some(current.clone());
             self.metrics.set_revision(&current.revision);
             self.running.send_replace(current.revision.clone());
             tracing::info!(revision = %current.revision, guilds = current.guilds.len(), "running config revision");

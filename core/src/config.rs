@@ -9,6 +9,7 @@ use kd_crds::notification::NotificationRuleSpec;
 use kd_crds::partner::SessionPolicies;
 use kd_crds::role_mapping::RoleRule;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 
 pub mod parts;
@@ -164,6 +165,32 @@ impl RuntimeConfig {
 
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("runtime config serializes")
+    }
+
+    /// The revision of one guild's share of the config: its settings, its partner's and
+    /// whether it is being cleared. The bot reports it per guild and the operator compares it
+    /// per guild, so an edit to one guild moves that guild's status alone.
+    pub fn guild_revision(&self, guild_id: &str) -> String {
+        let bytes = serde_json::to_vec(&self.guild_share(guild_id)).expect("guilds serialize");
+        hex::encode(&Sha256::digest(&bytes)[..6])
+    }
+
+    /// Whether guild `guild_id` runs differently under `other` (see [`Self::guild_revision`]),
+    /// compared without hashing.
+    pub fn guild_differs(&self, other: &RuntimeConfig, guild_id: &str) -> bool {
+        self.guild_share(guild_id) != other.guild_share(guild_id)
+    }
+
+    fn guild_share(
+        &self,
+        guild_id: &str,
+    ) -> (Option<&GuildRuntime>, Option<&PartnerRuntime>, bool) {
+        let guild = self.guilds.get(guild_id);
+        (
+            guild,
+            guild.and_then(|g| self.partners.get(&g.partner)),
+            self.clearing.contains(guild_id),
+        )
     }
 
     pub fn guild(&self, guild_id: &str) -> Option<&GuildRuntime> {

@@ -50,7 +50,8 @@ pub struct RuleDelivery {
 pub enum Registration {
     /// Not checked yet under the running config.
     Pending,
-    /// Discord holds the guild's command set (sent now, or found unchanged).
+    /// Discord holds the guild's command set (sent now, or found unchanged) under the guild's
+    /// config of `revision` ([`RuntimeConfig::guild_revision`](crate::config::RuntimeConfig::guild_revision)).
     #[serde(rename_all = "camelCase")]
     Registered {
         commands: usize,

@@ -553,6 +553,13 @@ fn guild_status(
             ),
         );
     };
+    // Compared per guild: an edit elsewhere in the application leaves this status alone.
+    let running = match state {
+        Registration::Registered { revision, .. }
+        | Registration::Cleared { revision }
+        | Registration::Failed { revision, .. } => Some(revision),
+        Registration::Pending => None,
+    };
     let registered = match state {
         Registration::Registered { commands, .. } => Observation::new(
             types::COMMANDS_REGISTERED,
@@ -577,7 +584,7 @@ fn guild_status(
             format!("Discord refused the command set: {error}"),
         ),
     };
-    let desired = &rendered.config.revision;
+    let desired = rendered.config.guild_revision(guild_id);
     let ready = if !registered.is_true() {
         Observation::new(
             types::READY,
@@ -585,14 +592,14 @@ fn guild_status(
             registered.reason,
             registered.message.clone(),
         )
-    } else if &report.revision != desired {
+    } else if running != Some(&desired) {
         Observation::new(
             types::READY,
             Truth::False,
             reasons::ROLLING_OUT,
             format!(
-                "the bot runs revision {}, the rendered revision is {desired}",
-                report.revision
+                "the bot runs revision {} of this guild's config, the rendered one is {desired}",
+                running.map_or("(none)", String::as_str)
             ),
         )
     } else {
@@ -604,7 +611,7 @@ fn guild_status(
         )
     };
     let status = GuildConfigStatus {
-        config_revision: (!report.revision.is_empty()).then(|| report.revision.clone()),
+        config_revision: running.cloned(),
         command_set_version: matches!(state, Registration::Registered { .. })
             .then(|| report.command_set_version.clone()),
         ..GuildConfigStatus::default()
@@ -650,10 +657,17 @@ mod tests {
                 .guilds
                 .keys()
                 .map(|id| {
+                    // Each guild at its revision under `revision`: the rendered one's, or an
+                    // older one's.
+                    let guild_revision = if revision == rendered.config.revision {
+                        rendered.config.guild_revision(id)
+                    } else {
+                        format!("{revision}-{id}")
+                    };
                     let registered = Registration::Registered {
                         commands: 7,
                         fingerprint: "f".into(),
-                        revision: revision.into(),
+                        revision: guild_revision,
                     };
                     (id.clone(), registered)
                 })
@@ -719,7 +733,10 @@ mod tests {
             physics.command_set_version.as_deref(),
             Some(kd_core::command::COMMAND_SET_VERSION)
         );
-        assert_eq!(physics.config_revision.as_deref(), Some(revision.as_str()));
+        assert_eq!(
+            physics.config_revision,
+            Some(rendered.config.guild_revision(PHYSICS))
+        );
         assert_eq!(
             physics.observed_generation,
             catalog.guilds[0].metadata.generation
@@ -731,6 +748,33 @@ mod tests {
         );
         assert_eq!(app.guild_count, Some(2));
         assert_eq!(app.running_revision.as_deref(), Some(revision.as_str()));
+    }
+
+    #[test]
+    fn an_edit_to_one_guild_moves_that_guilds_status_alone() {
+        let before = examples();
+        let rendered = render(&before).remove(0);
+        let bot = running(&before, report(&rendered, &rendered.config.revision));
+        let mut after = before.clone();
+        let film = after
+            .role_mappings
+            .iter_mut()
+            .find(|m| m.metadata.name.as_deref() == Some("film-club"))
+            .unwrap();
+        film.spec.default = "moderator".into();
+        let (was, now) = (
+            compute_at(&before, &bot, 100),
+            compute_at(&after, &bot, 100),
+        );
+        assert_eq!(
+            guild(&was, "physics-101"),
+            guild(&now, "physics-101"),
+            "an untouched guild's status is unchanged, so nothing is written"
+        );
+        assert_eq!(
+            condition(&guild(&now, "film-club").conditions, types::READY),
+            ("False", reasons::ROLLING_OUT)
+        );
     }
 
     #[test]
