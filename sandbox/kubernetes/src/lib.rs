@@ -17,6 +17,7 @@
 //! ```
 
 mod apply;
+mod auth;
 mod clock;
 mod config;
 mod crd;
@@ -29,6 +30,7 @@ mod limits;
 mod objects;
 mod patch;
 mod protobuf;
+mod rbac;
 mod resource;
 mod sandbox;
 mod scale;
@@ -39,6 +41,7 @@ mod store;
 mod table;
 mod watch;
 
+pub use auth::NoServiceAccount;
 pub use config::Config;
 pub use sandbox::Sandbox;
 
