@@ -5,6 +5,7 @@ use crate::auth::{self, Identity};
 use crate::clock::{self, now};
 use crate::deletion::{self, DeleteOptions};
 use crate::discovery;
+use crate::escalation;
 use crate::limits;
 use crate::objects::{self, FieldValidation, PatchKind, WriteContext, Written, at_version};
 use crate::protobuf;
@@ -14,6 +15,7 @@ use crate::sandbox::Sandbox;
 use crate::scale;
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::status::{ApiError, ApiResult};
+use crate::store::{Key, Store};
 use crate::table::{self, Include};
 use crate::watch::{self, WatchRequest};
 use axum::Router;
@@ -236,8 +238,10 @@ fn serve(sandbox: &Sandbox, request: &Request, segments: &[&str]) -> ApiResult<R
             "v1",
             kind @ ("selfsubjectaccessreviews" | "selfsubjectrulesreviews"),
         ] => review(sandbox, request, &identity, kind),
-        ["api", version, rest @ ..] => resource(sandbox, request, "", version, rest),
-        ["apis", group, version, rest @ ..] => resource(sandbox, request, group, version, rest),
+        ["api", version, rest @ ..] => resource(sandbox, request, &identity, "", version, rest),
+        ["apis", group, version, rest @ ..] => {
+            resource(sandbox, request, &identity, group, version, rest)
+        }
         _ => Err(ApiError::no_route()),
     }
 }
@@ -325,6 +329,7 @@ fn parse_target<'a>(mut rest: &'a [&'a str]) -> Option<Target<'a>> {
 fn resource(
     sandbox: &Sandbox,
     request: &Request,
+    identity: &Identity,
     group: &str,
     version: &str,
     rest: &[&str],
@@ -386,18 +391,23 @@ fn resource(
             }
             let body = request.object()?;
             let ctx = request.context(false)?;
-            let written =
-                sandbox.with_store_mut(|s| objects::create(s, &rt, namespace, body, &ctx))?;
+            let written = write_checked(sandbox, identity, &rt, namespace, "", &ctx, |s, ctx| {
+                objects::create(s, &rt, namespace, body.clone(), ctx)
+            })?;
             respond_written(request, &rt, written)
         }
         (&Method::PUT, Some(name)) => {
             let body = request.object()?;
             let ctx = request.context(status)?;
             let written =
-                sandbox.with_store_mut(|s| objects::update(s, &rt, namespace, name, body, &ctx))?;
+                write_checked(sandbox, identity, &rt, namespace, name, &ctx, |s, ctx| {
+                    objects::update(s, &rt, namespace, name, body.clone(), ctx)
+                })?;
             respond_written(request, &rt, written)
         }
-        (&Method::PATCH, Some(name)) => patch(sandbox, request, &rt, namespace, name, status),
+        (&Method::PATCH, Some(name)) => {
+            patch(sandbox, request, identity, &rt, namespace, name, status)
+        }
         (&Method::DELETE, Some(name)) => {
             let options = delete_options(request)?;
             let deleted =
@@ -588,6 +598,7 @@ fn scale(
 fn patch(
     sandbox: &Sandbox,
     request: &Request,
+    identity: &Identity,
     rt: &Arc<ResourceType>,
     namespace: &str,
     name: &str,
@@ -625,9 +636,48 @@ fn patch(
     };
     let body = request.object()?;
     let ctx = request.context(status)?;
-    let written =
-        sandbox.with_store_mut(|s| objects::patch(s, rt, namespace, name, kind, &body, &ctx))?;
+    let written = write_checked(sandbox, identity, rt, namespace, name, &ctx, |s, ctx| {
+        objects::patch(s, rt, namespace, name, kind, &body, ctx)
+    })?;
     respond_written(request, rt, written)
+}
+
+/// A write, refused first (as the API server's RBAC storage does) if it is a Role, ClusterRole
+/// or binding granting a user's request permissions the user does not hold: the write runs
+/// once as a dry run, to check what it would store.
+fn write_checked(
+    sandbox: &Sandbox,
+    identity: &Identity,
+    rt: &ResourceType,
+    namespace: &str,
+    name: &str,
+    ctx: &WriteContext,
+    write: impl Fn(&mut Store, &WriteContext) -> ApiResult<Written>,
+) -> ApiResult<Written> {
+    sandbox.with_store_mut(|store| {
+        if let Some(user) = identity.user()
+            && escalation::guarded(&rt.group, &rt.plural)
+        {
+            let old = store.get(&Key::new(rt, namespace, name)).cloned();
+            let preview = write(
+                store,
+                &WriteContext {
+                    dry_run: true,
+                    ..ctx.clone()
+                },
+            )?;
+            escalation::check(
+                store,
+                user,
+                &rt.plural,
+                namespace,
+                name,
+                &preview.object,
+                old.as_ref(),
+            )?;
+        }
+        write(store, ctx)
+    })
 }
 
 fn respond_written(request: &Request, rt: &ResourceType, written: Written) -> ApiResult<Response> {

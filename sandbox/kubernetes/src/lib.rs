@@ -23,6 +23,7 @@ mod config;
 mod crd;
 mod deletion;
 mod discovery;
+mod escalation;
 mod events;
 mod http;
 mod jsonpath;

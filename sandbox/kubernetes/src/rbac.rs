@@ -137,7 +137,7 @@ impl Attributes {
     }
 }
 
-fn strings<'a>(rule: &'a Value, field: &str) -> impl Iterator<Item = &'a str> {
+pub fn strings<'a>(rule: &'a Value, field: &str) -> impl Iterator<Item = &'a str> {
     rule[field]
         .as_array()
         .into_iter()
@@ -275,45 +275,56 @@ fn describe_subject(subject: &Value, binding_namespace: &str) -> String {
     }
 }
 
+/// The Role or ClusterRole a roleRef points at (`Err`: an unsupported kind).
+pub fn find_role<'a>(
+    store: &'a Store,
+    role_ref: &Value,
+    namespace: &str,
+) -> Result<Option<&'a Value>, String> {
+    let name = role_ref["name"].as_str().unwrap_or_default();
+    let key = |plural: &str, namespace: &str| Key {
+        group: GROUP.into(),
+        plural: plural.into(),
+        namespace: namespace.into(),
+        name: name.into(),
+    };
+    match role_ref["kind"].as_str().unwrap_or_default() {
+        "Role" => Ok(store.get(&key("roles", namespace))),
+        "ClusterRole" => Ok(store
+            .get(&key("clusterroles", ""))
+            .or_else(|| BOOTSTRAP.roles.iter().find(|r| name_of(r) == name))),
+        other => Err(format!("unsupported role reference kind: {other:?}")),
+    }
+}
+
 /// The rules a roleRef points at, or the API server's error when the role is missing.
-fn role_rules<'a>(
+pub fn role_rules<'a>(
     store: &'a Store,
     role_ref: &Value,
     namespace: &str,
 ) -> Result<Vec<&'a Value>, String> {
-    let name = role_ref["name"].as_str().unwrap_or_default();
-    let role = match role_ref["kind"].as_str().unwrap_or_default() {
-        "Role" => store
-            .get(&Key {
-                group: GROUP.into(),
-                plural: "roles".into(),
-                namespace: namespace.into(),
-                name: name.into(),
-            })
-            .ok_or_else(|| format!("role.{GROUP} {name:?} not found"))?,
-        "ClusterRole" => store
-            .get(&Key {
-                group: GROUP.into(),
-                plural: "clusterroles".into(),
-                namespace: String::new(),
-                name: name.into(),
-            })
-            .or_else(|| BOOTSTRAP.roles.iter().find(|r| name_of(r) == name))
-            .ok_or_else(|| format!("clusterrole.{GROUP} {name:?} not found"))?,
-        other => return Err(format!("unsupported role reference kind: {other:?}")),
-    };
+    let role = find_role(store, role_ref, namespace)?.ok_or_else(|| {
+        format!(
+            "{}.{GROUP} {:?} not found",
+            role_ref["kind"]
+                .as_str()
+                .unwrap_or_default()
+                .to_ascii_lowercase(),
+            role_ref["name"].as_str().unwrap_or_default()
+        )
+    })?;
     Ok(role["rules"].as_array().into_iter().flatten().collect())
 }
 
 /// One step of walking a user's rules: a rule and the binding that grants it, or an error.
-enum Visit<'a> {
+pub enum Visit<'a> {
     Rule(&'a Value, &'a dyn Fn() -> String),
     Error(String),
 }
 
 /// Walks the rules bound to `user` in `namespace` (ClusterRoleBindings first, then the
 /// namespace's RoleBindings), until `visitor` returns false.
-fn visit_rules(
+pub fn visit_rules(
     store: &Store,
     user: &UserInfo,
     namespace: &str,
@@ -381,7 +392,7 @@ fn visit_binding(
 }
 
 /// Errors as `utilerrors.NewAggregate` prints them: one alone, several deduplicated in brackets.
-fn aggregate(errors: &[String]) -> String {
+pub fn aggregate(errors: &[String]) -> String {
     let mut seen: Vec<&str> = Vec::new();
     for err in errors {
         if !seen.contains(&err.as_str()) {

@@ -532,3 +532,135 @@ async fn kubectl_as_and_auth_can_i_see_the_roles_rules() {
         "yes"
     );
 }
+
+#[tokio::test]
+async fn a_service_account_grants_only_what_it_holds() {
+    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+    let sandbox = KubernetesSandbox::start(Config::default()).await.unwrap();
+    let admin = app(&sandbox).await;
+    create(
+        Api::<Role>::namespaced(admin.clone(), "app"),
+        json!({
+            "metadata": {"name": "delegate"},
+            "rules": [
+                {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles", "rolebindings"], "verbs": ["create", "patch"]},
+                {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"], "resourceNames": ["app-config"]},
+            ],
+        }),
+    )
+    .await;
+    create(
+        Api::<RoleBinding>::namespaced(admin.clone(), "app"),
+        json!({
+            "metadata": {"name": "delegate"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "delegate"},
+            "subjects": [{"kind": "ServiceAccount", "name": "bot", "namespace": "app"}],
+        }),
+    )
+    .await;
+    let bot = bot(&sandbox).await;
+    let roles: Api<Role> = Api::namespaced(bot.clone(), "app");
+    let bindings: Api<RoleBinding> = Api::namespaced(bot.clone(), "app");
+    let role = |name: &str, rule: Value| -> Role {
+        serde_json::from_value(json!({"metadata": {"name": name}, "rules": [rule]})).unwrap()
+    };
+    // What it holds, it may pass on.
+    roles
+        .create(
+            &PostParams::default(),
+            &role(
+                "read-config",
+                json!({"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"], "resourceNames": ["app-config"]}),
+            ),
+        )
+        .await
+        .unwrap();
+    let groups =
+        r#"["system:serviceaccounts" "system:serviceaccounts:app" "system:authenticated"]"#;
+    let secrets = role(
+        "read-secrets",
+        json!({"apiGroups": [""], "resources": ["secrets", "configmaps"], "verbs": ["get", "list"]}),
+    );
+    let details = assert_forbidden(
+        roles
+            .create(&PostParams::default(), &secrets)
+            .await
+            .unwrap_err(),
+        &format!(
+            "roles.rbac.authorization.k8s.io \"read-secrets\" is forbidden: user \"{BOT}\" (groups={groups}) is attempting to grant RBAC permissions not currently held:\n{{APIGroups:[\"\"], Resources:[\"configmaps\"], Verbs:[\"get\" \"list\"]}}\n{{APIGroups:[\"\"], Resources:[\"secrets\"], Verbs:[\"get\" \"list\"]}}"
+        ),
+    );
+    assert_eq!(
+        (details.group.as_str(), details.kind.as_str()),
+        ("rbac.authorization.k8s.io", "roles")
+    );
+    // Nor by patching a role it made.
+    let widen =
+        json!({"rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}]});
+    let err = roles
+        .patch(
+            "read-config",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&widen),
+        )
+        .await
+        .unwrap_err();
+    assert!(api_error(err).message.ends_with(
+        "not currently held:\n{APIGroups:[\"\"], Resources:[\"configmaps\"], Verbs:[\"get\"]}"
+    ));
+    // A binding to a role it holds the rules of is fine; to cluster-admin, not.
+    let binding = |name: &str, kind: &str, role: &str| -> RoleBinding {
+        serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": role},
+            "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": "app"}],
+        }))
+        .unwrap()
+    };
+    bindings
+        .create(
+            &PostParams::default(),
+            &binding("read-config", "Role", "read-config"),
+        )
+        .await
+        .unwrap();
+    let take_over = binding("take-over", "ClusterRole", "cluster-admin");
+    assert_forbidden(
+        bindings
+            .create(&PostParams::default(), &take_over)
+            .await
+            .unwrap_err(),
+        &format!(
+            "rolebindings.rbac.authorization.k8s.io \"take-over\" is forbidden: user \"{BOT}\" (groups={groups}) is attempting to grant RBAC permissions not currently held:\n{{APIGroups:[\"*\"], Resources:[\"*\"], Verbs:[\"*\"]}}\n{{NonResourceURLs:[\"*\"], Verbs:[\"*\"]}}"
+        ),
+    );
+    // `escalate` and `bind` lift the checks.
+    create(
+        Api::<Role>::namespaced(admin.clone(), "app"),
+        json!({
+            "metadata": {"name": "escalate"},
+            "rules": [
+                {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["roles"], "verbs": ["escalate"]},
+                {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"], "verbs": ["bind"], "resourceNames": ["cluster-admin"]},
+            ],
+        }),
+    )
+    .await;
+    create(
+        Api::<RoleBinding>::namespaced(admin.clone(), "app"),
+        json!({
+            "metadata": {"name": "escalate"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "escalate"},
+            "subjects": [{"kind": "ServiceAccount", "name": "bot", "namespace": "app"}],
+        }),
+    )
+    .await;
+    roles
+        .create(&PostParams::default(), &secrets)
+        .await
+        .unwrap();
+    bindings
+        .create(&PostParams::default(), &take_over)
+        .await
+        .unwrap();
+}
