@@ -1,7 +1,7 @@
 //! An emulator of the Kubernetes API subset the operator uses: discovery, built-in types stored
 //! as schemaless objects, CustomResourceDefinitions with structural-schema and CEL validation,
-//! every verb (watch, server-side apply and the patch formats included) and Table output for
-//! `kubectl get`.
+//! every verb (watch, server-side apply and the patch formats included), Table output for
+//! `kubectl get`, and ServiceAccount tokens held to RBAC (impersonation and access reviews too).
 //!
 //! Unmodified clients talk to it: kubectl through [`Sandbox::write_kubeconfig`], kube-rs through
 //! `kube::Config::from_custom_kubeconfig`. It depends on no product crate, so a mistake shared
