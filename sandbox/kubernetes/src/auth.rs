@@ -85,6 +85,7 @@ pub fn issue(
     let bytes: [u8; 32] = rand::random();
     let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     let expires = now + Duration::seconds(seconds);
+    tokens.0.retain(|_, issued| now < issued.expires);
     tokens.0.insert(
         token.clone(),
         Issued {

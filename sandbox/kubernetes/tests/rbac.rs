@@ -400,6 +400,19 @@ async fn kubectl_create_token_issues_the_service_accounts_token() {
     let request: Value = serde_json::from_str(&request).unwrap();
     assert_eq!(request["kind"], "TokenRequest");
     assert_eq!(request["spec"]["expirationSeconds"], 3600);
+    let asked = cluster
+        .ok(&[
+            "create",
+            "token",
+            "bot",
+            "-n",
+            "app",
+            "--duration=20m",
+            "-o",
+            "jsonpath={.spec.expirationSeconds}",
+        ])
+        .await;
+    assert_eq!(asked, "1200");
     let expires = request["status"]["expirationTimestamp"].as_str().unwrap();
     let expires =
         time::OffsetDateTime::parse(expires, &time::format_description::well_known::Rfc3339)
