@@ -28,6 +28,21 @@ pub fn core_versions() -> Value {
     })
 }
 
+/// Resources served by handlers rather than storage (create only, cluster-scoped): the
+/// authorization reviews, as `(group, plural, kind)` in `v1`.
+const REVIEWS: &[(&str, &str, &str)] = &[
+    (
+        "authorization.k8s.io",
+        "selfsubjectaccessreviews",
+        "SelfSubjectAccessReview",
+    ),
+    (
+        "authorization.k8s.io",
+        "selfsubjectrulesreviews",
+        "SelfSubjectRulesReview",
+    ),
+];
+
 /// Groups (other than core) with their versions, in first-seen order; the first is preferred.
 fn groups(types: &[Arc<ResourceType>]) -> Vec<(String, Vec<String>)> {
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
@@ -38,6 +53,11 @@ fn groups(types: &[Arc<ResourceType>]) -> Vec<(String, Vec<String>)> {
             }
             Some(_) => {}
             None => out.push((t.group.clone(), vec![t.version.clone()])),
+        }
+    }
+    for (group, _, _) in REVIEWS {
+        if !out.iter().any(|(g, _)| g == group) {
+            out.push((group.to_string(), vec!["v1".into()]));
         }
     }
     out
@@ -77,10 +97,17 @@ pub fn resource_list(types: &[Arc<ResourceType>], group: &str, version: &str) ->
         .iter()
         .filter(|t| t.group == group && t.version == version)
         .collect();
-    if served.is_empty() {
+    let reviews: Vec<Value> = REVIEWS
+        .iter()
+        .filter(|(g, _, _)| *g == group && version == "v1")
+        .map(|(_, plural, kind)| {
+            json!({"name": plural, "singularName": "", "namespaced": false, "kind": kind, "verbs": ["create"]})
+        })
+        .collect();
+    if served.is_empty() && reviews.is_empty() {
         return None;
     }
-    let mut resources = Vec::new();
+    let mut resources = reviews;
     for t in served {
         let mut entry = json!({
             "name": t.plural,
@@ -105,6 +132,17 @@ pub fn resource_list(types: &[Arc<ResourceType>], group: &str, version: &str) ->
                 "version": "v1",
                 "kind": "Scale",
                 "verbs": ["get", "patch", "update"],
+            }));
+        }
+        if t.group.is_empty() && t.plural == "serviceaccounts" {
+            resources.push(json!({
+                "name": "serviceaccounts/token",
+                "singularName": "",
+                "namespaced": true,
+                "group": "authentication.k8s.io",
+                "version": "v1",
+                "kind": "TokenRequest",
+                "verbs": ["create"],
             }));
         }
         if t.status_subresource {

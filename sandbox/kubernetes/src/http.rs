@@ -1,17 +1,21 @@
 //! The HTTP surface: authentication, path routing in the API server's URL scheme, request
 //! decoding (JSON/YAML, patch types) and response encoding (JSON, YAML, Table, watch streams).
 
-use crate::clock::now;
+use crate::auth::{self, Identity};
+use crate::clock::{self, now};
 use crate::deletion::{self, DeleteOptions};
 use crate::discovery;
+use crate::escalation;
 use crate::limits;
 use crate::objects::{self, FieldValidation, PatchKind, WriteContext, Written, at_version};
 use crate::protobuf;
+use crate::rbac::{self, Attributes};
 use crate::resource::ResourceType;
 use crate::sandbox::Sandbox;
 use crate::scale;
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::status::{ApiError, ApiResult};
+use crate::store::{Key, Store};
 use crate::table::{self, Include};
 use crate::watch::{self, WatchRequest};
 use axum::Router;
@@ -41,6 +45,7 @@ async fn handle(
         return limits::body_too_large().into_response();
     };
     let request = Request {
+        path: uri.path().to_string(),
         query: form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
             .into_owned()
             .collect(),
@@ -61,6 +66,7 @@ const BODY_TYPES: &str = "application/json, application/yaml";
 
 struct Request {
     method: Method,
+    path: String,
     query: HashMap<String, String>,
     headers: HeaderMap,
     body: Bytes,
@@ -170,19 +176,47 @@ fn json_response(request: &Request, code: StatusCode, body: &Value) -> Response 
     response
 }
 
-fn authorized(sandbox: &Sandbox, request: &Request) -> bool {
+/// Who the request is: the sandbox's token or no credentials (with anonymous access on) have
+/// full access, a ServiceAccount's token is that ServiceAccount; anything else is 401.
+fn authenticate(sandbox: &Sandbox, request: &Request) -> ApiResult<Identity> {
     match request.header(header::AUTHORIZATION) {
-        "" => sandbox.allows_anonymous(),
-        given => given == format!("Bearer {}", sandbox.token()),
+        "" if sandbox.allows_anonymous() => Ok(Identity::Unrestricted),
+        given => match given.strip_prefix("Bearer ") {
+            Some(token) if token == sandbox.token() => Ok(Identity::Unrestricted),
+            Some(token) => sandbox
+                .with_tokens(|store, tokens| {
+                    auth::authenticate(store, tokens, token, clock::now_utc())
+                })
+                .map(Identity::User)
+                .ok_or_else(ApiError::unauthorized),
+            None => Err(ApiError::unauthorized()),
+        },
     }
+}
+
+/// Authentication, impersonation, then RBAC for users (the API server's filter chain).
+fn admit(sandbox: &Sandbox, request: &Request) -> ApiResult<Identity> {
+    let requester = authenticate(sandbox, request)?;
+    let identity = sandbox.with_store(|s| auth::impersonate(s, requester, &request.headers))?;
+    if let Identity::User(user) = &identity {
+        let attributes =
+            Attributes::of_request(request.method.as_str(), &request.path, &request.query);
+        let decision = sandbox.with_store(|s| rbac::authorize(s, user, &attributes));
+        if !decision.allowed {
+            return Err(rbac::forbidden(&user.name, &attributes, &decision.reason));
+        }
+    }
+    Ok(identity)
 }
 
 fn serve(sandbox: &Sandbox, request: &Request, segments: &[&str]) -> ApiResult<Response> {
     // Like the API server's public-info-viewer role: version and health need no credentials.
     let public = matches!(segments, ["version"] | ["healthz"] | ["livez"] | ["readyz"]);
-    if !public && !authorized(sandbox, request) {
-        return Err(ApiError::unauthorized());
-    }
+    let identity = if public {
+        Identity::Unrestricted
+    } else {
+        admit(sandbox, request)?
+    };
     let ok = |body: &Value| Ok(json_response(request, StatusCode::OK, body));
     match segments {
         ["version"] => ok(&discovery::version()),
@@ -198,8 +232,16 @@ fn serve(sandbox: &Sandbox, request: &Request, segments: &[&str]) -> ApiResult<R
         }
         ["openapi", "v3", "api", version] => openapi(sandbox, request, "", version),
         ["openapi", "v3", "apis", group, version] => openapi(sandbox, request, group, version),
-        ["api", version, rest @ ..] => resource(sandbox, request, "", version, rest),
-        ["apis", group, version, rest @ ..] => resource(sandbox, request, group, version, rest),
+        [
+            "apis",
+            "authorization.k8s.io",
+            "v1",
+            kind @ ("selfsubjectaccessreviews" | "selfsubjectrulesreviews"),
+        ] => review(sandbox, request, &identity, kind),
+        ["api", version, rest @ ..] => resource(sandbox, request, &identity, "", version, rest),
+        ["apis", group, version, rest @ ..] => {
+            resource(sandbox, request, &identity, group, version, rest)
+        }
         _ => Err(ApiError::no_route()),
     }
 }
@@ -287,6 +329,7 @@ fn parse_target<'a>(mut rest: &'a [&'a str]) -> Option<Target<'a>> {
 fn resource(
     sandbox: &Sandbox,
     request: &Request,
+    identity: &Identity,
     group: &str,
     version: &str,
     rest: &[&str],
@@ -306,6 +349,13 @@ fn resource(
     }
     let status = match target.subresource {
         None => false,
+        Some("token") if rt.group.is_empty() && rt.plural == "serviceaccounts" => {
+            let (namespace, name) = (
+                target.namespace.unwrap_or_default(),
+                target.name.unwrap_or_default(),
+            );
+            return token(sandbox, request, namespace, name);
+        }
         Some("status") if rt.status_subresource => true,
         Some("scale") if rt.group == "apps" && rt.plural == "deployments" => {
             let (namespace, name) = (
@@ -341,18 +391,23 @@ fn resource(
             }
             let body = request.object()?;
             let ctx = request.context(false)?;
-            let written =
-                sandbox.with_store_mut(|s| objects::create(s, &rt, namespace, body, &ctx))?;
+            let written = write_checked(sandbox, identity, &rt, namespace, "", &ctx, |s, ctx| {
+                objects::create(s, &rt, namespace, body.clone(), ctx)
+            })?;
             respond_written(request, &rt, written)
         }
         (&Method::PUT, Some(name)) => {
             let body = request.object()?;
             let ctx = request.context(status)?;
             let written =
-                sandbox.with_store_mut(|s| objects::update(s, &rt, namespace, name, body, &ctx))?;
+                write_checked(sandbox, identity, &rt, namespace, name, &ctx, |s, ctx| {
+                    objects::update(s, &rt, namespace, name, body.clone(), ctx)
+                })?;
             respond_written(request, &rt, written)
         }
-        (&Method::PATCH, Some(name)) => patch(sandbox, request, &rt, namespace, name, status),
+        (&Method::PATCH, Some(name)) => {
+            patch(sandbox, request, identity, &rt, namespace, name, status)
+        }
         (&Method::DELETE, Some(name)) => {
             let options = delete_options(request)?;
             let deleted =
@@ -421,6 +476,54 @@ fn delete_options(request: &Request) -> ApiResult<DeleteOptions> {
         |name| request.param(name).map(String::from),
         now(),
     )
+}
+
+/// `POST .../serviceaccounts/<name>/token`: a TokenRequest.
+fn token(sandbox: &Sandbox, request: &Request, namespace: &str, name: &str) -> ApiResult<Response> {
+    if request.method != Method::POST {
+        return Err(ApiError::method_not_allowed(format!(
+            "the server does not allow this method on the requested resource ({})",
+            request.method
+        )));
+    }
+    let body = request.object()?;
+    let answer = sandbox
+        .with_tokens(|store, tokens| auth::token_request(store, tokens, namespace, name, body))?;
+    Ok(json_response(request, StatusCode::CREATED, &answer))
+}
+
+/// `POST` of a SelfSubjectAccessReview or SelfSubjectRulesReview: the requester's (or the
+/// impersonated identity's) permissions, answered in `status`.
+fn review(
+    sandbox: &Sandbox,
+    request: &Request,
+    identity: &Identity,
+    plural: &str,
+) -> ApiResult<Response> {
+    if request.method != Method::POST {
+        return Err(ApiError::method_not_allowed(format!(
+            "the server does not allow this method on the requested resource ({})",
+            request.method
+        )));
+    }
+    let mut body = request.object()?;
+    let status = if plural == "selfsubjectaccessreviews" {
+        let attributes = rbac::review_attributes(&body["spec"])?;
+        sandbox.with_store(|s| rbac::access_review_status(s, identity.user(), &attributes))
+    } else {
+        let namespace = body["spec"]["namespace"].as_str().unwrap_or_default();
+        if namespace.is_empty() {
+            return Err(ApiError::bad_request("no namespace on request"));
+        }
+        sandbox.with_store(|s| rbac::rules_review_status(s, identity.user(), namespace))
+    };
+    body["apiVersion"] = json!("authorization.k8s.io/v1");
+    if !body["metadata"].is_object() {
+        body["metadata"] = json!({});
+    }
+    body["metadata"]["creationTimestamp"] = Value::Null;
+    body["status"] = status;
+    Ok(json_response(request, StatusCode::CREATED, &body))
 }
 
 /// `/scale` of a deployment: reads and writes go through `spec.replicas`.
@@ -495,6 +598,7 @@ fn scale(
 fn patch(
     sandbox: &Sandbox,
     request: &Request,
+    identity: &Identity,
     rt: &Arc<ResourceType>,
     namespace: &str,
     name: &str,
@@ -532,9 +636,48 @@ fn patch(
     };
     let body = request.object()?;
     let ctx = request.context(status)?;
-    let written =
-        sandbox.with_store_mut(|s| objects::patch(s, rt, namespace, name, kind, &body, &ctx))?;
+    let written = write_checked(sandbox, identity, rt, namespace, name, &ctx, |s, ctx| {
+        objects::patch(s, rt, namespace, name, kind, &body, ctx)
+    })?;
     respond_written(request, rt, written)
+}
+
+/// A write, refused first (as the API server's RBAC storage does) if it is a Role, ClusterRole
+/// or binding granting a user's request permissions the user does not hold: the write runs
+/// once as a dry run, to check what it would store.
+fn write_checked(
+    sandbox: &Sandbox,
+    identity: &Identity,
+    rt: &ResourceType,
+    namespace: &str,
+    name: &str,
+    ctx: &WriteContext,
+    write: impl Fn(&mut Store, &WriteContext) -> ApiResult<Written>,
+) -> ApiResult<Written> {
+    sandbox.with_store_mut(|store| {
+        if let Some(user) = identity.user()
+            && escalation::guarded(&rt.group, &rt.plural)
+        {
+            let old = store.get(&Key::new(rt, namespace, name)).cloned();
+            let preview = write(
+                store,
+                &WriteContext {
+                    dry_run: true,
+                    ..ctx.clone()
+                },
+            )?;
+            escalation::check(
+                store,
+                user,
+                &rt.plural,
+                namespace,
+                name,
+                &preview.object,
+                old.as_ref(),
+            )?;
+        }
+        write(store, ctx)
+    })
 }
 
 fn respond_written(request: &Request, rt: &ResourceType, written: Written) -> ApiResult<Response> {

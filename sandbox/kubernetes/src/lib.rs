@@ -1,7 +1,7 @@
 //! An emulator of the Kubernetes API subset the operator uses: discovery, built-in types stored
 //! as schemaless objects, CustomResourceDefinitions with structural-schema and CEL validation,
-//! every verb (watch, server-side apply and the patch formats included) and Table output for
-//! `kubectl get`.
+//! every verb (watch, server-side apply and the patch formats included), Table output for
+//! `kubectl get`, and ServiceAccount tokens held to RBAC (impersonation and access reviews too).
 //!
 //! Unmodified clients talk to it: kubectl through [`Sandbox::write_kubeconfig`], kube-rs through
 //! `kube::Config::from_custom_kubeconfig`. It depends on no product crate, so a mistake shared
@@ -17,11 +17,13 @@
 //! ```
 
 mod apply;
+mod auth;
 mod clock;
 mod config;
 mod crd;
 mod deletion;
 mod discovery;
+mod escalation;
 mod events;
 mod http;
 mod jsonpath;
@@ -29,6 +31,7 @@ mod limits;
 mod objects;
 mod patch;
 mod protobuf;
+mod rbac;
 mod resource;
 mod sandbox;
 mod scale;
@@ -39,6 +42,7 @@ mod store;
 mod table;
 mod watch;
 
+pub use auth::NoServiceAccount;
 pub use config::Config;
 pub use sandbox::Sandbox;
 

@@ -28,6 +28,7 @@ pub enum FieldValidation {
 }
 
 /// Per-request options of a write.
+#[derive(Clone)]
 pub struct WriteContext {
     pub dry_run: bool,
     pub validation: FieldValidation,

@@ -1,7 +1,7 @@
 //! Just enough of the Kubernetes protobuf encoding to read the bodies kubectl's typed clients
-//! send (`kubectl create namespace|secret|configmap|serviceaccount`, and the `DeleteOptions` of
-//! client-go's typed deletes, e.g. helm's): the `k8s\0` envelope around `runtime.Unknown`, and
-//! those types' fields. Other protobuf bodies are refused (415).
+//! send (`kubectl create namespace|secret|configmap|serviceaccount|token`, `kubectl auth can-i`,
+//! and the `DeleteOptions` of client-go's typed deletes, e.g. helm's): the `k8s\0` envelope
+//! around `runtime.Unknown`, and those types' fields. Other protobuf bodies are refused (415).
 
 use base64::Engine;
 use serde_json::{Map, Value, json};
@@ -52,6 +52,67 @@ const CONFIG_MAP: &[(u64, Field)] = &[
 ];
 
 const SERVICE_ACCOUNT: &[(u64, Field)] = &[(1, Field::Message("metadata", OBJECT_META))];
+
+const TOKEN_REQUEST: &[(u64, Field)] = &[
+    (1, Field::Message("metadata", OBJECT_META)),
+    (
+        2,
+        Field::Message(
+            "spec",
+            &[
+                (1, Field::RepeatedStr("audiences")),
+                (4, Field::Int("expirationSeconds")),
+                (
+                    3,
+                    Field::Message(
+                        "boundObjectRef",
+                        &[
+                            (1, Field::Str("kind")),
+                            (2, Field::Str("apiVersion")),
+                            (3, Field::Str("name")),
+                            (4, Field::Str("uid")),
+                        ],
+                    ),
+                ),
+            ],
+        ),
+    ),
+];
+
+const RESOURCE_ATTRIBUTES: &[(u64, Field)] = &[
+    (1, Field::Str("namespace")),
+    (2, Field::Str("verb")),
+    (3, Field::Str("group")),
+    (4, Field::Str("version")),
+    (5, Field::Str("resource")),
+    (6, Field::Str("subresource")),
+    (7, Field::Str("name")),
+];
+
+const SELF_SUBJECT_ACCESS_REVIEW: &[(u64, Field)] = &[
+    (1, Field::Message("metadata", OBJECT_META)),
+    (
+        2,
+        Field::Message(
+            "spec",
+            &[
+                (1, Field::Message("resourceAttributes", RESOURCE_ATTRIBUTES)),
+                (
+                    2,
+                    Field::Message(
+                        "nonResourceAttributes",
+                        &[(1, Field::Str("path")), (2, Field::Str("verb"))],
+                    ),
+                ),
+            ],
+        ),
+    ),
+];
+
+const SELF_SUBJECT_RULES_REVIEW: &[(u64, Field)] = &[
+    (1, Field::Message("metadata", OBJECT_META)),
+    (2, Field::Message("spec", &[(1, Field::Str("namespace"))])),
+];
 
 const DELETE_OPTIONS: &[(u64, Field)] = &[
     (1, Field::Int("gracePeriodSeconds")),
@@ -203,6 +264,9 @@ pub fn decode(body: &[u8]) -> Result<Value, String> {
         ("v1", "ConfigMap") => CONFIG_MAP,
         ("v1", "ServiceAccount") => SERVICE_ACCOUNT,
         ("v1" | "meta.k8s.io/v1", "DeleteOptions") => DELETE_OPTIONS,
+        ("authentication.k8s.io/v1", "TokenRequest") => TOKEN_REQUEST,
+        ("authorization.k8s.io/v1", "SelfSubjectAccessReview") => SELF_SUBJECT_ACCESS_REVIEW,
+        ("authorization.k8s.io/v1", "SelfSubjectRulesReview") => SELF_SUBJECT_RULES_REVIEW,
         _ => {
             return Err(format!(
                 "protobuf is not supported for {api_version} {kind}; send JSON"

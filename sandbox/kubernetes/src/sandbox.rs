@@ -1,6 +1,7 @@
 //! The shared state behind the server and the typed handle tests use.
 
-use crate::clock::now;
+use crate::auth::{self, NoServiceAccount, Tokens};
+use crate::clock::{self, now};
 use crate::config::Config;
 use crate::objects;
 use crate::resource;
@@ -11,6 +12,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 struct Inner {
     store: Mutex<Store>,
+    /// Locked after `store` when both are.
+    tokens: Mutex<Tokens>,
     base_url: String,
     token: String,
     namespace: String,
@@ -34,6 +37,7 @@ impl Sandbox {
         Self {
             inner: Arc::new(Inner {
                 store: Mutex::new(store),
+                tokens: Mutex::new(Tokens::default()),
                 base_url,
                 token,
                 namespace: config.namespace,
@@ -56,6 +60,17 @@ impl Sandbox {
 
     pub(crate) fn with_store_mut<T>(&self, f: impl FnOnce(&mut Store) -> T) -> T {
         f(&mut self.lock())
+    }
+
+    /// The store and the ServiceAccount tokens issued so far, together.
+    pub(crate) fn with_tokens<T>(&self, f: impl FnOnce(&Store, &mut Tokens) -> T) -> T {
+        let store = self.lock();
+        let mut tokens = self
+            .inner
+            .tokens
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&store, &mut tokens)
     }
 
     /// `http://127.0.0.1:<port>`: the API server URL.
@@ -86,12 +101,40 @@ impl Sandbox {
     /// A kubeconfig (cluster, token user, context with the default namespace) for kubectl and
     /// `kube::Config::from_custom_kubeconfig`.
     pub fn kubeconfig_yaml(&self) -> String {
+        self.kubeconfig_yaml_for_token(self.token())
+    }
+
+    /// [`Self::kubeconfig_yaml`] with another bearer token, e.g. one from
+    /// [`Self::service_account_token`], as the kubelet projects a ServiceAccount's token into a
+    /// pod: kube-rs sends it even over plain HTTP (kubectl does not, see `--as` instead).
+    pub fn kubeconfig_yaml_for_token(&self, token: &str) -> String {
         format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: kd-sandbox\n  cluster:\n    server: {}\nusers:\n- name: kd-sandbox\n  user:\n    token: {}\ncontexts:\n- name: kd-sandbox\n  context:\n    cluster: kd-sandbox\n    user: kd-sandbox\n    namespace: {}\ncurrent-context: kd-sandbox\npreferences: {{}}\n",
             self.base_url(),
-            self.token(),
+            token,
             self.namespace()
         )
+    }
+
+    /// A token of the ServiceAccount `namespace/name` (as the TokenRequest API issues, valid for
+    /// an hour): requests with it are that ServiceAccount's, authorized by RBAC, until the
+    /// ServiceAccount is deleted.
+    pub fn service_account_token(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<String, NoServiceAccount> {
+        self.with_tokens(|store, tokens| {
+            auth::issue(
+                store,
+                tokens,
+                namespace,
+                name,
+                auth::DEFAULT_EXPIRATION_SECONDS,
+                clock::now_utc(),
+            )
+        })
+        .map(|(token, _)| token)
     }
 
     /// Writes [`Self::kubeconfig_yaml`] to `path` (readable by the owner only: it holds the token).

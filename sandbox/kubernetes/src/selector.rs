@@ -158,6 +158,14 @@ impl FieldSelector {
         })
     }
 
+    /// The value an equality term on `field` requires (the API server's `RequiresExactMatch`).
+    pub fn required(&self, field: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(f, equal, _)| f == field && *equal)
+            .map(|(_, _, value)| value.as_str())
+    }
+
     /// The name an equality term pins, so `/watch/.../name` and `kubectl wait` can be served alike.
     pub fn from_name(name: &str) -> Self {
         Self(vec![("metadata.name".into(), true, name.into())])

@@ -131,6 +131,27 @@ impl ApiError {
         .with_details(json!({"name": name, "group": group, "kind": kind, "causes": causes}))
     }
 
+    /// `configmaps "x" is forbidden: <why>`; `forbidden: <why>` outside resources (a path).
+    pub fn forbidden(group: &str, plural: &str, name: &str, why: &str) -> Self {
+        let message = if group.is_empty() && plural.is_empty() {
+            format!("forbidden: {why}")
+        } else if name.is_empty() {
+            format!("{} is forbidden: {why}", qualified(group, plural))
+        } else {
+            format!(
+                "{} \"{name}\" is forbidden: {why}",
+                qualified(group, plural)
+            )
+        };
+        let details: serde_json::Map<String, Value> =
+            [("name", name), ("group", group), ("kind", plural)]
+                .into_iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| (k.to_string(), json!(v)))
+                .collect();
+        Self::new(403, "Forbidden", message).with_details(Value::Object(details))
+    }
+
     pub fn gone(message: impl Into<String>) -> Self {
         Self::new(410, "Expired", message)
     }
