@@ -81,9 +81,21 @@ fn manifests(outside: &Outside) -> String {
 }
 
 /// The bot process as its pod runs it: reading and watching the config ConfigMaps through the
-/// Kubernetes API, with the EndpointSlice Kubernetes makes for the bot Service once its pod is
-/// ready, so the operator finds its report. `config` is what it should start with.
-fn bot_pod(outside: &Outside, kubectl: &Kubectl, config: &RuntimeConfig) -> WorkloadProcess {
+/// Kubernetes API with the token of the ServiceAccount the operator made for it (as the kubelet
+/// would project it), so only what its Role allows works; with the EndpointSlice Kubernetes
+/// makes for the bot Service once its pod is ready, so the operator finds its report. `config`
+/// is what it should start with.
+fn bot_pod(
+    outside: &Outside,
+    cluster: &KubernetesSandbox,
+    kubectl: &Kubectl,
+    config: &RuntimeConfig,
+) -> WorkloadProcess {
+    let token = cluster
+        .service_account_token(NS, "campus-bot-workload")
+        .expect("the operator made the workload's ServiceAccount");
+    let kubeconfig = kubectl.kubeconfig.with_file_name("workload-kubeconfig");
+    std::fs::write(&kubeconfig, cluster.kubeconfig_yaml_for_token(&token)).unwrap();
     let bot = WorkloadProcess::bot_with(
         BIN,
         &outside.discord,
@@ -96,7 +108,7 @@ fn bot_pod(outside: &Outside, kubectl: &Kubectl, config: &RuntimeConfig) -> Work
             NS,
         ],
         Reach {
-            env: vec![("KUBECONFIG", kubectl.kubeconfig.as_os_str())],
+            env: vec![("KUBECONFIG", kubeconfig.as_os_str())],
             ..Reach::default()
         },
         Stdio::null(),
@@ -202,7 +214,7 @@ async fn the_operator_deploys_the_bot_and_writes_what_it_reports_into_status() {
         deployment["spec"]["template"]["spec"]["containers"][0]["args"][0],
         "bot"
     );
-    let mut bot = bot_pod(&outside, &kubectl, &config);
+    let mut bot = bot_pod(&outside, &cluster, &kubectl, &config);
 
     // The bot registers the guild's commands; the operator reads its report into status.
     let physics = eventually("physics-101 to be Ready", &log, || {
@@ -214,9 +226,10 @@ async fn the_operator_deploys_the_bot_and_writes_what_it_reports_into_status() {
         physics["status"]["commandSetVersion"],
         kd_core::command::COMMAND_SET_VERSION
     );
+    // The revision of this guild's share of the config, compared per guild.
     assert_eq!(
         physics["status"]["configRevision"],
-        config.revision.as_str()
+        config.guild_revision(&outside.guild.id.to_string()).as_str()
     );
     assert_eq!(
         condition(&physics, types::COMMANDS_REGISTERED).unwrap().1,
@@ -273,7 +286,7 @@ async fn the_operator_deploys_the_bot_and_writes_what_it_reports_into_status() {
     .await;
     eventually("status to follow the new revision", &log, || {
         let gc = kubectl.json(&["get", "guildconfig", "physics-101", "-n", NS])?;
-        (gc["status"]["configRevision"] == changed.revision.as_str()
+        (gc["status"]["configRevision"] == changed.guild_revision(&outside.guild.id.to_string()).as_str()
             && condition(&gc, types::READY)?.0 == "True")
             .then_some(())
     })
@@ -627,6 +640,7 @@ fn ts(text: &str) -> std::time::Duration {
 /// the finalizer: `(operator, bot, log)`.
 async fn serving(
     outside: &Outside,
+    cluster: &KubernetesSandbox,
     kubectl: &Kubectl,
     dir: &Path,
     extra: &[&str],
@@ -634,7 +648,7 @@ async fn serving(
     let operator = Operator::start(&kubectl.kubeconfig, dir, "operator", extra).process;
     let log = dir.join("operator.log");
     let config = eventually("the rendered ConfigMap", &log, || rendered_config(kubectl)).await;
-    let bot = bot_pod(outside, kubectl, &config);
+    let bot = bot_pod(outside, cluster, kubectl, &config);
     eventually("physics-101 Ready and holding the finalizer", &log, || {
         let gc = kubectl.json(&["get", "guildconfig", "physics-101", "-n", NS])?;
         (gc["metadata"]["finalizers"] == serde_json::json!([FINALIZER])
@@ -698,8 +712,8 @@ fn event_notes(kubectl: &Kubectl, name: &str, reason: &str) -> Vec<String> {
 async fn a_deleted_guild_config_goes_once_the_bot_removed_its_commands() {
     let outside = Outside::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let (_cluster, kubectl) = cluster(&outside, dir.path()).await;
-    let (_operator, bot, log) = serving(&outside, &kubectl, dir.path(), &[]).await;
+    let (cluster, kubectl) = cluster(&outside, dir.path()).await;
+    let (_operator, bot, log) = serving(&outside, &cluster, &kubectl, dir.path(), &[]).await;
     let guild_id = outside.guild.id.to_string();
 
     // The finalizer holds the GuildConfig while the bot has not cleared the guild yet: the
@@ -797,9 +811,10 @@ async fn deleting_without_application(kubectl: &Kubectl, log: &Path) {
 async fn with_the_bot_down_the_finalizer_goes_after_the_timeout_naming_what_was_left() {
     let outside = Outside::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let (_cluster, kubectl) = cluster(&outside, dir.path()).await;
+    let (cluster, kubectl) = cluster(&outside, dir.path()).await;
     let (_operator, bot, log) = serving(
         &outside,
+        &cluster,
         &kubectl,
         dir.path(),
         &["--finalizer-timeout", "4s"],
@@ -858,8 +873,8 @@ fn running_revision(bot: &WorkloadProcess) -> Option<String> {
 async fn a_role_mapping_edit_reaches_the_running_bot_through_the_api_without_a_restart() {
     let outside = Outside::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let (_cluster, kubectl) = cluster(&outside, dir.path()).await;
-    let (_operator, mut bot, _log) = serving(&outside, &kubectl, dir.path(), &[]).await;
+    let (cluster, kubectl) = cluster(&outside, dir.path()).await;
+    let (_operator, mut bot, _log) = serving(&outside, &cluster, &kubectl, dir.path(), &[]).await;
     let staff = outside
         .discord
         .create_role(
