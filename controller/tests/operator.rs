@@ -229,7 +229,9 @@ async fn the_operator_deploys_the_bot_and_writes_what_it_reports_into_status() {
     // The revision of this guild's share of the config, compared per guild.
     assert_eq!(
         physics["status"]["configRevision"],
-        config.guild_revision(&outside.guild.id.to_string()).as_str()
+        config
+            .guild_revision(&outside.guild.id.to_string())
+            .as_str()
     );
     assert_eq!(
         condition(&physics, types::COMMANDS_REGISTERED).unwrap().1,
@@ -286,7 +288,10 @@ async fn the_operator_deploys_the_bot_and_writes_what_it_reports_into_status() {
     .await;
     eventually("status to follow the new revision", &log, || {
         let gc = kubectl.json(&["get", "guildconfig", "physics-101", "-n", NS])?;
-        (gc["status"]["configRevision"] == changed.guild_revision(&outside.guild.id.to_string()).as_str()
+        (gc["status"]["configRevision"]
+            == changed
+                .guild_revision(&outside.guild.id.to_string())
+                .as_str()
             && condition(&gc, types::READY)?.0 == "True")
             .then_some(())
     })

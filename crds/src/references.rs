@@ -6,7 +6,7 @@ use crate::{
     DiscordApplication, GuildConfig, KalturaPartner, NotificationRule, RoleMapping, SecretKeyRef,
 };
 use kube::ResourceExt;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// The keys a Secret holds (values are never needed for checking).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -28,7 +28,7 @@ pub struct Catalog {
 }
 
 /// Identifies the resource a finding is about.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ObjectKey {
     pub kind: &'static str,
     pub namespace: String,
@@ -61,14 +61,99 @@ fn key<K: ResourceExt>(kind: &'static str, obj: &K) -> ObjectKey {
     }
 }
 
-fn find<'a, K: ResourceExt>(items: &'a [K], namespace: &str, name: &str) -> Option<&'a K> {
-    items
-        .iter()
-        .find(|o| ns(*o) == namespace && o.name_any() == name)
+/// An object's namespace and name, borrowed.
+fn at<K: ResourceExt>(obj: &K) -> (&str, &str) {
+    let meta = obj.meta();
+    (
+        meta.namespace.as_deref().unwrap_or("default"),
+        meta.name.as_deref().unwrap_or_default(),
+    )
+}
+
+/// Values by namespace, then name (nested, so borrowed keys of any lifetime look them up).
+type ByName<'a, V> = HashMap<&'a str, HashMap<&'a str, V>>;
+
+fn by_name<K: ResourceExt>(items: &[K]) -> ByName<'_, &K> {
+    let mut map: ByName<'_, &K> = HashMap::new();
+    for o in items {
+        let (namespace, name) = at(o);
+        map.entry(namespace).or_default().insert(name, o);
+    }
+    map
+}
+
+fn get<'a, V>(map: &'a ByName<'_, V>, namespace: &str, name: &str) -> Option<&'a V> {
+    map.get(namespace)?.get(name)
+}
+
+/// The catalog's resources by namespace and name, and the guild-scoped ones by the GuildConfig
+/// they name: built once, so a catalog of thousands of guilds is looked through in linear
+/// time, not quadratic.
+pub struct Lookup<'a> {
+    partners: ByName<'a, &'a KalturaPartner>,
+    applications: ByName<'a, &'a DiscordApplication>,
+    guilds: ByName<'a, &'a GuildConfig>,
+    role_mappings: ByName<'a, Vec<&'a RoleMapping>>,
+    notification_rules: ByName<'a, Vec<&'a NotificationRule>>,
+}
+
+impl Catalog {
+    pub fn lookup(&self) -> Lookup<'_> {
+        let mut role_mappings: ByName<'_, Vec<_>> = HashMap::new();
+        for m in &self.role_mappings {
+            role_mappings
+                .entry(at(m).0)
+                .or_default()
+                .entry(m.spec.guild_config_ref.name.as_str())
+                .or_default()
+                .push(m);
+        }
+        let mut notification_rules: ByName<'_, Vec<_>> = HashMap::new();
+        for r in &self.notification_rules {
+            notification_rules
+                .entry(at(r).0)
+                .or_default()
+                .entry(r.spec.guild_config_ref.name.as_str())
+                .or_default()
+                .push(r);
+        }
+        Lookup {
+            partners: by_name(&self.partners),
+            applications: by_name(&self.applications),
+            guilds: by_name(&self.guilds),
+            role_mappings,
+            notification_rules,
+        }
+    }
+}
+
+impl<'a> Lookup<'a> {
+    pub fn partner(&self, namespace: &str, name: &str) -> Option<&'a KalturaPartner> {
+        get(&self.partners, namespace, name).copied()
+    }
+
+    pub fn application(&self, namespace: &str, name: &str) -> Option<&'a DiscordApplication> {
+        get(&self.applications, namespace, name).copied()
+    }
+
+    pub fn guild(&self, namespace: &str, name: &str) -> Option<&'a GuildConfig> {
+        get(&self.guilds, namespace, name).copied()
+    }
+
+    /// The RoleMappings naming GuildConfig `guild`, in catalog order.
+    pub fn role_mappings_of(&self, namespace: &str, guild: &str) -> &[&'a RoleMapping] {
+        get(&self.role_mappings, namespace, guild).map_or(&[], Vec::as_slice)
+    }
+
+    /// The NotificationRules naming GuildConfig `guild`, in catalog order.
+    pub fn notification_rules_of(&self, namespace: &str, guild: &str) -> &[&'a NotificationRule] {
+        get(&self.notification_rules, namespace, guild).map_or(&[], Vec::as_slice)
+    }
 }
 
 struct Checker<'a> {
     catalog: &'a Catalog,
+    lookup: Lookup<'a>,
     findings: Vec<Finding>,
 }
 
@@ -146,7 +231,7 @@ impl Checker<'_> {
                 }
             }
             if let Some(partner) = &spec.default_partner_ref
-                && find(&self.catalog.partners, &k.namespace, &partner.name).is_none()
+                && self.lookup.partner(&k.namespace, &partner.name).is_none()
             {
                 self.error(
                     &k,
@@ -173,11 +258,10 @@ impl Checker<'_> {
                     .or_default()
                     .push(k.name.clone());
             }
-            let Some(app) = find(
-                &self.catalog.applications,
-                &k.namespace,
-                &spec.application_ref.name,
-            ) else {
+            let Some(app) = self
+                .lookup
+                .application(&k.namespace, &spec.application_ref.name)
+            else {
                 self.error(
                     &k,
                     "spec.applicationRef.name",
@@ -190,7 +274,7 @@ impl Checker<'_> {
             };
             let partner = match (&spec.partner_ref, &app.spec.default_partner_ref) {
                 (Some(own), _) => {
-                    let found = find(&self.catalog.partners, &k.namespace, &own.name);
+                    let found = self.lookup.partner(&k.namespace, &own.name);
                     if found.is_none() {
                         self.error(
                             &k,
@@ -200,7 +284,7 @@ impl Checker<'_> {
                     }
                     found
                 }
-                (None, Some(default)) => find(&self.catalog.partners, &k.namespace, &default.name),
+                (None, Some(default)) => self.lookup.partner(&k.namespace, &default.name),
                 (None, None) => {
                     self.error(
                         &k,
@@ -273,7 +357,7 @@ impl Checker<'_> {
         for mapping in &self.catalog.role_mappings {
             let k = key("RoleMapping", mapping);
             let target = &mapping.spec.guild_config_ref.name;
-            if find(&self.catalog.guilds, &k.namespace, target).is_none() {
+            if self.lookup.guild(&k.namespace, target).is_none() {
                 self.error(
                     &k,
                     "spec.guildConfigRef.name",
@@ -305,7 +389,7 @@ impl Checker<'_> {
         for rule in &self.catalog.notification_rules {
             let k = key("NotificationRule", rule);
             let target = &rule.spec.guild_config_ref.name;
-            match find(&self.catalog.guilds, &k.namespace, target) {
+            match self.lookup.guild(&k.namespace, target) {
                 None => self.error(&k, "spec.guildConfigRef.name", format!("GuildConfig {target:?} not found")),
                 Some(guild) if !guild.spec.features.notifications => self.push(
                     &k,
@@ -323,6 +407,7 @@ impl Checker<'_> {
 pub fn check(catalog: &Catalog) -> Vec<Finding> {
     let mut checker = Checker {
         catalog,
+        lookup: catalog.lookup(),
         findings: Vec::new(),
     };
     checker.partners();

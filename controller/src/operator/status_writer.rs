@@ -6,9 +6,10 @@ use crate::reconcile::status::{Common, Statuses};
 use kd_crds::references::{Catalog, ObjectKey};
 use kd_crds::{DiscordApplication, GuildConfig, KalturaPartner, NotificationRule, RoleMapping};
 use kube::api::{Patch, PatchParams};
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::{Api, Client, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::collections::HashMap;
 use std::fmt::Debug;
 
 use super::apply::FIELD_MANAGER;
@@ -90,10 +91,22 @@ impl StatusWriter {
         S: Serialize + PartialEq + Common,
     {
         let mut failed = Vec::new();
+        // By name, once: a find per status would make a pass quadratic in the resources.
+        let by_name: HashMap<(&str, &str), &K> = current
+            .iter()
+            .map(|o| {
+                let meta = o.meta();
+                let at = (
+                    meta.namespace.as_deref().unwrap_or("default"),
+                    meta.name.as_deref().unwrap_or_default(),
+                );
+                (at, o)
+            })
+            .collect();
         for (key, status) in statuses {
-            let object = current.iter().find(|o| {
-                o.name_any() == key.name && o.namespace().as_deref() == Some(&key.namespace)
-            });
+            let object = by_name
+                .get(&(key.namespace.as_str(), key.name.as_str()))
+                .copied();
             let previous = object.and_then(&status_of);
             if previous == Some(&status) {
                 continue;

@@ -5,7 +5,7 @@
 use kd_core::config::{
     ApplicationRuntime, GuildRuntime, PartnerRuntime, RoleTable, RuleRuntime, RuntimeConfig,
 };
-use kd_crds::references::{Catalog, ObjectKey, Severity, check};
+use kd_crds::references::{Catalog, Lookup, ObjectKey, Severity, check};
 use kd_crds::{DiscordApplication, GuildConfig, KalturaPartner};
 use kube::ResourceExt;
 use std::collections::{BTreeMap, BTreeSet};
@@ -49,16 +49,18 @@ pub fn render(catalog: &Catalog) -> Vec<Rendered> {
         .filter(|f| f.severity == Severity::Error)
         .map(|f| f.object)
         .collect();
+    let lookup = catalog.lookup();
     catalog
         .applications
         .iter()
         .filter(|app| !broken.contains(&object_key("DiscordApplication", *app)))
-        .map(|app| render_application(catalog, app, &broken))
+        .map(|app| render_application(catalog, &lookup, app, &broken))
         .collect()
 }
 
 fn render_application(
     catalog: &Catalog,
+    lookup: &Lookup,
     app: &DiscordApplication,
     broken: &BTreeSet<ObjectKey>,
 ) -> Rendered {
@@ -82,18 +84,14 @@ fn render_application(
             continue;
         }
         let partner_name = partner_name(guild, app);
-        let Some(partner) = catalog
-            .partners
-            .iter()
-            .find(|p| namespace(*p) == ns && p.name_any() == partner_name)
-        else {
+        let Some(partner) = lookup.partner(&ns, &partner_name) else {
             left_out.push(guild.name_any());
             continue;
         };
         partners.insert(partner_name.clone(), partner_runtime(partner));
         guilds.insert(
             guild.spec.guild_id.clone(),
-            guild_runtime(catalog, guild, partner_name, broken),
+            guild_runtime(lookup, guild, partner_name, broken),
         );
     }
     // A guild another GuildConfig still serves keeps its commands.
@@ -126,34 +124,27 @@ fn partner_name(guild: &GuildConfig, app: &DiscordApplication) -> String {
 }
 
 fn guild_runtime(
-    catalog: &Catalog,
+    lookup: &Lookup,
     guild: &GuildConfig,
     partner: String,
     broken: &BTreeSet<ObjectKey>,
 ) -> GuildRuntime {
-    let roles = catalog
-        .role_mappings
+    let (ns, name) = (namespace(guild), guild.name_any());
+    let roles = lookup
+        .role_mappings_of(&ns, &name)
         .iter()
-        .find(|m| {
-            namespace(*m) == namespace(guild)
-                && m.spec.guild_config_ref.name == guild.name_any()
-                && !broken.contains(&object_key("RoleMapping", *m))
-        })
+        .find(|m| !broken.contains(&object_key("RoleMapping", **m)))
         .map(|m| RoleTable {
             rules: m.spec.rules.clone(),
             default: m.spec.default.clone(),
         })
         .unwrap_or_default();
-    let notification_rules = catalog
-        .notification_rules
+    let notification_rules = lookup
+        .notification_rules_of(&ns, &name)
         .iter()
-        .filter(|r| {
-            namespace(*r) == namespace(guild)
-                && r.spec.guild_config_ref.name == guild.name_any()
-                && !broken.contains(&object_key("NotificationRule", *r))
-        })
+        .filter(|r| !broken.contains(&object_key("NotificationRule", **r)))
         .map(|r| RuleRuntime {
-            name: format!("{}/{}", namespace(r), r.name_any()),
+            name: format!("{ns}/{}", r.name_any()),
             spec: r.spec.clone(),
         })
         .collect();

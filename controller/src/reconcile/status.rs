@@ -86,7 +86,7 @@ fn key<K: ResourceExt>(kind: &'static str, obj: &K) -> ObjectKey {
 }
 
 /// `Ready` of a resource that is only checked, not run: its own reference errors, if any.
-fn checked(object: &ObjectKey, findings: &[Finding]) -> Observation {
+fn checked(object: &ObjectKey, findings: &Errors) -> Observation {
     match errors_of(object, findings) {
         Some(message) => {
             Observation::new(types::READY, Truth::False, reasons::INVALID_SPEC, message)
@@ -101,13 +101,30 @@ fn checked(object: &ObjectKey, findings: &[Finding]) -> Observation {
 }
 
 /// The object's errors as one message, `path: message; ...`.
-fn errors_of(object: &ObjectKey, findings: &[Finding]) -> Option<String> {
-    let messages: Vec<String> = findings
-        .iter()
-        .filter(|f| &f.object == object && f.severity == Severity::Error)
-        .map(|f| format!("{}: {}", f.problem.path, f.problem.message))
-        .collect();
-    (!messages.is_empty()).then(|| messages.join("; "))
+fn errors_of(object: &ObjectKey, findings: &Errors) -> Option<String> {
+    findings.0.get(object).cloned()
+}
+
+/// The error findings' messages by object, gathered once per pass: looked up per object, a
+/// list would make a pass quadratic in the resources.
+pub(crate) struct Errors(HashMap<ObjectKey, String>);
+
+impl Errors {
+    fn of(findings: &[Finding]) -> Self {
+        let mut errors: HashMap<ObjectKey, Vec<String>> = HashMap::new();
+        for f in findings.iter().filter(|f| f.severity == Severity::Error) {
+            errors
+                .entry(f.object.clone())
+                .or_default()
+                .push(format!("{}: {}", f.problem.path, f.problem.message));
+        }
+        Self(
+            errors
+                .into_iter()
+                .map(|(object, messages)| (object, messages.join("; ")))
+                .collect(),
+        )
+    }
 }
 
 /// The part every status shares.
@@ -165,7 +182,7 @@ fn each<K: ResourceExt, S: Common>(
 }
 
 /// For resources that are only checked: `Ready` from their references, the rest kept.
-fn only_checked<K, S>(findings: &[Finding]) -> impl Fn(&ObjectKey, &K, S) -> (Vec<Observation>, S) {
+fn only_checked<K, S>(findings: &Errors) -> impl Fn(&ObjectKey, &K, S) -> (Vec<Observation>, S) {
     move |object, _, previous| (vec![checked(object, findings)], previous)
 }
 
@@ -177,6 +194,7 @@ pub fn compute(
     observed: &Observed,
     now: &Time,
 ) -> Statuses {
+    let findings = &Errors::of(findings);
     Statuses {
         partners: each(
             "KalturaPartner",
@@ -294,7 +312,7 @@ fn role_mapping_status(
     object: &ObjectKey,
     mapping: &RoleMapping,
     guild: Option<&GuildConfig>,
-    findings: &[Finding],
+    findings: &Errors,
     observed: &Observed,
     previous: RoleMappingStatus,
 ) -> (Vec<Observation>, RoleMappingStatus) {
@@ -325,7 +343,7 @@ fn role_mapping_status(
 /// and the account name and time of the last check that reached Kaltura.
 fn partner_status(
     object: &ObjectKey,
-    findings: &[Finding],
+    findings: &Errors,
     observed: &Observed,
     previous: KalturaPartnerStatus,
 ) -> (Vec<Observation>, KalturaPartnerStatus) {
@@ -367,7 +385,7 @@ fn partner_status(
 fn application(
     object: &ObjectKey,
     activity_enabled: bool,
-    findings: &[Finding],
+    findings: &Errors,
     rendered: Option<&Rendered>,
     observed: &Observed,
 ) -> (Vec<Observation>, DiscordApplicationStatus) {
@@ -505,7 +523,7 @@ fn guild_status(
     object: &ObjectKey,
     guild_id: &str,
     app: &ObjectKey,
-    findings: &[Finding],
+    findings: &Errors,
     rendered: Option<&Rendered>,
     observed: &Observed,
 ) -> (Vec<Observation>, GuildConfigStatus) {
