@@ -1,22 +1,34 @@
-//! Server-side apply of an application's workload objects, and pruning of the ones it no
+//! Server-side apply of each application's workload objects, and pruning of the ones it no
 //! longer wants. Applying skips objects whose content was applied recently unchanged, so a
 //! reconcile woken by our own status writes costs no API calls.
+//!
+//! Applications are applied side by side, each within a bounded time, so one application's
+//! slow or failing API calls never hold up the others; one that failed waits out an
+//! exponential backoff ([`backoff::APPLY`]) before it is tried again, unless what it would
+//! apply changes meanwhile.
 
+use super::backoff::{self, APPLY};
 use crate::error::{Error, Result};
 use crate::reconcile::workloads::{INSTANCE_LABEL, MANAGED_BY, Workload};
+use futures_util::future::join_all;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kd_crds::references::ObjectKey;
 use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::core::ApiResource;
 use kube::{Api, Client};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub const FIELD_MANAGER: &str = "kaltura-discord-operator";
 /// Re-apply unchanged objects this often, to repair hand edits and deletions.
 const REAPPLY: Duration = Duration::from_secs(300);
+/// How long one application's apply and prune may take in a pass: an API server that hangs on
+/// one of its objects delays the pass by this much at most, and the others not at all.
+const BOUND: Duration = Duration::from_secs(15);
 
 /// Kinds the operator creates and prunes. Volume claims are never pruned: they hold data.
 fn pruned() -> [ApiResource; 4] {
@@ -28,15 +40,146 @@ fn pruned() -> [ApiResource; 4] {
     ]
 }
 
+/// One application's objects for this pass.
+pub struct Work {
+    pub app: ObjectKey,
+    pub objects: Vec<Workload>,
+}
+
+/// What one application's apply came to in a pass.
+pub enum Outcome {
+    Applied,
+    /// It failed in this pass (counted, logged, an Event).
+    Failed(Arc<Error>),
+    /// It failed earlier and its retry is not due: the status keeps the earlier error.
+    Waiting(Arc<Error>),
+}
+
+/// The last failure of an application's apply, and when to try again.
+#[derive(Debug)]
+struct Failure {
+    /// Failures in a row of the same objects.
+    count: u32,
+    retry_at: Instant,
+    /// Digest of the objects that failed: other objects are tried at once.
+    input: String,
+    error: Arc<Error>,
+}
+
+impl Failure {
+    /// Whether objects with digest `input` should be applied at `now`.
+    fn due(&self, input: &str, now: Instant) -> bool {
+        self.input != input || now >= self.retry_at
+    }
+
+    /// The failure after `previous` (the count restarts when the objects changed).
+    fn after(
+        previous: Option<&Failure>,
+        input: String,
+        error: Arc<Error>,
+        now: Instant,
+        jitter: f64,
+    ) -> Failure {
+        let count = previous.filter(|p| p.input == input).map_or(0, |p| p.count) + 1;
+        Failure {
+            count,
+            retry_at: now + APPLY.jittered(count, jitter),
+            input,
+            error,
+        }
+    }
+}
+
+/// What the operator applied for one application, and its backoff.
+#[derive(Default)]
+struct Application {
+    applied: HashMap<String, (String, Instant)>,
+    failure: Option<Failure>,
+}
+
 #[derive(Default)]
 pub struct Applier {
-    applied: HashMap<String, (String, Instant)>,
+    applications: BTreeMap<ObjectKey, Application>,
 }
 
 impl Applier {
+    /// Applies every application's objects, concurrently, and prunes the operator's other
+    /// objects of each; forgets applications no longer in `work`.
+    pub async fn apply(&mut self, client: &Client, work: &[Work]) -> Vec<(ObjectKey, Outcome)> {
+        self.applications
+            .retain(|app, _| work.iter().any(|w| &w.app == app));
+        for w in work {
+            self.applications.entry(w.app.clone()).or_default();
+        }
+        let now = Instant::now();
+        let steps = self.applications.iter_mut().filter_map(|(app, state)| {
+            let objects = &work.iter().find(|w| &w.app == app)?.objects;
+            Some(async move { (app.clone(), state.step(client, app, objects, now).await) })
+        });
+        join_all(steps).await
+    }
+
+    /// When the earliest backoff ends: a pass is due then even without a change.
+    pub fn next_retry(&self) -> Option<Instant> {
+        self.applications
+            .values()
+            .filter_map(|a| a.failure.as_ref().map(|f| f.retry_at))
+            .min()
+    }
+}
+
+impl Application {
+    async fn step(
+        &mut self,
+        client: &Client,
+        app: &ObjectKey,
+        objects: &[Workload],
+        now: Instant,
+    ) -> Outcome {
+        let input = digest(objects);
+        if let Some(failure) = &self.failure
+            && !failure.due(&input, now)
+        {
+            return Outcome::Waiting(failure.error.clone());
+        }
+        let attempt = self.apply(client, &app.namespace, &app.name, objects);
+        let result = tokio::time::timeout(BOUND, attempt)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::ApplyTimedOut {
+                    application: app.name.clone(),
+                    after: BOUND,
+                })
+            });
+        match result {
+            Ok(()) => {
+                self.failure = None;
+                Outcome::Applied
+            }
+            Err(error) => {
+                let error = Arc::new(error);
+                let failure = Failure::after(
+                    self.failure.as_ref(),
+                    input,
+                    error.clone(),
+                    now,
+                    backoff::jitter(),
+                );
+                tracing::info!(
+                    application = %app.name,
+                    failures = failure.count,
+                    retry_in_ms = failure.retry_at.saturating_duration_since(now).as_millis() as u64,
+                    "backing off"
+                );
+                self.failure = Some(failure);
+                Outcome::Failed(error)
+            }
+        }
+    }
+
     /// Applies `objects` (all in `namespace`, of application `app`) and deletes the operator's
     /// other objects of that application.
-    pub async fn apply(
+    async fn apply(
         &mut self,
         client: &Client,
         namespace: &str,
@@ -116,5 +259,45 @@ impl Applier {
             }
         }
         Ok(())
+    }
+}
+
+/// Digest of everything an application's objects say: a change retries at once.
+fn digest(objects: &[Workload]) -> String {
+    let mut hash = Sha256::new();
+    for object in objects {
+        hash.update(object.erased().2.to_string());
+    }
+    hex::encode(hash.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed() -> Arc<Error> {
+        Arc::new(Error::NoBotPod)
+    }
+
+    #[test]
+    fn a_failure_waits_its_backoff_unless_the_objects_change() {
+        let now = Instant::now();
+        let first = Failure::after(None, "a".into(), failed(), now, 0.0);
+        assert_eq!(
+            (first.count, first.retry_at - now),
+            (1, Duration::from_secs(1))
+        );
+        assert!(!first.due("a", now + Duration::from_millis(999)));
+        assert!(first.due("a", now + Duration::from_secs(1)));
+        assert!(first.due("b", now), "other objects are tried at once");
+
+        let later = now + Duration::from_secs(1);
+        let second = Failure::after(Some(&first), "a".into(), failed(), later, 0.0);
+        assert_eq!(
+            (second.count, second.retry_at - later),
+            (2, Duration::from_secs(2))
+        );
+        let changed = Failure::after(Some(&second), "b".into(), failed(), later, 0.0);
+        assert_eq!(changed.count, 1, "new objects start the schedule over");
     }
 }
