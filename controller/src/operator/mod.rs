@@ -68,7 +68,8 @@ pub async fn run(
     );
     let mut reports = Reports::new()?;
     let mut report_changes = reports.changes();
-    let mut applier = Applier::default();
+    let mut applier = Applier::new(client.clone());
+    let mut apply_changes = applier.changes();
     let events = events::Events::new(
         client.clone(),
         options.election.as_ref().map(|e| e.identity.clone()),
@@ -93,6 +94,8 @@ pub async fn run(
                 }
                 leading = false;
                 metrics.set_leader(false);
+                // Stop the attempts under way: only the leader writes.
+                applier.reset();
                 election.acquired().await;
                 // Held by the manager but not (yet) confirmed by the API server: look again shortly.
                 tokio::time::sleep(Duration::from_millis(250)).await;
@@ -104,7 +107,7 @@ pub async fn run(
                     "holding the leader Lease; reconciling"
                 );
                 // Another replica may have changed anything meanwhile: apply everything afresh.
-                applier = Applier::default();
+                applier.reset();
                 leading = true;
             }
         }
@@ -132,6 +135,8 @@ pub async fn run(
                 // Replicas of one bot report a new revision at nearly the same time.
                 tokio::time::sleep(DEBOUNCE).await;
             }
+            // An apply that outlasted its pass ended.
+            _ = apply_changes.changed() => {}
             _ = async { match retry { Some(at) => tokio::time::sleep_until(at.into()).await, None => std::future::pending().await } } => {}
             _ = tokio::time::sleep(options.resync) => {}
             _ = async { match &mut leadership { Some(l) => l.changed().await, None => std::future::pending().await } } => {}
@@ -199,7 +204,7 @@ async fn reconcile(
             .collect::<Vec<_>>(),
     );
     // Endpoints that just appeared get their first answer in while the applies run.
-    let (outcomes, ()) = tokio::join!(applier.apply(client, &work), reports.first_answers());
+    let (outcomes, ()) = tokio::join!(applier.apply(work), reports.first_answers());
     // Fresh failures are in status as conditions and counted as errors; reports are only status.
     let mut errors = Vec::new();
     for (key, outcome) in outcomes {

@@ -168,8 +168,12 @@ impl Follower {
                     failures += 1;
                     etag = None;
                     tracing::debug!(url = %self.url, %error, failures, "reading a bot report failed");
-                    self.store(Err(Arc::new(error)));
-                    tokio::time::sleep(REPORT.delay(failures)).await;
+                    // A pooled connection can break on its own (the bot closed it while idle):
+                    // one failure is retried at once before status hears of it.
+                    if failures > 1 {
+                        self.store(Err(Arc::new(error)));
+                        tokio::time::sleep(REPORT.delay(failures - 1)).await;
+                    }
                 }
             }
         }
