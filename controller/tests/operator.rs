@@ -869,13 +869,12 @@ async fn a_new_revision_reaches_status_within_a_second_of_the_bot_reporting_it()
     let (_cluster, kubectl) = cluster(&outside, dir.path()).await;
     // No pass on a timer during the test: only the bot's report can move status. The bot
     // looks at its config file every 100 ms (2 s by default, for the kubelet's slow updates).
-    let _operator = Operator::start(
+    let operator = Operator::start(
         &kubectl.kubeconfig,
         dir.path(),
         "operator",
         &["--resync", "60s"],
-    )
-    .process;
+    );
     let log = dir.path().join("operator.log");
     let config = eventually("the rendered ConfigMap", &log, || rendered_config(&kubectl)).await;
     let bot = bot_pod_with(&outside, &kubectl, &config, &["--poll", "100ms"]);
@@ -884,6 +883,40 @@ async fn a_new_revision_reaches_status_within_a_second_of_the_bot_reporting_it()
         (condition(&gc, types::READY)?.0 == "True").then_some(())
     })
     .await;
+
+    // Once settled nothing wakes the loop: a second goes by without a pass (a loop woken by
+    // its own work never has one).
+    let passes = || {
+        operator
+            .metric(r#"kaltura_discord_operator_reconciles_total{result="ok"}"#)
+            .unwrap_or_default()
+    };
+    let quiet = async {
+        loop {
+            let before = passes();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if passes() == before {
+                break;
+            }
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(15), quiet)
+        .await
+        .is_err()
+    {
+        let wakes: Vec<String> = operator
+            .logged()
+            .lines()
+            .rev()
+            .filter(|l| l.contains("woken_by") || l.contains("status written"))
+            .take(20)
+            .map(String::from)
+            .collect();
+        panic!(
+            "passes without end; the log, last first:\n{}",
+            wakes.join("\n")
+        );
+    }
 
     // The bot's /status: at once with its ETag; 304 for that tag, at once or after a wait.
     let (code, etag, report) = poll_status(&bot, None, None).await;

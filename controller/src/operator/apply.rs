@@ -137,9 +137,16 @@ impl Applier {
         }
     }
 
-    /// Resolves whenever an attempt ends.
-    pub fn changes(&self) -> watch::Receiver<()> {
-        self.changes.subscribe()
+    /// Resolves once an attempt has ended that no pass took in yet (at once if one has): the
+    /// attempts a pass waited for wake nothing, those that outlasted it start the next pass.
+    pub async fn ended(&self) {
+        let mut changes = self.changes.subscribe();
+        while !self.applications.values().any(Application::ended) {
+            // `changed` fails only once the sender is dropped, and `self` holds it.
+            if changes.changed().await.is_err() {
+                return;
+            }
+        }
     }
 
     /// Forgets everything (stopping the attempts under way): after leadership changed hands,
@@ -282,6 +289,13 @@ impl Application {
             .as_ref()
             .is_some_and(|(_, slot)| slot.lock().expect("attempt lock").is_none())
     }
+
+    /// Whether an attempt handed in its result and no pass took it yet.
+    fn ended(&self) -> bool {
+        self.running
+            .as_ref()
+            .is_some_and(|(_, slot)| slot.lock().expect("attempt lock").is_some())
+    }
 }
 
 impl Applied {
@@ -386,8 +400,9 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    /// An API server that never answers a request whose path names `slow`, refuses with 409
-    /// one that names `broken` (counting those), and takes everything else.
+    /// An API server that never answers a request whose path names `slow`, answers one that
+    /// names `late` after 3 s (a patch), refuses with 409 one that names `broken` (counting those), and
+    /// takes everything else at once.
     async fn api_server() -> (Client, Arc<AtomicUsize>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -422,6 +437,9 @@ mod tests {
                         request.extend_from_slice(&buffer[..n]);
                     }
                     let line = head.lines().next().unwrap_or_default().to_string();
+                    if line.starts_with("PATCH") && line.contains("late") {
+                        tokio::time::sleep(Duration::from_secs(3)).await;
+                    }
                     let (status, body) = if line.contains("slow") {
                         std::future::pending::<()>().await;
                         unreachable!()
@@ -501,6 +519,22 @@ mod tests {
         let outcomes = applier.apply(vec![work("good"), work("slow")]).await;
         assert!(matches!(outcome(&outcomes, "good"), Some(Outcome::Applied)));
         assert!(outcome(&outcomes, "slow").is_none());
+        // Attempts a pass took in wake nothing (else every pass would start the next).
+        let woken = tokio::time::timeout(Duration::from_millis(300), applier.ended()).await;
+        assert!(woken.is_err(), "nothing ended since the pass");
+    }
+
+    #[tokio::test]
+    async fn an_attempt_that_outlasts_its_pass_wakes_the_loop_when_it_ends() {
+        let (client, _) = api_server().await;
+        let mut applier = Applier::new(client);
+        let outcomes = applier.apply(vec![work("late")]).await;
+        assert!(outcome(&outcomes, "late").is_none(), "still under way");
+        tokio::time::timeout(Duration::from_secs(5), applier.ended())
+            .await
+            .expect("woken when it ended");
+        let outcomes = applier.apply(vec![work("late")]).await;
+        assert!(matches!(outcome(&outcomes, "late"), Some(Outcome::Applied)));
     }
 
     #[tokio::test]

@@ -69,7 +69,6 @@ pub async fn run(
     let mut reports = Reports::new()?;
     let mut report_changes = reports.changes();
     let mut applier = Applier::new(client.clone());
-    let mut apply_changes = applier.changes();
     let events = events::Events::new(
         client.clone(),
         options.election.as_ref().map(|e| e.identity.clone()),
@@ -126,21 +125,23 @@ pub async fn run(
         metrics.observe(started.elapsed(), &errors);
         ready.send_replace(true);
         let retry = applier.next_retry();
-        tokio::select! {
+        let woken_by = tokio::select! {
             _ = index.changed() => {
                 // Let a burst of events (an `kubectl apply -f folder/`) settle into one pass.
                 tokio::time::sleep(DEBOUNCE).await;
+                "a watched change"
             }
             _ = report_changes.changed() => {
                 // Replicas of one bot report a new revision at nearly the same time.
                 tokio::time::sleep(DEBOUNCE).await;
+                "a bot report"
             }
-            // An apply that outlasted its pass ended.
-            _ = apply_changes.changed() => {}
-            _ = async { match retry { Some(at) => tokio::time::sleep_until(at.into()).await, None => std::future::pending().await } } => {}
-            _ = tokio::time::sleep(options.resync) => {}
-            _ = async { match &mut leadership { Some(l) => l.changed().await, None => std::future::pending().await } } => {}
-        }
+            _ = applier.ended() => "an apply that outlasted its pass",
+            _ = async { match retry { Some(at) => tokio::time::sleep_until(at.into()).await, None => std::future::pending().await } } => "an apply retry",
+            _ = tokio::time::sleep(options.resync) => "the resync timer",
+            _ = async { match &mut leadership { Some(l) => l.changed().await, None => std::future::pending().await } } => "the leader Lease",
+        };
+        tracing::debug!(woken_by, "reconciling");
     }
 }
 
