@@ -396,78 +396,46 @@ fn digest(objects: &[Workload]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::operator::stub::{self, Answer};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
     use std::sync::atomic::{AtomicUsize, Ordering};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     /// An API server that never answers a request whose path names `slow`, answers one that
     /// names `late` after 3 s (a patch), refuses with 409 one that names `broken` (counting those), and
     /// takes everything else at once.
     async fn api_server() -> (Client, Arc<AtomicUsize>) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
         let broken = Arc::new(AtomicUsize::new(0));
         let counter = broken.clone();
-        tokio::spawn(async move {
-            loop {
-                let (mut stream, _) = listener.accept().await.unwrap();
-                let counter = counter.clone();
-                tokio::spawn(async move {
-                    let mut request = Vec::new();
-                    let mut buffer = [0u8; 4096];
-                    // The head, then as much body as it announces.
-                    let (head, length) = loop {
-                        let n = stream.read(&mut buffer).await.unwrap();
-                        request.extend_from_slice(&buffer[..n]);
-                        let text = String::from_utf8_lossy(&request).to_string();
-                        if let Some((head, _)) = text.split_once("\r\n\r\n") {
-                            let length = head
-                                .lines()
-                                .find_map(|l| {
-                                    l.to_ascii_lowercase()
-                                        .strip_prefix("content-length: ")
-                                        .map(String::from)
-                                })
-                                .map_or(0, |l| l.trim().parse().unwrap());
-                            break (head.to_string(), length);
-                        }
-                    };
-                    while request.len() < head.len() + 4 + length {
-                        let n = stream.read(&mut buffer).await.unwrap();
-                        request.extend_from_slice(&buffer[..n]);
-                    }
-                    let line = head.lines().next().unwrap_or_default().to_string();
-                    if line.starts_with("PATCH") && line.contains("late") {
-                        tokio::time::sleep(Duration::from_secs(3)).await;
-                    }
-                    let (status, body) = if line.contains("slow") {
-                        std::future::pending::<()>().await;
-                        unreachable!()
-                    } else if line.contains("broken") {
-                        counter.fetch_add(1, Ordering::SeqCst);
-                        (
-                            "409 Conflict",
-                            r#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"the object has been modified","reason":"Conflict","code":409}"#,
-                        )
-                    } else if line.starts_with("PATCH") {
-                        (
-                            "200 OK",
-                            r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"}}"#,
-                        )
-                    } else {
-                        (
-                            "200 OK",
-                            r#"{"apiVersion":"v1","kind":"List","metadata":{},"items":[]}"#,
-                        )
-                    };
-                    let answer = format!(
-                        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = stream.write_all(answer.as_bytes()).await;
-                });
+        let url = stub::serve(move |head| {
+            let counter = counter.clone();
+            async move {
+                let line = head.lines().next().unwrap_or_default().to_string();
+                if line.starts_with("PATCH") && line.contains("late") {
+                    tokio::time::sleep(Duration::from_secs(3)).await;
+                }
+                if line.contains("slow") {
+                    std::future::pending::<()>().await;
+                }
+                if line.contains("broken") {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    Answer::json(
+                        "409 Conflict",
+                        r#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"the object has been modified","reason":"Conflict","code":409}"#,
+                    )
+                } else if line.starts_with("PATCH") {
+                    Answer::json(
+                        "200 OK",
+                        r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"}}"#,
+                    )
+                } else {
+                    Answer::json(
+                        "200 OK",
+                        r#"{"apiVersion":"v1","kind":"List","metadata":{},"items":[]}"#,
+                    )
+                }
             }
-        });
+        })
+        .await;
         let client = Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap();
         (client, broken)
     }

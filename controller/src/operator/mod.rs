@@ -17,6 +17,8 @@ pub mod leader;
 pub mod metrics;
 mod reports;
 mod status_writer;
+#[cfg(test)]
+mod stub;
 
 use crate::error::{Error, Result};
 use crate::reconcile::conditions::reasons;

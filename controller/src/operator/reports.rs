@@ -39,6 +39,8 @@ pub struct Reports {
 
 impl Reports {
     pub fn new() -> Result<Self> {
+        // reqwest is built without a TLS provider of its own, even for plain http.
+        kd_kaltura::install_crypto_provider();
         let http = reqwest::Client::builder()
             .connect_timeout(SLACK)
             .build()
@@ -51,7 +53,7 @@ impl Reports {
         })
     }
 
-    /// Resolves whenever a followed report (or the error reading it) changes.
+    /// Sees every change of a followed report (or of the error reading it).
     pub fn changes(&self) -> watch::Receiver<()> {
         self.changes.subscribe()
     }
@@ -218,5 +220,98 @@ impl Follower {
             drop(cache);
             self.changes.send_replace(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operator::stub::{self, Answer};
+
+    /// A bot whose report runs the revision in `revision`, holding polls as the real one does.
+    async fn bot(revision: watch::Receiver<String>) -> String {
+        let url = stub::serve(move |head| {
+            let mut revision = revision.clone();
+            async move {
+                let tag = |r: &str| format!("\"{r}\"");
+                let seen = head.lines().find_map(|l| {
+                    let (name, value) = l.split_once(": ")?;
+                    name.eq_ignore_ascii_case("if-none-match")
+                        .then(|| value.to_string())
+                });
+                let current = revision.borrow_and_update().clone();
+                if seen == Some(tag(&current)) {
+                    let wait = tokio::time::timeout(WAIT, revision.changed()).await;
+                    if wait.is_err() {
+                        return Answer::json("304 Not Modified", "");
+                    }
+                }
+                let current = revision.borrow().clone();
+                let report = BotReport {
+                    revision: current.clone(),
+                    ..BotReport::default()
+                };
+                Answer {
+                    headers: vec![("etag", tag(&current))],
+                    ..Answer::json("200 OK", serde_json::to_string(&report).unwrap())
+                }
+            }
+        })
+        .await;
+        format!("{url}/status")
+    }
+
+    fn revision(answer: Option<Result<BotReport>>) -> String {
+        answer.expect("answered").expect("a report").revision
+    }
+
+    #[tokio::test]
+    async fn a_changed_report_is_in_the_cache_within_a_round_trip_of_the_bot() {
+        let (running, revision_rx) = watch::channel("r1".to_string());
+        let url = bot(revision_rx).await;
+        let mut reports = Reports::new().unwrap();
+        let mut changes = reports.changes();
+        reports.follow(std::slice::from_ref(&url));
+        reports.first_answers().await;
+        assert_eq!(revision(reports.collect(std::slice::from_ref(&url))), "r1");
+
+        // The follower's poll is held; a new revision answers it, and the loop is woken.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        changes.borrow_and_update();
+        let sent = std::time::Instant::now();
+        running.send_replace("r2".into());
+        tokio::time::timeout(Duration::from_secs(1), changes.changed())
+            .await
+            .expect("woken")
+            .unwrap();
+        let took = sent.elapsed();
+        assert!(took < Duration::from_millis(200), "took {took:?}");
+        assert_eq!(revision(reports.collect(std::slice::from_ref(&url))), "r2");
+
+        // An endpoint gone is forgotten; an application without any has no bot pod.
+        reports.follow(&[]);
+        assert!(reports.collect(std::slice::from_ref(&url)).is_none());
+        assert!(matches!(reports.collect(&[]), Some(Err(Error::NoBotPod))));
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_bot_is_in_the_cache_with_why() {
+        // A port nobody listens on any more.
+        let url = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://{}/status", listener.local_addr().unwrap())
+        };
+        let mut reports = Reports::new().unwrap();
+        reports.follow(std::slice::from_ref(&url));
+        reports.first_answers().await;
+        let answer = reports.collect(std::slice::from_ref(&url));
+        let Some(Err(error @ Error::BotReport { .. })) = answer else {
+            panic!("an error: {answer:?}");
+        };
+        let words = error.to_string();
+        assert!(
+            words.starts_with(&format!("reading the bot report at {url} failed: ")),
+            "{words}"
+        );
     }
 }
