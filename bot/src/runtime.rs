@@ -126,6 +126,9 @@ pub struct Bot {
     queued: Mutex<HashSet<String>>,
     running: watch::Sender<String>,
     tracker: Mutex<Tracker>,
+    /// Bumped whenever something the report carries may have changed, so a long poll of
+    /// `/status` answers at once instead of on a timer.
+    report_changes: watch::Sender<()>,
     deliverer: Deliverer,
     pub metrics: Metrics,
 }
@@ -178,6 +181,7 @@ impl Bot {
             http.build()
         };
         let (running, _) = watch::channel(String::new());
+        let (report_changes, _) = watch::channel(());
         let (queue, queue_rx) = mpsc::unbounded_channel();
         let kaltura = KalturaClients::new(secrets, options.kaltura.clone());
         let deliverer = Deliverer::new(options.delivery.clone().unwrap_or_default());
@@ -198,6 +202,7 @@ impl Bot {
             queued: Mutex::new(HashSet::new()),
             running,
             tracker: Mutex::new(Tracker::default()),
+            report_changes,
             deliverer,
             metrics: Metrics::default(),
         }))
@@ -225,6 +230,37 @@ impl Bot {
             .filter_map(|id| Some((id.clone(), roles.get(id)?.clone())))
             .collect();
         report
+    }
+
+    /// The report once its etag differs from `seen`, waiting up to `wait` for that; None when
+    /// it still matched at the end (the poller's copy is current).
+    pub async fn report_unless(&self, seen: Option<&str>, wait: Duration) -> Option<BotReport> {
+        let deadline = tokio::time::Instant::now() + wait;
+        // Subscribed before the report is read: a change in between still wakes the wait.
+        let mut changes = self.report_changes.subscribe();
+        loop {
+            let report = self.report();
+            if seen != Some(report.etag().as_str()) {
+                return Some(report);
+            }
+            // `changed` fails only once the sender is dropped, and `self` holds it.
+            tokio::time::timeout_at(deadline, changes.changed())
+                .await
+                .ok()?
+                .ok()?;
+        }
+    }
+
+    /// Something the report carries may have changed: wakes the long polls of `/status`.
+    pub(crate) fn report_changed(&self) {
+        self.report_changes.send_replace(());
+    }
+
+    /// Changes the gateway's view of guild roles (the report carries them).
+    fn update_roles<T>(&self, change: impl FnOnce(&mut HashMap<String, Vec<GuildRole>>) -> T) -> T {
+        let result = change(&mut self.guild_roles.write().expect("roles lock"));
+        self.report_changed();
+        result
     }
 
     /// What `/readyz` tells: ready when the store answers (within a second) and every
@@ -292,6 +328,7 @@ impl Bot {
             .map(|id| Shard::with_config(id, config.clone()))
             .collect();
         self.tracker.lock().expect("tracker lock").set_shards(total);
+        self.report_changed();
         tracing::info!(shards = shards.len(), "starting gateway shards");
         let tasks: Vec<_> = shards
             .into_iter()
@@ -376,31 +413,22 @@ impl Bot {
                             name: r.name.clone(),
                         })
                         .collect();
-                    self.guild_roles
-                        .write()
-                        .expect("roles lock")
-                        .insert(id.clone(), roles);
+                    self.update_roles(|all| all.insert(id.clone(), roles));
                     self.enqueue_registration(id);
                 }
             }
             Event::GuildDelete(gone) => {
-                self.guild_roles
-                    .write()
-                    .expect("roles lock")
-                    .remove(&gone.id.to_string());
+                self.update_roles(|all| all.remove(&gone.id.to_string()));
             }
             Event::RoleCreate(e) => self.upsert_role(e.guild_id.to_string(), &e.role),
             Event::RoleUpdate(e) => self.upsert_role(e.guild_id.to_string(), &e.role),
             Event::RoleDelete(e) => {
                 let role = e.role_id.to_string();
-                if let Some(roles) = self
-                    .guild_roles
-                    .write()
-                    .expect("roles lock")
-                    .get_mut(&e.guild_id.to_string())
-                {
-                    roles.retain(|r| r.id != role);
-                }
+                self.update_roles(|all| {
+                    if let Some(roles) = all.get_mut(&e.guild_id.to_string()) {
+                        roles.retain(|r| r.id != role);
+                    }
+                });
             }
             Event::MemberUpdate(update) => {
                 let bot = self.clone();
@@ -419,6 +447,7 @@ impl Bot {
             .lock()
             .expect("tracker lock")
             .shard_connected(shard, connected);
+        self.report_changed();
     }
 
     fn record(&self, guild_id: &str, registration: Registration) {
@@ -426,15 +455,17 @@ impl Bot {
             .lock()
             .expect("tracker lock")
             .record(guild_id, registration);
+        self.report_changed();
     }
 
     fn upsert_role(&self, guild_id: String, role: &twilight_model::guild::Role) {
-        let mut all = self.guild_roles.write().expect("roles lock");
-        let roles = all.entry(guild_id).or_default();
-        roles.retain(|r| r.id != role.id.to_string());
-        roles.push(GuildRole {
-            id: role.id.to_string(),
-            name: role.name.clone(),
+        self.update_roles(|all| {
+            let roles = all.entry(guild_id).or_default();
+            roles.retain(|r| r.id != role.id.to_string());
+            roles.push(GuildRole {
+                id: role.id.to_string(),
+                name: role.name.clone(),
+            });
         });
     }
 
@@ -459,10 +490,7 @@ impl Bot {
                             name: r.name,
                         })
                         .collect();
-                    self.guild_roles
-                        .write()
-                        .expect("roles lock")
-                        .insert(guild_id.to_string(), roles.clone());
+                    self.update_roles(|all| all.insert(guild_id.to_string(), roles.clone()));
                     roles
                 }
                 Err(err) => {
@@ -984,6 +1012,7 @@ impl Bot {
             previous = Some(current.clone());
             self.metrics.set_revision(&current.revision);
             self.running.send_replace(current.revision.clone());
+            self.report_changed();
             tracing::info!(revision = %current.revision, guilds = current.guilds.len(), "running config revision");
             if config.changed().await.is_err() {
                 return;

@@ -133,16 +133,17 @@ impl Operator {
     fn start(kubeconfig: &Path, dir: &Path, name: &str, extra: &[&str]) -> Self {
         let log = dir.join(format!("{name}.log"));
         let port = kd_testing::free_port();
+        // clap takes an option once: a test that sets its own resync gets it instead of 1 s.
+        let resync: &[&str] = if extra.contains(&"--resync") {
+            &[]
+        } else {
+            &["--resync", "1s"]
+        };
         let process = Running::spawn(
             Command::new(BIN)
-                .args([
-                    "operator",
-                    "--resync",
-                    "1s",
-                    "--log",
-                    "info,kd_controller=debug",
-                    "--listen",
-                ])
+                .arg("operator")
+                .args(resync)
+                .args(["--log", "info,kd_controller=debug", "--listen"])
                 .arg(format!("127.0.0.1:{port}"))
                 .args(extra)
                 .env("KUBECONFIG", kubeconfig)
@@ -961,4 +962,160 @@ spec:
     );
     let allowed = start().await;
     assert!(allowed.starts_with("Started the meeting"), "{allowed}");
+}
+
+/// `GET /status` of the bot with `If-None-Match: etag` (when given) and `?wait=`: the status
+/// code, the ETag and the report of a 200.
+async fn poll_status(
+    bot: &WorkloadProcess,
+    etag: Option<&str>,
+    wait: Option<u64>,
+) -> (u16, String, Option<kd_core::report::BotReport>) {
+    let mut request = reqwest::Client::new().get(format!("{}/status", bot.base_url()));
+    if let Some(etag) = etag {
+        request = request.header("If-None-Match", etag);
+    }
+    if let Some(wait) = wait {
+        request = request.query(&[("wait", wait)]);
+    }
+    let response = request.send().await.unwrap();
+    let code = response.status().as_u16();
+    let tag = response.headers()["etag"].to_str().unwrap().to_string();
+    let report = match code {
+        200 => Some(response.json().await.unwrap()),
+        _ => None,
+    };
+    (code, tag, report)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_revision_reaches_status_within_a_second_of_the_bot_reporting_it() {
+    let outside = Outside::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (cluster, kubectl) = cluster(&outside, dir.path()).await;
+    // No pass on a timer during the test: only the bot's report can move status.
+    let operator = Operator::start(
+        &kubectl.kubeconfig,
+        dir.path(),
+        "operator",
+        &["--resync", "60s"],
+    );
+    let log = dir.path().join("operator.log");
+    let config = eventually("the rendered ConfigMap", &log, || rendered_config(&kubectl)).await;
+    let bot = bot_pod(&outside, &cluster, &kubectl, &config);
+    eventually("physics-101 Ready", &log, || {
+        let gc = kubectl.json(&["get", "guildconfig", "physics-101", "-n", NS])?;
+        (condition(&gc, types::READY)?.0 == "True").then_some(())
+    })
+    .await;
+
+    // Once settled nothing wakes the loop: a second goes by without a pass (a loop woken by
+    // its own work never has one).
+    let passes = || {
+        operator
+            .metric(r#"kaltura_discord_operator_reconciles_total{result="ok"}"#)
+            .unwrap_or_default()
+    };
+    let quiet = async {
+        loop {
+            let before = passes();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if passes() == before {
+                break;
+            }
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(15), quiet)
+        .await
+        .is_err()
+    {
+        let wakes: Vec<String> = operator
+            .logged()
+            .lines()
+            .rev()
+            .filter(|l| l.contains("woken_by") || l.contains("status written"))
+            .take(20)
+            .map(String::from)
+            .collect();
+        panic!(
+            "passes without end; the log, last first:\n{}",
+            wakes.join("\n")
+        );
+    }
+
+    // The bot's /status: at once with its ETag; 304 for that tag, at once or after a wait.
+    let (code, etag, report) = poll_status(&bot, None, None).await;
+    assert_eq!(code, 200);
+    let running = report.unwrap().revision;
+    assert_eq!(poll_status(&bot, Some(&etag), None).await.0, 304);
+    let held = std::time::Instant::now();
+    let (code, same, _) = poll_status(&bot, Some(&etag), Some(1)).await;
+    assert_eq!((code, same.as_str()), (304, etag.as_str()));
+    assert!(
+        held.elapsed() >= Duration::from_millis(900),
+        "held {:?}",
+        held.elapsed()
+    );
+
+    // The bot reads the new revision from the API; a long poll (like the operator's) returns
+    // as soon as it runs it.
+    let edited = std::time::Instant::now();
+    kubectl.ok(&[
+        "patch",
+        "guildconfig",
+        "physics-101",
+        "-n",
+        NS,
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"features":{"videoSearch":false}}}"#,
+    ]);
+    let changed = eventually("a new rendered revision", &log, || {
+        rendered_config(&kubectl).filter(|c| c.revision != running)
+    })
+    .await;
+
+    let mut etag = etag;
+    let reported = loop {
+        let (code, tag, report) = poll_status(&bot, Some(&etag), Some(30)).await;
+        assert_eq!(code, 200, "the report changed within the wait");
+        etag = tag;
+        if report.unwrap().revision == changed.revision {
+            break std::time::Instant::now();
+        }
+    };
+    let shown = loop {
+        let gc = kubectl
+            .json(&["get", "guildconfig", "physics-101", "-n", NS])
+            .unwrap();
+        if gc["status"]["configRevision"]
+            == changed
+                .guild_revision(&outside.guild.id.to_string())
+                .as_str()
+        {
+            break std::time::Instant::now();
+        }
+        assert!(
+            edited.elapsed() < Duration::from_secs(10),
+            "status never followed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let (to_report, to_status) = (reported - edited, shown - edited);
+    eprintln!("edit to report {to_report:?}, edit to status {to_status:?} (kubectl included)");
+    assert!(
+        shown - reported < Duration::from_secs(1),
+        "status followed the report after {:?}",
+        shown - reported
+    );
+    assert!(
+        to_status < Duration::from_secs(2),
+        "edit to status {to_status:?}"
+    );
+    eventually("physics-101 Ready on the new revision", &log, || {
+        let gc = kubectl.json(&["get", "guildconfig", "physics-101", "-n", NS])?;
+        (condition(&gc, types::READY)?.0 == "True").then_some(())
+    })
+    .await;
 }

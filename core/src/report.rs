@@ -5,6 +5,7 @@
 use crate::command::COMMAND_SET_VERSION;
 use crate::roles::GuildRole;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
@@ -27,6 +28,15 @@ pub struct BotReport {
     /// Notification delivery per NotificationRule (`namespace/name`), from the shared outbox.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub notifications: BTreeMap<String, RuleDelivery>,
+}
+
+impl BotReport {
+    /// The HTTP entity tag of this report: a digest of its JSON, quoted as RFC 9110 wants. A
+    /// poller sends it back in `If-None-Match` to be answered only once the report differs.
+    pub fn etag(&self) -> String {
+        let json = serde_json::to_vec(self).expect("a report serializes");
+        format!("\"{}\"", hex::encode(&Sha256::digest(json)[..12]))
+    }
 }
 
 /// What a NotificationRule's status shows of its deliveries.
@@ -155,6 +165,17 @@ mod tests {
             report.guilds["1"],
             Registration::Registered { commands: 7, .. }
         ));
+    }
+
+    #[test]
+    fn the_etag_is_quoted_and_moves_with_any_field_only() {
+        let report = Tracker::default().report("app", "r1", std::iter::empty());
+        let etag = report.etag();
+        assert!(etag.len() > 2 && etag.starts_with('"') && etag.ends_with('"'));
+        assert_eq!(report.clone().etag(), etag);
+        let mut next = report;
+        next.shards_connected = 1;
+        assert_ne!(next.etag(), etag);
     }
 
     #[test]

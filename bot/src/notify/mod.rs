@@ -156,7 +156,7 @@ impl Deliverer {
     async fn refresh_counts(&self, bot: &Bot) {
         match bot.store().rule_counts().await {
             Ok(rows) => {
-                let counts = rows
+                let counts: BTreeMap<String, RuleDelivery> = rows
                     .into_iter()
                     .map(|c| {
                         (
@@ -171,7 +171,13 @@ impl Deliverer {
                         )
                     })
                     .collect();
-                *self.counts.lock().expect("counts lock") = counts;
+                let previous = std::mem::replace(
+                    &mut *self.counts.lock().expect("counts lock"),
+                    counts.clone(),
+                );
+                if previous != counts {
+                    bot.report_changed();
+                }
             }
             Err(err) => tracing::warn!(error = %err, "reading delivery counts failed"),
         }

@@ -1,17 +1,30 @@
 //! `kaltura-discord bot`: the Discord bot of one application, from a rendered runtime config
 //! that it follows as it changes, with `/metrics`, `/status`, `/healthz` and `/readyz` (store
 //! and gateway) for the cluster.
+//!
+//! `/status` answers at once, with the report's `ETag`. A poll that sends that tag back in
+//! `If-None-Match` is answered 304 while the report is unchanged, and with `?wait=SECONDS` it
+//! is held until the report changes (then 200 with the new one) or the wait ends (304): the
+//! operator follows every bot that way and hears of a new revision within a round trip.
 
 use super::http::HttpArgs;
 use super::workload::{Workload, WorkloadArgs};
 use anyhow::Context;
-use axum::http::StatusCode;
+use axum::extract::Query;
+use axum::http::header::{ETAG, IF_NONE_MATCH};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use kd_bot::endpoint::RestEndpoint;
 use kd_bot::runtime::{Bot, BotOptions};
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
+
+/// The longest a `/status` poll is held, and never within a second of the request timeout,
+/// which would cut it with 408.
+const MAX_WAIT: Duration = Duration::from_secs(60);
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -58,6 +71,12 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     let (metrics_bot, status_bot, ready_bot) = (bot.clone(), bot.clone(), bot.clone());
+    let limits = args.http.limits();
+    let max_wait = MAX_WAIT.min(
+        limits
+            .request_timeout
+            .saturating_sub(Duration::from_secs(1)),
+    );
     let app = Router::new()
         .route(
             "/metrics",
@@ -65,7 +84,11 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         )
         .route(
             "/status",
-            get(move || std::future::ready(Json(status_bot.report()))),
+            get(
+                move |query: Query<StatusQuery>, headers: HeaderMap| async move {
+                    status(&status_bot, &query, &headers, max_wait).await
+                },
+            ),
         )
         .route("/healthz", get(|| std::future::ready("ok")))
         .route(
@@ -81,11 +104,36 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
             }),
         );
     tracing::info!(listen = %args.listen, "serving /metrics, /status, /healthz and /readyz");
-    let http = tokio::spawn(kd_server::serve(listener, app, args.http.limits()));
+    let http = tokio::spawn(kd_server::serve(listener, app, limits));
     tokio::select! {
         result = bot.run() => result.context("the bot stopped")?,
         result = http => result.context("the metrics server stopped")?.context("the metrics server failed")?,
         signal = tokio::signal::ctrl_c() => signal.context("waiting for Ctrl-C")?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[derive(serde::Deserialize)]
+struct StatusQuery {
+    /// Seconds to hold a poll whose `If-None-Match` is the current report's tag.
+    wait: Option<u64>,
+}
+
+/// `/status`: the report with its `ETag`, or 304 when the poller's tag is still current after
+/// the wait it asked for (at most `max_wait`).
+async fn status(
+    bot: &Bot,
+    query: &StatusQuery,
+    headers: &HeaderMap,
+    max_wait: Duration,
+) -> Response {
+    let seen = headers.get(IF_NONE_MATCH).and_then(|v| v.to_str().ok());
+    let wait = Duration::from_secs(query.wait.unwrap_or(0)).min(max_wait);
+    match bot.report_unless(seen, wait).await {
+        Some(report) => ([(ETAG, report.etag())], Json(report)).into_response(),
+        None => {
+            let etag = seen.unwrap_or_default().to_string();
+            (StatusCode::NOT_MODIFIED, [(ETAG, etag)]).into_response()
+        }
+    }
 }

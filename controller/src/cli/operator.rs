@@ -26,7 +26,8 @@ pub struct Args {
     /// Image of the bot and Activity pods for applications that name none.
     #[arg(long, env = "KD_WORKLOAD_IMAGE", default_value = concat!("ghcr.io/kaltura-discord/kaltura-discord:", env!("CARGO_PKG_VERSION")))]
     workload_image: String,
-    /// Reconcile this often even without a change, to read the bots' reports.
+    /// Reconcile this often even without a change, for what only time moves (credential checks,
+    /// finalizer deadlines); bot reports, watched changes and apply retries wake it at once.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     resync: Duration,
     /// Check each KalturaPartner's credentials against Kaltura this often (and on create and on

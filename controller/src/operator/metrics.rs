@@ -1,5 +1,5 @@
 //! Prometheus metrics of the operator: reconcile passes by result, the errors of each pass by
-//! the step that failed, the passes' duration, whether this replica leads, and what the
+//! the step that failed and why (see [`crate::error::kube_reason`]), the passes' duration, whether this replica leads, and what the
 //! statuses it writes say of each application (the alerts of the chart's PrometheusRule).
 
 use crate::error::Error;
@@ -22,7 +22,8 @@ struct ResultLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ReasonLabel {
+struct ErrorLabels {
+    step: &'static str,
     reason: &'static str,
 }
 
@@ -44,7 +45,7 @@ struct GuildLabels {
 pub struct Metrics {
     registry: Registry,
     reconciles: Family<ResultLabel, Counter>,
-    errors: Family<ReasonLabel, Counter>,
+    errors: Family<ErrorLabels, Counter>,
     duration: Histogram,
     leader: Gauge,
     conditions: Family<ConditionLabels, Gauge>,
@@ -67,10 +68,10 @@ impl Default for Metrics {
             "Reconcile passes, by result (error when a step failed)",
             reconciles.clone(),
         );
-        let errors = Family::<ReasonLabel, Counter>::default();
+        let errors = Family::<ErrorLabels, Counter>::default();
         registry.register(
             "reconcile_errors",
-            "Failed steps of reconcile passes, by the step (apply, prune, status)",
+            "Failed steps of reconcile passes, by the step (apply, prune, status, finalizer) and the reason (conflict, invalid, forbidden, not_found, too_large, unavailable, timeout, other)",
             errors.clone(),
         );
         let duration = Histogram::new([0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]);
@@ -121,8 +122,11 @@ impl Metrics {
         let result = if errors.is_empty() { "ok" } else { "error" };
         self.reconciles.get_or_create(&ResultLabel { result }).inc();
         for error in errors {
-            let reason = error.reason();
-            self.errors.get_or_create(&ReasonLabel { reason }).inc();
+            let labels = ErrorLabels {
+                step: error.step(),
+                reason: error.reason(),
+            };
+            self.errors.get_or_create(&labels).inc();
         }
         self.duration.observe(took.as_secs_f64());
     }
@@ -203,24 +207,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn each_failed_step_counts_under_its_reason() {
+    fn each_failed_step_counts_under_its_step_and_reason() {
         let refused = || Error::Apply {
             kind: "ConfigMap".into(),
             name: "campus-bot-config".into(),
             error: kube::Error::Service("connection refused".into()),
         };
+        let conflict = Error::Status {
+            kind: "GuildConfig",
+            name: "physics-101".into(),
+            error: kube::Error::Api(
+                kube::core::Status::failure("the object has been modified", "Conflict")
+                    .with_code(409)
+                    .boxed(),
+            ),
+        };
         let metrics = Metrics::default();
         metrics.observe(Duration::from_millis(5), &[]);
         metrics.observe(
             Duration::from_millis(5),
-            &[Error::NoBotPod, refused(), refused()],
+            &[Error::NoBotPod, refused(), refused(), conflict],
         );
         let text = metrics.encode();
         for sample in [
             r#"kaltura_discord_operator_reconciles_total{result="ok"} 1"#,
             r#"kaltura_discord_operator_reconciles_total{result="error"} 1"#,
-            r#"kaltura_discord_operator_reconcile_errors_total{reason="apply"} 2"#,
-            r#"kaltura_discord_operator_reconcile_errors_total{reason="bot_report"} 1"#,
+            r#"kaltura_discord_operator_reconcile_errors_total{step="apply",reason="unavailable"} 2"#,
+            r#"kaltura_discord_operator_reconcile_errors_total{step="bot_report",reason="unavailable"} 1"#,
+            r#"kaltura_discord_operator_reconcile_errors_total{step="status",reason="conflict"} 1"#,
         ] {
             assert!(text.lines().any(|l| l == sample), "{sample} in\n{text}");
         }

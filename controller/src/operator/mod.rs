@@ -2,10 +2,13 @@
 //! application's workloads, reads what the bots report and writes every resource's status.
 //!
 //! References cross resources (a GuildConfig names an application, a partner, Secrets), so one
-//! reconcile looks at the whole catalog, like the folder backend; it runs on every watched change
-//! and on a timer, since bot reports arrive by polling.
+//! reconcile looks at the whole catalog, like the folder backend. It runs on every watched
+//! change, on every change of a bot's report (followed by long polls, see [`reports`]), when an
+//! application's apply backoff ends, and on a slow timer for what only time changes (credential
+//! checks, finalizer deadlines).
 
 mod apply;
+mod backoff;
 mod credentials;
 pub mod events;
 mod finalizers;
@@ -14,19 +17,22 @@ pub mod leader;
 pub mod metrics;
 mod reports;
 mod status_writer;
+#[cfg(test)]
+mod stub;
 
 use crate::error::{Error, Result};
 use crate::reconcile::conditions::reasons;
 use crate::reconcile::render;
 use crate::reconcile::status::{self, Observed};
 use crate::reconcile::workloads::{self, BOT_PORT, Inputs, bot_service_name};
-use apply::Applier;
+use apply::{Applier, Outcome, Work};
 use index::Index;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kd_crds::references::check;
 use kube::{Client, Resource, ResourceExt};
 use metrics::Metrics;
+use reports::Reports;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,7 +43,8 @@ pub struct Options {
     pub namespace: Option<String>,
     /// Image of bot and Activity pods when an application names none.
     pub workload_image: String,
-    /// How often to reconcile without a change (to read bot reports).
+    /// How often to reconcile without a change (for credential checks and finalizer deadlines;
+    /// bot reports and apply retries wake the loop by themselves).
     pub resync: Duration,
     /// How often each KalturaPartner's credentials are checked against Kaltura (besides on
     /// create and on a change of its Secret).
@@ -61,8 +68,9 @@ pub async fn run(
         namespace = options.namespace.as_deref().unwrap_or("(all)"),
         "caches ready"
     );
-    let http = reports::client()?;
-    let mut applier = Applier::default();
+    let mut reports = Reports::new()?;
+    let mut report_changes = reports.changes();
+    let mut applier = Applier::new(client.clone());
     let events = events::Events::new(
         client.clone(),
         options.election.as_ref().map(|e| e.identity.clone()),
@@ -87,6 +95,8 @@ pub async fn run(
                 }
                 leading = false;
                 metrics.set_leader(false);
+                // Stop the attempts under way: only the leader writes.
+                applier.reset();
                 election.acquired().await;
                 // Held by the manager but not (yet) confirmed by the API server: look again shortly.
                 tokio::time::sleep(Duration::from_millis(250)).await;
@@ -98,7 +108,7 @@ pub async fn run(
                     "holding the leader Lease; reconciling"
                 );
                 // Another replica may have changed anything meanwhile: apply everything afresh.
-                applier = Applier::default();
+                applier.reset();
                 leading = true;
             }
         }
@@ -108,7 +118,7 @@ pub async fn run(
             &client,
             &index,
             &options,
-            &http,
+            &mut reports,
             &mut applier,
             &mut writer,
             &mut verifier,
@@ -116,23 +126,36 @@ pub async fn run(
         .await;
         metrics.observe(started.elapsed(), &errors);
         ready.send_replace(true);
-        tokio::select! {
+        let retry = applier.next_retry();
+        let woken_by = tokio::select! {
             _ = index.changed() => {
                 // Let a burst of events (an `kubectl apply -f folder/`) settle into one pass.
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                tokio::time::sleep(DEBOUNCE).await;
+                "a watched change"
             }
-            _ = tokio::time::sleep(options.resync) => {}
-            _ = async { match &mut leadership { Some(l) => l.changed().await, None => std::future::pending().await } } => {}
-        }
+            _ = report_changes.changed() => {
+                // Replicas of one bot report a new revision at nearly the same time.
+                tokio::time::sleep(DEBOUNCE).await;
+                "a bot report"
+            }
+            _ = applier.ended() => "an apply that outlasted its pass",
+            _ = async { match retry { Some(at) => tokio::time::sleep_until(at.into()).await, None => std::future::pending().await } } => "an apply retry",
+            _ = tokio::time::sleep(options.resync) => "the resync timer",
+            _ = async { match &mut leadership { Some(l) => l.changed().await, None => std::future::pending().await } } => "the leader Lease",
+        };
+        tracing::debug!(woken_by, "reconciling");
     }
 }
+
+/// How long a wake-up waits for more changes to come with it.
+const DEBOUNCE: Duration = Duration::from_millis(200);
 
 /// One pass over everything; returns the steps that failed (each is logged and in status).
 async fn reconcile(
     client: &Client,
     index: &Index,
     options: &Options,
-    http: &reqwest::Client,
+    reports: &mut Reports,
     applier: &mut Applier,
     writer: &mut status_writer::StatusWriter,
     verifier: &mut credentials::Verifier,
@@ -146,6 +169,9 @@ async fn reconcile(
             .await,
         ..Observed::default()
     };
+    let mut work = Vec::new();
+    let mut endpoints = Vec::new();
+    let mut object_refs = std::collections::BTreeMap::new();
     for r in &rendered {
         let Some(app) = catalog.applications.iter().find(|a| {
             a.name_any() == r.application.name
@@ -162,34 +188,52 @@ async fn reconcile(
             default_image: &options.workload_image,
             credentials: &credentials,
         });
-        let applied = applier
-            .apply(client, namespace, &r.application.name, &objects)
-            .await;
-        if let Err(error) = &applied {
-            tracing::error!(application = %r.application.name, %error, "applying workloads failed");
-            writer.events().publish(
-                &app.object_ref(&()),
-                vec![events::failed(reasons::APPLY_FAILED, error)],
-            );
-        }
-        observed.applied.insert(r.application.clone(), applied);
+        work.push(Work {
+            app: r.application.clone(),
+            objects,
+        });
+        object_refs.insert(r.application.clone(), app.object_ref(&()));
         let urls = index.status_urls(namespace, &bot_service_name(&r.application.name), BOT_PORT);
-        observed
-            .bots
-            .insert(r.application.clone(), reports::collect(http, &urls).await);
+        endpoints.push((r.application.clone(), urls));
         observed.activity_ready.insert(
             r.application.clone(),
             index.activity_available(namespace, &r.application.name),
         );
     }
+    reports.follow(
+        &endpoints
+            .iter()
+            .flat_map(|(_, urls)| urls.clone())
+            .collect::<Vec<_>>(),
+    );
+    // Endpoints that just appeared get their first answer in while the applies run.
+    let (outcomes, ()) = tokio::join!(applier.apply(work), reports.first_answers());
+    // Fresh failures are in status as conditions and counted as errors; reports are only status.
+    let mut errors = Vec::new();
+    for (key, outcome) in outcomes {
+        let applied = match outcome {
+            Outcome::Applied => Ok(()),
+            Outcome::Failed(error) => {
+                tracing::error!(application = %key.name, %error, "applying workloads failed");
+                writer.events().publish(
+                    &object_refs[&key],
+                    vec![events::failed(reasons::APPLY_FAILED, &error)],
+                );
+                errors.push(Error::Shared(error.clone()));
+                Err(Error::Shared(error))
+            }
+            Outcome::Waiting(error) => Err(Error::Shared(error)),
+        };
+        observed.applied.insert(key, applied);
+    }
+    for (key, urls) in endpoints {
+        if let Some(report) = reports.collect(&urls) {
+            observed.bots.insert(key, report);
+        }
+    }
     let now = Time(Timestamp::now());
     let statuses = status::compute(&catalog, &findings, &rendered, &observed, &now);
     writer.metrics().observe_reports(&observed.bots);
-    // Failed applies are in status as conditions and counted as errors; reports are only status.
-    let mut errors: Vec<Error> = std::mem::take(&mut observed.applied)
-        .into_values()
-        .filter_map(Result::err)
-        .collect();
     errors.extend(writer.write(&catalog, statuses).await);
     // After the statuses: a GuildConfig let go here is gone before its status could be written.
     errors.extend(
