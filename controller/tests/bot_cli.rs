@@ -118,7 +118,8 @@ async fn the_bot_process_serves_follows_its_config_file_and_reports_metrics() {
     assert_eq!((report.shards, report.shards_connected), (1, 1));
     assert!(matches!(
         &report.guilds[&guild.id.to_string()],
-        Registration::Registered { revision, .. } if *revision == config.revision
+        Registration::Registered { revision, .. }
+            if *revision == config.guild_revision(&guild.id.to_string())
     ));
     let Registration::Failed { error, .. } = &report.guilds["1283874310720716999"] else {
         panic!("{report:?}");
@@ -184,7 +185,7 @@ async fn a_guild_to_clear_loses_its_commands_and_is_reported_cleared() {
     assert_eq!(
         report.guilds[&id],
         Registration::Cleared {
-            revision: clearing.revision.clone()
+            revision: clearing.guild_revision(&id)
         }
     );
     assert!(
