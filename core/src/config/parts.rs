@@ -215,8 +215,8 @@ mod tests {
             partner: "p".into(),
             features: Default::default(),
             permissions: BTreeMap::from([(
-                "host".to_string(),
-                vec!["kaltura-start".to_string(), "kaltura-end".to_string()],
+                crate::command::Command::Start.name().to_string(),
+                vec!["Teacher".to_string(), "Teaching assistant".to_string()],
             )]),
             channels: Default::default(),
             templates: Default::default(),
