@@ -97,7 +97,7 @@ async fn measure(guilds: usize) -> Value {
     let mut operator = Operator::start(&kubectl.kubeconfig, dir.path());
     let placeholder = kd_tests::runtime_config(&discord, &kaltura, ids[0]);
     eprintln!("waiting for the rendered index");
-    poll(async || {
+    poll("the rendered index", async || {
         Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(client.clone(), NS)
             .get_opt(&format!("{APP}-config"))
             .await
@@ -130,8 +130,12 @@ async fn measure(guilds: usize) -> Value {
     let first_ready = started.elapsed();
     eprintln!("{guilds} guilds: first Ready in {first_ready:?}");
 
-    // The operator's cold start: statuses wiped, a fresh process, the bot warm.
-    operator.process.stop();
+    // The operator's cold start: stopped as Kubernetes stops a pod (SIGTERM: it gives the
+    // leader Lease up), statuses wiped, a fresh process, the bot warm.
+    assert!(
+        operator.process.terminate(Duration::from_secs(10)).is_some(),
+        "the operator did not stop on SIGTERM"
+    );
     wipe_statuses(&client).await;
     ready.none().await;
     let started = Instant::now();
@@ -146,23 +150,28 @@ async fn measure(guilds: usize) -> Value {
     let mappings: Api<RoleMapping> = Api::namespaced(client.clone(), NS);
     for edit in 0..EDITS.min(guilds) {
         let k = edit * guilds / EDITS.min(guilds);
+        let name = format!("g{k}");
         let before = bot_revision(&bot).expect("the bot reports its revision");
+        // Status shows the revision of the guild's own share of the config.
+        let shown_before = ready.guild_revision(&name);
         let at = Instant::now();
         mappings
             .patch(
-                &format!("g{k}"),
+                &name,
                 &PatchParams::default(),
                 &Patch::Merge(json!({"spec": {"default": "moderator"}})),
             )
             .await
             .unwrap();
-        let running = poll(async || bot_revision(&bot).filter(|r| *r != before)).await;
+        poll("the bot to run the edit", async || {
+            bot_revision(&bot).filter(|r| *r != before)
+        })
+        .await;
         to_running.push(at.elapsed());
-        let name = format!("g{k}");
-        poll(async || {
+        poll("the GuildConfig's status to show the edit", async || {
             ready
                 .guild_revision(&name)
-                .filter(|r| *r == running)
+                .filter(|r| Some(r) != shown_before.as_ref())
                 .map(drop)
         })
         .await;
@@ -389,13 +398,13 @@ fn bot_revision(bot: &WorkloadProcess) -> Option<String> {
 }
 
 /// Polls `check` every 5 ms for up to 60 s.
-async fn poll<T>(mut check: impl AsyncFnMut() -> Option<T>) -> T {
+async fn poll<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Some(value) = check().await {
             return value;
         }
-        assert!(Instant::now() < deadline, "timed out");
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
@@ -481,7 +490,7 @@ impl Readiness {
     }
 
     async fn none(&self) {
-        poll(async || (self.count() == 0).then_some(())).await;
+        poll("every status wiped", async || (self.count() == 0).then_some(())).await;
     }
 
     /// The revision a GuildConfig's status says the bot runs.

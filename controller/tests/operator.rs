@@ -635,6 +635,21 @@ async fn of_two_operators_only_the_leader_writes_and_the_other_takes_over_withou
     for secret in [wrong, outside.kaltura.admin_secret()] {
         assert!(!seen.contains(secret), "a credential leaked");
     }
+
+    // SIGTERM, as Kubernetes stops a pod: the leader gives the Lease up and exits, so the
+    // next replica takes over at once instead of after the lease duration.
+    let mut b = b;
+    let exited = b.process.terminate(Duration::from_secs(10));
+    assert!(exited.is_some_and(|s| s.success()), "{exited:?}\n{}", b.logged());
+    let released = kubectl
+        .json(&["get", "lease", "kaltura-discord-operator", "-n", "default"])
+        .unwrap();
+    assert!(
+        released["spec"]["holderIdentity"].is_null(),
+        "{released}\n{}",
+        b.logged()
+    );
+    assert!(b.logged().contains("released the leader Lease"));
 }
 
 fn ts(text: &str) -> std::time::Duration {
@@ -673,9 +688,9 @@ async fn serving(
     (operator, bot, log)
 }
 
-/// Sends `signal` (`-STOP`, `-CONT`) to the bot process.
-fn signal(bot: &WorkloadProcess, signal: &str) {
-    let pid = bot.process.child.id().to_string();
+/// Sends `signal` (`-STOP`, `-CONT`) to process `pid`.
+fn signal(pid: u32, signal: &str) {
+    let pid = pid.to_string();
     let status = Command::new("kill").args([signal, &pid]).status().unwrap();
     assert!(status.success(), "kill {signal} {pid}");
 }
@@ -724,7 +739,7 @@ async fn a_deleted_guild_config_goes_once_the_bot_removed_its_commands() {
 
     // The finalizer holds the GuildConfig while the bot has not cleared the guild yet: the
     // bot is paused (SIGSTOP), so it cannot follow the revision that clears it.
-    signal(&bot, "-STOP");
+    signal(bot.process.child.id(), "-STOP");
     let deleting = delete(&kubectl, &["guildconfig", "physics-101"]);
     let clearing = eventually("the guild rendered for clearing", &log, || {
         rendered_config(&kubectl).filter(|c| c.clearing.contains(&guild_id))
@@ -747,7 +762,7 @@ async fn a_deleted_guild_config_goes_once_the_bot_removed_its_commands() {
     );
 
     // Once the bot runs that revision it clears the guild, and only then the object goes.
-    signal(&bot, "-CONT");
+    signal(bot.process.child.id(), "-CONT");
     deleting.await.unwrap().expect("kubectl delete --wait");
     assert_eq!(
         outside.discord.commands(Some(outside.guild.id)).unwrap(),

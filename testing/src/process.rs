@@ -1,7 +1,8 @@
 //! Child processes that die with the test that started them, panicking or not.
 
 use std::io::Read;
-use std::process::{Child, Command};
+use std::process::{Child, Command, ExitStatus};
+use std::time::{Duration, Instant};
 
 pub struct Running {
     pub child: Child,
@@ -14,6 +15,24 @@ impl Running {
             .spawn()
             .unwrap_or_else(|e| panic!("starting {:?}: {e}", command.get_program()));
         Self { child }
+    }
+
+    /// Sends SIGTERM, as Kubernetes does to a pod it stops, and waits up to `within` for the
+    /// process to exit: its exit status, or `None` if it is still running.
+    pub fn terminate(&mut self, within: Duration) -> Option<ExitStatus> {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -TERM {pid}");
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("waiting for the child") {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Kills the process and returns what it wrote to its (piped) stdout.

@@ -108,7 +108,7 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
     tokio::select! {
         result = bot.run() => result.context("the bot stopped")?,
         result = http => result.context("the metrics server stopped")?.context("the metrics server failed")?,
-        signal = tokio::signal::ctrl_c() => signal.context("waiting for Ctrl-C")?,
+        signal = super::stop_signal()? => tracing::info!(signal, "stopping"),
     }
     Ok(ExitCode::SUCCESS)
 }

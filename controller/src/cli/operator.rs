@@ -108,10 +108,12 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
             duration: args.lease_duration,
         }),
     };
+    // A stop signal ends the loop, which then gives the leader Lease up.
+    let signal = super::stop_signal()?;
+    let stop = async move { tracing::info!(signal = signal.await, "stopping") };
     tokio::select! {
-        result = operator::run(client, options, metrics, ready) => result.context("the operator stopped")?,
+        result = operator::run(client, options, metrics, ready, stop) => result.context("the operator stopped")?,
         result = http => result.context("the metrics server stopped")?.context("the metrics server failed")?,
-        signal = tokio::signal::ctrl_c() => signal.context("waiting for Ctrl-C")?,
     }
     Ok(ExitCode::SUCCESS)
 }

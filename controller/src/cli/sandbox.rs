@@ -127,14 +127,17 @@ fn run_kubernetes(args: KubernetesArgs) -> anyhow::Result<ExitCode> {
         println!("Kubernetes sandbox");
         println!("  API server    {}", sandbox.base_url());
         println!("  Kubeconfig    {}", args.kubeconfig.display());
-        println!("  Try           kubectl --kubeconfig {} get namespaces", args.kubeconfig.display());
+        println!(
+            "  Try           kubectl --kubeconfig {} get namespaces",
+            args.kubeconfig.display()
+        );
         // Printed once so curl or a client can be pointed at it; a given token is never echoed.
         if generated_token {
             println!("  Token         {}", sandbox.token());
         }
         tokio::select! {
             () = sandbox.wait() => anyhow::bail!("the sandbox server stopped"),
-            signal = tokio::signal::ctrl_c() => signal.context("waiting for Ctrl-C").map(|()| ExitCode::SUCCESS),
+            _ = super::stop_signal()? => Ok(ExitCode::SUCCESS),
         }
     })
 }
@@ -155,14 +158,19 @@ fn run_discord(args: DiscordArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async {
-        let sandbox = DiscordSandbox::start(config).await.with_context(|| format!("listening on {}", args.listen))?;
+        let sandbox = DiscordSandbox::start(config)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
         println!("Discord sandbox");
         println!("  REST          {}/api/v10", sandbox.base_url());
         println!("  Gateway       {}", sandbox.gateway_url());
         println!("  Control API   {}/_sandbox", sandbox.base_url());
         println!("  Application   {}", sandbox.application_id());
         println!("  Activity      {}", sandbox.activity_origin());
-        println!("  Host page     {}/.discord/host?user_id=USER&channel_id=VOICE_CHANNEL", sandbox.activity_origin());
+        println!(
+            "  Host page     {}/.discord/host?user_id=USER&channel_id=VOICE_CHANNEL",
+            sandbox.activity_origin()
+        );
         // Printed once so a bot can be pointed at the sandbox; these are the sandbox's own made-up credentials.
         if generated_token {
             println!("  Bot token     {}", sandbox.bot_token());
@@ -172,7 +180,7 @@ fn run_discord(args: DiscordArgs) -> anyhow::Result<ExitCode> {
         }
         tokio::select! {
             () = sandbox.wait() => anyhow::bail!("the sandbox server stopped"),
-            signal = tokio::signal::ctrl_c() => signal.context("waiting for Ctrl-C").map(|()| ExitCode::SUCCESS),
+            _ = super::stop_signal()? => Ok(ExitCode::SUCCESS),
         }
     })
 }
@@ -210,9 +218,7 @@ fn run_kaltura(args: KalturaArgs) -> anyhow::Result<ExitCode> {
             Some(dir) => println!("clips:        one per entry, in {}", dir.display()),
             None => println!("clips:        none (--clips-dir DIR for one per entry)"),
         }
-        tokio::signal::ctrl_c()
-            .await
-            .context("waiting for Ctrl-C")?;
+        super::stop_signal()?.await;
         sandbox.stop().await;
         anyhow::Ok(ExitCode::SUCCESS)
     })

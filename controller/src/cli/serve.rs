@@ -76,7 +76,7 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
     tracing::info!(listen = %listener.local_addr()?, "serving the public HTTP surface");
     tokio::select! {
         result = kd_activity::serve(api, listener) => result.context("the HTTP server failed")?,
-        signal = tokio::signal::ctrl_c() => signal.context("waiting for Ctrl-C")?,
+        signal = super::stop_signal()? => tracing::info!(signal, "stopping"),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -54,7 +54,10 @@ where
         config = config.labels(labels);
     }
     let (reader, writer) = reflector::store();
-    let stream = reflector::reflector(writer, watcher(api, config)).default_backoff();
+    // Field-manager bookkeeping is nothing the operator reads, and for thousands of objects
+    // it would be most of the cache (and of each pass's copy of it).
+    let events = watcher(api, config).modify(|object: &mut K| object.managed_fields_mut().clear());
+    let stream = reflector::reflector(writer, events).default_backoff();
     let changed = changed.clone();
     tokio::spawn(async move {
         let mut stream = std::pin::pin!(stream);

@@ -7,9 +7,13 @@
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::{Api, Client};
-use kube_lease_manager::{LeaseManagerBuilder, LeaseManagerError};
+use kube_lease_manager::{LeaseManager, LeaseManagerBuilder, LeaseManagerError};
 use std::time::Duration;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// How long a stopping replica waits for the API server to take its release.
+const RELEASE_WAIT: Duration = Duration::from_secs(5);
 
 /// Which Lease to hold, as whom, and for how long after each renewal.
 #[derive(Clone, Debug)]
@@ -35,6 +39,7 @@ pub struct Leadership {
     election: Election,
     leases: Api<Lease>,
     state: watch::Receiver<bool>,
+    manager: JoinHandle<Result<LeaseManager, LeaseManagerError>>,
 }
 
 impl Leadership {
@@ -47,12 +52,33 @@ impl Leadership {
             .with_grace(election.grace())
             .build()
             .await?;
-        let (state, _task) = manager.watch().await;
+        let (state, manager) = manager.watch().await;
         Ok(Self {
             leases: Api::namespaced(client.clone(), &election.namespace),
             election,
             state,
+            manager,
         })
+    }
+
+    /// Gives the Lease up (when this replica holds it), so a stand-by takes over at once
+    /// instead of after the lease duration: what a rolling update of the operator needs.
+    pub async fn release(self) {
+        // The manager releases the lock when its last receiver is gone.
+        drop(self.state);
+        match tokio::time::timeout(RELEASE_WAIT, self.manager).await {
+            Ok(Ok(Ok(_))) => tracing::info!(
+                identity = self.election.identity,
+                "released the leader Lease"
+            ),
+            Ok(Ok(Err(error))) => {
+                tracing::warn!(%error, "releasing the leader Lease failed; it expires instead")
+            }
+            Ok(Err(error)) => tracing::warn!(%error, "the lease manager failed"),
+            Err(_) => {
+                tracing::warn!("releasing the leader Lease took too long; it expires instead")
+            }
+        }
     }
 
     pub fn identity(&self) -> &str {

@@ -61,7 +61,9 @@ pub async fn run(
     options: Options,
     metrics: Arc<Metrics>,
     ready: watch::Sender<bool>,
+    stop: impl std::future::Future<Output = ()>,
 ) -> Result<()> {
+    tokio::pin!(stop);
     let index = Index::start(&client, options.namespace.as_deref());
     index.ready().await?;
     tracing::info!(
@@ -97,7 +99,10 @@ pub async fn run(
                 metrics.set_leader(false);
                 // Stop the attempts under way: only the leader writes.
                 applier.reset();
-                election.acquired().await;
+                tokio::select! {
+                    () = election.acquired() => {}
+                    () = &mut stop => break,
+                }
                 // Held by the manager but not (yet) confirmed by the API server: look again shortly.
                 tokio::time::sleep(Duration::from_millis(250)).await;
                 continue;
@@ -142,9 +147,16 @@ pub async fn run(
             _ = async { match retry { Some(at) => tokio::time::sleep_until(at.into()).await, None => std::future::pending().await } } => "an apply retry",
             _ = tokio::time::sleep(options.resync) => "the resync timer",
             _ = async { match &mut leadership { Some(l) => l.changed().await, None => std::future::pending().await } } => "the leader Lease",
+            () = &mut stop => break,
         };
         tracing::debug!(woken_by, "reconciling");
     }
+    // Applies still under way are cut short; the next leader applies everything afresh.
+    applier.reset();
+    if let Some(election) = leadership {
+        election.release().await;
+    }
+    Ok(())
 }
 
 /// How long a wake-up waits for more changes to come with it.

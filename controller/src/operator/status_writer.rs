@@ -3,6 +3,7 @@
 
 use crate::error::Error;
 use crate::reconcile::status::{Common, Statuses};
+use futures_util::{StreamExt, stream};
 use kd_crds::references::{Catalog, ObjectKey};
 use kd_crds::{DiscordApplication, GuildConfig, KalturaPartner, NotificationRule, RoleMapping};
 use kube::api::{Patch, PatchParams};
@@ -16,6 +17,10 @@ use super::apply::FIELD_MANAGER;
 use super::events::{self, Events};
 use super::metrics::Metrics;
 use std::sync::Arc;
+
+/// Status patches in flight at once: enough to hide the round trip, few enough to stay well
+/// inside client-go-style API priority and fairness limits.
+const WRITES_IN_FLIGHT: usize = 16;
 
 pub struct StatusWriter {
     client: Client,
@@ -103,30 +108,39 @@ impl StatusWriter {
                 (at, o)
             })
             .collect();
-        for (key, status) in statuses {
+        let changed = statuses.into_iter().filter_map(|(key, status)| {
             let object = by_name
                 .get(&(key.namespace.as_str(), key.name.as_str()))
                 .copied();
             let previous = object.and_then(&status_of);
-            if previous == Some(&status) {
-                continue;
-            }
-            let flips = events::flips(
-                previous.map(Common::conditions).unwrap_or_default(),
-                status.conditions(),
-            );
-            let api: Api<K> = Api::namespaced(self.client.clone(), &key.namespace);
-            let patch = serde_json::json!({
-                "apiVersion": K::api_version(&()),
-                "kind": K::kind(&()),
-                "metadata": {"name": key.name, "namespace": key.namespace},
-                "status": status,
-            });
-            let params = PatchParams::apply(FIELD_MANAGER).force();
-            match api
-                .patch_status(&key.name, &params, &Patch::Apply(&patch))
-                .await
-            {
+            (previous != Some(&status)).then(|| {
+                let flips = events::flips(
+                    previous.map(Common::conditions).unwrap_or_default(),
+                    status.conditions(),
+                );
+                (key, status, object, flips)
+            })
+        });
+        // Side by side: after a cold start every status is new, and one at a time a round trip
+        // each would take minutes for thousands of guilds.
+        let mut writes = stream::iter(changed)
+            .map(|(key, status, object, flips)| async move {
+                let api: Api<K> = Api::namespaced(self.client.clone(), &key.namespace);
+                let patch = serde_json::json!({
+                    "apiVersion": K::api_version(&()),
+                    "kind": K::kind(&()),
+                    "metadata": {"name": key.name, "namespace": key.namespace},
+                    "status": status,
+                });
+                let params = PatchParams::apply(FIELD_MANAGER).force();
+                let written = api
+                    .patch_status(&key.name, &params, &Patch::Apply(&patch))
+                    .await;
+                (key, object, flips, written)
+            })
+            .buffer_unordered(WRITES_IN_FLIGHT);
+        while let Some((key, object, flips, written)) = writes.next().await {
+            match written {
                 Ok(_) => {
                     tracing::debug!(kind = key.kind, name = %key.name, "status written");
                     if let Some(object) = object {

@@ -284,9 +284,8 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
         bot,
         sandboxes,
     };
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
-    let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let stop = crate::cli::stop_signal()?;
+    tokio::pin!(stop);
     let mut tick = tokio::time::interval(STATUS_EVERY);
     let mut ready = false;
     let signal = loop {
@@ -296,8 +295,7 @@ async fn up(args: Args) -> anyhow::Result<ExitCode> {
                 running.reload();
             }
             _ = tick.tick() => {}
-            _ = interrupt.recv() => break "SIGINT",
-            _ = terminate.recv() => break "SIGTERM",
+            signal = &mut stop => break signal,
             result = &mut bot_task => {
                 let why = match result {
                     Ok(Ok(())) => "its gateway connections ended".to_string(),
