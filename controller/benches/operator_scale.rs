@@ -17,7 +17,8 @@
 //!   status showing it.
 //! - `pass_ms`: the operator's mean reconcile pass during the edits (its own histogram).
 //!
-//! `cargo bench -p kd-controller --bench operator_scale` (release build).
+//! `cargo bench -p kd-controller --bench operator_scale` (release build);
+//! `KD_BENCH_OPERATOR_LOG=FILE` keeps the operator's log (at info) in FILE.
 
 use futures_util::{StreamExt, TryStreamExt, stream};
 use k8s_openapi::api::core::v1::Namespace;
@@ -133,7 +134,10 @@ async fn measure(guilds: usize) -> Value {
     // The operator's cold start: stopped as Kubernetes stops a pod (SIGTERM: it gives the
     // leader Lease up), statuses wiped, a fresh process, the bot warm.
     assert!(
-        operator.process.terminate(Duration::from_secs(10)).is_some(),
+        operator
+            .process
+            .terminate(Duration::from_secs(10))
+            .is_some(),
         "the operator did not stop on SIGTERM"
     );
     wipe_statuses(&client).await;
@@ -357,14 +361,19 @@ struct Operator {
 impl Operator {
     fn start(kubeconfig: &Path, dir: &Path) -> Self {
         let port = kd_testing::free_port();
+        // KD_BENCH_OPERATOR_LOG=FILE keeps the operator's info log there.
+        let (path, level) = match std::env::var_os("KD_BENCH_OPERATOR_LOG") {
+            Some(path) => (path.into(), "info"),
+            None => (dir.join("operator.log"), "warn"),
+        };
         let log = std::fs::File::options()
             .create(true)
             .append(true)
-            .open(dir.join("operator.log"))
+            .open::<std::path::PathBuf>(path)
             .unwrap();
         let process = Running::spawn(
             Command::new(BIN)
-                .args(["operator", "--log", "warn", "--listen"])
+                .args(["operator", "--log", level, "--listen"])
                 .arg(format!("127.0.0.1:{port}"))
                 .env("KUBECONFIG", kubeconfig)
                 .stdout(log)
@@ -490,7 +499,10 @@ impl Readiness {
     }
 
     async fn none(&self) {
-        poll("every status wiped", async || (self.count() == 0).then_some(())).await;
+        poll("every status wiped", async || {
+            (self.count() == 0).then_some(())
+        })
+        .await;
     }
 
     /// The revision a GuildConfig's status says the bot runs.

@@ -640,7 +640,11 @@ async fn of_two_operators_only_the_leader_writes_and_the_other_takes_over_withou
     // next replica takes over at once instead of after the lease duration.
     let mut b = b;
     let exited = b.process.terminate(Duration::from_secs(10));
-    assert!(exited.is_some_and(|s| s.success()), "{exited:?}\n{}", b.logged());
+    assert!(
+        exited.is_some_and(|s| s.success()),
+        "{exited:?}\n{}",
+        b.logged()
+    );
     let released = kubectl
         .json(&["get", "lease", "kaltura-discord-operator", "-n", "default"])
         .unwrap();

@@ -110,7 +110,11 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
     };
     // A stop signal ends the loop, which then gives the leader Lease up.
     let signal = super::stop_signal()?;
-    let stop = async move { tracing::info!(signal = signal.await, "stopping") };
+    let stop = async move {
+        // Awaited outside the macro, which skips its fields when info is off.
+        let signal = signal.await;
+        tracing::info!(signal, "stopping");
+    };
     tokio::select! {
         result = operator::run(client, options, metrics, ready, stop) => result.context("the operator stopped")?,
         result = http => result.context("the metrics server stopped")?.context("the metrics server failed")?,
