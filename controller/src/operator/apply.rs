@@ -388,11 +388,12 @@ impl Applied {
     }
 }
 
-/// Digest of everything an application's objects say: a change retries at once.
+/// Digest of everything an application's objects say: a change retries at once. Serialized
+/// straight into the hash: the config parts are megabytes with thousands of guilds.
 fn digest(objects: &[Workload]) -> String {
     let mut hash = Sha256::new();
     for object in objects {
-        hash.update(object.erased().2.to_string());
+        object.write_json(&mut hash);
     }
     hex::encode(hash.finalize())
 }

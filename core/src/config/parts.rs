@@ -51,14 +51,6 @@ pub struct PartText {
 }
 
 impl PartText {
-    pub fn new(part: &Part) -> Self {
-        let text = serde_json::to_string(part).expect("guilds serialize");
-        Self {
-            digest: digest(&text),
-            text,
-        }
-    }
-
     /// Reads a part, refusing one that is not what `expected` names.
     pub fn parse(text: &str, expected: &PartRef) -> Result<Part, String> {
         let seen = digest(text);
@@ -83,35 +75,50 @@ pub fn part_of(guild_id: &str, count: usize) -> usize {
     (head % count as u64) as usize
 }
 
-/// Splits guilds into parts, as many as their size asks for.
-pub fn split(guilds: &BTreeMap<String, GuildRuntime>) -> Vec<Part> {
-    let texts: Vec<(&String, &GuildRuntime, usize)> = guilds
-        .iter()
-        .map(|(id, guild)| {
-            let size = serde_json::to_string(guild).map_or(0, |t| t.len()) + id.len() + 4;
-            (id, guild, size)
-        })
-        .collect();
-    let total: usize = texts.iter().map(|(_, _, size)| size).sum();
-    let count = total.div_ceil(PART_TARGET_BYTES).max(1).next_power_of_two();
-    let mut parts = vec![Part::new(); count];
-    for (id, guild, _) in texts {
-        parts[part_of(id, count)].insert(id.clone(), guild.clone());
-    }
-    parts
-}
-
 impl Index {
     /// The index of `config` and its parts' texts.
     pub fn of(config: &RuntimeConfig) -> (Index, Vec<PartText>) {
-        let split = split(&config.guilds);
-        let texts: Vec<PartText> = split.iter().map(PartText::new).collect();
-        let parts = split
+        // Each guild is serialized once: its text sizes the parts and goes into its part as
+        // it is (the part's text is what serializing the part as a map would give).
+        let entries: Vec<(String, String)> = config
+            .guilds
             .iter()
-            .zip(&texts)
-            .map(|(part, text)| PartRef {
+            .map(|(id, guild)| {
+                let key = serde_json::to_string(id).expect("strings serialize");
+                (key, serde_json::to_string(guild).expect("guilds serialize"))
+            })
+            .collect();
+        let total: usize = entries.iter().map(|(k, t)| k.len() + t.len() + 2).sum();
+        let count = total.div_ceil(PART_TARGET_BYTES).max(1).next_power_of_two();
+        let mut texts = vec![String::from("{"); count];
+        let mut sizes = vec![0; count];
+        // In id order, so each part's keys come in the order a map's would.
+        for ((id, _), (key, text)) in config.guilds.iter().zip(entries) {
+            let k = part_of(id, count);
+            if sizes[k] > 0 {
+                texts[k].push(',');
+            }
+            texts[k].push_str(&key);
+            texts[k].push(':');
+            texts[k].push_str(&text);
+            sizes[k] += 1;
+        }
+        let texts: Vec<PartText> = texts
+            .into_iter()
+            .map(|mut text| {
+                text.push('}');
+                PartText {
+                    digest: digest(&text),
+                    text,
+                }
+            })
+            .collect();
+        let parts = texts
+            .iter()
+            .zip(sizes)
+            .map(|(text, guilds)| PartRef {
                 digest: text.digest.clone(),
-                guilds: part.len(),
+                guilds,
             })
             .collect();
         let index = Index {
@@ -255,6 +262,22 @@ mod tests {
             let read = Index::from_json(&index.to_json()).unwrap();
             assert_eq!(read, index);
         }
+    }
+
+    #[test]
+    fn a_parts_text_is_its_guilds_serialized_as_a_map() {
+        let config = config(3000);
+        let (index, texts) = Index::of(&config);
+        assert!(texts.len() > 1, "{} parts", texts.len());
+        for (part, text) in parse_all(&index, &texts).iter().zip(&texts) {
+            assert_eq!(serde_json::to_string(&**part).unwrap(), text.text);
+        }
+        let empty = Index::of(&RuntimeConfig::new(
+            application(),
+            BTreeMap::new(),
+            BTreeMap::new(),
+        ));
+        assert_eq!(empty.1[0].text, "{}");
     }
 
     #[test]

@@ -28,6 +28,7 @@ use kube::core::ApiResource;
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde_json::Value;
+use sha2::Sha256;
 use std::collections::BTreeMap;
 
 /// Every object this operator creates carries these; pruning looks for them.
@@ -86,6 +87,33 @@ impl Workload {
             Workload::Service(o) => erase(o),
             Workload::DisruptionBudget(o) => erase(o),
         }
+    }
+
+    /// Its JSON body, written into `hash` without building it in memory.
+    pub fn write_json(&self, hash: &mut Sha256) {
+        /// Feeds what serde writes to the hash.
+        struct HashWriter<'a>(&'a mut Sha256);
+        impl std::io::Write for HashWriter<'_> {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                sha2::Digest::update(self.0, bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let out = HashWriter(hash);
+        let written = match self {
+            Workload::ServiceAccount(o) => serde_json::to_writer(out, o),
+            Workload::Role(o) => serde_json::to_writer(out, o),
+            Workload::RoleBinding(o) => serde_json::to_writer(out, o),
+            Workload::ConfigMap(o) => serde_json::to_writer(out, o),
+            Workload::VolumeClaim(o) => serde_json::to_writer(out, o),
+            Workload::Deployment(o) => serde_json::to_writer(out, o),
+            Workload::Service(o) => serde_json::to_writer(out, o),
+            Workload::DisruptionBudget(o) => serde_json::to_writer(out, o),
+        };
+        written.expect("k8s-openapi objects serialize");
     }
 }
 
