@@ -124,15 +124,27 @@ impl RuntimeConfig {
         partners: BTreeMap<String, PartnerRuntime>,
         guilds: BTreeMap<String, GuildRuntime>,
     ) -> Self {
+        Self::sealed(application, partners, guilds, BTreeSet::new()).0
+    }
+
+    /// A config that also clears the commands of `clearing`, with the pieces it is written in
+    /// and its guilds' revisions: one serialization of each guild for all of them.
+    pub fn sealed(
+        application: ApplicationRuntime,
+        partners: BTreeMap<String, PartnerRuntime>,
+        guilds: BTreeMap<String, GuildRuntime>,
+        clearing: BTreeSet<String>,
+    ) -> (Self, parts::Pieces) {
         let mut config = Self {
             revision: String::new(),
             application,
             partners,
             guilds,
-            clearing: BTreeSet::new(),
+            clearing,
         };
-        config.revision = config.content_hash();
-        config
+        let pieces = parts::Pieces::of(&config);
+        config.revision = pieces.index.revision.clone();
+        (config, pieces)
     }
 
     /// The same config that also clears the commands of `guild_ids`, resealed.

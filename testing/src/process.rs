@@ -1,6 +1,8 @@
-//! Child processes that die with the test that started them, panicking or not.
+//! Child processes that die with the test that started them, panicking or not, and with
+//! them whatever they started (each runs in a process group of its own).
 
 use std::io::Read;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
@@ -12,6 +14,7 @@ impl Running {
     /// Starts `command`; a program that cannot start fails the test with its name.
     pub fn spawn(command: &mut Command) -> Self {
         let child = command
+            .process_group(0)
             .spawn()
             .unwrap_or_else(|e| panic!("starting {:?}: {e}", command.get_program()));
         Self { child }
@@ -47,7 +50,14 @@ impl Running {
         out
     }
 
+    /// Kills the whole group: a wrapper's children (`unshare`, `setpriv`, `sh -c`) would
+    /// outlive it, and `unshare --kill-child` cannot reach one that changed its user.
     fn kill(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(std::process::Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

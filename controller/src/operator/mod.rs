@@ -174,7 +174,7 @@ async fn reconcile(
 ) -> Vec<Error> {
     let catalog = index.catalog();
     let findings = check(&catalog);
-    let rendered = render::render(&catalog);
+    let rendered = render::render_checked(&catalog, &findings);
     let mut observed = Observed {
         credentials: verifier
             .verify(credential_subjects(index, &catalog, &findings))

@@ -170,6 +170,7 @@ mod tests {
                 namespace: "kaltura".into(),
                 name: "campus-bot".into(),
             },
+            pieces: kd_core::config::parts::Pieces::of(&config),
             config,
             left_out: Vec::new(),
         }

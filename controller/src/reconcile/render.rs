@@ -2,10 +2,11 @@
 //! Resources with reference errors are left out (their status says why), so one broken
 //! GuildConfig never stops the others.
 
+use kd_core::config::parts::Pieces;
 use kd_core::config::{
     ApplicationRuntime, GuildRuntime, PartnerRuntime, RoleTable, RuleRuntime, RuntimeConfig,
 };
-use kd_crds::references::{Catalog, Lookup, ObjectKey, Severity, check};
+use kd_crds::references::{Catalog, Finding, Lookup, ObjectKey, Severity, check};
 use kd_crds::{DiscordApplication, GuildConfig, KalturaPartner};
 use kube::ResourceExt;
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,6 +16,8 @@ use std::collections::{BTreeMap, BTreeSet};
 pub struct Rendered {
     pub application: ObjectKey,
     pub config: RuntimeConfig,
+    /// The config as the operator writes it, and each guild's revision.
+    pub pieces: Pieces,
     /// GuildConfig names not rendered because of errors.
     pub left_out: Vec<String>,
 }
@@ -44,10 +47,15 @@ fn partner_runtime(partner: &KalturaPartner) -> PartnerRuntime {
 
 /// Every application's runtime configuration, from a consistent set of resources.
 pub fn render(catalog: &Catalog) -> Vec<Rendered> {
-    let broken: BTreeSet<ObjectKey> = check(catalog)
-        .into_iter()
+    render_checked(catalog, &check(catalog))
+}
+
+/// [`render`] with the catalog's findings at hand.
+pub fn render_checked(catalog: &Catalog, findings: &[Finding]) -> Vec<Rendered> {
+    let broken: BTreeSet<ObjectKey> = findings
+        .iter()
         .filter(|f| f.severity == Severity::Error)
-        .map(|f| f.object)
+        .map(|f| f.object.clone())
         .collect();
     let lookup = catalog.lookup();
     catalog
@@ -106,9 +114,11 @@ fn render_application(
         activity_enabled: app.spec.activity.enabled,
         intents: app.spec.bot.intents.clone(),
     };
+    let (config, pieces) = RuntimeConfig::sealed(application, partners, guilds, clearing);
     Rendered {
         application: object_key("DiscordApplication", app),
-        config: RuntimeConfig::new(application, partners, guilds).with_clearing(clearing),
+        config,
+        pieces,
         left_out,
     }
 }

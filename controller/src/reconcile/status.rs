@@ -602,7 +602,7 @@ fn guild_status(
             format!("Discord refused the command set: {error}"),
         ),
     };
-    let desired = rendered.config.guild_revision(guild_id);
+    let desired = rendered.pieces.guild_revisions.get(guild_id);
     let ready = if !registered.is_true() {
         Observation::new(
             types::READY,
@@ -610,14 +610,15 @@ fn guild_status(
             registered.reason,
             registered.message.clone(),
         )
-    } else if running != Some(&desired) {
+    } else if running != desired {
         Observation::new(
             types::READY,
             Truth::False,
             reasons::ROLLING_OUT,
             format!(
-                "the bot runs revision {} of this guild's config, the rendered one is {desired}",
-                running.map_or("(none)", String::as_str)
+                "the bot runs revision {} of this guild's config, the rendered one is {}",
+                running.map_or("(none)", String::as_str),
+                desired.map_or("(none)", String::as_str)
             ),
         )
     } else {

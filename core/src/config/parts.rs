@@ -68,18 +68,25 @@ fn digest(text: &str) -> String {
     hex::encode(&Sha256::digest(text.as_bytes())[..8])
 }
 
-/// The part a guild goes to among `count` (a power of two).
-pub fn part_of(guild_id: &str, count: usize) -> usize {
-    let hash = Sha256::digest(guild_id.as_bytes());
-    let head = u64::from_be_bytes(hash[..8].try_into().expect("8 bytes"));
-    (head % count as u64) as usize
+/// A config as it is written (its index and its parts' texts) and the revision of each guild's
+/// share of it, all from one serialization of each guild.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pieces {
+    pub index: Index,
+    pub parts: Vec<PartText>,
+    /// [`RuntimeConfig::guild_revision`] of every guild, those being cleared included.
+    pub guild_revisions: BTreeMap<String, String>,
 }
 
-impl Index {
-    /// The index of `config` and its parts' texts.
-    pub fn of(config: &RuntimeConfig) -> (Index, Vec<PartText>) {
+impl Pieces {
+    pub fn of(config: &RuntimeConfig) -> Self {
         // Each guild is serialized once: its text sizes the parts and goes into its part as
         // it is (the part's text is what serializing the part as a map would give).
+        let partners: BTreeMap<&String, String> = config
+            .partners
+            .iter()
+            .map(|(name, p)| (name, serde_json::to_string(p).expect("partners serialize")))
+            .collect();
         let entries: Vec<(String, String)> = config
             .guilds
             .iter()
@@ -92,8 +99,12 @@ impl Index {
         let count = total.div_ceil(PART_TARGET_BYTES).max(1).next_power_of_two();
         let mut texts = vec![String::from("{"); count];
         let mut sizes = vec![0; count];
+        let mut guild_revisions = BTreeMap::new();
         // In id order, so each part's keys come in the order a map's would.
-        for ((id, _), (key, text)) in config.guilds.iter().zip(entries) {
+        for ((id, guild), (key, text)) in config.guilds.iter().zip(entries) {
+            let partner = partners.get(&guild.partner).map_or("null", String::as_str);
+            let share = share_revision(&text, partner, config.clearing.contains(id));
+            guild_revisions.insert(id.clone(), share);
             let k = part_of(id, count);
             if sizes[k] > 0 {
                 texts[k].push(',');
@@ -128,7 +139,49 @@ impl Index {
             clearing: config.clearing.clone(),
             parts,
         };
-        (index.seal(), texts)
+        for id in &config.clearing {
+            guild_revisions
+                .entry(id.clone())
+                .or_insert_with(|| share_revision("null", "null", true));
+        }
+        Self {
+            index: index.seal(),
+            parts: texts,
+            guild_revisions,
+        }
+    }
+}
+
+/// The revision of a guild's share from the JSON of its parts: the bytes serde writes for the
+/// tuple `(guild, partner, clearing)` ([`RuntimeConfig::guild_revision`]).
+pub(crate) fn share_revision(guild: &str, partner: &str, clearing: bool) -> String {
+    let mut hash = Sha256::new();
+    for piece in [
+        "[",
+        guild,
+        ",",
+        partner,
+        ",",
+        if clearing { "true" } else { "false" },
+        "]",
+    ] {
+        hash.update(piece.as_bytes());
+    }
+    hex::encode(&hash.finalize()[..6])
+}
+
+/// The part a guild goes to among `count` (a power of two).
+pub fn part_of(guild_id: &str, count: usize) -> usize {
+    let hash = Sha256::digest(guild_id.as_bytes());
+    let head = u64::from_be_bytes(hash[..8].try_into().expect("8 bytes"));
+    (head % count as u64) as usize
+}
+
+impl Index {
+    /// The index of `config` and its parts' texts.
+    pub fn of(config: &RuntimeConfig) -> (Index, Vec<PartText>) {
+        let pieces = Pieces::of(config);
+        (pieces.index, pieces.parts)
     }
 
     /// The same index with its revision set to the hash of its content.
@@ -216,6 +269,20 @@ mod tests {
         }
     }
 
+    fn partner() -> PartnerRuntime {
+        PartnerRuntime {
+            partner_id: 1,
+            service_url: "https://kaltura.example".into(),
+            admin_secret_ref: kd_crds::SecretKeyRef {
+                name: "s".into(),
+                key: "k".into(),
+            },
+            sessions: Default::default(),
+            player_ui_conf_id: None,
+            webhook_secret_ref: None,
+        }
+    }
+
     fn guild(n: usize) -> GuildRuntime {
         GuildRuntime {
             config_name: format!("guild-{n}-with-a-longer-name-to-weigh-like-a-real-one"),
@@ -278,6 +345,19 @@ mod tests {
             BTreeMap::new(),
         ));
         assert_eq!(empty.1[0].text, "{}");
+    }
+
+    #[test]
+    fn pieces_give_each_guild_the_revision_the_config_gives_it() {
+        let mut config = config(50);
+        config.partners.insert("p".into(), partner());
+        let config = config.with_clearing(["4".to_string()].into());
+        let pieces = Pieces::of(&config);
+        assert_eq!(pieces.guild_revisions.len(), 51);
+        for (id, revision) in &pieces.guild_revisions {
+            assert_eq!(*revision, config.guild_revision(id), "guild {id}");
+        }
+        assert_eq!(pieces.index.revision, config.revision);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use super::{Inputs, metadata};
 use k8s_openapi::api::core::v1::ConfigMap;
-use kd_core::config::parts::Index;
+use kd_core::config::parts::Pieces;
 use kube::ResourceExt;
 use std::collections::BTreeMap;
 
@@ -23,17 +23,22 @@ pub fn part_name(index: &str, part: usize) -> String {
 }
 
 /// The parts first, then the index: a reader that sees the new index finds its parts written.
-pub fn config_maps(inputs: &Inputs, index: &Index, parts: &[String]) -> Vec<ConfigMap> {
+pub fn config_maps(inputs: &Inputs, pieces: &Pieces) -> Vec<ConfigMap> {
     let index_name = config_map_name(&inputs.app.name_any());
     let object = |name: String, key: &str, text: String| ConfigMap {
         metadata: metadata(inputs, &name, "config"),
         data: Some(BTreeMap::from([(key.to_string(), text)])),
         ..ConfigMap::default()
     };
-    parts
+    pieces
+        .parts
         .iter()
         .enumerate()
-        .map(|(k, text)| object(part_name(&index_name, k), PART_KEY, text.clone()))
-        .chain([object(index_name.clone(), INDEX_KEY, index.to_json())])
+        .map(|(k, part)| object(part_name(&index_name, k), PART_KEY, part.text.clone()))
+        .chain([object(
+            index_name.clone(),
+            INDEX_KEY,
+            pieces.index.to_json(),
+        )])
         .collect()
 }

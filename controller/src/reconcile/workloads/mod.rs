@@ -21,7 +21,6 @@ use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Service, Serv
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{Role as RbacRole, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use kd_core::config::parts::Index;
 use kd_crds::application::StorageType;
 use kd_crds::{DiscordApplication, SecretKeyRef};
 use kube::core::ApiResource;
@@ -180,15 +179,14 @@ pub fn objects(inputs: &Inputs) -> Vec<Workload> {
     let name = app.name_any();
     let spec = &app.spec;
     let activity = spec.activity.enabled;
-    let (index, parts) = Index::of(&inputs.rendered.config);
-    let parts: Vec<String> = parts.into_iter().map(|p| p.text).collect();
+    let pieces = &inputs.rendered.pieces;
     let mut objects = vec![
         Workload::ServiceAccount(access::service_account(inputs)),
-        Workload::Role(access::role(inputs, parts.len())),
+        Workload::Role(access::role(inputs, pieces.parts.len())),
         Workload::RoleBinding(access::role_binding(inputs)),
     ];
     objects.extend(
-        config_map::config_maps(inputs, &index, &parts)
+        config_map::config_maps(inputs, pieces)
             .into_iter()
             .map(Workload::ConfigMap),
     );
