@@ -1,8 +1,7 @@
 //! Child processes that die with the test that started them, panicking or not, and with
-//! them whatever they started (each runs in a process group of its own).
+//! them whatever they started.
 
 use std::io::Read;
-use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
@@ -14,7 +13,6 @@ impl Running {
     /// Starts `command`; a program that cannot start fails the test with its name.
     pub fn spawn(command: &mut Command) -> Self {
         let child = command
-            .process_group(0)
             .spawn()
             .unwrap_or_else(|e| panic!("starting {:?}: {e}", command.get_program()));
         Self { child }
@@ -50,17 +48,41 @@ impl Running {
         out
     }
 
-    /// Kills the whole group: a wrapper's children (`unshare`, `setpriv`, `sh -c`) would
-    /// outlive it, and `unshare --kill-child` cannot reach one that changed its user.
+    /// Kills the process and its descendants: a wrapper's children (`unshare`, `setpriv`,
+    /// `sh -c`) would outlive it, and `unshare --kill-child` cannot reach one that changed its
+    /// user. (Not a process group of its own: then Ctrl-C on the test run would miss them.)
     fn kill(&mut self) {
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &group])
-            .stderr(std::process::Stdio::null())
-            .status();
+        let mut tree = vec![self.child.id()];
+        let mut next = 0;
+        while let Some(&pid) = tree.get(next) {
+            tree.extend(children(pid));
+            next += 1;
+        }
+        for pid in tree.iter().skip(1) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The children of process `pid` (Linux's `/proc/<pid>/task/<tid>/children`).
+fn children(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
+        .flat_map(|list| {
+            list.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
 }
 
 impl Drop for Running {
@@ -85,5 +107,34 @@ mod tests {
         };
         let alive = std::path::Path::new(&format!("/proc/{id}")).exists();
         assert!(!alive, "the dropped child was killed and reaped");
+    }
+
+    #[test]
+    fn drop_kills_what_the_child_started() {
+        use std::io::BufRead;
+        let mut wrapper = Running::spawn(
+            Command::new("sh")
+                .args(["-c", "sleep 30 & echo $!; wait"])
+                .stdout(Stdio::piped()),
+        );
+        let mut line = String::new();
+        std::io::BufReader::new(wrapper.child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let grandchild: u32 = line.trim().parse().unwrap();
+        drop(wrapper);
+        // Gone, or a zombie waiting for whoever inherited it.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let stat = std::fs::read_to_string(format!("/proc/{grandchild}/stat"));
+            if stat.map_or(true, |s| s.contains(") Z ")) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "sleep {grandchild} outlived its wrapper"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }

@@ -9,6 +9,8 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::Client;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::mpsc;
 
 /// The `reportingController` of our Events.
@@ -75,6 +77,7 @@ const QUEUE: usize = 1024;
 #[derive(Clone)]
 pub struct Events {
     queue: mpsc::Sender<(ObjectReference, Notice)>,
+    dropped: Arc<AtomicU64>,
 }
 
 impl Events {
@@ -104,14 +107,24 @@ impl Events {
                 }
             }
         });
-        Self { queue }
+        Self {
+            queue,
+            dropped: Arc::default(),
+        }
     }
 
     /// Queues `notices` about `regarding`.
     pub fn publish(&self, regarding: &ObjectReference, notices: Vec<Notice>) {
         for notice in notices {
             if self.queue.try_send((regarding.clone(), notice)).is_err() {
-                tracing::warn!(object = ?regarding.name, "too many Events waiting; dropping one");
+                // Once per thousand: a cold start of thousands of resources drops many.
+                let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                if dropped % 1000 == 1 {
+                    tracing::warn!(
+                        dropped,
+                        "too many Events waiting; dropping new ones (counted since start)"
+                    );
+                }
             }
         }
     }
