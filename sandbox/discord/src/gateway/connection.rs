@@ -197,7 +197,10 @@ impl Connection {
                 _ => return Err(INVALID_SHARD),
             },
         };
-        match self.sandbox.gateway().start_session(shard[0]) {
+        // Bound first: a guard in the match's scrutinee would hold the gateway lock through the
+        // arms, which take it again.
+        let started = self.sandbox.gateway().start_session(shard[0]);
+        match started {
             Ok(()) => {}
             Err(StartRefused::TooSoon) => {
                 self.send(frame(op::INVALID_SESSION, &Value::Bool(false)));
