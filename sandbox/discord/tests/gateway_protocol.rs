@@ -90,7 +90,13 @@ async fn hello_then_heartbeat_ack() {
 
 #[tokio::test]
 async fn identify_mistakes_close_with_discord_codes() {
-    let sandbox = start(Config::default()).await;
+    // Several identifies in a row: without pacing, Discord's 5 s per bucket would answer
+    // the later ones with op 9 (tested on its own below).
+    let sandbox = start(limit(SessionStartLimit {
+        identify_interval: Duration::ZERO,
+        ..SessionStartLimit::default()
+    }))
+    .await;
     let token = sandbox.bot_token();
     assert_eq!(close_code(&sandbox, &[identify("wrong", 1)]).await, 4004);
     assert_eq!(
