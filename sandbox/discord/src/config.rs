@@ -25,8 +25,11 @@ pub struct Config {
     /// Privileged intents the application is approved for (GUILD_MEMBERS and MESSAGE_CONTENT by default).
     pub privileged_intents: u64,
     pub heartbeat_interval: Duration,
-    /// How long a disconnected gateway session stays resumable.
+    /// How long a disconnected gateway session stays resumable (Discord does not document
+    /// it; 2 minutes by default).
     pub resume_window: Duration,
+    /// The identify budget `/gateway/bot` reports and the gateway enforces.
+    pub session_start_limit: SessionStartLimit,
     /// Deadline for the initial interaction response (3 s at Discord).
     pub interaction_deadline: Duration,
     /// Lifetime of an interaction token for webhook edits and follow-ups (15 min at Discord).
@@ -50,6 +53,7 @@ impl Default for Config {
                 | crate::gateway::intents::MESSAGE_CONTENT,
             heartbeat_interval: Duration::from_millis(41_250),
             resume_window: Duration::from_secs(120),
+            session_start_limit: SessionStartLimit::default(),
             interaction_deadline: Duration::from_secs(3),
             interaction_token_lifetime: Duration::from_secs(15 * 60),
             nonce_window: Duration::from_secs(5 * 60),
@@ -73,6 +77,7 @@ impl std::fmt::Debug for Config {
             .field("privileged_intents", &self.privileged_intents)
             .field("heartbeat_interval", &self.heartbeat_interval)
             .field("resume_window", &self.resume_window)
+            .field("session_start_limit", &self.session_start_limit)
             .field("interaction_deadline", &self.interaction_deadline)
             .field(
                 "interaction_token_lifetime",
@@ -80,5 +85,32 @@ impl std::fmt::Debug for Config {
             )
             .field("nonce_window", &self.nonce_window)
             .finish()
+    }
+}
+
+/// Discord's `session_start_limit`: `total` IDENTIFYs per `reset_after` (RESUMEs are free),
+/// and at most one IDENTIFY per `identify_interval` in each of `max_concurrency` buckets
+/// (`shard_id % max_concurrency`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionStartLimit {
+    /// 1000 for most bots.
+    pub total: u32,
+    /// 1 for most bots; large bots get 16 and more.
+    pub max_concurrency: u32,
+    /// The period after which `remaining` is `total` again, counted from the first IDENTIFY
+    /// of the period (a day).
+    pub reset_after: Duration,
+    /// How often each bucket may IDENTIFY (5 seconds).
+    pub identify_interval: Duration,
+}
+
+impl Default for SessionStartLimit {
+    fn default() -> Self {
+        Self {
+            total: 1000,
+            max_concurrency: 1,
+            reset_after: Duration::from_secs(24 * 60 * 60),
+            identify_interval: Duration::from_secs(5),
+        }
     }
 }

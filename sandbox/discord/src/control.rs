@@ -2,6 +2,7 @@
 //! app did, inject faults. Thin HTTP over the typed methods of [`Sandbox`].
 
 use crate::activity_host::UrlMapping;
+use crate::config::SessionStartLimit;
 use crate::error::{ApiError, ApiResult};
 use crate::rest::{id, json_body};
 use crate::sandbox::Sandbox;
@@ -142,6 +143,11 @@ pub const ROUTES: &[(&str, &str, &str)] = &[
         "gateway sessions with seq and connection state",
     ),
     (
+        "GET|PUT",
+        "/_sandbox/gateway/session-start-limit",
+        "the identify budget {total, remaining, reset_after, max_concurrency}; PUT {total, max_concurrency, reset_after_ms, identify_interval_ms} starts a fresh period",
+    ),
+    (
         "GET",
         "/_sandbox/requests",
         "every REST request with status and time",
@@ -231,6 +237,10 @@ fn routes() -> Router<Sandbox> {
         )
         .route("/_sandbox/faults/activity-latency", post(activity_latency))
         .route("/_sandbox/gateway/sessions", get(sessions))
+        .route(
+            "/_sandbox/gateway/session-start-limit",
+            get(session_start_limit).put(set_session_start_limit),
+        )
         .route("/_sandbox/requests", get(requests))
         .route("/_sandbox/faults/gateway/drop", post(drop_connections))
         .route("/_sandbox/faults/gateway/reconnect", post(reconnect))
@@ -490,6 +500,42 @@ fn set_participant(sandbox: Sandbox, params: HashMap<String, String>, present: b
 
 async fn sessions(State(sandbox): State<Sandbox>) -> JsonResult {
     to_json(sandbox.gateway_sessions())
+}
+
+async fn session_start_limit(State(sandbox): State<Sandbox>) -> JsonResult {
+    to_json(sandbox.session_start_limit())
+}
+
+/// Omitted fields keep Discord's defaults (1000, 1, a day, 5 s).
+#[derive(Deserialize)]
+struct StartLimit {
+    total: Option<u32>,
+    max_concurrency: Option<u32>,
+    reset_after_ms: Option<u64>,
+    identify_interval_ms: Option<u64>,
+}
+
+async fn set_session_start_limit(State(sandbox): State<Sandbox>, body: Bytes) -> JsonResult {
+    let body: StartLimit = json_body(&body)?;
+    if body.max_concurrency == Some(0) {
+        return Err(ApiError::invalid_form(
+            "max_concurrency",
+            "NUMBER_TYPE_MIN",
+            "max_concurrency must be at least 1",
+        ));
+    }
+    let default = SessionStartLimit::default();
+    sandbox.set_session_start_limit(SessionStartLimit {
+        total: body.total.unwrap_or(default.total),
+        max_concurrency: body.max_concurrency.unwrap_or(default.max_concurrency),
+        reset_after: body
+            .reset_after_ms
+            .map_or(default.reset_after, Duration::from_millis),
+        identify_interval: body
+            .identify_interval_ms
+            .map_or(default.identify_interval, Duration::from_millis),
+    });
+    to_json(sandbox.session_start_limit())
 }
 
 async fn requests(State(sandbox): State<Sandbox>) -> JsonResult {

@@ -29,9 +29,9 @@ mod tls;
 mod world;
 
 pub use activity_host::{Latency, UrlMapping};
-pub use config::Config;
+pub use config::{Config, SessionStartLimit};
 pub use error::ApiError;
-pub use gateway::SessionInfo;
+pub use gateway::{SessionInfo, SessionStartStatus};
 pub use sandbox::{RequestRecord, Sandbox};
 pub use tls::Tls;
 pub use world::{

@@ -2,9 +2,9 @@
 //! in-process tests use.
 
 use crate::activity_host::{Latency, UrlMapping};
-use crate::config::Config;
+use crate::config::{Config, SessionStartLimit};
 use crate::error::ApiResult;
-use crate::gateway::{Gateway, Outbound, SessionInfo, frame, op};
+use crate::gateway::{Gateway, Outbound, SessionInfo, SessionStartStatus, frame, op};
 use crate::model::{Channel, Role, User};
 use crate::ratelimit::RateLimiter;
 use crate::world::{
@@ -76,6 +76,7 @@ impl Sandbox {
             limits,
         );
         let url_mappings = config.url_mappings.clone();
+        let gateway = Gateway::new(config.session_start_limit);
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -84,7 +85,7 @@ impl Sandbox {
                 activity_origin,
                 started: Instant::now(),
                 world: Mutex::new(world),
-                gateway: Mutex::new(Gateway::default()),
+                gateway: Mutex::new(gateway),
                 limiter: Mutex::new(RateLimiter::default()),
                 latency: Mutex::new((Duration::ZERO, Duration::ZERO)),
                 requests: Mutex::new(Vec::new()),
@@ -442,6 +443,16 @@ impl Sandbox {
 
     pub fn gateway_sessions(&self) -> Vec<SessionInfo> {
         self.gateway().sessions()
+    }
+
+    /// `session_start_limit` as `GET /gateway/bot` reports it now.
+    pub fn session_start_limit(&self) -> SessionStartStatus {
+        self.gateway().session_start_status()
+    }
+
+    /// Replaces the session start limit and starts a fresh period (`remaining` = `total`).
+    pub fn set_session_start_limit(&self, limit: SessionStartLimit) {
+        self.gateway().set_session_start_limit(limit);
     }
 }
 

@@ -1,9 +1,10 @@
 //! Unmodified twilight-gateway against the sandbox: identify, READY, GUILD_CREATE, dispatches,
-//! resume after a dropped connection, op 7 and op 9.
+//! resume after a dropped connection (also by a new `Shard`), op 7 and op 9, two sessions of
+//! one shard.
 
 mod common;
 
-use common::{guild_with_member, next_dispatch, parse, sandbox, shard, wait_dispatch};
+use common::{TIMEOUT, guild_with_member, http, next_dispatch, parse, sandbox, shard, wait_dispatch};
 use kd_sandbox_discord::{MemberSpec, NewGuild, NewRole};
 use twilight_gateway::Intents;
 use twilight_model::gateway::event::DispatchEvent;
@@ -314,4 +315,96 @@ async fn shards_each_get_their_own_guilds() {
         assert_eq!(&ids, expected, "shard {index}");
         assert_eq!(ready.d["shard"], serde_json::json!([index, 2]));
     }
+}
+
+/// What `GET /gateway/bot` says about the session start limit, read by twilight-http.
+async fn session_start_limit(
+    sandbox: &kd_sandbox_discord::DiscordSandbox,
+) -> twilight_model::gateway::SessionStartLimit {
+    http(sandbox)
+        .gateway()
+        .authed()
+        .await
+        .unwrap()
+        .model()
+        .await
+        .unwrap()
+        .session_start_limit
+}
+
+/// A session outlives its connection and its process: a new `Shard` given the first one's
+/// session and resume URL resumes it and gets the dispatch sent while nobody was connected.
+#[tokio::test]
+async fn a_new_shard_resumes_the_session_of_a_dropped_one_and_gets_what_it_missed() {
+    let sandbox = sandbox().await;
+    let (guild, ann) = guild_with_member(&sandbox);
+    let fresh = session_start_limit(&sandbox).await;
+    assert_eq!(
+        (fresh.total, fresh.remaining, fresh.max_concurrency, fresh.reset_after),
+        (1000, 1000, 1, 86_400_000)
+    );
+
+    let mut first = shard(&sandbox, INTENTS);
+    wait_dispatch(&mut first, "GUILD_CREATE").await;
+    let session = first.session().unwrap().clone();
+    let resume_url = first.resume_url().unwrap().to_owned();
+    drop(first);
+    tokio::time::timeout(TIMEOUT, async {
+        while sandbox.gateway_sessions()[0].connected {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the sandbox sees the connection go");
+    sandbox
+        .send_message_as(guild.general_channel_id, ann, "while nobody listened")
+        .unwrap();
+
+    let config = twilight_gateway::ConfigBuilder::new(sandbox.bot_token(), INTENTS)
+        .proxy_url(sandbox.gateway_url().to_owned())
+        .session(session.clone())
+        .resume_url(resume_url)
+        .build();
+    let mut second = twilight_gateway::Shard::with_config(twilight_gateway::ShardId::ONE, config);
+    let missed = next_dispatch(&mut second).await;
+    assert_eq!(
+        (missed.t.as_str(), missed.s, missed.d["content"].as_str()),
+        ("MESSAGE_CREATE", 3, Some("while nobody listened"))
+    );
+    let resumed = next_dispatch(&mut second).await;
+    assert_eq!((resumed.t.as_str(), resumed.s), ("RESUMED", 4));
+    assert_eq!(second.session().unwrap().id(), session.id());
+
+    let used = session_start_limit(&sandbox).await;
+    assert_eq!(used.remaining, 999, "the identify counted, the resume did not");
+    assert!(used.reset_after < 86_400_000 && used.reset_after > 86_000_000, "{used:?}");
+}
+
+/// Discord keeps both sessions of a shard identified twice (as in a hand-over between two
+/// processes) and sends the shard's dispatches to each. With `max_concurrency` 1 the second
+/// identify within 5 s gets op 9 first; twilight's own queue then waits and identifies again.
+#[tokio::test]
+async fn two_sessions_of_one_shard_both_get_its_dispatches() {
+    let sandbox = sandbox().await;
+    let (guild, ann) = guild_with_member(&sandbox);
+    let mut first = shard(&sandbox, INTENTS);
+    wait_dispatch(&mut first, "GUILD_CREATE").await;
+    let mut second = shard(&sandbox, INTENTS);
+    wait_dispatch(&mut second, "GUILD_CREATE").await;
+    assert_ne!(
+        first.session().unwrap().id(),
+        second.session().unwrap().id()
+    );
+    let sessions = sandbox.gateway_sessions();
+    assert_eq!(sessions.len(), 2);
+    assert!(sessions.iter().all(|s| s.connected && s.shard == [0, 1]));
+
+    sandbox
+        .send_message_as(guild.general_channel_id, ann, "to both")
+        .unwrap();
+    for shard in [&mut first, &mut second] {
+        let message = wait_dispatch(shard, "MESSAGE_CREATE").await;
+        assert_eq!(message.d["content"], "to both");
+    }
+    assert_eq!(session_start_limit(&sandbox).await.remaining, 998);
 }

@@ -1,7 +1,7 @@
 //! One gateway websocket: Hello, heartbeats, Identify/Resume with Discord's close codes, and
 //! delivery of the session's dispatches.
 
-use super::{Conn, Outbound, ResumeError, frame, intents, op};
+use super::{Conn, Outbound, ResumeError, StartRefused, frame, intents, op};
 use crate::model::id_str;
 use crate::sandbox::Sandbox;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -108,6 +108,11 @@ impl Connection {
                             break;
                         }
                     }
+                    Some(Outbound::Close(code, reason)) => {
+                        end_session = true;
+                        close_with(&mut socket, (code, reason)).await;
+                        break;
+                    }
                     Some(Outbound::Drop) | None => break,
                 },
                 () = sleep_until(self.deadline) => {
@@ -192,6 +197,26 @@ impl Connection {
                 _ => return Err(INVALID_SHARD),
             },
         };
+        // Bound first: a guard in the match's scrutinee would hold the gateway lock through the
+        // arms, which take it again.
+        let started = self.sandbox.gateway().start_session(shard[0]);
+        match started {
+            Ok(()) => {}
+            Err(StartRefused::TooSoon) => {
+                self.send(frame(op::INVALID_SESSION, &Value::Bool(false)));
+                return Ok(());
+            }
+            Err(StartRefused::Exhausted) => {
+                // Discord: "all active sessions for the app will be terminated, the bot token
+                // will be reset". The old token then fails, so every connection gets 4004.
+                let _ = self.sandbox.apply(|w| {
+                    w.reset_bot_token();
+                    Ok(((), vec![]))
+                });
+                self.sandbox.gateway().terminate_all(AUTHENTICATION_FAILED);
+                return Err(AUTHENTICATION_FAILED);
+            }
+        }
         let sandbox = self.sandbox.clone();
         let gateway_url = sandbox.gateway_url().to_owned();
         let session_id = sandbox.world(|w| {

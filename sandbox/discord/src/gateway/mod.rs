@@ -4,13 +4,14 @@
 pub mod connection;
 pub mod intents;
 
+use crate::config::SessionStartLimit;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
-/// Dispatches a session keeps for replay on resume.
+/// Dispatches a session keeps for replay on resume; a resume from further back gets op 9.
 const REPLAY_CAPACITY: usize = 4096;
 
 /// A dispatch the world produced: sent to every session whose intents and shard cover it.
@@ -107,6 +108,8 @@ fn dispatch_frame(name: &str, seq: u64, d: &Value) -> String {
 #[derive(Debug)]
 pub enum Outbound {
     Text(String),
+    /// Send this close frame and end the connection.
+    Close(u16, &'static str),
     /// Cut the TCP connection without a close frame (fault injection).
     Drop,
 }
@@ -170,13 +173,124 @@ pub struct SessionInfo {
     pub shard: [u64; 2],
 }
 
-#[derive(Debug, Default)]
+/// Why an IDENTIFY may not start a session.
+#[derive(Debug, PartialEq, Eq)]
+pub enum StartRefused {
+    /// `remaining` is 0: Discord terminates every session and resets the token.
+    Exhausted,
+    /// The shard's concurrency bucket identified less than `identify_interval` ago: op 9.
+    TooSoon,
+}
+
+/// `session_start_limit` as `/gateway/bot` reports it (`reset_after` in milliseconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SessionStartStatus {
+    pub total: u32,
+    pub remaining: u32,
+    pub reset_after: u64,
+    pub max_concurrency: u32,
+}
+
+/// The identifies counted against the session start limit.
+#[derive(Debug)]
+struct SessionStarts {
+    limit: SessionStartLimit,
+    used: u32,
+    /// When the current period began (its first identify); `None` before that.
+    period_start: Option<Instant>,
+    /// The last identify of each concurrency bucket.
+    bucket_last: HashMap<u64, Instant>,
+}
+
+impl SessionStarts {
+    fn new(limit: SessionStartLimit) -> Self {
+        Self {
+            limit,
+            used: 0,
+            period_start: None,
+            bucket_last: HashMap::new(),
+        }
+    }
+
+    fn roll(&mut self, now: Instant) {
+        if self
+            .period_start
+            .is_some_and(|at| now.duration_since(at) >= self.limit.reset_after)
+        {
+            self.used = 0;
+            self.period_start = None;
+        }
+    }
+
+    fn start(&mut self, shard_id: u64, now: Instant) -> Result<(), StartRefused> {
+        self.roll(now);
+        if self.used >= self.limit.total {
+            return Err(StartRefused::Exhausted);
+        }
+        let bucket = shard_id % u64::from(self.limit.max_concurrency.max(1));
+        if self
+            .bucket_last
+            .get(&bucket)
+            .is_some_and(|at| now.duration_since(*at) < self.limit.identify_interval)
+        {
+            return Err(StartRefused::TooSoon);
+        }
+        self.bucket_last.insert(bucket, now);
+        self.used += 1;
+        self.period_start.get_or_insert(now);
+        Ok(())
+    }
+
+    fn status(&mut self, now: Instant) -> SessionStartStatus {
+        self.roll(now);
+        let left = self.period_start.map_or(self.limit.reset_after, |at| {
+            self.limit.reset_after.saturating_sub(now.duration_since(at))
+        });
+        SessionStartStatus {
+            total: self.limit.total,
+            remaining: self.limit.total.saturating_sub(self.used),
+            reset_after: u64::try_from(left.as_millis()).unwrap_or(u64::MAX),
+            max_concurrency: self.limit.max_concurrency,
+        }
+    }
+}
+
+#[derive(Debug)]
 pub struct Gateway {
     sessions: HashMap<String, Session>,
     next_conn: u64,
+    starts: SessionStarts,
 }
 
 impl Gateway {
+    pub fn new(limit: SessionStartLimit) -> Self {
+        Self {
+            sessions: HashMap::new(),
+            next_conn: 0,
+            starts: SessionStarts::new(limit),
+        }
+    }
+
+    /// Counts an IDENTIFY of `shard_id` against the session start limit.
+    pub fn start_session(&mut self, shard_id: u64) -> Result<(), StartRefused> {
+        self.starts.start(shard_id, Instant::now())
+    }
+
+    pub fn session_start_status(&mut self) -> SessionStartStatus {
+        self.starts.status(Instant::now())
+    }
+
+    /// A new limit, with a fresh period: `remaining` is `total` and every bucket may identify.
+    pub fn set_session_start_limit(&mut self, limit: SessionStartLimit) {
+        self.starts = SessionStarts::new(limit);
+    }
+
+    /// Closes every connection with `close` and forgets every session (the limit was exceeded).
+    pub fn terminate_all(&mut self, (code, reason): (u16, &'static str)) -> usize {
+        let count = self.broadcast(|| Outbound::Close(code, reason));
+        self.sessions.clear();
+        count
+    }
     pub fn new_conn_id(&mut self) -> u64 {
         self.next_conn += 1;
         self.next_conn
@@ -344,7 +458,7 @@ mod tests {
     #[test]
     fn resume_replays_what_was_missed_and_rejects_future_seq() {
         let window = Duration::from_secs(60);
-        let mut gateway = Gateway::default();
+        let mut gateway = Gateway::new(SessionStartLimit::default());
         let (first, mut rx) = conn(&mut gateway);
         let id = gateway.create_session(first.clone(), intents::GUILDS, [0, 1]);
         let event = Event::new("GUILD_UPDATE", Some(1), intents::GUILDS, json!({}));
@@ -366,7 +480,7 @@ mod tests {
     #[test]
     fn intents_and_shards_filter_dispatches() {
         let window = Duration::from_secs(60);
-        let mut gateway = Gateway::default();
+        let mut gateway = Gateway::new(SessionStartLimit::default());
         let (c, mut rx) = conn(&mut gateway);
         gateway.create_session(c, intents::GUILDS, [1, 2]);
         let shard1_guild = 1 << 22;
@@ -400,7 +514,7 @@ mod tests {
     #[test]
     fn message_content_needs_its_intent() {
         let window = Duration::from_secs(60);
-        let mut gateway = Gateway::default();
+        let mut gateway = Gateway::new(SessionStartLimit::default());
         let (with, mut with_rx) = conn(&mut gateway);
         let (without, mut without_rx) = conn(&mut gateway);
         gateway.create_session(
@@ -420,7 +534,7 @@ mod tests {
 
     #[test]
     fn a_session_disconnected_past_the_resume_window_is_gone() {
-        let mut gateway = Gateway::default();
+        let mut gateway = Gateway::new(SessionStartLimit::default());
         let (c, _rx) = conn(&mut gateway);
         let id = gateway.create_session(c.clone(), 1, [0, 1]);
         gateway.detach(&id, c.id, false);
@@ -432,8 +546,35 @@ mod tests {
     }
 
     #[test]
+    fn session_starts_are_counted_per_period_and_bucket() {
+        let second = Duration::from_secs(1);
+        let mut starts = SessionStarts::new(SessionStartLimit {
+            total: 3,
+            max_concurrency: 2,
+            reset_after: 60 * second,
+            identify_interval: 5 * second,
+        });
+        let t0 = Instant::now();
+        assert_eq!(starts.status(t0).reset_after, 60_000);
+        assert_eq!(starts.start(0, t0), Ok(()));
+        assert_eq!(starts.start(1, t0), Ok(()), "bucket 1");
+        assert_eq!(starts.start(2, t0 + second), Err(StartRefused::TooSoon));
+        assert_eq!(starts.status(t0 + second).remaining, 1, "a refusal costs nothing");
+        assert_eq!(starts.start(2, t0 + 5 * second), Ok(()));
+        assert_eq!(
+            starts.start(3, t0 + 10 * second),
+            Err(StartRefused::Exhausted)
+        );
+        let status = starts.status(t0 + 10 * second);
+        assert_eq!((status.remaining, status.reset_after), (0, 50_000));
+        let reset = starts.status(t0 + 60 * second);
+        assert_eq!((reset.remaining, reset.reset_after), (3, 60_000));
+        assert_eq!(starts.start(3, t0 + 60 * second), Ok(()));
+    }
+
+    #[test]
     fn normal_close_ends_the_session() {
-        let mut gateway = Gateway::default();
+        let mut gateway = Gateway::new(SessionStartLimit::default());
         let (c, _rx) = conn(&mut gateway);
         let id = gateway.create_session(c.clone(), 1, [0, 1]);
         gateway.detach(&id, c.id, true);

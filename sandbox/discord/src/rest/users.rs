@@ -31,7 +31,7 @@ async fn gateway_bot(State(sandbox): State<Sandbox>, _: Bot) -> Json<Value> {
     Json(json!({
         "url": sandbox.gateway_url(),
         "shards": guilds.div_ceil(2500).max(1),
-        "session_start_limit": {"total": 1000, "remaining": 1000, "reset_after": 86_400_000, "max_concurrency": 1},
+        "session_start_limit": sandbox.session_start_limit(),
     }))
 }
 

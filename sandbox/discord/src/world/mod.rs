@@ -64,7 +64,23 @@ pub struct World {
 
 pub type Changes<T> = ApiResult<(T, Vec<Event>)>;
 
+/// Shaped like a real token: base64 of the user id, then random parts.
+fn new_bot_token(bot_user_id: u64) -> String {
+    format!(
+        "{}.{}.{}",
+        base64_id(bot_user_id),
+        crate::ids::token(6),
+        crate::ids::token(38)
+    )
+}
+
 impl World {
+    /// Replaces the bot token, as Discord does when the session start limit is exceeded: the
+    /// old one then fails on REST (401) and the gateway (4004).
+    pub fn reset_bot_token(&mut self) {
+        self.app.bot_token = new_bot_token(self.app.bot_user_id);
+    }
+
     pub fn new(
         app_id: Option<u64>,
         bot_token: Option<String>,
@@ -79,15 +95,7 @@ impl World {
             id,
             bot_user_id,
             name: name.clone(),
-            // Shaped like a real token: base64 of the user id, then random parts.
-            bot_token: bot_token.unwrap_or_else(|| {
-                format!(
-                    "{}.{}.{}",
-                    base64_id(bot_user_id),
-                    crate::ids::token(6),
-                    crate::ids::token(38)
-                )
-            }),
+            bot_token: bot_token.unwrap_or_else(|| new_bot_token(bot_user_id)),
             client_secret: client_secret.unwrap_or_else(|| crate::ids::token(32)),
         };
         let mut users = BTreeMap::new();
