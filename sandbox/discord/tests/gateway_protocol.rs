@@ -222,7 +222,10 @@ async fn identify_shard(sandbox: &DiscordSandbox, token: &str, shard: [u64; 2]) 
     let (mut socket, _) = connect(sandbox).await;
     let mut payload = identify(token, 1);
     payload["d"]["shard"] = json!(shard);
-    socket.send(Message::text(payload.to_string())).await.unwrap();
+    socket
+        .send(Message::text(payload.to_string()))
+        .await
+        .unwrap();
     let answer = next_json(&mut socket).await;
     (socket, answer)
 }
@@ -285,7 +288,11 @@ async fn an_identify_past_the_session_start_limit_ends_every_session_and_resets_
     assert_eq!(body["session_start_limit"]["remaining"], 0);
     assert_eq!(body["session_start_limit"]["total"], 2);
     let resume = json!({"op": 6, "d": {"token": token, "session_id": "any", "seq": 0}});
-    assert_eq!(close_code(&sandbox, &[resume]).await, 4004, "the old token is dead");
+    assert_eq!(
+        close_code(&sandbox, &[resume]).await,
+        4004,
+        "the old token is dead"
+    );
 }
 
 /// Discord buckets identifies by `shard_id % max_concurrency`, one per bucket per 5 seconds,
@@ -339,7 +346,10 @@ async fn the_session_start_limit_resets_after_reset_after() {
     assert_eq!(used.remaining, 0);
     assert!(used.reset_after <= 500, "{used:?}");
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(sandbox.session_start_limit().reset_after < used.reset_after, "it counts down");
+    assert!(
+        sandbox.session_start_limit().reset_after < used.reset_after,
+        "it counts down"
+    );
 
     tokio::time::sleep(period).await;
     assert_eq!(sandbox.session_start_limit().remaining, 1);
@@ -361,7 +371,10 @@ async fn a_resume_from_another_connection_takes_the_session_over() {
     let resume = json!({"op": 6, "d": {"token": token, "session_id": session_id, "seq": 1}});
     new.send(Message::text(resume.to_string())).await.unwrap();
     let resumed = next_json(&mut new).await;
-    assert_eq!((resumed["t"].as_str(), resumed["s"].as_u64()), (Some("RESUMED"), Some(2)));
+    assert_eq!(
+        (resumed["t"].as_str(), resumed["s"].as_u64()),
+        (Some("RESUMED"), Some(2))
+    );
     assert_eq!(end_of(&mut old).await, None, "the old connection is cut");
 
     sandbox
@@ -371,9 +384,16 @@ async fn a_resume_from_another_connection_takes_the_session_over() {
         })
         .unwrap();
     let created = next_json(&mut new).await;
-    assert_eq!((created["t"].as_str(), created["s"].as_u64()), (Some("GUILD_CREATE"), Some(3)));
+    assert_eq!(
+        (created["t"].as_str(), created["s"].as_u64()),
+        (Some("GUILD_CREATE"), Some(3))
+    );
     let sessions = sandbox.gateway_sessions();
     assert_eq!(sessions.len(), 1);
     assert!(sessions[0].connected);
-    assert_eq!(sandbox.session_start_limit().remaining, 999, "resumes are free");
+    assert_eq!(
+        sandbox.session_start_limit().remaining,
+        999,
+        "resumes are free"
+    );
 }

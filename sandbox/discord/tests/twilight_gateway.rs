@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::{TIMEOUT, guild_with_member, http, next_dispatch, parse, sandbox, shard, wait_dispatch};
+use common::{
+    TIMEOUT, guild_with_member, http, next_dispatch, parse, sandbox, shard, wait_dispatch,
+};
 use kd_sandbox_discord::{MemberSpec, NewGuild, NewRole};
 use twilight_gateway::Intents;
 use twilight_model::gateway::event::DispatchEvent;
@@ -340,7 +342,12 @@ async fn a_new_shard_resumes_the_session_of_a_dropped_one_and_gets_what_it_misse
     let (guild, ann) = guild_with_member(&sandbox);
     let fresh = session_start_limit(&sandbox).await;
     assert_eq!(
-        (fresh.total, fresh.remaining, fresh.max_concurrency, fresh.reset_after),
+        (
+            fresh.total,
+            fresh.remaining,
+            fresh.max_concurrency,
+            fresh.reset_after
+        ),
         (1000, 1000, 1, 86_400_000)
     );
 
@@ -376,8 +383,14 @@ async fn a_new_shard_resumes_the_session_of_a_dropped_one_and_gets_what_it_misse
     assert_eq!(second.session().unwrap().id(), session.id());
 
     let used = session_start_limit(&sandbox).await;
-    assert_eq!(used.remaining, 999, "the identify counted, the resume did not");
-    assert!(used.reset_after < 86_400_000 && used.reset_after > 86_000_000, "{used:?}");
+    assert_eq!(
+        used.remaining, 999,
+        "the identify counted, the resume did not"
+    );
+    assert!(
+        used.reset_after < 86_400_000 && used.reset_after > 86_000_000,
+        "{used:?}"
+    );
 }
 
 /// Discord keeps both sessions of a shard identified twice (as in a hand-over between two

@@ -244,7 +244,9 @@ impl SessionStarts {
     fn status(&mut self, now: Instant) -> SessionStartStatus {
         self.roll(now);
         let left = self.period_start.map_or(self.limit.reset_after, |at| {
-            self.limit.reset_after.saturating_sub(now.duration_since(at))
+            self.limit
+                .reset_after
+                .saturating_sub(now.duration_since(at))
         });
         SessionStartStatus {
             total: self.limit.total,
@@ -559,7 +561,11 @@ mod tests {
         assert_eq!(starts.start(0, t0), Ok(()));
         assert_eq!(starts.start(1, t0), Ok(()), "bucket 1");
         assert_eq!(starts.start(2, t0 + second), Err(StartRefused::TooSoon));
-        assert_eq!(starts.status(t0 + second).remaining, 1, "a refusal costs nothing");
+        assert_eq!(
+            starts.status(t0 + second).remaining,
+            1,
+            "a refusal costs nothing"
+        );
         assert_eq!(starts.start(2, t0 + 5 * second), Ok(()));
         assert_eq!(
             starts.start(3, t0 + 10 * second),
