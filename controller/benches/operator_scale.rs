@@ -46,11 +46,7 @@ const APP: &str = "campus-bot";
 const EDITS: usize = 40;
 
 fn main() {
-    let sizes: Vec<usize> = std::env::var("KD_BENCH_SIZES")
-        .unwrap_or_else(|_| "100,1000,10000".into())
-        .split(',')
-        .map(|s| s.trim().parse().expect("KD_BENCH_SIZES: numbers"))
-        .collect();
+    let sizes = kd_testing::bench::sizes("100,1000,10000");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -22,11 +22,7 @@ use std::time::{Duration, Instant};
 const REPEAT: u32 = 5;
 
 fn main() {
-    let sizes: Vec<usize> = std::env::var("KD_BENCH_SIZES")
-        .unwrap_or_else(|_| "100,1000,10000".into())
-        .split(',')
-        .map(|s| s.trim().parse().expect("KD_BENCH_SIZES: numbers"))
-        .collect();
+    let sizes = kd_testing::bench::sizes("100,1000,10000");
     let runs: Vec<Value> = sizes.into_iter().map(measure).collect();
     println!("{}", json!({ "pass_cost": runs }));
 }

@@ -84,6 +84,15 @@ fn millis(d: Duration) -> f64 {
     (d.as_secs_f64() * 100_000.0).round() / 100.0
 }
 
+/// The sizes a scaling benchmark runs: `KD_BENCH_SIZES` (comma-separated), else `default`.
+pub fn sizes(default: &str) -> Vec<usize> {
+    std::env::var("KD_BENCH_SIZES")
+        .unwrap_or_else(|_| default.into())
+        .split(',')
+        .map(|s| s.trim().parse().expect("KD_BENCH_SIZES: numbers"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
