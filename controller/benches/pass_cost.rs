@@ -1,21 +1,31 @@
-//! The CPU cost of one reconcile pass, stage by stage, without I/O: N GuildConfigs with a
-//! RoleMapping and a NotificationRule each, their statuses as the last pass wrote them, and a
-//! bot report registering every guild. Prints JSON, one entry per size (`KD_BENCH_SIZES`,
-//! default `100,1000,10000`): the mean of each stage over the repetitions, in milliseconds,
-//! and the whole pass per guild in microseconds. `operator_scale` measures the same passes in
-//! the Kubernetes sandbox, I/O included.
+//! The CPU cost of the operator's reconcile passes, without I/O: N GuildConfigs with a
+//! RoleMapping and a NotificationRule each, and a bot report registering every guild. Prints
+//! JSON, one entry per size (`KD_BENCH_SIZES`, default `100,1000,10000`), in milliseconds
+//! (means over the repetitions):
+//! - `cold_ms`: the first pass, every unit checked, rendered and given statuses;
+//! - `quiet_ms`: a pass in which nothing changed (a timer's);
+//! - `edit_ms`: a pass after one RoleMapping's edit, then the pass that sees its statuses
+//!   written (`edit_us` is the same in microseconds);
+//! - `report_ms`: a pass after the bot's report changed for one guild;
+//! - `whole_world_ms`: the same edit through the whole-world functions (`kaltura-discord
+//!   validate`, the folder backend), which look at every guild.
+//!
+//! `operator_scale` measures the passes in the Kubernetes sandbox, I/O included.
 //!
 //! `cargo bench -p kd-controller --bench pass_cost` (release build).
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kd_controller::reconcile::status::{self, Observed};
-use kd_controller::reconcile::{render, workloads};
+use kd_controller::reconcile::incremental::Incremental;
+use kd_controller::reconcile::render::{self, Rendered};
+use kd_controller::reconcile::status::{self, Observed, Statuses};
 use kd_core::report::{BotReport, Registration};
 use kd_crds::references::{Catalog, SecretKeys, check};
 use kd_crds::{NotificationRule, RoleMapping};
 use kd_testing::fixtures::{self, Fixture, NAMESPACE as NS};
+use kube::ResourceExt;
 use serde_json::{Value, json};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Passes timed per size.
@@ -27,14 +37,14 @@ fn main() {
     println!("{}", json!({ "pass_cost": runs }));
 }
 
-fn typed<K: serde::de::DeserializeOwned>(value: Value) -> K {
-    serde_json::from_value(value).unwrap()
+fn typed<K: serde::de::DeserializeOwned>(value: Value) -> Arc<K> {
+    Arc::new(serde_json::from_value(value).unwrap())
 }
 
 fn catalog(guilds: usize) -> Catalog {
     let mut catalog = Catalog {
-        partners: vec![fixtures::partner("campus")],
-        applications: vec![fixtures::application("campus-bot")],
+        partners: vec![fixtures::partner("campus").into()],
+        applications: vec![fixtures::application("campus-bot").into()],
         secrets: ["discord", "kaltura"]
             .map(|name| SecretKeys {
                 namespace: NS.into(),
@@ -47,9 +57,8 @@ fn catalog(guilds: usize) -> Catalog {
     for k in 0..guilds {
         let name = format!("g{k}");
         let id = (1_000_000_000_000_000u64 + k as u64).to_string();
-        catalog.guilds.push(fixtures::guild(&name, &id).with(|g| {
-            g.spec.features.notifications = true;
-        }));
+        let guild = fixtures::guild(&name, &id).with(|g| g.spec.features.notifications = true);
+        catalog.guilds.push(guild.into());
         catalog.role_mappings.push(typed::<RoleMapping>(json!({
             "apiVersion": "kaltura-discord.io/v1alpha1", "kind": "RoleMapping",
             "metadata": {"name": name, "namespace": NS, "generation": 1},
@@ -89,95 +98,149 @@ fn report(config: &kd_core::config::RuntimeConfig) -> BotReport {
     }
 }
 
-#[derive(Default)]
-struct Stages {
-    copy: Duration,
-    check: Duration,
-    render: Duration,
-    workloads: Duration,
-    status: Duration,
+/// The bot running what was rendered.
+fn bot(rendered: &[Rendered]) -> Observed {
+    let mut observed = Observed::default();
+    for r in rendered {
+        observed
+            .bots
+            .insert(r.application.clone(), Ok(report(&r.config)));
+        observed.applied.insert(r.application.clone(), Ok(()));
+        observed.activity_ready.insert(r.application.clone(), true);
+    }
+    observed
+}
+
+/// Writes the statuses into the catalog as the caches would see them written.
+fn write_back(catalog: &mut Catalog, statuses: Statuses) {
+    let guilds: std::collections::HashMap<String, _> = statuses
+        .guilds
+        .into_iter()
+        .map(|(k, s)| (k.name, s))
+        .collect();
+    let mappings: std::collections::HashMap<String, _> = statuses
+        .role_mappings
+        .into_iter()
+        .map(|(k, s)| (k.name, s))
+        .collect();
+    let rules: std::collections::HashMap<String, _> = statuses
+        .notification_rules
+        .into_iter()
+        .map(|(k, s)| (k.name, s))
+        .collect();
+    for g in &mut catalog.guilds {
+        if let Some(s) = guilds.get(&g.name_any()) {
+            Arc::make_mut(g).status = Some(s.clone());
+        }
+    }
+    for m in &mut catalog.role_mappings {
+        if let Some(s) = mappings.get(&m.name_any()) {
+            Arc::make_mut(m).status = Some(s.clone());
+        }
+    }
+    for r in &mut catalog.notification_rules {
+        if let Some(s) = rules.get(&r.name_any()) {
+            Arc::make_mut(r).status = Some(s.clone());
+        }
+    }
+}
+
+/// One pass as the operator runs it: the catalog's copy, the checks and rendering, the
+/// bot's report (that of the rendered config unless given) and the statuses due.
+fn pass(
+    memo: &mut Incremental,
+    catalog: &Catalog,
+    observed: Option<&Observed>,
+    now: &Time,
+) -> (Duration, Statuses) {
+    let at = Instant::now();
+    // What the operator's `Index::catalog` does: a copy of the caches' pointers.
+    let copy = catalog.clone();
+    memo.prepare(&copy);
+    let own;
+    let observed = match observed {
+        Some(given) => given,
+        None => {
+            own = bot(memo.rendered());
+            &own
+        }
+    };
+    let statuses = memo.statuses(&copy, observed, now);
+    (at.elapsed(), statuses)
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e5).round() / 100.0
 }
 
 fn measure(guilds: usize) -> Value {
     let mut catalog = catalog(guilds);
     let now = Time(Timestamp::now());
-    let observe = |catalog: &Catalog| {
-        let rendered = render::render(catalog);
-        let mut observed = Observed::default();
-        for r in &rendered {
-            observed
-                .bots
-                .insert(r.application.clone(), Ok(report(&r.config)));
-            observed.applied.insert(r.application.clone(), Ok(()));
-            observed.activity_ready.insert(r.application.clone(), true);
-        }
-        observed
-    };
-    // Two passes settle the statuses, as the operator's first passes would write them.
+    let mut memo = Incremental::new();
+    let (cold, statuses) = pass(&mut memo, &catalog, None, &now);
+    write_back(&mut catalog, statuses);
+    // Settled: the pass that sees the statuses written, and one more.
     for _ in 0..2 {
-        let observed = observe(&catalog);
-        let statuses = status::compute(
-            &catalog,
-            &check(&catalog),
-            &render::render(&catalog),
-            &observed,
-            &now,
-        );
-        for (guild, (_, s)) in catalog.guilds.iter_mut().zip(statuses.guilds) {
-            guild.status = Some(s);
-        }
-        for (mapping, (_, s)) in catalog.role_mappings.iter_mut().zip(statuses.role_mappings) {
-            mapping.status = Some(s);
-        }
-        for (rule, (_, s)) in catalog
-            .notification_rules
-            .iter_mut()
-            .zip(statuses.notification_rules)
-        {
-            rule.status = Some(s);
-        }
+        let (_, statuses) = pass(&mut memo, &catalog, None, &now);
+        write_back(&mut catalog, statuses);
     }
-    let observed = observe(&catalog);
-    let mut stages = Stages::default();
-    let mut objects = 0;
+    let mut quiet = Duration::ZERO;
     for _ in 0..REPEAT {
-        let at = Instant::now();
-        // What `Index::catalog` does: a copy of the caches.
-        let copy = catalog.clone();
-        stages.copy += at.elapsed();
-        let at = Instant::now();
-        let findings = check(&copy);
-        stages.check += at.elapsed();
-        let at = Instant::now();
-        let rendered = render::render_checked(&copy, &findings);
-        stages.render += at.elapsed();
-        let at = Instant::now();
-        for r in &rendered {
-            objects += workloads::objects(&workloads::Inputs {
-                app: &copy.applications[0],
-                rendered: r,
-                default_image: "kaltura-discord:bench",
-                credentials: "c",
-            })
-            .len();
-        }
-        stages.workloads += at.elapsed();
-        let at = Instant::now();
-        let statuses = status::compute(&copy, &findings, &rendered, &observed, &now);
-        stages.status += at.elapsed();
-        assert_eq!(statuses.guilds.len(), guilds);
+        quiet += pass(&mut memo, &catalog, None, &now).0;
     }
-    assert!(objects > 0);
-    let ms = |d: Duration| ((d / REPEAT).as_secs_f64() * 1e5).round() / 100.0;
-    let total = stages.copy + stages.check + stages.render + stages.workloads + stages.status;
+    let mut edit = Duration::ZERO;
+    let mut whole = Duration::ZERO;
+    for n in 0..REPEAT {
+        let name = format!("g{}", (n as usize * 7919) % guilds);
+        let mapping = catalog
+            .role_mappings
+            .iter_mut()
+            .find(|m| m.name_any() == name)
+            .unwrap();
+        Arc::make_mut(mapping).spec.default = format!("host-{n}");
+        let (took, statuses) = pass(&mut memo, &catalog, None, &now);
+        assert_eq!(statuses.role_mappings.len(), 1, "one unit looked at");
+        write_back(&mut catalog, statuses);
+        let (settled, statuses) = pass(&mut memo, &catalog, None, &now);
+        write_back(&mut catalog, statuses);
+        edit += took + settled;
+        let at = Instant::now();
+        let copy = catalog.clone();
+        let findings = check(&copy);
+        let rendered = render::render_checked(&copy, &findings);
+        let observed = bot(&rendered);
+        status::compute(&copy, &findings, &rendered, &observed, &now);
+        whole += at.elapsed();
+    }
+    let mut reported = Duration::ZERO;
+    for n in 0..REPEAT {
+        let mut observed = bot(memo.rendered());
+        let app = memo.rendered()[0].application.clone();
+        if let Some(Ok(report)) = observed.bots.get_mut(&app) {
+            let (_, state) = report
+                .guilds
+                .iter_mut()
+                .nth(n as usize * 13 % guilds)
+                .unwrap();
+            *state = Registration::Failed {
+                error: "Missing Access".into(),
+                revision: String::new(),
+            };
+        }
+        let (took, statuses) = pass(&mut memo, &catalog, Some(&observed), &now);
+        assert_eq!(statuses.guilds.len(), 1, "one guild's report changed");
+        write_back(&mut catalog, statuses);
+        reported += took;
+        let (_, statuses) = pass(&mut memo, &catalog, None, &now);
+        write_back(&mut catalog, statuses);
+    }
     json!({
         "guilds": guilds,
-        "copy_ms": ms(stages.copy),
-        "check_ms": ms(stages.check),
-        "render_ms": ms(stages.render),
-        "workloads_ms": ms(stages.workloads),
-        "status_ms": ms(stages.status),
-        "pass_ms": ms(total),
-        "pass_us_per_guild": ((total / REPEAT).as_secs_f64() * 1e6 / guilds as f64 * 100.0).round() / 100.0,
+        "cold_ms": ms(cold),
+        "quiet_ms": ms(quiet / REPEAT),
+        "edit_ms": ms(edit / REPEAT),
+        "edit_us": ((edit / REPEAT).as_secs_f64() * 1e7).round() / 10.0,
+        "report_ms": ms(reported / REPEAT),
+        "whole_world_ms": ms(whole / REPEAT),
     })
 }

@@ -298,27 +298,31 @@ fn admit(catalog: &mut Catalog, kind: &str, object: Value) -> Result<&'static st
     }
     Ok(match kind {
         "KalturaPartner" => {
-            catalog.partners.push(typed::<KalturaPartner>(object)?);
+            catalog
+                .partners
+                .push(typed::<KalturaPartner>(object)?.into());
             "KalturaPartner"
         }
         "DiscordApplication" => {
             catalog
                 .applications
-                .push(typed::<DiscordApplication>(object)?);
+                .push(typed::<DiscordApplication>(object)?.into());
             "DiscordApplication"
         }
         "GuildConfig" => {
-            catalog.guilds.push(typed::<GuildConfig>(object)?);
+            catalog.guilds.push(typed::<GuildConfig>(object)?.into());
             "GuildConfig"
         }
         "RoleMapping" => {
-            catalog.role_mappings.push(typed::<RoleMapping>(object)?);
+            catalog
+                .role_mappings
+                .push(typed::<RoleMapping>(object)?.into());
             "RoleMapping"
         }
         "NotificationRule" => {
             catalog
                 .notification_rules
-                .push(typed::<NotificationRule>(object)?);
+                .push(typed::<NotificationRule>(object)?.into());
             "NotificationRule"
         }
         other => return Err(format!("unknown kind {other:?}")),

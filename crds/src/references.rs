@@ -6,7 +6,8 @@ use crate::{
     DiscordApplication, GuildConfig, KalturaPartner, NotificationRule, RoleMapping, SecretKeyRef,
 };
 use kube::ResourceExt;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 /// The keys a Secret holds (values are never needed for checking).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -16,14 +17,15 @@ pub struct SecretKeys {
     pub keys: BTreeSet<String>,
 }
 
-/// Every resource of a folder or a namespace set.
+/// Every resource of a folder or a namespace set. Shared, not owned: the operator's caches
+/// hold each object once, and a pass's catalog of thousands of guilds costs a pointer each.
 #[derive(Clone, Debug, Default)]
 pub struct Catalog {
-    pub partners: Vec<KalturaPartner>,
-    pub applications: Vec<DiscordApplication>,
-    pub guilds: Vec<GuildConfig>,
-    pub role_mappings: Vec<RoleMapping>,
-    pub notification_rules: Vec<NotificationRule>,
+    pub partners: Vec<Arc<KalturaPartner>>,
+    pub applications: Vec<Arc<DiscordApplication>>,
+    pub guilds: Vec<Arc<GuildConfig>>,
+    pub role_mappings: Vec<Arc<RoleMapping>>,
+    pub notification_rules: Vec<Arc<NotificationRule>>,
     pub secrets: Vec<SecretKeys>,
 }
 
@@ -73,10 +75,10 @@ fn at<K: ResourceExt>(obj: &K) -> (&str, &str) {
 /// Values by namespace, then name (nested, so borrowed keys of any lifetime look them up).
 type ByName<'a, V> = HashMap<&'a str, HashMap<&'a str, V>>;
 
-fn by_name<K: ResourceExt>(items: &[K]) -> ByName<'_, &K> {
-    let mut map: ByName<'_, &K> = HashMap::new();
+fn by_name<K: ResourceExt>(items: &[Arc<K>]) -> ByName<'_, &Arc<K>> {
+    let mut map: ByName<'_, &Arc<K>> = HashMap::new();
     for o in items {
-        let (namespace, name) = at(o);
+        let (namespace, name) = at(&**o);
         map.entry(namespace).or_default().insert(name, o);
     }
     map
@@ -86,78 +88,135 @@ fn get<'a, V>(map: &'a ByName<'_, V>, namespace: &str, name: &str) -> Option<&'a
     map.get(namespace)?.get(name)
 }
 
+/// A GuildConfig and the RoleMappings and NotificationRules that name it: what one guild's
+/// checks, rendering and statuses read besides its namespace's partners, applications and
+/// Secrets. A unit may lack its GuildConfig (the others then name a missing one).
+#[derive(Clone, Debug, Default)]
+pub struct Unit<'a> {
+    pub guild: Option<&'a Arc<GuildConfig>>,
+    pub role_mappings: Vec<&'a Arc<RoleMapping>>,
+    pub notification_rules: Vec<&'a Arc<NotificationRule>>,
+}
+
+/// The GuildConfigs (not being deleted) claiming each guild of an application, by namespace,
+/// application and guild id (nested, like [`ByName`]): more than one is an error for all.
+type Claims<'a> = HashMap<&'a str, ByName<'a, Vec<&'a str>>>;
+
 /// The catalog's resources by namespace and name, and the guild-scoped ones by the GuildConfig
 /// they name: built once, so a catalog of thousands of guilds is looked through in linear
 /// time, not quadratic.
 pub struct Lookup<'a> {
-    partners: ByName<'a, &'a KalturaPartner>,
-    applications: ByName<'a, &'a DiscordApplication>,
-    guilds: ByName<'a, &'a GuildConfig>,
-    role_mappings: ByName<'a, Vec<&'a RoleMapping>>,
-    notification_rules: ByName<'a, Vec<&'a NotificationRule>>,
+    partners: ByName<'a, &'a Arc<KalturaPartner>>,
+    applications: ByName<'a, &'a Arc<DiscordApplication>>,
+    /// Every unit, by namespace and GuildConfig name.
+    units: ByName<'a, Unit<'a>>,
+    claims: Claims<'a>,
 }
 
 impl Catalog {
     pub fn lookup(&self) -> Lookup<'_> {
-        let mut role_mappings: ByName<'_, Vec<_>> = HashMap::new();
-        for m in &self.role_mappings {
-            role_mappings
-                .entry(at(m).0)
+        let mut units: ByName<'_, Unit<'_>> = HashMap::new();
+        let mut claims: Claims<'_> = HashMap::new();
+        for g in &self.guilds {
+            let (namespace, name) = at(&**g);
+            units
+                .entry(namespace)
                 .or_default()
-                .entry(m.spec.guild_config_ref.name.as_str())
+                .entry(name)
                 .or_default()
-                .push(m);
+                .guild = Some(g);
+            // One being deleted is on its way out: the GuildConfig replacing it is no duplicate.
+            if g.metadata.deletion_timestamp.is_none() {
+                claims
+                    .entry(namespace)
+                    .or_default()
+                    .entry(g.spec.application_ref.name.as_str())
+                    .or_default()
+                    .entry(g.spec.guild_id.as_str())
+                    .or_default()
+                    .push(name);
+            }
         }
-        let mut notification_rules: ByName<'_, Vec<_>> = HashMap::new();
+        for m in &self.role_mappings {
+            let unit = units.entry(at(&**m).0).or_default();
+            let unit = unit
+                .entry(m.spec.guild_config_ref.name.as_str())
+                .or_default();
+            unit.role_mappings.push(m);
+        }
         for r in &self.notification_rules {
-            notification_rules
-                .entry(at(r).0)
-                .or_default()
+            let unit = units.entry(at(&**r).0).or_default();
+            let unit = unit
                 .entry(r.spec.guild_config_ref.name.as_str())
-                .or_default()
-                .push(r);
+                .or_default();
+            unit.notification_rules.push(r);
         }
         Lookup {
             partners: by_name(&self.partners),
             applications: by_name(&self.applications),
-            guilds: by_name(&self.guilds),
-            role_mappings,
-            notification_rules,
+            units,
+            claims,
         }
     }
 }
 
 impl<'a> Lookup<'a> {
     pub fn partner(&self, namespace: &str, name: &str) -> Option<&'a KalturaPartner> {
-        get(&self.partners, namespace, name).copied()
+        get(&self.partners, namespace, name).map(|p| &***p)
     }
 
     pub fn application(&self, namespace: &str, name: &str) -> Option<&'a DiscordApplication> {
-        get(&self.applications, namespace, name).copied()
+        get(&self.applications, namespace, name).map(|a| &***a)
     }
 
     pub fn guild(&self, namespace: &str, name: &str) -> Option<&'a GuildConfig> {
-        get(&self.guilds, namespace, name).copied()
+        self.unit(namespace, name)?.guild.map(|g| &**g)
+    }
+
+    /// The unit of GuildConfig `name` (it may name a missing GuildConfig).
+    pub fn unit(&self, namespace: &str, name: &str) -> Option<&Unit<'a>> {
+        get(&self.units, namespace, name)
+    }
+
+    /// Every unit with its namespace and GuildConfig name.
+    pub fn units(&self) -> impl Iterator<Item = (&'a str, &'a str, &Unit<'a>)> {
+        self.units
+            .iter()
+            .flat_map(|(ns, units)| units.iter().map(move |(name, unit)| (*ns, *name, unit)))
     }
 
     /// The RoleMappings naming GuildConfig `guild`, in catalog order.
-    pub fn role_mappings_of(&self, namespace: &str, guild: &str) -> &[&'a RoleMapping] {
-        get(&self.role_mappings, namespace, guild).map_or(&[], Vec::as_slice)
+    pub fn role_mappings_of(&self, namespace: &str, guild: &str) -> &[&'a Arc<RoleMapping>] {
+        self.unit(namespace, guild)
+            .map_or(&[], |u| u.role_mappings.as_slice())
     }
 
     /// The NotificationRules naming GuildConfig `guild`, in catalog order.
-    pub fn notification_rules_of(&self, namespace: &str, guild: &str) -> &[&'a NotificationRule] {
-        get(&self.notification_rules, namespace, guild).map_or(&[], Vec::as_slice)
+    pub fn notification_rules_of(
+        &self,
+        namespace: &str,
+        guild: &str,
+    ) -> &[&'a Arc<NotificationRule>] {
+        self.unit(namespace, guild)
+            .map_or(&[], |u| u.notification_rules.as_slice())
+    }
+
+    /// The names of the GuildConfigs claiming guild `guild_id` of application `app`.
+    pub fn claims(&self, namespace: &str, app: &str, guild_id: &str) -> &[&'a str] {
+        self.claims
+            .get(namespace)
+            .and_then(|apps| get(apps, app, guild_id))
+            .map_or(&[], Vec::as_slice)
     }
 }
 
-struct Checker<'a> {
+struct Checker<'a, 'l> {
     catalog: &'a Catalog,
-    lookup: Lookup<'a>,
+    lookup: &'l Lookup<'a>,
     findings: Vec<Finding>,
 }
 
-impl Checker<'_> {
+impl Checker<'_, '_> {
     fn error(&mut self, object: &ObjectKey, path: &str, message: String) {
         self.push(object, Severity::Error, path, message);
     }
@@ -204,7 +263,7 @@ impl Checker<'_> {
 
     fn partners(&mut self) {
         for partner in &self.catalog.partners {
-            let k = key("KalturaPartner", partner);
+            let k = key("KalturaPartner", &**partner);
             self.secret(&k, "spec.adminSecretRef", &partner.spec.admin_secret_ref);
             if let Some(webhook) = &partner.spec.webhook_secret_ref {
                 self.secret(&k, "spec.webhookSecretRef", webhook);
@@ -214,7 +273,7 @@ impl Checker<'_> {
 
     fn applications(&mut self) {
         for app in &self.catalog.applications {
-            let k = key("DiscordApplication", app);
+            let k = key("DiscordApplication", &**app);
             let spec = &app.spec;
             self.secret(&k, "spec.botTokenRef", &spec.bot_token_ref);
             let optional = [
@@ -242,177 +301,173 @@ impl Checker<'_> {
         }
     }
 
-    fn guilds(&mut self) {
-        let mut by_guild: BTreeMap<(String, String, String), Vec<String>> = BTreeMap::new();
-        for guild in &self.catalog.guilds {
-            let k = key("GuildConfig", guild);
-            let spec = &guild.spec;
-            // One being deleted is on its way out: the GuildConfig replacing it is no duplicate.
-            if guild.metadata.deletion_timestamp.is_none() {
-                by_guild
-                    .entry((
-                        k.namespace.clone(),
-                        spec.application_ref.name.clone(),
-                        spec.guild_id.clone(),
-                    ))
-                    .or_default()
-                    .push(k.name.clone());
-            }
-            let Some(app) = self
-                .lookup
-                .application(&k.namespace, &spec.application_ref.name)
-            else {
-                self.error(
-                    &k,
-                    "spec.applicationRef.name",
-                    format!(
-                        "DiscordApplication {:?} not found",
-                        spec.application_ref.name
-                    ),
-                );
-                continue;
-            };
-            let partner = match (&spec.partner_ref, &app.spec.default_partner_ref) {
-                (Some(own), _) => {
-                    let found = self.lookup.partner(&k.namespace, &own.name);
-                    if found.is_none() {
-                        self.error(
-                            &k,
-                            "spec.partnerRef.name",
-                            format!("KalturaPartner {:?} not found", own.name),
-                        );
-                    }
-                    found
-                }
-                (None, Some(default)) => self.lookup.partner(&k.namespace, &default.name),
-                (None, None) => {
-                    self.error(
-                        &k,
-                        "spec.partnerRef",
-                        format!("no Kaltura partner: set spec.partnerRef or DiscordApplication {:?} spec.defaultPartnerRef", app.name_any()),
-                    );
-                    None
-                }
-            };
-            if spec.features.watch_together {
-                if !app.spec.activity.enabled {
-                    self.error(
-                        &k,
-                        "spec.features.watchTogether",
-                        format!("needs the Activity: DiscordApplication {:?} has spec.activity.enabled false", app.name_any()),
-                    );
-                }
-                if let Some(p) = partner.filter(|p| p.spec.player.is_none()) {
-                    self.error(
-                        &k,
-                        "spec.features.watchTogether",
-                        format!(
-                            "needs a player: KalturaPartner {:?} has no spec.player.uiConfId",
-                            p.name_any()
-                        ),
-                    );
-                }
-            }
-            if spec.features.user_sync
-                && !app
-                    .spec
-                    .bot
-                    .intents
-                    .contains(&crate::application::Intent::GuildMembers)
-            {
-                self.error(
-                    &k,
-                    "spec.features.userSync",
-                    format!(
-                        "needs the GuildMembers intent in DiscordApplication {:?} spec.bot.intents",
-                        app.name_any()
-                    ),
-                );
-            }
+    /// A GuildConfig's references and claim, and its RoleMappings and NotificationRules:
+    /// each must name an existing GuildConfig, and one RoleMapping per guild.
+    fn unit(&mut self, name: &str, unit: &Unit) {
+        if let Some(guild) = unit.guild {
+            self.guild(guild);
         }
-        for ((namespace, app, guild_id), names) in by_guild {
-            if names.len() > 1 {
-                for name in &names {
-                    let k = ObjectKey {
-                        kind: "GuildConfig",
-                        namespace: namespace.clone(),
-                        name: name.clone(),
-                    };
-                    self.error(
-                        &k,
-                        "spec.guildId",
-                        format!(
-                            "guild {guild_id} of application {app:?} is configured twice: {}",
-                            names.join(", ")
-                        ),
-                    );
-                }
-            }
-        }
-    }
-
-    /// A guild-scoped resource must name an existing GuildConfig; one RoleMapping per guild.
-    fn guild_scoped(&mut self) {
-        let mut mappings: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
-        for mapping in &self.catalog.role_mappings {
-            let k = key("RoleMapping", mapping);
-            let target = &mapping.spec.guild_config_ref.name;
-            if self.lookup.guild(&k.namespace, target).is_none() {
+        let several = unit.role_mappings.len() > 1;
+        let names = || {
+            unit.role_mappings
+                .iter()
+                .map(|m| m.name_any())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        for mapping in &unit.role_mappings {
+            let k = key("RoleMapping", &***mapping);
+            if unit.guild.is_none() {
                 self.error(
                     &k,
                     "spec.guildConfigRef.name",
-                    format!("GuildConfig {target:?} not found"),
+                    format!("GuildConfig {name:?} not found"),
                 );
             }
-            mappings
-                .entry((k.namespace.clone(), target.clone()))
-                .or_default()
-                .push(k.name);
-        }
-        for ((namespace, guild), names) in mappings.into_iter().filter(|(_, n)| n.len() > 1) {
-            for name in &names {
-                let k = ObjectKey {
-                    kind: "RoleMapping",
-                    namespace: namespace.clone(),
-                    name: name.clone(),
-                };
+            if several {
                 self.error(
                     &k,
                     "spec.guildConfigRef.name",
-                    format!(
-                        "GuildConfig {guild:?} has several RoleMappings: {}",
-                        names.join(", ")
-                    ),
+                    format!("GuildConfig {name:?} has several RoleMappings: {}", names()),
                 );
             }
         }
-        for rule in &self.catalog.notification_rules {
-            let k = key("NotificationRule", rule);
-            let target = &rule.spec.guild_config_ref.name;
-            match self.lookup.guild(&k.namespace, target) {
-                None => self.error(&k, "spec.guildConfigRef.name", format!("GuildConfig {target:?} not found")),
+        for rule in &unit.notification_rules {
+            let k = key("NotificationRule", &***rule);
+            match unit.guild {
+                None => self.error(&k, "spec.guildConfigRef.name", format!("GuildConfig {name:?} not found")),
                 Some(guild) if !guild.spec.features.notifications => self.push(
                     &k,
                     Severity::Warning,
                     "spec.guildConfigRef.name",
-                    format!("GuildConfig {target:?} has features.notifications false: nothing is delivered"),
+                    format!("GuildConfig {name:?} has features.notifications false: nothing is delivered"),
                 ),
                 Some(_) => {}
             }
+        }
+    }
+
+    fn guild(&mut self, guild: &GuildConfig) {
+        let k = key("GuildConfig", guild);
+        let spec = &guild.spec;
+        let claims = self
+            .lookup
+            .claims(&k.namespace, &spec.application_ref.name, &spec.guild_id);
+        if claims.len() > 1 && guild.metadata.deletion_timestamp.is_none() {
+            self.error(
+                &k,
+                "spec.guildId",
+                format!(
+                    "guild {} of application {:?} is configured twice: {}",
+                    spec.guild_id,
+                    spec.application_ref.name,
+                    claims.join(", ")
+                ),
+            );
+        }
+        let Some(app) = self
+            .lookup
+            .application(&k.namespace, &spec.application_ref.name)
+        else {
+            self.error(
+                &k,
+                "spec.applicationRef.name",
+                format!(
+                    "DiscordApplication {:?} not found",
+                    spec.application_ref.name
+                ),
+            );
+            return;
+        };
+        let partner = match (&spec.partner_ref, &app.spec.default_partner_ref) {
+            (Some(own), _) => {
+                let found = self.lookup.partner(&k.namespace, &own.name);
+                if found.is_none() {
+                    self.error(
+                        &k,
+                        "spec.partnerRef.name",
+                        format!("KalturaPartner {:?} not found", own.name),
+                    );
+                }
+                found
+            }
+            (None, Some(default)) => self.lookup.partner(&k.namespace, &default.name),
+            (None, None) => {
+                self.error(
+                    &k,
+                    "spec.partnerRef",
+                    format!("no Kaltura partner: set spec.partnerRef or DiscordApplication {:?} spec.defaultPartnerRef", app.name_any()),
+                );
+                None
+            }
+        };
+        if spec.features.watch_together {
+            if !app.spec.activity.enabled {
+                self.error(
+                    &k,
+                    "spec.features.watchTogether",
+                    format!("needs the Activity: DiscordApplication {:?} has spec.activity.enabled false", app.name_any()),
+                );
+            }
+            if let Some(p) = partner.filter(|p| p.spec.player.is_none()) {
+                self.error(
+                    &k,
+                    "spec.features.watchTogether",
+                    format!(
+                        "needs a player: KalturaPartner {:?} has no spec.player.uiConfId",
+                        p.name_any()
+                    ),
+                );
+            }
+        }
+        if spec.features.user_sync
+            && !app
+                .spec
+                .bot
+                .intents
+                .contains(&crate::application::Intent::GuildMembers)
+        {
+            self.error(
+                &k,
+                "spec.features.userSync",
+                format!(
+                    "needs the GuildMembers intent in DiscordApplication {:?} spec.bot.intents",
+                    app.name_any()
+                ),
+            );
         }
     }
 }
 
 /// Every finding about references between the resources of `catalog`, errors and warnings.
 pub fn check(catalog: &Catalog) -> Vec<Finding> {
+    let lookup = catalog.lookup();
+    let mut findings = check_shared(catalog, &lookup);
+    for (_, name, unit) in lookup.units() {
+        findings.extend(check_unit(catalog, &lookup, name, unit));
+    }
+    findings
+}
+
+/// The findings about the partners and applications: what every unit of their namespace reads.
+pub fn check_shared(catalog: &Catalog, lookup: &Lookup) -> Vec<Finding> {
     let mut checker = Checker {
         catalog,
-        lookup: catalog.lookup(),
+        lookup,
         findings: Vec::new(),
     };
     checker.partners();
     checker.applications();
-    checker.guilds();
-    checker.guild_scoped();
+    checker.findings
+}
+
+/// The findings about one unit's objects.
+pub fn check_unit(catalog: &Catalog, lookup: &Lookup, name: &str, unit: &Unit) -> Vec<Finding> {
+    let mut checker = Checker {
+        catalog,
+        lookup,
+        findings: Vec::new(),
+    };
+    checker.unit(name, unit);
     checker.findings
 }

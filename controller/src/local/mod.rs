@@ -15,6 +15,7 @@ use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde_json::Value;
 use state::State;
+use std::sync::Arc;
 
 fn key_of<K: ResourceExt>(kind: &'static str, obj: &K) -> ObjectKey {
     ObjectKey {
@@ -28,11 +29,12 @@ fn key_of<K: ResourceExt>(kind: &'static str, obj: &K) -> ObjectKey {
 /// as the API server hands them to the operator, so conditions keep their transition times
 /// across edits and restarts.
 pub fn restore(catalog: &mut Catalog, previous: &State) {
-    fn each<K>(kind: &'static str, items: &mut [K], previous: &State)
+    fn each<K>(kind: &'static str, items: &mut [Arc<K>], previous: &State)
     where
-        K: Resource + ResourceExt + HasStatus,
+        K: Resource + ResourceExt + HasStatus + Clone,
     {
         for item in items {
+            let item = Arc::make_mut(item);
             let Some(old) = previous.object(&key_of(kind, item)) else {
                 continue;
             };
@@ -61,13 +63,13 @@ pub fn restore(catalog: &mut Catalog, previous: &State) {
 /// The resources with their new statuses, as `kubectl get -o json` would show them; a
 /// resource seen for the first time is created `now`.
 pub fn objects(catalog: &Catalog, statuses: Statuses, now: &Time) -> Vec<Value> {
-    fn each<K, S>(items: &[K], statuses: Vec<(ObjectKey, S)>, now: &Time, out: &mut Vec<Value>)
+    fn each<K, S>(items: &[Arc<K>], statuses: Vec<(ObjectKey, S)>, now: &Time, out: &mut Vec<Value>)
     where
         K: Resource<DynamicType = ()> + ResourceExt + Serialize + Clone,
         S: Serialize,
     {
         for (item, (_, status)) in items.iter().zip(statuses) {
-            let mut item = item.clone();
+            let mut item = (**item).clone();
             item.meta_mut()
                 .creation_timestamp
                 .get_or_insert_with(|| now.clone());

@@ -73,8 +73,8 @@ where
     reader
 }
 
-fn all<K: Clone + Resource<DynamicType = ()>>(store: &Store<K>) -> Vec<K> {
-    store.state().iter().map(|o| (**o).clone()).collect()
+fn all<K: Clone + Resource<DynamicType = ()>>(store: &Store<K>) -> Vec<Arc<K>> {
+    store.state()
 }
 
 impl Index {

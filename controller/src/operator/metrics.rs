@@ -3,17 +3,16 @@
 //! statuses it writes say of each application (the alerts of the chart's PrometheusRule).
 
 use crate::error::Error;
-use crate::reconcile::status::Statuses;
 use kd_core::report::BotReport;
-use kd_crds::references::{Catalog, ObjectKey};
-use kube::ResourceExt;
+use kd_crds::DiscordApplicationStatus;
+use kd_crds::references::ObjectKey;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -154,10 +153,15 @@ impl Metrics {
         }
     }
 
-    /// Replaces the per-application gauges with what `statuses` say.
-    pub fn observe_statuses(&self, catalog: &Catalog, statuses: &Statuses) {
+    /// Replaces the per-application gauges: the applications' conditions, and how many
+    /// GuildConfigs of each application have each `Ready` reason.
+    pub fn observe_statuses(
+        &self,
+        applications: &[(ObjectKey, DiscordApplicationStatus)],
+        guilds: &BTreeMap<(ObjectKey, String), usize>,
+    ) {
         self.conditions.clear();
-        for (key, status) in &statuses.applications {
+        for (key, status) in applications {
             for condition in &status.conditions {
                 let labels = ConditionLabels {
                     app_namespace: key.namespace.clone(),
@@ -170,30 +174,14 @@ impl Metrics {
                     .set((condition.status == "True").into());
             }
         }
-        let application: HashMap<(String, String), &str> = catalog
-            .guilds
-            .iter()
-            .map(|g| {
-                let key = (g.namespace().unwrap_or_default(), g.name_any());
-                (key, g.spec.application_ref.name.as_str())
-            })
-            .collect();
         self.guilds.clear();
-        for (key, status) in &statuses.guilds {
-            let Some(app) = application.get(&(key.namespace.clone(), key.name.clone())) else {
-                continue;
-            };
-            let reason = status
-                .conditions
-                .iter()
-                .find(|c| c.type_ == "Ready")
-                .map_or_else(String::new, |c| c.reason.clone());
+        for ((app, reason), count) in guilds {
             let labels = GuildLabels {
-                app_namespace: key.namespace.clone(),
-                application: app.to_string(),
-                reason,
+                app_namespace: app.namespace.clone(),
+                application: app.name.clone(),
+                reason: reason.clone(),
             };
-            self.guilds.get_or_create(&labels).inc();
+            self.guilds.get_or_create(&labels).set(*count as i64);
         }
     }
 

@@ -22,14 +22,13 @@ mod stub;
 
 use crate::error::{Error, Result};
 use crate::reconcile::conditions::reasons;
-use crate::reconcile::render;
-use crate::reconcile::status::{self, Observed};
+use crate::reconcile::incremental::Incremental;
+use crate::reconcile::status::Observed;
 use crate::reconcile::workloads::{self, BOT_PORT, Inputs, bot_service_name};
 use apply::{Applier, Outcome, Work};
 use index::Index;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kd_crds::references::check;
 use kube::{Client, Resource, ResourceExt};
 use metrics::Metrics;
 use reports::Reports;
@@ -78,7 +77,10 @@ pub async fn run(
         options.election.as_ref().map(|e| e.identity.clone()),
     );
     let mut writer = status_writer::StatusWriter::new(client.clone(), events, metrics.clone());
-    let mut verifier = credentials::Verifier::new(options.verify_every);
+    let mut memory = Memory {
+        verifier: credentials::Verifier::new(options.verify_every),
+        incremental: Incremental::new(),
+    };
     let mut leadership = match options.election.clone() {
         Some(election) => Some(leader::Leadership::start(&client, election).await?),
         None => None,
@@ -126,7 +128,7 @@ pub async fn run(
             &mut reports,
             &mut applier,
             &mut writer,
-            &mut verifier,
+            &mut memory,
         )
         .await;
         metrics.observe(started.elapsed(), &errors);
@@ -162,7 +164,14 @@ pub async fn run(
 /// How long a wake-up waits for more changes to come with it.
 const DEBOUNCE: Duration = Duration::from_millis(200);
 
-/// One pass over everything; returns the steps that failed (each is logged and in status).
+/// What passes remember of each other: the last credential checks, and what was checked,
+/// rendered and given a status (so a pass does again only what changed).
+struct Memory {
+    verifier: credentials::Verifier,
+    incremental: Incremental,
+}
+
+/// One pass; returns the steps that failed (each is logged and in status).
 async fn reconcile(
     client: &Client,
     index: &Index,
@@ -170,21 +179,25 @@ async fn reconcile(
     reports: &mut Reports,
     applier: &mut Applier,
     writer: &mut status_writer::StatusWriter,
-    verifier: &mut credentials::Verifier,
+    memory: &mut Memory,
 ) -> Vec<Error> {
+    let Memory {
+        verifier,
+        incremental: memo,
+    } = memory;
     let catalog = index.catalog();
-    let findings = check(&catalog);
-    let rendered = render::render_checked(&catalog, &findings);
+    memo.prepare(&catalog);
     let mut observed = Observed {
         credentials: verifier
-            .verify(credential_subjects(index, &catalog, &findings))
+            .verify(credential_subjects(index, &catalog, memo.shared_findings()))
             .await,
         ..Observed::default()
     };
+    let rendered = memo.rendered();
     let mut work = Vec::new();
     let mut endpoints = Vec::new();
     let mut object_refs = std::collections::BTreeMap::new();
-    for r in &rendered {
+    for r in rendered {
         let Some(app) = catalog.applications.iter().find(|a| {
             a.name_any() == r.application.name
                 && a.namespace().as_deref() == Some(&r.application.namespace)
@@ -244,16 +257,22 @@ async fn reconcile(
         }
     }
     let now = Time(Timestamp::now());
-    let statuses = status::compute(&catalog, &findings, &rendered, &observed, &now);
+    let statuses = memo.statuses(&catalog, &observed, &now);
     writer.metrics().observe_reports(&observed.bots);
-    errors.extend(writer.write(&catalog, statuses).await);
+    writer
+        .metrics()
+        .observe_statuses(&statuses.applications, &memo.ready_reasons());
+    for (object, error) in writer.write(&catalog, statuses).await {
+        memo.retry(&object);
+        errors.push(error);
+    }
     // After the statuses: a GuildConfig let go here is gone before its status could be written.
     errors.extend(
         finalizers::settle(
             client,
             writer.events(),
             &catalog,
-            &rendered,
+            memo.rendered(),
             &observed,
             options.finalizer_timeout,
         )

@@ -45,9 +45,12 @@ impl StatusWriter {
         &self.events
     }
 
-    /// Writes every changed status; returns the writes that failed.
-    pub async fn write(&mut self, catalog: &Catalog, statuses: Statuses) -> Vec<Error> {
-        self.metrics.observe_statuses(catalog, &statuses);
+    /// Writes every changed status; returns the writes that failed, by object.
+    pub async fn write(
+        &mut self,
+        catalog: &Catalog,
+        statuses: Statuses,
+    ) -> Vec<(ObjectKey, Error)> {
         let mut failed = Vec::new();
         failed.extend(
             self.kind::<KalturaPartner, _>(&catalog.partners, statuses.partners, |o| {
@@ -84,10 +87,10 @@ impl StatusWriter {
 
     async fn kind<K, S>(
         &self,
-        current: &[K],
+        current: &[Arc<K>],
         statuses: Vec<(ObjectKey, S)>,
         status_of: impl Fn(&K) -> Option<&S>,
-    ) -> Vec<Error>
+    ) -> Vec<(ObjectKey, Error)>
     where
         K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
             + Clone
@@ -100,6 +103,7 @@ impl StatusWriter {
         let by_name: HashMap<(&str, &str), &K> = current
             .iter()
             .map(|o| {
+                let o = &**o;
                 let meta = o.meta();
                 let at = (
                     meta.namespace.as_deref().unwrap_or("default"),
@@ -150,11 +154,11 @@ impl StatusWriter {
                 Err(error) => {
                     let error = Error::Status {
                         kind: key.kind,
-                        name: key.name,
+                        name: key.name.clone(),
                         error,
                     };
                     tracing::warn!(%error, "writing status failed");
-                    failed.push(error);
+                    failed.push((key, error));
                 }
             }
         }

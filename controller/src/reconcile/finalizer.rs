@@ -164,16 +164,14 @@ mod tests {
     }
 
     fn rendered(config: RuntimeConfig) -> Rendered {
-        Rendered {
-            application: ObjectKey {
+        Rendered::of(
+            ObjectKey {
                 kind: "DiscordApplication",
                 namespace: "kaltura".into(),
                 name: "campus-bot".into(),
             },
-            pieces: kd_core::config::parts::Pieces::of(&config),
             config,
-            left_out: Vec::new(),
-        }
+        )
     }
 
     fn clearing() -> RuntimeConfig {

@@ -3,6 +3,7 @@
 
 pub mod conditions;
 pub mod finalizer;
+pub mod incremental;
 pub mod render;
 pub mod status;
 pub mod verification;

@@ -7,11 +7,13 @@ use kd_core::config::{
     ApplicationRuntime, GuildRuntime, PartnerRuntime, RoleTable, RuleRuntime, RuntimeConfig,
 };
 use kd_crds::references::{Catalog, Finding, Lookup, ObjectKey, Severity, check};
-use kd_crds::{DiscordApplication, GuildConfig, KalturaPartner};
+use kd_crds::{DiscordApplication, GuildConfig, KalturaPartner, NotificationRule, RoleMapping};
 use kube::ResourceExt;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// One application's rendered configuration and the guilds left out of it.
+/// One application's rendered configuration and the guilds left out of it. Built from each
+/// GuildConfig's [`Contribution`]; kept from pass to pass, it takes the contributions that
+/// changed ([`Rendered::apply`]) and rewrites only what they touch.
 #[derive(Debug)]
 pub struct Rendered {
     pub application: ObjectKey,
@@ -19,7 +21,21 @@ pub struct Rendered {
     /// The config as the operator writes it, and each guild's revision.
     pub pieces: Pieces,
     /// GuildConfig names not rendered because of errors.
-    pub left_out: Vec<String>,
+    pub left_out: BTreeSet<String>,
+    /// How many guilds name each partner, and ask for each guild to be cleared.
+    partner_uses: BTreeMap<String, usize>,
+    clearing_asked: BTreeMap<String, usize>,
+}
+
+/// What one GuildConfig puts into its application's config.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Contribution {
+    /// Being deleted, broken or not: the bot is to remove its commands (see `finalizer`).
+    Clearing(String),
+    /// Not rendered because of errors (its status says why), by GuildConfig name.
+    LeftOut(String),
+    /// The guild by id.
+    Guild(String, Box<GuildRuntime>),
 }
 
 fn namespace<K: ResourceExt>(obj: &K) -> String {
@@ -50,76 +66,179 @@ pub fn render(catalog: &Catalog) -> Vec<Rendered> {
     render_checked(catalog, &check(catalog))
 }
 
-/// [`render`] with the catalog's findings at hand.
-pub fn render_checked(catalog: &Catalog, findings: &[Finding]) -> Vec<Rendered> {
-    let broken: BTreeSet<ObjectKey> = findings
+/// The objects with reference errors: left out of what is rendered.
+pub fn broken(findings: &[Finding]) -> BTreeSet<ObjectKey> {
+    findings
         .iter()
         .filter(|f| f.severity == Severity::Error)
         .map(|f| f.object.clone())
-        .collect();
+        .collect()
+}
+
+/// [`render`] with the catalog's findings at hand.
+pub fn render_checked(catalog: &Catalog, findings: &[Finding]) -> Vec<Rendered> {
+    let broken = broken(findings);
     let lookup = catalog.lookup();
     catalog
         .applications
         .iter()
-        .filter(|app| !broken.contains(&object_key("DiscordApplication", *app)))
-        .map(|app| render_application(catalog, &lookup, app, &broken))
+        .filter(|app| !broken.contains(&object_key("DiscordApplication", &***app)))
+        .map(|app| {
+            let mut rendered = Rendered::new(app);
+            let ns = namespace(&**app);
+            let ours = catalog
+                .guilds
+                .iter()
+                .filter(|g| namespace(&***g) == ns && g.spec.application_ref.name == app.name_any())
+                .map(|g| contribution(&lookup, app, g, &broken));
+            rendered.apply(&lookup, app, Vec::new(), ours.collect());
+            rendered
+        })
         .collect()
 }
 
-fn render_application(
-    catalog: &Catalog,
+/// What GuildConfig `guild` of application `app` puts into its config.
+pub fn contribution(
     lookup: &Lookup,
     app: &DiscordApplication,
+    guild: &GuildConfig,
     broken: &BTreeSet<ObjectKey>,
-) -> Rendered {
-    let ns = namespace(app);
-    let mut partners = BTreeMap::new();
-    let mut guilds = BTreeMap::new();
-    let mut left_out = Vec::new();
-    let mut clearing = BTreeSet::new();
-    let ours = catalog
-        .guilds
-        .iter()
-        .filter(|g| namespace(*g) == ns && g.spec.application_ref.name == app.name_any());
-    for guild in ours {
-        // Being deleted, broken or not: the bot is to remove its commands (see `finalizer`).
-        if guild.metadata.deletion_timestamp.is_some() {
-            clearing.insert(guild.spec.guild_id.clone());
-            continue;
-        }
-        if broken.contains(&object_key("GuildConfig", guild)) {
-            left_out.push(guild.name_any());
-            continue;
-        }
-        let partner_name = partner_name(guild, app);
-        let Some(partner) = lookup.partner(&ns, &partner_name) else {
-            left_out.push(guild.name_any());
-            continue;
-        };
-        partners.insert(partner_name.clone(), partner_runtime(partner));
-        guilds.insert(
-            guild.spec.guild_id.clone(),
-            guild_runtime(lookup, guild, partner_name, broken),
-        );
+) -> Contribution {
+    if guild.metadata.deletion_timestamp.is_some() {
+        return Contribution::Clearing(guild.spec.guild_id.clone());
     }
-    // A guild another GuildConfig still serves keeps its commands.
-    clearing.retain(|id| !guilds.contains_key(id));
-    let application = ApplicationRuntime {
+    if broken.contains(&object_key("GuildConfig", guild)) {
+        return Contribution::LeftOut(guild.name_any());
+    }
+    let partner_name = partner_name(guild, app);
+    if lookup.partner(&namespace(app), &partner_name).is_none() {
+        return Contribution::LeftOut(guild.name_any());
+    }
+    Contribution::Guild(
+        guild.spec.guild_id.clone(),
+        Box::new(guild_runtime(lookup, guild, partner_name, broken)),
+    )
+}
+
+impl Rendered {
+    /// The config of `app` with no guilds yet.
+    pub fn new(app: &DiscordApplication) -> Self {
+        let application = application_runtime(app);
+        let config = RuntimeConfig::new(application, BTreeMap::new(), BTreeMap::new());
+        Self {
+            application: object_key("DiscordApplication", app),
+            pieces: Pieces::of(&config),
+            config,
+            left_out: BTreeSet::new(),
+            partner_uses: BTreeMap::new(),
+            clearing_asked: BTreeMap::new(),
+        }
+    }
+
+    /// A rendering of `config` as it stands, for tests of what reads one.
+    #[cfg(test)]
+    pub(crate) fn of(application: ObjectKey, config: RuntimeConfig) -> Self {
+        Self {
+            application,
+            pieces: Pieces::of(&config),
+            config,
+            left_out: BTreeSet::new(),
+            partner_uses: BTreeMap::new(),
+            clearing_asked: BTreeMap::new(),
+        }
+    }
+
+    /// Takes back the contributions `removed` (each as it was given) and adds `added`, then
+    /// rewrites the pieces of the guilds they touch; `app` and its partners as they are now.
+    pub fn apply(
+        &mut self,
+        lookup: &Lookup,
+        app: &DiscordApplication,
+        removed: Vec<Contribution>,
+        added: Vec<Contribution>,
+    ) {
+        let mut touched = BTreeSet::new();
+        for c in removed {
+            match c {
+                Contribution::Clearing(id) => {
+                    release(&mut self.clearing_asked, &id);
+                    touched.insert(id);
+                }
+                Contribution::LeftOut(name) => {
+                    self.left_out.remove(&name);
+                }
+                Contribution::Guild(id, guild) => {
+                    release(&mut self.partner_uses, &guild.partner);
+                    // A guild claimed twice is left out for both, so one id has one guild.
+                    self.config.guilds.remove(&id);
+                    touched.insert(id);
+                }
+            }
+        }
+        for c in added {
+            match c {
+                Contribution::Clearing(id) => {
+                    *self.clearing_asked.entry(id.clone()).or_default() += 1;
+                    touched.insert(id);
+                }
+                Contribution::LeftOut(name) => {
+                    self.left_out.insert(name);
+                }
+                Contribution::Guild(id, guild) => {
+                    *self.partner_uses.entry(guild.partner.clone()).or_default() += 1;
+                    self.config.guilds.insert(id.clone(), *guild);
+                    touched.insert(id);
+                }
+            }
+        }
+        let ns = namespace(app);
+        self.config.application = application_runtime(app);
+        self.config.partners = self
+            .partner_uses
+            .keys()
+            .filter_map(|name| Some((name.clone(), partner_runtime(lookup.partner(&ns, name)?))))
+            .collect();
+        // A guild another GuildConfig still serves keeps its commands.
+        self.config.clearing = self
+            .clearing_asked
+            .keys()
+            .filter(|id| !self.config.guilds.contains_key(*id))
+            .cloned()
+            .collect();
+        let guilds = &self.config.guilds;
+        self.pieces.update(
+            self.config.application.clone(),
+            self.config.partners.clone(),
+            self.config.clearing.clone(),
+            touched.into_iter().map(|id| {
+                let guild = guilds.get(&id);
+                (id, guild)
+            }),
+        );
+        self.config.revision = self.pieces.index.revision.clone();
+    }
+}
+
+/// One fewer of `key`; gone at none.
+fn release(counts: &mut BTreeMap<String, usize>, key: &str) {
+    if let Some(n) = counts.get_mut(key) {
+        *n -= 1;
+        if *n == 0 {
+            counts.remove(key);
+        }
+    }
+}
+
+fn application_runtime(app: &DiscordApplication) -> ApplicationRuntime {
+    ApplicationRuntime {
         name: app.name_any(),
-        namespace: ns,
+        namespace: namespace(app),
         application_id: app.spec.application_id.clone(),
         bot_token_ref: app.spec.bot_token_ref.clone(),
         client_secret_ref: app.spec.client_secret_ref.clone(),
         public_url: app.spec.activity.public_url.clone(),
         activity_enabled: app.spec.activity.enabled,
         intents: app.spec.bot.intents.clone(),
-    };
-    let (config, pieces) = RuntimeConfig::sealed(application, partners, guilds, clearing);
-    Rendered {
-        application: object_key("DiscordApplication", app),
-        config,
-        pieces,
-        left_out,
     }
 }
 
@@ -143,7 +262,7 @@ fn guild_runtime(
     let roles = lookup
         .role_mappings_of(&ns, &name)
         .iter()
-        .find(|m| !broken.contains(&object_key("RoleMapping", **m)))
+        .find(|m| !broken.contains(&object_key("RoleMapping", &***m as &RoleMapping)))
         .map(|m| RoleTable {
             rules: m.spec.rules.clone(),
             default: m.spec.default.clone(),
@@ -152,7 +271,7 @@ fn guild_runtime(
     let notification_rules = lookup
         .notification_rules_of(&ns, &name)
         .iter()
-        .filter(|r| !broken.contains(&object_key("NotificationRule", **r)))
+        .filter(|r| !broken.contains(&object_key("NotificationRule", &***r as &NotificationRule)))
         .map(|r| RuleRuntime {
             name: format!("{ns}/{}", r.name_any()),
             spec: r.spec.clone(),
@@ -177,6 +296,7 @@ mod tests {
     use super::*;
     use crate::manifests;
     use std::path::Path;
+    use std::sync::Arc;
 
     fn examples() -> Catalog {
         manifests::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples"))
@@ -212,8 +332,8 @@ mod tests {
             "rendering is deterministic"
         );
         let mut changed = catalog.clone();
-        changed.guilds[0].spec.features.video_search =
-            !changed.guilds[0].spec.features.video_search;
+        let guild = Arc::make_mut(&mut changed.guilds[0]);
+        guild.spec.features.video_search = !guild.spec.features.video_search;
         let second = render(&changed).remove(0).config;
         assert_ne!(first.revision, second.revision);
         let reread = kd_core::config::RuntimeConfig::from_json(&second.to_json()).unwrap();
@@ -234,15 +354,15 @@ mod tests {
     #[test]
     fn a_broken_guild_is_left_out_and_the_others_still_render() {
         let mut catalog = examples();
-        let mut copy = catalog.guilds[0].clone();
+        let mut copy = (*catalog.guilds[0]).clone();
         copy.metadata.name = Some("copy".into());
         copy.spec.partner_ref = Some(kd_crds::LocalRef {
             name: "nope".into(),
         });
         copy.spec.guild_id = "1283874310720716001".into();
-        catalog.guilds.push(copy);
+        catalog.guilds.push(copy.into());
         let rendered = render(&catalog).remove(0);
-        assert_eq!(rendered.left_out, ["copy"]);
+        assert_eq!(rendered.left_out, BTreeSet::from(["copy".to_string()]));
         assert_eq!(rendered.config.guilds.len(), 2);
     }
 
@@ -252,7 +372,9 @@ mod tests {
         let deleted = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
             "2026-12-02T20:00:00Z".parse().unwrap(),
         ));
-        catalog.guilds[0].metadata.deletion_timestamp = deleted;
+        Arc::make_mut(&mut catalog.guilds[0])
+            .metadata
+            .deletion_timestamp = deleted;
         let id = catalog.guilds[0].spec.guild_id.clone();
         let config = render(&catalog).remove(0).config;
         assert!(config.guild(&id).is_none());
@@ -261,9 +383,9 @@ mod tests {
             config.revision,
             render(&examples()).remove(0).config.revision
         );
-        let mut copy = examples().guilds[0].clone();
+        let mut copy = (*examples().guilds[0]).clone();
         copy.metadata.name = Some("copy".into());
-        catalog.guilds.push(copy);
+        catalog.guilds.push(copy.into());
         let config = render(&catalog).remove(0).config;
         assert!(config.guild(&id).is_some() && config.clearing.is_empty());
     }

@@ -7,10 +7,10 @@ use super::verification::{self, Outcome, Verification};
 use crate::error::Error;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kd_core::report::{BotReport, Registration};
-use kd_crds::references::{Catalog, Finding, ObjectKey, Severity};
+use kd_crds::references::{Catalog, Finding, ObjectKey, Severity, Unit};
 use kd_crds::{
-    DiscordApplication, DiscordApplicationStatus, GuildConfig, GuildConfigStatus,
-    KalturaPartnerStatus, NotificationRuleStatus, RoleMapping, RoleMappingStatus,
+    DiscordApplication, DiscordApplicationStatus, GuildConfig, GuildConfigStatus, KalturaPartner,
+    KalturaPartnerStatus, NotificationRule, NotificationRuleStatus, RoleMapping, RoleMappingStatus,
 };
 use kube::ResourceExt;
 use std::collections::{BTreeMap, HashMap};
@@ -107,10 +107,10 @@ fn errors_of(object: &ObjectKey, findings: &Errors) -> Option<String> {
 
 /// The error findings' messages by object, gathered once per pass: looked up per object, a
 /// list would make a pass quadratic in the resources.
-pub(crate) struct Errors(HashMap<ObjectKey, String>);
+pub struct Errors(HashMap<ObjectKey, String>);
 
 impl Errors {
-    fn of(findings: &[Finding]) -> Self {
+    pub fn of(findings: &[Finding]) -> Self {
         let mut errors: HashMap<ObjectKey, Vec<String>> = HashMap::new();
         for f in findings.iter().filter(|f| f.severity == Severity::Error) {
             errors
@@ -155,38 +155,150 @@ common!(
     NotificationRuleStatus
 );
 
-/// The status of each of `items`: `observe` gives the conditions and the rest of the status
-/// (from the previous one); generation and transition times are filled in here.
-fn each<K: ResourceExt, S: Common>(
+/// The status of `item`: `observe` gives the conditions and the rest of the status (from the
+/// previous one); generation and transition times are filled in here.
+fn one<K: ResourceExt, S: Common>(
     kind: &'static str,
-    items: &[K],
-    current: impl Fn(&K) -> Option<&S>,
+    item: &K,
+    current: Option<&S>,
     now: &Time,
-    observe: impl Fn(&ObjectKey, &K, S) -> (Vec<Observation>, S),
-) -> Vec<(ObjectKey, S)> {
-    items
-        .iter()
-        .map(|item| {
-            let object = key(kind, item);
-            let previous = current(item).cloned().unwrap_or_default();
-            let generation = item.meta().generation;
-            let conditions = previous.conditions().to_vec();
-            let (observations, mut status) = observe(&object, item, previous);
-            status.settle(
-                generation,
-                settle(&conditions, observations, generation, now),
-            );
-            (object, status)
-        })
-        .collect()
+    observe: impl FnOnce(&ObjectKey, S) -> (Vec<Observation>, S),
+) -> (ObjectKey, S) {
+    let object = key(kind, item);
+    let previous = current.cloned().unwrap_or_default();
+    let generation = item.meta().generation;
+    let conditions = previous.conditions().to_vec();
+    let (observations, mut status) = observe(&object, previous);
+    status.settle(
+        generation,
+        settle(&conditions, observations, generation, now),
+    );
+    (object, status)
 }
 
-/// For resources that are only checked: `Ready` from their references, the rest kept.
-fn only_checked<K, S>(findings: &Errors) -> impl Fn(&ObjectKey, &K, S) -> (Vec<Observation>, S) {
-    move |object, _, previous| (vec![checked(object, findings)], previous)
+/// What every status of a pass is computed from besides its own object.
+pub struct Inputs<'a> {
+    pub findings: &'a Errors,
+    pub rendered: &'a [Rendered],
+    pub observed: &'a Observed,
+    /// Stamps the conditions whose status flips.
+    pub now: &'a Time,
 }
 
-/// Every resource's status. `now` stamps conditions whose status flips.
+impl Inputs<'_> {
+    fn rendered(&self, app: &ObjectKey) -> Option<&Rendered> {
+        self.rendered.iter().find(|r| &r.application == app)
+    }
+
+    pub fn partner(&self, partner: &KalturaPartner) -> (ObjectKey, KalturaPartnerStatus) {
+        one(
+            "KalturaPartner",
+            partner,
+            partner.status.as_ref(),
+            self.now,
+            |object, previous| partner_status(object, self.findings, self.observed, previous),
+        )
+    }
+
+    pub fn application(&self, app: &DiscordApplication) -> (ObjectKey, DiscordApplicationStatus) {
+        one(
+            "DiscordApplication",
+            app,
+            app.status.as_ref(),
+            self.now,
+            |object, _| {
+                application(
+                    object,
+                    app.spec.activity.enabled,
+                    self.findings,
+                    self.rendered(object),
+                    self.observed,
+                )
+            },
+        )
+    }
+
+    pub fn guild(&self, guild: &GuildConfig) -> (ObjectKey, GuildConfigStatus) {
+        one(
+            "GuildConfig",
+            guild,
+            guild.status.as_ref(),
+            self.now,
+            |object, _| {
+                let app = ObjectKey {
+                    kind: "DiscordApplication",
+                    namespace: object.namespace.clone(),
+                    name: guild.spec.application_ref.name.clone(),
+                };
+                guild_status(
+                    object,
+                    &guild.spec.guild_id,
+                    &app,
+                    self.findings,
+                    self.rendered(&app),
+                    self.observed,
+                )
+            },
+        )
+    }
+
+    /// `guild`: the GuildConfig the RoleMapping names, if it exists.
+    pub fn role_mapping(
+        &self,
+        mapping: &RoleMapping,
+        guild: Option<&GuildConfig>,
+    ) -> (ObjectKey, RoleMappingStatus) {
+        one(
+            "RoleMapping",
+            mapping,
+            mapping.status.as_ref(),
+            self.now,
+            |object, previous| {
+                role_mapping_status(
+                    object,
+                    mapping,
+                    guild,
+                    self.findings,
+                    self.observed,
+                    previous,
+                )
+            },
+        )
+    }
+
+    pub fn notification_rule(
+        &self,
+        rule: &NotificationRule,
+    ) -> (ObjectKey, NotificationRuleStatus) {
+        one(
+            "NotificationRule",
+            rule,
+            rule.status.as_ref(),
+            self.now,
+            |object, previous| {
+                let status = deliveries(object, self.observed, previous);
+                (vec![checked(object, self.findings)], status)
+            },
+        )
+    }
+
+    /// The statuses of one unit's objects, added to `into`.
+    pub fn unit(&self, unit: &Unit, into: &mut Statuses) {
+        let guild = unit.guild.map(|g| &**g);
+        if let Some(guild) = guild {
+            into.guilds.push(self.guild(guild));
+        }
+        for mapping in &unit.role_mappings {
+            into.role_mappings.push(self.role_mapping(mapping, guild));
+        }
+        for rule in &unit.notification_rules {
+            into.notification_rules.push(self.notification_rule(rule));
+        }
+    }
+}
+
+/// Every resource's status, each kind in the catalog's order. `now` stamps conditions whose
+/// status flips.
 pub fn compute(
     catalog: &Catalog,
     findings: &[Finding],
@@ -194,90 +306,35 @@ pub fn compute(
     observed: &Observed,
     now: &Time,
 ) -> Statuses {
-    let findings = &Errors::of(findings);
+    let inputs = Inputs {
+        findings: &Errors::of(findings),
+        rendered,
+        observed,
+        now,
+    };
+    let lookup = catalog.lookup();
     Statuses {
-        partners: each(
-            "KalturaPartner",
-            &catalog.partners,
-            |o| o.status.as_ref(),
-            now,
-            |object, _, previous| partner_status(object, findings, observed, previous),
-        ),
-        role_mappings: {
-            let guilds: HashMap<(String, String), &GuildConfig> = catalog
-                .guilds
-                .iter()
-                .map(|g| ((g.namespace().unwrap_or_default(), g.name_any()), g))
-                .collect();
-            each(
-                "RoleMapping",
-                &catalog.role_mappings,
-                |o| o.status.as_ref(),
-                now,
-                |object, mapping: &RoleMapping, previous| {
-                    let guild = guilds.get(&(
-                        object.namespace.clone(),
-                        mapping.spec.guild_config_ref.name.clone(),
-                    ));
-                    role_mapping_status(
-                        object,
-                        mapping,
-                        guild.copied(),
-                        findings,
-                        observed,
-                        previous,
-                    )
-                },
-            )
-        },
-        notification_rules: each(
-            "NotificationRule",
-            &catalog.notification_rules,
-            |o| o.status.as_ref(),
-            now,
-            |object, _, previous| {
-                let (observations, status) = only_checked(findings)(object, &(), previous);
-                (observations, deliveries(object, observed, status))
-            },
-        ),
-        applications: each(
-            "DiscordApplication",
-            &catalog.applications,
-            |o| o.status.as_ref(),
-            now,
-            |object, app: &DiscordApplication, _| {
-                let rendered = rendered.iter().find(|r| &r.application == object);
-                application(
-                    object,
-                    app.spec.activity.enabled,
-                    findings,
-                    rendered,
-                    observed,
-                )
-            },
-        ),
-        guilds: each(
-            "GuildConfig",
-            &catalog.guilds,
-            |o| o.status.as_ref(),
-            now,
-            |object, guild: &GuildConfig, _| {
-                let app = ObjectKey {
-                    kind: "DiscordApplication",
-                    namespace: object.namespace.clone(),
-                    name: guild.spec.application_ref.name.clone(),
-                };
-                let rendered = rendered.iter().find(|r| r.application == app);
-                guild_status(
-                    object,
-                    &guild.spec.guild_id,
-                    &app,
-                    findings,
-                    rendered,
-                    observed,
-                )
-            },
-        ),
+        partners: catalog.partners.iter().map(|p| inputs.partner(p)).collect(),
+        applications: catalog
+            .applications
+            .iter()
+            .map(|a| inputs.application(a))
+            .collect(),
+        guilds: catalog.guilds.iter().map(|g| inputs.guild(g)).collect(),
+        role_mappings: catalog
+            .role_mappings
+            .iter()
+            .map(|m| {
+                let namespace = m.namespace().unwrap_or_else(|| "default".into());
+                let guild = lookup.guild(&namespace, &m.spec.guild_config_ref.name);
+                inputs.role_mapping(m, guild)
+            })
+            .collect(),
+        notification_rules: catalog
+            .notification_rules
+            .iter()
+            .map(|r| inputs.notification_rule(r))
+            .collect(),
     }
 }
 
@@ -646,6 +703,7 @@ mod tests {
     use k8s_openapi::jiff::Timestamp;
     use kd_crds::references::check;
     use std::path::Path;
+    use std::sync::Arc;
 
     const PHYSICS: &str = "1283874310720716890";
 
@@ -660,7 +718,7 @@ mod tests {
     }
 
     fn app_key(catalog: &Catalog) -> ObjectKey {
-        key("DiscordApplication", &catalog.applications[0])
+        key("DiscordApplication", &*catalog.applications[0])
     }
 
     /// A bot that runs `revision` and registered every guild of it.
@@ -780,7 +838,7 @@ mod tests {
             .iter_mut()
             .find(|m| m.metadata.name.as_deref() == Some("film-club"))
             .unwrap();
-        film.spec.default = "moderator".into();
+        Arc::make_mut(film).spec.default = "moderator".into();
         let (was, now) = (
             compute_at(&before, &bot, 100),
             compute_at(&after, &bot, 100),
@@ -855,7 +913,10 @@ mod tests {
     #[test]
     fn a_broken_guild_says_which_field_and_the_others_stay_ready() {
         let mut catalog = examples();
-        catalog.guilds[0].spec.application_ref.name = "nobody".into();
+        Arc::make_mut(&mut catalog.guilds[0])
+            .spec
+            .application_ref
+            .name = "nobody".into();
         let broken = catalog.guilds[0].metadata.name.clone().unwrap();
         let rendered = render(&catalog).remove(0);
         let revision = rendered.config.revision.clone();
@@ -894,10 +955,10 @@ mod tests {
         let observed = running(&catalog, report(&rendered, &revision));
         let first = compute_at(&catalog, &observed, 100);
         for (guild, (_, status)) in catalog.guilds.iter_mut().zip(&first.guilds) {
-            guild.status = Some(status.clone());
+            Arc::make_mut(guild).status = Some(status.clone());
         }
         for (app, (_, status)) in catalog.applications.iter_mut().zip(&first.applications) {
-            app.status = Some(status.clone());
+            Arc::make_mut(app).status = Some(status.clone());
         }
         let again = compute_at(&catalog, &observed, 500);
         assert_eq!(again.guilds, first.guilds, "no write when nothing changed");
@@ -974,7 +1035,7 @@ mod tests {
     #[test]
     fn a_partner_kaltura_refuses_is_not_ready_and_keeps_kalturas_code() {
         let catalog = examples();
-        let partner = key("KalturaPartner", &catalog.partners[0]);
+        let partner = key("KalturaPartner", &*catalog.partners[0]);
         let verified = |outcome| Observed {
             credentials: BTreeMap::from([(
                 partner.clone(),
@@ -1020,7 +1081,7 @@ mod tests {
 
         // Kaltura down: nothing learnt, the last verdict's fields stay.
         let mut catalog = catalog;
-        catalog.partners[0].status = Some(status.clone());
+        Arc::make_mut(&mut catalog.partners[0]).status = Some(status.clone());
         let down = compute_at(
             &catalog,
             &verified(Outcome::Unreachable("timeout".into())),

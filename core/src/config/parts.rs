@@ -69,85 +69,198 @@ fn digest(text: &str) -> String {
 }
 
 /// A config as it is written (its index and its parts' texts) and the revision of each guild's
-/// share of it, all from one serialization of each guild.
+/// share of it, all from one serialization of each guild. Kept from pass to pass, it is
+/// brought up to date by [`Pieces::update`] with the guilds that changed: only their parts are
+/// written again, so an edit costs its part, not the whole config.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Pieces {
     pub index: Index,
     pub parts: Vec<PartText>,
     /// [`RuntimeConfig::guild_revision`] of every guild, those being cleared included.
     pub guild_revisions: BTreeMap<String, String>,
+    /// Each part's guilds, by id, as their part's text holds them.
+    entries: Vec<BTreeMap<String, Entry>>,
+    /// The size of every entry, which sets the number of parts.
+    total: usize,
+}
+
+/// One guild in its part: `"id":{...}`, and the partner it names.
+#[derive(Clone, Debug, PartialEq)]
+struct Entry {
+    text: String,
+    /// Where the guild's own JSON starts in `text`.
+    at: usize,
+    partner: String,
+}
+
+impl Entry {
+    fn new(id: &str, guild: &GuildRuntime) -> Self {
+        let mut text = serde_json::to_string(id).expect("strings serialize");
+        text.push(':');
+        let at = text.len();
+        text.push_str(&serde_json::to_string(guild).expect("guilds serialize"));
+        Self {
+            text,
+            at,
+            partner: guild.partner.clone(),
+        }
+    }
+
+    fn guild(&self) -> &str {
+        &self.text[self.at..]
+    }
+
+    /// What it adds to its part's text (its comma included), as the part count counts it.
+    fn size(&self) -> usize {
+        self.text.len() + 1
+    }
 }
 
 impl Pieces {
     pub fn of(config: &RuntimeConfig) -> Self {
-        // Each guild is serialized once: its text sizes the parts and goes into its part as
-        // it is (the part's text is what serializing the part as a map would give).
-        let partners: BTreeMap<&String, String> = config
-            .partners
+        let mut pieces = Self {
+            index: Index {
+                revision: String::new(),
+                application: config.application.clone(),
+                partners: BTreeMap::new(),
+                clearing: BTreeSet::new(),
+                parts: Vec::new(),
+            },
+            parts: Vec::new(),
+            guild_revisions: BTreeMap::new(),
+            entries: Vec::new(),
+            total: 0,
+        };
+        pieces.update(
+            config.application.clone(),
+            config.partners.clone(),
+            config.clearing.clone(),
+            config.guilds.iter().map(|(id, g)| (id.clone(), Some(g))),
+        );
+        pieces
+    }
+
+    /// Sets `guilds` (None removes one) and the rest of the config, then writes again the parts
+    /// those guilds are in, the index and the revisions that moved. A change of the partners
+    /// moves every guild's revision; anything else, only those given and those whose clearing
+    /// changed.
+    pub fn update<'g>(
+        &mut self,
+        application: ApplicationRuntime,
+        partners: BTreeMap<String, PartnerRuntime>,
+        clearing: BTreeSet<String>,
+        guilds: impl IntoIterator<Item = (String, Option<&'g GuildRuntime>)>,
+    ) {
+        if self.entries.is_empty() {
+            self.entries.push(BTreeMap::new());
+        }
+        let count = self.entries.len();
+        let mut dirty = BTreeSet::new();
+        let mut touched: BTreeSet<String> = self
+            .index
+            .clearing
+            .symmetric_difference(&clearing)
+            .cloned()
+            .collect();
+        for (id, guild) in guilds {
+            let k = part_of(&id, count);
+            if let Some(old) = self.entries[k].remove(&id) {
+                self.total -= old.size();
+            }
+            if let Some(guild) = guild {
+                let entry = Entry::new(&id, guild);
+                self.total += entry.size();
+                self.entries[k].insert(id.clone(), entry);
+            }
+            dirty.insert(k);
+            touched.insert(id);
+        }
+        let wanted = self
+            .total
+            .div_ceil(PART_TARGET_BYTES)
+            .max(1)
+            .next_power_of_two();
+        if wanted != count {
+            // Past a size: every guild moves to its part among the new count.
+            let all = std::mem::take(&mut self.entries);
+            self.entries = vec![BTreeMap::new(); wanted];
+            for (id, entry) in all.into_iter().flatten() {
+                self.entries[part_of(&id, wanted)].insert(id, entry);
+            }
+            dirty = (0..wanted).collect();
+        }
+        if partners != self.index.partners {
+            touched.extend(self.guild_revisions.keys().cloned());
+            touched.extend(self.entries.iter().flat_map(|part| part.keys().cloned()));
+        }
+        self.revise(&partners, &clearing, touched);
+        dirty.extend(self.parts.len()..self.entries.len());
+        self.parts
+            .resize_with(self.entries.len(), || PartText::of(String::new()));
+        for k in dirty {
+            let mut text = String::from("{");
+            for (n, entry) in self.entries[k].values().enumerate() {
+                if n > 0 {
+                    text.push(',');
+                }
+                text.push_str(&entry.text);
+            }
+            text.push('}');
+            self.parts[k] = PartText::of(text);
+        }
+        let parts = self
+            .parts
+            .iter()
+            .zip(&self.entries)
+            .map(|(text, entries)| PartRef {
+                digest: text.digest.clone(),
+                guilds: entries.len(),
+            })
+            .collect();
+        self.index = Index {
+            revision: String::new(),
+            application,
+            partners,
+            clearing,
+            parts,
+        }
+        .seal();
+    }
+
+    /// The revisions of `touched` from their entries.
+    fn revise(
+        &mut self,
+        partners: &BTreeMap<String, PartnerRuntime>,
+        clearing: &BTreeSet<String>,
+        touched: BTreeSet<String>,
+    ) {
+        let texts: BTreeMap<&String, String> = partners
             .iter()
             .map(|(name, p)| (name, serde_json::to_string(p).expect("partners serialize")))
             .collect();
-        let entries: Vec<(String, String)> = config
-            .guilds
-            .iter()
-            .map(|(id, guild)| {
-                let key = serde_json::to_string(id).expect("strings serialize");
-                (key, serde_json::to_string(guild).expect("guilds serialize"))
-            })
-            .collect();
-        let total: usize = entries.iter().map(|(k, t)| k.len() + t.len() + 2).sum();
-        let count = total.div_ceil(PART_TARGET_BYTES).max(1).next_power_of_two();
-        let mut texts = vec![String::from("{"); count];
-        let mut sizes = vec![0; count];
-        let mut guild_revisions = BTreeMap::new();
-        // In id order, so each part's keys come in the order a map's would.
-        for ((id, guild), (key, text)) in config.guilds.iter().zip(entries) {
-            let partner = partners.get(&guild.partner).map_or("null", String::as_str);
-            let share = share_revision(&text, partner, config.clearing.contains(id));
-            guild_revisions.insert(id.clone(), share);
-            let k = part_of(id, count);
-            if sizes[k] > 0 {
-                texts[k].push(',');
-            }
-            texts[k].push_str(&key);
-            texts[k].push(':');
-            texts[k].push_str(&text);
-            sizes[k] += 1;
-        }
-        let texts: Vec<PartText> = texts
-            .into_iter()
-            .map(|mut text| {
-                text.push('}');
-                PartText {
-                    digest: digest(&text),
-                    text,
+        let count = self.entries.len();
+        for id in touched {
+            let cleared = clearing.contains(&id);
+            let revision = match self.entries[part_of(&id, count)].get(&id) {
+                Some(entry) => {
+                    let partner = texts.get(&entry.partner).map_or("null", String::as_str);
+                    Some(share_revision(entry.guild(), partner, cleared))
                 }
-            })
-            .collect();
-        let parts = texts
-            .iter()
-            .zip(sizes)
-            .map(|(text, guilds)| PartRef {
-                digest: text.digest.clone(),
-                guilds,
-            })
-            .collect();
-        let index = Index {
-            revision: String::new(),
-            application: config.application.clone(),
-            partners: config.partners.clone(),
-            clearing: config.clearing.clone(),
-            parts,
-        };
-        for id in &config.clearing {
-            guild_revisions
-                .entry(id.clone())
-                .or_insert_with(|| share_revision("null", "null", true));
+                None => cleared.then(|| share_revision("null", "null", true)),
+            };
+            match revision {
+                Some(revision) => self.guild_revisions.insert(id, revision),
+                None => self.guild_revisions.remove(&id),
+            };
         }
+    }
+}
+
+impl PartText {
+    fn of(text: String) -> Self {
         Self {
-            index: index.seal(),
-            parts: texts,
-            guild_revisions,
+            digest: digest(&text),
+            text,
         }
     }
 }
@@ -381,6 +494,58 @@ mod tests {
             .collect();
         assert_eq!(changed, vec![part_of(&id, before.parts.len())]);
         assert_ne!(before.revision, after.revision);
+    }
+
+    #[test]
+    fn pieces_brought_up_to_date_equal_pieces_made_afresh() {
+        let mut config = config(2_000);
+        config.partners.insert("p".into(), partner());
+        let mut pieces = Pieces::of(&config);
+        let ids: Vec<String> = config.guilds.keys().cloned().collect();
+        // Edits, removals, additions past a part count, a partner change and clearing.
+        // Each edits the config and names the guilds it changed.
+        type Step<'a> = Box<dyn Fn(&mut RuntimeConfig) -> Vec<String> + 'a>;
+        let steps: Vec<Step> = vec![
+            Box::new(|c| {
+                let id = ids[7].clone();
+                c.guilds.get_mut(&id).unwrap().roles.default = "host".into();
+                vec![id]
+            }),
+            Box::new(|c| {
+                let gone = ids[11..40].to_vec();
+                for id in &gone {
+                    c.guilds.remove(id);
+                }
+                c.clearing = gone[..3].iter().cloned().collect();
+                gone
+            }),
+            Box::new(|c| {
+                let new: Vec<String> = (0..3_000).map(|n| format!("9{n:017}")).collect();
+                for (n, id) in new.iter().enumerate() {
+                    c.guilds.insert(id.clone(), guild(n));
+                }
+                new
+            }),
+            Box::new(|c| {
+                c.partners.get_mut("p").unwrap().partner_id = 2;
+                c.clearing.clear();
+                vec![]
+            }),
+        ];
+        for (n, step) in steps.iter().enumerate() {
+            let changed = step(&mut config);
+            pieces.update(
+                config.application.clone(),
+                config.partners.clone(),
+                config.clearing.clone(),
+                changed.iter().map(|id| (id.clone(), config.guilds.get(id))),
+            );
+            let fresh = Pieces::of(&config);
+            assert_eq!(pieces.index, fresh.index, "step {n}");
+            assert_eq!(pieces.parts, fresh.parts, "step {n}");
+            assert_eq!(pieces.guild_revisions, fresh.guild_revisions, "step {n}");
+        }
+        assert!(pieces.parts.len() >= 8, "{} parts", pieces.parts.len());
     }
 
     #[test]

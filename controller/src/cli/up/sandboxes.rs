@@ -92,10 +92,11 @@ impl Sandboxes {
     /// public URL (`up`'s own server).
     pub fn overlay(&self, catalog: &mut Catalog, public_url: &str) {
         for partner in &mut catalog.partners {
-            partner.spec.service_url = self.kaltura.base_url().to_string();
+            std::sync::Arc::make_mut(partner).spec.service_url =
+                self.kaltura.base_url().to_string();
         }
         for app in &mut catalog.applications {
-            app.spec.activity.public_url = Some(public_url.to_string());
+            std::sync::Arc::make_mut(app).spec.activity.public_url = Some(public_url.to_string());
         }
     }
 

@@ -284,7 +284,7 @@ mod tests {
             .unwrap()
             .catalog;
         let rendered = render(&catalog).remove(0);
-        let mut app = catalog.applications[0].clone();
+        let mut app = (*catalog.applications[0]).clone();
         app.metadata.uid = Some("u-1".into());
         edit(&mut app);
         objects(&Inputs {
