@@ -113,6 +113,9 @@ fn render_application(
         public_url: app.spec.activity.public_url.clone(),
         activity_enabled: app.spec.activity.enabled,
         intents: app.spec.bot.intents.clone(),
+        command_scope: app.spec.bot.command_scope,
+        // Its global commands go before it does (see `finalizer`).
+        deleting: app.metadata.deletion_timestamp.is_some(),
     };
     let (config, pieces) = RuntimeConfig::sealed(application, partners, guilds, clearing);
     Rendered {

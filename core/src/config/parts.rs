@@ -9,6 +9,7 @@
 //! gives the same revision whether it was read from one file or from the parts.
 
 use super::{ApplicationRuntime, GuildRuntime, PartnerRuntime, RuntimeConfig};
+use kd_crds::application::CommandScope;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -100,10 +101,11 @@ impl Pieces {
         let mut texts = vec![String::from("{"); count];
         let mut sizes = vec![0; count];
         let mut guild_revisions = BTreeMap::new();
+        let scope = config.application.command_scope;
         // In id order, so each part's keys come in the order a map's would.
         for ((id, guild), (key, text)) in config.guilds.iter().zip(entries) {
             let partner = partners.get(&guild.partner).map_or("null", String::as_str);
-            let share = share_revision(&text, partner, config.clearing.contains(id));
+            let share = share_revision(&text, partner, config.clearing.contains(id), scope);
             guild_revisions.insert(id.clone(), share);
             let k = part_of(id, count);
             if sizes[k] > 0 {
@@ -142,7 +144,7 @@ impl Pieces {
         for id in &config.clearing {
             guild_revisions
                 .entry(id.clone())
-                .or_insert_with(|| share_revision("null", "null", true));
+                .or_insert_with(|| share_revision("null", "null", true, scope));
         }
         Self {
             index: index.seal(),
@@ -152,9 +154,16 @@ impl Pieces {
     }
 }
 
-/// The revision of a guild's share from the JSON of its parts: the bytes serde writes for the
-/// tuple `(guild, partner, clearing)` ([`RuntimeConfig::guild_revision`]).
-pub(crate) fn share_revision(guild: &str, partner: &str, clearing: bool) -> String {
+/// The revision of a guild's share from the JSON of its parts ([`RuntimeConfig::guild_revision`]):
+/// the bytes serde writes for the tuple `(guild, partner, clearing)`, with the scope as a fourth
+/// element when it is `Global`, so revisions of the `Guild` scope stay what they were before
+/// scopes existed.
+pub(crate) fn share_revision(
+    guild: &str,
+    partner: &str,
+    clearing: bool,
+    scope: CommandScope,
+) -> String {
     let mut hash = Sha256::new();
     for piece in [
         "[",
@@ -163,6 +172,7 @@ pub(crate) fn share_revision(guild: &str, partner: &str, clearing: bool) -> Stri
         partner,
         ",",
         if clearing { "true" } else { "false" },
+        if scope.is_guild() { "" } else { ",\"Global\"" },
         "]",
     ] {
         hash.update(piece.as_bytes());
@@ -266,6 +276,8 @@ mod tests {
             public_url: None,
             activity_enabled: false,
             intents: vec![],
+            command_scope: Default::default(),
+            deleting: false,
         }
     }
 
@@ -349,15 +361,48 @@ mod tests {
 
     #[test]
     fn pieces_give_each_guild_the_revision_the_config_gives_it() {
-        let mut config = config(50);
-        config.partners.insert("p".into(), partner());
-        let config = config.with_clearing(["4".to_string()].into());
-        let pieces = Pieces::of(&config);
-        assert_eq!(pieces.guild_revisions.len(), 51);
-        for (id, revision) in &pieces.guild_revisions {
-            assert_eq!(*revision, config.guild_revision(id), "guild {id}");
+        for scope in [CommandScope::Guild, CommandScope::Global] {
+            let mut config = config(50);
+            config.partners.insert("p".into(), partner());
+            config.application.command_scope = scope;
+            let config = config.with_clearing(["4".to_string()].into());
+            let pieces = Pieces::of(&config);
+            assert_eq!(pieces.guild_revisions.len(), 51);
+            for (id, revision) in &pieces.guild_revisions {
+                assert_eq!(*revision, config.guild_revision(id), "guild {id} in {scope:?}");
+            }
+            assert_eq!(pieces.index.revision, config.revision);
         }
-        assert_eq!(pieces.index.revision, config.revision);
+    }
+
+    #[test]
+    fn a_scope_switch_moves_every_guild_and_the_global_set_and_guild_scope_writes_nothing_new() {
+        let guild_scope = config(3);
+        assert!(
+            !guild_scope.to_json().contains("commandScope"),
+            "configs of the Guild scope keep the revisions they had before scopes"
+        );
+        let mut global = guild_scope.clone();
+        global.application.command_scope = CommandScope::Global;
+        let global = global.with_clearing(BTreeSet::new());
+        assert_ne!(global.revision, guild_scope.revision);
+        assert_ne!(global.global_revision(), guild_scope.global_revision());
+        for id in guild_scope.guilds.keys() {
+            assert!(global.guild_differs(&guild_scope, id));
+            assert_ne!(global.guild_revision(id), guild_scope.guild_revision(id));
+        }
+        assert!(global.global_commands_wanted() && !guild_scope.global_commands_wanted());
+        let mut deleting = global.clone();
+        deleting.application.deleting = true;
+        assert!(!deleting.global_commands_wanted());
+        assert_ne!(deleting.global_revision(), global.global_revision());
+        let id = guild_scope.guilds.keys().next().unwrap();
+        assert!(
+            !deleting.guild_differs(&global, id),
+            "deleting the application leaves its guilds as they are"
+        );
+        let read = RuntimeConfig::from_json(&global.to_json()).unwrap();
+        assert_eq!(read.application.command_scope, CommandScope::Global);
     }
 
     #[test]
