@@ -170,7 +170,11 @@ mod tests {
             "roles": {"rules": [], "default": "viewer"}
         }))
         .unwrap();
-        RuntimeConfig::new(application, Default::default(), [(GUILD.into(), guild)].into())
+        RuntimeConfig::new(
+            application,
+            Default::default(),
+            [(GUILD.into(), guild)].into(),
+        )
     }
 
     fn stored(fingerprint: Option<&str>) -> Result<Option<String>, ()> {

@@ -272,6 +272,30 @@ mod tests {
     }
 
     #[test]
+    fn the_command_scope_and_a_deletion_reach_the_config() {
+        let mut catalog = examples();
+        let guild_scope = render(&catalog).remove(0).config;
+        assert_eq!(
+            guild_scope.application.command_scope,
+            kd_crds::application::CommandScope::Guild
+        );
+        catalog.applications[0].spec.bot.command_scope = kd_crds::application::CommandScope::Global;
+        let global = render(&catalog).remove(0).config;
+        assert!(global.global_commands_wanted());
+        assert_ne!(global.revision, guild_scope.revision);
+        catalog.applications[0].metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                "2026-12-02T20:00:00Z".parse().unwrap(),
+            ));
+        let deleting = render(&catalog).remove(0).config;
+        assert!(deleting.application.deleting && !deleting.global_commands_wanted());
+        assert_eq!(
+            deleting.guilds, global.guilds,
+            "its guilds are served meanwhile"
+        );
+    }
+
+    #[test]
     fn the_rendered_config_holds_no_secret_values() {
         let config = render(&examples()).remove(0).config.to_json();
         for planted in [

@@ -369,7 +369,11 @@ mod tests {
             let pieces = Pieces::of(&config);
             assert_eq!(pieces.guild_revisions.len(), 51);
             for (id, revision) in &pieces.guild_revisions {
-                assert_eq!(*revision, config.guild_revision(id), "guild {id} in {scope:?}");
+                assert_eq!(
+                    *revision,
+                    config.guild_revision(id),
+                    "guild {id} in {scope:?}"
+                );
             }
             assert_eq!(pieces.index.revision, config.revision);
         }
