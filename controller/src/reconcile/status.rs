@@ -582,7 +582,12 @@ fn application(
                 )
             })
         })
-        .or_else(|| (!commands.is_true()).then(|| commands.clone()))
+        // In `Guild` scope the global set only has to go away, which holds no guild up (and a
+        // bot from before global sets never reports it).
+        .or_else(|| {
+            (rendered.config.global_commands_wanted() && !commands.is_true())
+                .then(|| commands.clone())
+        })
         .or_else(|| (activity_enabled && !activity.is_true()).then(|| activity.clone()));
     let ready = match unmet {
         Some(unmet) => Observation::new(types::READY, Truth::False, unmet.reason, unmet.message),
@@ -1248,6 +1253,20 @@ mod tests {
                 types::COMMANDS_REGISTERED
             ),
             ("True", reasons::GUILD_SCOPE)
+        );
+        let rendered = render(&examples()).remove(0);
+        let mut older = report(&rendered, &rendered.config.revision);
+        older.global = Registration::Pending;
+        let statuses = compute_at(&examples(), &running(&examples(), older), 100);
+        let (_, app) = &statuses.applications[0];
+        assert_eq!(
+            condition(&app.conditions, types::COMMANDS_REGISTERED),
+            ("False", reasons::PENDING)
+        );
+        assert_eq!(
+            condition(&app.conditions, types::READY),
+            ("True", reasons::RUNNING),
+            "no global set to wait for in Guild scope"
         );
     }
 
