@@ -857,8 +857,13 @@ async fn in_global_scope_one_set_serves_the_guilds_and_goes_before_its_applicati
     let (cluster, kubectl) = cluster(&outside, dir.path()).await;
     let (_operator, bot, log) = serving(&outside, &cluster, &kubectl, dir.path(), &[]).await;
     let global = || outside.discord.commands(None).unwrap();
-    assert!(global().is_empty(), "the Guild scope registers no global commands");
-    let app = kubectl.json(&["get", "dapp", "campus-bot", "-n", NS]).unwrap();
+    assert!(
+        global().is_empty(),
+        "the Guild scope registers no global commands"
+    );
+    let app = kubectl
+        .json(&["get", "dapp", "campus-bot", "-n", NS])
+        .unwrap();
     assert!(
         app["metadata"]["finalizers"].is_null(),
         "nothing global to remove: {app}"

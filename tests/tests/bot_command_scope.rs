@@ -5,8 +5,8 @@ use kd_core::command::Command;
 use kd_core::report::Registration;
 use kd_crds::application::CommandScope;
 use kd_sandbox_discord::{NewCommandInteraction, NewGuild};
-use kd_tests::{TIMEOUT, World, content, message_of};
 use kd_testing::wait;
+use kd_tests::{TIMEOUT, World, content, message_of};
 use std::time::Duration;
 
 /// Names of the commands Discord holds globally (`None`) or in a guild.
@@ -90,8 +90,14 @@ async fn the_global_scope_registers_one_set_for_every_guild_and_switching_back_r
     world.reconfigure(|c| c.application.command_scope = CommandScope::Global);
     wait_sets(&world, &all, &[]).await;
     wait_report(&world, |g, global| {
-        matches!(g, Registration::Registered { scope: CommandScope::Global, commands: 0, .. })
-            && matches!(global, Registration::Registered { commands, .. } if *commands == all.len())
+        matches!(
+            g,
+            Registration::Registered {
+                scope: CommandScope::Global,
+                commands: 0,
+                ..
+            }
+        ) && matches!(global, Registration::Registered { commands, .. } if *commands == all.len())
     })
     .await;
     assert_eq!(
@@ -177,8 +183,13 @@ async fn the_global_scope_registers_one_set_for_every_guild_and_switching_back_r
     world.reconfigure(|c| c.application.command_scope = CommandScope::Guild);
     wait_sets(&world, &[], &own).await;
     wait_report(&world, |g, global| {
-        matches!(g, Registration::Registered { scope: CommandScope::Guild, .. })
-            && matches!(global, Registration::Cleared { .. })
+        matches!(
+            g,
+            Registration::Registered {
+                scope: CommandScope::Guild,
+                ..
+            }
+        ) && matches!(global, Registration::Cleared { .. })
     })
     .await;
     wait("the other guild's own set")
