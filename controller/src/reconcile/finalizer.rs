@@ -167,7 +167,10 @@ pub fn decide_application(
                 .rendered
                 .and_then(|rendered| status::global_state(report, rendered))
         });
-        if !wanted || matches!(state, Some(Registration::Cleared { .. })) {
+        if !wanted {
+            return Clearing::Done(format!("{what}: none were registered"));
+        }
+        if matches!(state, Some(Registration::Cleared { .. })) {
             return Clearing::Done(format!("the bot removed {what}"));
         }
         Clearing::Waiting(not_cleared(name, known, state))
@@ -524,10 +527,12 @@ mod tests {
             rendered: None,
             report: None,
         };
-        assert!(matches!(
+        assert_eq!(
             decide_application(&nothing, &known, at(soon), TIMEOUT),
-            Some(Decision::Release(_))
-        ));
+            Some(Decision::Release(
+                "the global slash commands of application 1: none were registered".into()
+            ))
+        );
     }
 
     #[test]
