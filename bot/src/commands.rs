@@ -1,5 +1,6 @@
-//! The slash commands a guild gets: only those its features enable, registered by bulk
-//! overwrite and only when this set differs from what was registered last.
+//! The slash commands: a guild's own set (only those its features enable) or the application's
+//! global set (every command), each registered by bulk overwrite and only when it differs from
+//! what was registered last (see `registration`).
 
 use kd_core::command::{Command as Kd, ConfigAction, NotifyAction, Opt};
 use kd_core::meetings::{MAX_DESCRIPTION, MAX_TITLE, MeetingKind};
@@ -132,6 +133,12 @@ pub fn command_set(features: &Features) -> Vec<Command> {
         .filter(|c| c.enabled(features))
         .map(build)
         .collect()
+}
+
+/// Every command, for the application's global set: whether a feature is on in a guild is
+/// the gate's to say there.
+pub fn global_command_set() -> Vec<Command> {
+    Kd::ALL.into_iter().map(build).collect()
 }
 
 /// Content hash of a command set: registration is skipped when it equals the last one.

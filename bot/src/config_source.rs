@@ -115,6 +115,8 @@ mod tests {
                 public_url: None,
                 activity_enabled: false,
                 intents: vec![kd_crds::application::Intent::Guilds],
+                command_scope: Default::default(),
+                deleting: false,
             },
             BTreeMap::new(),
             BTreeMap::new(),

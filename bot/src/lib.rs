@@ -1,7 +1,8 @@
 //! The Discord bot: an adapter over the domain core (`kd-core`). An interaction is planned into
 //! a typed request (`plan`), gated and carried out by the core, and rendered back as Discord
-//! messages (`render`); the twilight gateway and HTTP edges are in `runtime`; `user_sync` keeps
-//! members' Kaltura users in step, and `notify` delivers notifications from the outbox.
+//! messages (`render`); the twilight gateway and HTTP edges are in `runtime`, which sends the
+//! command sets `registration` decides on; `user_sync` keeps members' Kaltura users in step,
+//! and `notify` delivers notifications from the outbox.
 
 pub mod buttons;
 pub mod commands;
@@ -13,6 +14,7 @@ pub mod logging;
 pub mod metrics;
 pub mod notify;
 pub mod plan;
+pub mod registration;
 pub mod render;
 pub mod reply;
 pub mod runtime;

@@ -77,7 +77,7 @@ impl Default for Metrics {
         let registrations = Counter::default();
         registry.register(
             "command_registrations",
-            "Guild command sets sent to Discord",
+            "Command sets sent to Discord (a guild's or the global one)",
             registrations.clone(),
         );
         let settings_fallbacks = Counter::default();

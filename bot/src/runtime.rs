@@ -3,12 +3,12 @@
 //! fly, without reconnecting: the next interaction reads it, and only guilds whose command set
 //! changed are re-registered.
 
-use crate::commands;
 use crate::endpoint::RestEndpoint;
 use crate::handle::{Outcome, handle};
 use crate::invocation::{Action, Invocation, NotHandled, from_interaction};
 use crate::metrics::{CommandLabel, CommandLabels, Metrics};
 use crate::notify::{Deliverer, DeliveryOptions};
+use crate::registration::{self, GuildPlan};
 use crate::reply::{Message, Reply, deferral};
 use crate::user_sync::{self, Target, Trigger, UserSync};
 use kd_core::command::{Command, ConfigAction};
@@ -20,7 +20,7 @@ use kd_core::roles::GuildRole;
 use kd_core::scope::{GuildScope, Scope};
 use kd_core::secrets::SecretSource;
 use kd_core::services::Services;
-use kd_store::Store;
+use kd_store::{GLOBAL_COMMANDS, Store};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -30,6 +30,7 @@ use twilight_gateway::{ConfigBuilder, Event, EventTypeFlags, Intents, Shard, Str
 use twilight_http::request::Request;
 use twilight_http::response::marker::EmptyBody;
 use twilight_http::routing::Route;
+use twilight_model::application::command::Command as TwilightCommand;
 use twilight_model::application::interaction::Interaction;
 use twilight_model::gateway::payload::incoming::{GuildCreate, MemberUpdate};
 use twilight_model::id::Id;
@@ -119,6 +120,8 @@ pub struct Bot {
     /// GUILD_CREATE and a new revision arriving together send the set once, and a change during
     /// a registration is registered right after it.
     registering: tokio::sync::Mutex<HashMap<String, bool>>,
+    /// Held through a registration of the global set.
+    registering_global: tokio::sync::Mutex<()>,
     /// Guilds waiting for a registration check, worked off by a few workers so that thousands
     /// of GUILD_CREATEs at start never hold thousands of command sets in memory at once.
     queue: mpsc::UnboundedSender<String>,
@@ -197,6 +200,7 @@ impl Bot {
             store,
             guild_roles: RwLock::new(HashMap::new()),
             registering: tokio::sync::Mutex::new(HashMap::new()),
+            registering_global: tokio::sync::Mutex::new(()),
             queue,
             queue_rx: tokio::sync::Mutex::new(queue_rx),
             queued: Mutex::new(HashSet::new()),
@@ -394,6 +398,9 @@ impl Bot {
         match event {
             Event::Ready(ready) => {
                 self.shard_connected(shard, true);
+                // As GUILD_CREATE re-checks a guild: a global set Discord refused is tried again.
+                let bot = self.clone();
+                tokio::spawn(async move { bot.register_global().await });
                 tracing::info!(
                     shard,
                     guilds = ready.guilds.len(),
@@ -474,10 +481,7 @@ impl Bot {
         if let Some(roles) = self.guild_roles.read().expect("roles lock").get(guild_id) {
             return roles.clone();
         }
-        let Ok(id) = guild_id.parse::<u64>() else {
-            return Vec::new();
-        };
-        let Ok(id) = Id::new_checked(id).ok_or(()) else {
+        let Some(id) = snowflake(guild_id) else {
             return Vec::new();
         };
         match self.http.roles(id).await {
@@ -906,101 +910,118 @@ impl Bot {
 
     async fn register_now(&self, guild_id: &str) {
         let config = self.config.borrow().clone();
-        // A guild being let go gets the empty set, which removes every command of ours there.
-        let clearing = config.guild(guild_id).is_none() && config.clearing.contains(guild_id);
-        let set = if clearing {
-            Vec::new()
-        } else {
-            let Some(guild) = GuildScope::load(&config, &self.store, guild_id).await else {
-                return;
-            };
-            // Without its overrides the set could be wrong (a feature turned off from Discord
-            // back on): keep what Discord has until the store answers.
-            if guild.degraded {
-                tracing::warn!(
-                    guild = guild_id,
-                    "stored settings unreadable; command registration postponed"
-                );
-                return;
+        let target = match registration::guild_plan(&config, guild_id) {
+            GuildPlan::Unknown => return,
+            GuildPlan::Empty(target) => target,
+            GuildPlan::Features => {
+                let Some(guild) = GuildScope::load(&config, &self.store, guild_id).await else {
+                    return;
+                };
+                // Without its overrides the set could be wrong (a feature turned off from
+                // Discord back on): keep what Discord has until the store answers.
+                if guild.degraded {
+                    tracing::warn!(
+                        guild = guild_id,
+                        "stored settings unreadable; command registration postponed"
+                    );
+                    return;
+                }
+                registration::guild_commands(&config, guild_id, &guild.effective.features)
             }
-            commands::command_set(&guild.effective.features)
         };
-        let fingerprint = commands::fingerprint(&set);
         let app = &config.application.application_id;
-        let revision = config.guild_revision(guild_id);
-        let registered = if clearing {
-            Registration::Cleared {
-                revision: revision.clone(),
-            }
-        } else {
-            Registration::Registered {
-                commands: set.len(),
-                fingerprint: fingerprint.clone(),
-                revision: revision.clone(),
-            }
-        };
-        if self
-            .store
-            .registered_fingerprint(app, guild_id)
-            .await
-            .ok()
-            .flatten()
-            .as_deref()
-            == Some(fingerprint.as_str())
-        {
-            self.record(guild_id, registered);
+        let (Some(app_id), Some(guild)) = (snowflake(app), snowflake(guild_id)) else {
             return;
+        };
+        let interaction = self.http.interaction(app_id);
+        let state = self
+            .settle_registration(app, guild_id, target, async |set| {
+                interaction.set_guild_commands(guild, set).await.map(drop)
+            })
+            .await;
+        self.record(guild_id, state);
+    }
+
+    /// Brings the application's global command set to what the running config wants (every
+    /// command in `Global` scope, none otherwise). One at a time, each reading the config
+    /// current when it starts, so a change during one is sent by the next.
+    pub async fn register_global(&self) {
+        let _one = self.registering_global.lock().await;
+        let config = self.config.borrow().clone();
+        let app = &config.application.application_id;
+        let Some(app_id) = snowflake(app) else {
+            return;
+        };
+        let interaction = self.http.interaction(app_id);
+        let state = self
+            .settle_registration(
+                app,
+                GLOBAL_COMMANDS,
+                registration::global_target(&config),
+                async |set| interaction.set_global_commands(set).await.map(drop),
+            )
+            .await;
+        self.tracker
+            .lock()
+            .expect("tracker lock")
+            .record_global(state);
+        self.report_changed();
+    }
+
+    /// Sends `target` with `send` unless the store says Discord holds it already (`key` is the
+    /// guild id, or [`GLOBAL_COMMANDS`]), records what was sent, and gives the state to report.
+    async fn settle_registration(
+        &self,
+        app: &str,
+        key: &str,
+        target: registration::Target,
+        send: impl AsyncFnOnce(&[TwilightCommand]) -> Result<(), twilight_http::Error>,
+    ) -> Registration {
+        let stored = self.store.registered_fingerprint(app, key).await;
+        if !target.needs_sending(&stored) {
+            return target.done;
         }
-        let (Ok(app_id), Ok(guild)) = (app.parse::<u64>(), guild_id.parse::<u64>()) else {
-            return;
-        };
-        let (Some(app_id), Some(guild)) = (Id::new_checked(app_id), Id::new_checked(guild)) else {
-            return;
-        };
-        match self
-            .http
-            .interaction(app_id)
-            .set_guild_commands(guild, &set)
-            .await
-        {
-            Ok(_) => {
+        match send(&target.commands).await {
+            Ok(()) => {
                 self.metrics.registrations.inc();
-                self.record(guild_id, registered);
                 if let Err(err) = self
                     .store
-                    .record_registration(app, guild_id, &fingerprint)
+                    .record_registration(app, key, &target.fingerprint)
                     .await
                 {
                     tracing::error!(error = %err, "recording a command registration failed");
                 }
                 tracing::info!(
-                    guild = guild_id,
-                    commands = set.len(),
-                    fingerprint,
-                    "registered guild commands"
+                    guild = key,
+                    commands = target.commands.len(),
+                    fingerprint = target.fingerprint,
+                    "registered commands"
                 );
+                target.done
             }
             Err(err) => {
-                tracing::error!(error = %err, guild = guild_id, "registering guild commands failed");
-                self.record(
-                    guild_id,
-                    Registration::Failed {
-                        error: err.to_string(),
-                        revision,
-                    },
-                );
+                tracing::error!(error = %err, guild = key, "registering commands failed");
+                target.failed(err.to_string())
             }
         }
     }
 
-    /// Applies each new config revision: checks the registration of the guilds it changes
-    /// (all of them at start), then reports it running. An edit to one guild of thousands
+    /// Applies each new config revision: brings the global set to it when the scope (or the
+    /// application's deletion) changed, checks the registration of the guilds it changes (all
+    /// of them at start), then reports it running. An edit to one guild of thousands
     /// costs one check, not thousands.
     async fn follow_config(self: Arc<Self>) {
         let mut config = self.config.clone();
         let mut previous: Option<Arc<RuntimeConfig>> = None;
         loop {
             let current = config.borrow_and_update().clone();
+            // The global set first: switching scopes, guilds move to it (or off it) after.
+            if previous
+                .as_ref()
+                .is_none_or(|p| p.global_revision() != current.global_revision())
+            {
+                self.register_global().await;
+            }
             for guild_id in current.guilds.keys().chain(&current.clearing) {
                 if previous
                     .as_ref()
@@ -1019,6 +1040,11 @@ impl Bot {
             }
         }
     }
+}
+
+/// A Discord id from its text; None for one that is not a snowflake.
+fn snowflake<T>(text: &str) -> Option<Id<T>> {
+    Id::new_checked(text.parse().ok()?)
 }
 
 /// The command an invocation belongs to, for metrics.

@@ -5,8 +5,9 @@
 //! (`KD_BENCH_SIZES`, default `100,1000,10000`):
 //!
 //! - `first_ready_s`: operator and bot started on the fresh resources until every GuildConfig,
-//!   RoleMapping and NotificationRule is Ready. It includes registering every guild's commands
-//!   in Discord, which Discord's global limit (50 requests/s, the sandbox enforces it) bounds.
+//!   RoleMapping and NotificationRule is Ready. In the `Guild` command scope it includes
+//!   registering every guild's commands in Discord, which Discord's global limit (50
+//!   requests/s, the sandbox enforces it) bounds; in the `Global` scope it is one request.
 //! - `restart_ready_s`: the cold start of the operator alone: every status wiped, the operator
 //!   restarted with empty caches (the bot still running), until all is Ready again.
 //! - `largest_object_bytes`: the largest object the operator writes (its ConfigMaps, and the
@@ -18,10 +19,12 @@
 //! - `pass_ms`: the operator's mean reconcile pass during the edits (its own histogram).
 //!
 //! `cargo bench -p kd-controller --bench operator_scale` (release build);
-//! `KD_BENCH_OPERATOR_LOG=FILE` keeps the operator's log (at info) in FILE.
+//! `KD_BENCH_COMMAND_SCOPE=Global` runs the DiscordApplication in that command scope (default
+//! `Guild`); `KD_BENCH_OPERATOR_LOG=FILE` keeps the operator's log (at info) in FILE.
 
 use futures_util::{StreamExt, TryStreamExt, stream};
 use k8s_openapi::api::core::v1::Namespace;
+use kd_crds::application::CommandScope;
 use kd_crds::{GuildConfig, NotificationRule, RoleMapping};
 use kd_sandbox_discord::{DiscordSandbox, NewGuild};
 use kd_sandbox_kaltura::{KalturaSandbox, SandboxConfig};
@@ -47,6 +50,7 @@ const EDITS: usize = 40;
 
 fn main() {
     let sizes = kd_testing::bench::sizes("100,1000,10000");
+    let scope = command_scope();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -54,12 +58,21 @@ fn main() {
         .unwrap();
     let runs: Vec<Value> = sizes
         .into_iter()
-        .map(|n| runtime.block_on(measure(n)))
+        .map(|n| runtime.block_on(measure(n, scope)))
         .collect();
     println!("{}", json!({ "operator_scale": runs }));
 }
 
-async fn measure(guilds: usize) -> Value {
+/// `KD_BENCH_COMMAND_SCOPE` (`Guild` or `Global`), `Guild` when unset.
+fn command_scope() -> CommandScope {
+    let Ok(text) = std::env::var("KD_BENCH_COMMAND_SCOPE") else {
+        return CommandScope::Guild;
+    };
+    serde_json::from_value(json!(text))
+        .unwrap_or_else(|_| panic!("KD_BENCH_COMMAND_SCOPE is Guild or Global, not {text:?}"))
+}
+
+async fn measure(guilds: usize, scope: CommandScope) -> Value {
     let discord = DiscordSandbox::start(kd_sandbox_discord::Config::default())
         .await
         .unwrap();
@@ -86,7 +99,7 @@ async fn measure(guilds: usize) -> Value {
                 .id
         })
         .collect();
-    setup(&kubectl, &client, &discord, &kaltura, &ids).await;
+    setup(&kubectl, &client, &discord, &kaltura, &ids, scope).await;
     eprintln!("{guilds} guilds: resources created");
 
     // First start: the operator renders, the bot reads its config and registers every guild.
@@ -189,6 +202,7 @@ async fn measure(guilds: usize) -> Value {
     drop(bot);
     json!({
         "guilds": guilds,
+        "command_scope": scope,
         "objects": guilds * 3,
         "first_ready_s": secs(first_ready),
         "restart_ready_s": secs(restart_ready),
@@ -213,14 +227,15 @@ async fn client(cluster: &KubernetesSandbox) -> Client {
     Client::try_from(config).unwrap()
 }
 
-/// CRDs, namespace, Secrets, partner, application, then N GuildConfigs with a RoleMapping and
-/// a NotificationRule each (16 creations in flight).
+/// CRDs, namespace, Secrets, partner, application (its commands in `scope`), then N
+/// GuildConfigs with a RoleMapping and a NotificationRule each (16 creations in flight).
 async fn setup(
     kubectl: &Kubectl,
     client: &Client,
     discord: &DiscordSandbox,
     kaltura: &KalturaSandbox,
     ids: &[u64],
+    scope: CommandScope,
 ) {
     let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../charts/kaltura-discord/crds");
     kubectl.ok(&["apply", "-f", crds.to_str().unwrap()]);
@@ -245,6 +260,7 @@ async fn setup(
     });
     let application = fixtures::application(APP).with(|a| {
         a.spec.application_id = discord.application_id().to_string();
+        a.spec.bot.command_scope = scope;
     });
     kubectl.apply(
         &[

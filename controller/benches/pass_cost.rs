@@ -90,10 +90,14 @@ fn report(config: &kd_core::config::RuntimeConfig) -> BotReport {
                     commands: 7,
                     fingerprint: "f".into(),
                     revision: config.guild_revision(id),
+                    scope: Default::default(),
                 };
                 (id.clone(), registered)
             })
             .collect(),
+        global: Registration::Cleared {
+            revision: config.global_revision(),
+        },
         ..BotReport::default()
     }
 }

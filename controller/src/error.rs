@@ -49,9 +49,13 @@ pub enum Error {
         name: String,
         error: kube::Error,
     },
-    /// Adding or removing a GuildConfig's finalizer failed.
-    #[error("updating the finalizer of GuildConfig {name} failed: {error}")]
-    Finalizer { name: String, error: kube::Error },
+    /// Adding or removing the finalizer of a GuildConfig or DiscordApplication failed.
+    #[error("updating the finalizer of {kind} {name} failed: {error}")]
+    Finalizer {
+        kind: String,
+        name: String,
+        error: kube::Error,
+    },
     /// No ready endpoint of the bot Service.
     #[error("no ready bot pod")]
     NoBotPod,

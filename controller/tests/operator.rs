@@ -733,6 +733,54 @@ fn event_notes(kubectl: &Kubectl, name: &str, reason: &str) -> Vec<String> {
         .collect()
 }
 
+/// Deletes `object` (`["guildconfig", "physics-101"]`) with `kubectl delete --wait` while the
+/// bot is paused (SIGSTOP), so it cannot follow the revision that clears its commands: the
+/// finalizer holds the object (reason `Deleting`, `in_discord` still true) from the moment
+/// `clearing` says the operator rendered that revision until the bot runs it (SIGCONT), and the
+/// commands are gone from Discord once the delete returns. Then the `CommandsCleared` Event
+/// names `named` (the guild or application id).
+async fn deleted_once_the_bot_cleared(
+    kubectl: &Kubectl,
+    bot: &WorkloadProcess,
+    log: &Path,
+    object: [&str; 2],
+    clearing: impl Fn(&RuntimeConfig) -> bool,
+    in_discord: impl Fn() -> bool,
+    named: &str,
+) {
+    signal(bot.process.child.id(), "-STOP");
+    let deleting = delete(kubectl, &object);
+    eventually("the revision that clears the commands", log, || {
+        rendered_config(kubectl).filter(&clearing)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let [kind, name] = object;
+    let held = kubectl
+        .json(&["get", kind, name, "-n", NS])
+        .expect("still there");
+    assert!(held["metadata"]["deletionTimestamp"].is_string());
+    assert_eq!(condition(&held, types::READY).unwrap().1, reasons::DELETING);
+    assert!(!deleting.is_finished(), "kubectl delete --wait still waits");
+    assert!(in_discord(), "the commands are still registered");
+
+    // Once the bot runs that revision it clears the commands, and only then the object goes.
+    signal(bot.process.child.id(), "-CONT");
+    deleting.await.unwrap().expect("kubectl delete --wait");
+    assert!(
+        !in_discord(),
+        "the commands were removed before the {kind} went"
+    );
+    let notes = eventually("the CommandsCleared Event", log, || {
+        Some(event_notes(kubectl, name, reasons::COMMANDS_CLEARED)).filter(|n| !n.is_empty())
+    })
+    .await;
+    assert!(
+        notes[0].starts_with("Normal ") && notes[0].contains(named),
+        "{notes:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deleted_guild_config_goes_once_the_bot_removed_its_commands() {
     let outside = Outside::start().await;
@@ -740,52 +788,22 @@ async fn a_deleted_guild_config_goes_once_the_bot_removed_its_commands() {
     let (cluster, kubectl) = cluster(&outside, dir.path()).await;
     let (_operator, bot, log) = serving(&outside, &cluster, &kubectl, dir.path(), &[]).await;
     let guild_id = outside.guild.id.to_string();
-
-    // The finalizer holds the GuildConfig while the bot has not cleared the guild yet: the
-    // bot is paused (SIGSTOP), so it cannot follow the revision that clears it.
-    signal(bot.process.child.id(), "-STOP");
-    let deleting = delete(&kubectl, &["guildconfig", "physics-101"]);
-    let clearing = eventually("the guild rendered for clearing", &log, || {
-        rendered_config(&kubectl).filter(|c| c.clearing.contains(&guild_id))
-    })
+    deleted_once_the_bot_cleared(
+        &kubectl,
+        &bot,
+        &log,
+        ["guildconfig", "physics-101"],
+        |c| c.clearing.contains(&guild_id) && c.guild(&guild_id).is_none(),
+        || {
+            !outside
+                .discord
+                .commands(Some(outside.guild.id))
+                .unwrap()
+                .is_empty()
+        },
+        &guild_id,
+    )
     .await;
-    assert!(clearing.guild(&guild_id).is_none());
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let held = kubectl
-        .json(&["get", "guildconfig", "physics-101", "-n", NS])
-        .expect("still there");
-    assert!(held["metadata"]["deletionTimestamp"].is_string());
-    assert_eq!(condition(&held, types::READY).unwrap().1, reasons::DELETING);
-    assert!(!deleting.is_finished(), "kubectl delete --wait still waits");
-    assert!(
-        !outside
-            .discord
-            .commands(Some(outside.guild.id))
-            .unwrap()
-            .is_empty()
-    );
-
-    // Once the bot runs that revision it clears the guild, and only then the object goes.
-    signal(bot.process.child.id(), "-CONT");
-    deleting.await.unwrap().expect("kubectl delete --wait");
-    assert_eq!(
-        outside.discord.commands(Some(outside.guild.id)).unwrap(),
-        Vec::<serde_json::Value>::new(),
-        "the guild's commands were removed before the GuildConfig went"
-    );
-    let notes = eventually("the CommandsCleared Event", &log, || {
-        Some(event_notes(
-            &kubectl,
-            "physics-101",
-            reasons::COMMANDS_CLEARED,
-        ))
-        .filter(|n| !n.is_empty())
-    })
-    .await;
-    assert!(
-        notes[0].starts_with("Normal ") && notes[0].contains(&guild_id),
-        "{notes:?}"
-    );
 
     // The application's workloads go with it by their owner references.
     kubectl.ok(&[
@@ -830,6 +848,76 @@ async fn deleting_without_application(kubectl: &Kubectl, log: &Path) {
             && notes[0].contains("DiscordApplication campus-bot is gone"),
         "{notes:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_global_scope_one_set_serves_the_guilds_and_goes_before_its_application() {
+    let outside = Outside::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (cluster, kubectl) = cluster(&outside, dir.path()).await;
+    let (_operator, bot, log) = serving(&outside, &cluster, &kubectl, dir.path(), &[]).await;
+    let global = || outside.discord.commands(None).unwrap();
+    assert!(
+        global().is_empty(),
+        "the Guild scope registers no global commands"
+    );
+    let app = kubectl
+        .json(&["get", "dapp", "campus-bot", "-n", NS])
+        .unwrap();
+    assert!(
+        app["metadata"]["finalizers"].is_null(),
+        "nothing global to remove: {app}"
+    );
+
+    // Global: one set for every guild; the guild's own set from the Guild scope is emptied.
+    kubectl.ok(&[
+        "patch",
+        "dapp",
+        "campus-bot",
+        "-n",
+        NS,
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"bot":{"commandScope":"Global"}}}"#,
+    ]);
+    let served = eventually("physics-101 served by the global commands", &log, || {
+        let gc = kubectl.json(&["get", "guildconfig", "physics-101", "-n", NS])?;
+        let (status, _, message) = condition(&gc, types::COMMANDS_REGISTERED)?;
+        (status == "True" && message.starts_with("served by")).then_some(gc)
+    })
+    .await;
+    let all = SlashCommand::ALL.len();
+    assert_eq!(
+        condition(&served, types::COMMANDS_REGISTERED).unwrap().2,
+        format!("served by the application's {all} global commands (command set version 1)")
+    );
+    assert_eq!(condition(&served, types::READY).unwrap().0, "True");
+    assert_eq!(global().len(), all);
+    assert_eq!(
+        outside.discord.commands(Some(outside.guild.id)).unwrap(),
+        Vec::<serde_json::Value>::new()
+    );
+    let app = eventually("the application holding the finalizer", &log, || {
+        let app = kubectl.json(&["get", "dapp", "campus-bot", "-n", NS])?;
+        (app["metadata"]["finalizers"] == serde_json::json!([FINALIZER])
+            && condition(&app, types::COMMANDS_REGISTERED)?.0 == "True")
+            .then_some(app)
+    })
+    .await;
+    assert_eq!(app["status"]["globalCommands"], all);
+
+    // Deleting the application removes its global commands before it goes.
+    deleted_once_the_bot_cleared(
+        &kubectl,
+        &bot,
+        &log,
+        ["dapp", "campus-bot"],
+        |c| c.application.deleting,
+        || !global().is_empty(),
+        &format!("application {}", outside.discord.application_id()),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

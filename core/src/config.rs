@@ -3,7 +3,7 @@
 //! reconnecting. It holds Secret *references* only, so it can live in a ConfigMap.
 
 use kd_crds::SecretKeyRef;
-use kd_crds::application::Intent;
+use kd_crds::application::{CommandScope, Intent};
 use kd_crds::guild::{Channels, Features, Overridable, Templates};
 use kd_crds::notification::NotificationRuleSpec;
 use kd_crds::partner::SessionPolicies;
@@ -46,6 +46,14 @@ pub struct ApplicationRuntime {
     pub activity_enabled: bool,
     /// Gateway intents from the DiscordApplication.
     pub intents: Vec<Intent>,
+    /// Where the slash commands are registered: per guild, or one global set. Absent for
+    /// `Guild`, so configs from before it keep their revision.
+    #[serde(default, skip_serializing_if = "CommandScope::is_guild")]
+    pub command_scope: CommandScope,
+    /// The DiscordApplication is being deleted: the bot removes its global commands (whatever
+    /// the scope) and reports them cleared, so the operator can let it go.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleting: bool,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -179,12 +187,14 @@ impl RuntimeConfig {
         serde_json::to_string_pretty(self).expect("runtime config serializes")
     }
 
-    /// The revision of one guild's share of the config: its settings, its partner's and
-    /// whether it is being cleared. The bot reports it per guild and the operator compares it
-    /// per guild, so an edit to one guild moves that guild's status alone.
+    /// The revision of one guild's share of the config: its settings, its partner's, whether
+    /// it is being cleared and the command scope. The bot reports it per guild and the
+    /// operator compares it per guild, so an edit to one guild moves that guild's status alone.
     pub fn guild_revision(&self, guild_id: &str) -> String {
-        let bytes = serde_json::to_vec(&self.guild_share(guild_id)).expect("guilds serialize");
-        hex::encode(&Sha256::digest(&bytes)[..6])
+        let (guild, partner, clearing, scope) = self.guild_share(guild_id);
+        let guild = serde_json::to_string(&guild).expect("guilds serialize");
+        let partner = serde_json::to_string(&partner).expect("partners serialize");
+        parts::share_revision(&guild, &partner, clearing, scope)
     }
 
     /// Whether guild `guild_id` runs differently under `other` (see [`Self::guild_revision`]),
@@ -196,13 +206,33 @@ impl RuntimeConfig {
     fn guild_share(
         &self,
         guild_id: &str,
-    ) -> (Option<&GuildRuntime>, Option<&PartnerRuntime>, bool) {
+    ) -> (
+        Option<&GuildRuntime>,
+        Option<&PartnerRuntime>,
+        bool,
+        CommandScope,
+    ) {
         let guild = self.guilds.get(guild_id);
         (
             guild,
             guild.and_then(|g| self.partners.get(&g.partner)),
             self.clearing.contains(guild_id),
+            self.application.command_scope,
         )
+    }
+
+    /// The revision of the application's global command set: what it should be (every
+    /// command in `Global` scope, none otherwise or while the application is deleted). The bot
+    /// reports its global registration under it, as it reports guilds under theirs.
+    pub fn global_revision(&self) -> String {
+        let share = (self.application.command_scope, self.application.deleting);
+        let bytes = serde_json::to_vec(&share).expect("the scope serializes");
+        hex::encode(&Sha256::digest(&bytes)[..6])
+    }
+
+    /// Whether the application's global set should hold the commands (else it should be empty).
+    pub fn global_commands_wanted(&self) -> bool {
+        self.application.command_scope == CommandScope::Global && !self.application.deleting
     }
 
     pub fn guild(&self, guild_id: &str) -> Option<&GuildRuntime> {

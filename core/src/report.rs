@@ -1,9 +1,11 @@
-//! What a running bot tells the operator: the config revision it runs, its gateway shards and,
-//! per configured guild, whether the guild's command set is registered. The bot serves it as
+//! What a running bot tells the operator: the config revision it runs, its gateway shards,
+//! per configured guild whether the guild's command set is registered, and where the
+//! application's global command set stands. The bot serves it as
 //! JSON at `/status`; the operator turns it into DiscordApplication and GuildConfig status.
 
 use crate::command::COMMAND_SET_VERSION;
 use crate::roles::GuildRole;
+use kd_crds::application::CommandScope;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -21,6 +23,12 @@ pub struct BotReport {
     pub shards_connected: u32,
     /// Every guild of the running config, by guild id, those it clears included.
     pub guilds: BTreeMap<String, Registration>,
+    /// The application's global command set, under the config's
+    /// [`global_revision`](crate::config::RuntimeConfig::global_revision): `Registered` with
+    /// every command in `Global` scope, `Cleared` when Discord holds none of ours (the
+    /// `Guild` scope, or the application being deleted).
+    #[serde(default)]
+    pub global: Registration,
     /// The roles of each configured guild the bot has seen (from the gateway), by guild id: the
     /// operator resolves RoleMapping rules that name a role by name against them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -54,19 +62,25 @@ pub struct RuleDelivery {
     pub last_error: Option<String>,
 }
 
-/// Where a guild's command registration stands.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+/// Where a guild's command registration stands (or the global set's, [`BotReport::global`]).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(tag = "state", rename_all = "camelCase")]
 pub enum Registration {
     /// Not checked yet under the running config.
+    #[default]
     Pending,
     /// Discord holds the guild's command set (sent now, or found unchanged) under the guild's
     /// config of `revision` ([`RuntimeConfig::guild_revision`](crate::config::RuntimeConfig::guild_revision)).
+    /// In `Global` scope the guild holds none of its own (`commands` 0) and is served by the
+    /// application's global set ([`BotReport::global`]).
     #[serde(rename_all = "camelCase")]
     Registered {
         commands: usize,
         fingerprint: String,
         revision: String,
+        /// Absent for `Guild`, as reports from before scopes were.
+        #[serde(default, skip_serializing_if = "CommandScope::is_guild")]
+        scope: CommandScope,
     },
     /// The guild is being let go (its GuildConfig is being deleted) and Discord holds no
     /// commands of ours for it any more.
@@ -81,6 +95,7 @@ pub enum Registration {
 #[derive(Debug, Default)]
 pub struct Tracker {
     registrations: BTreeMap<String, Registration>,
+    global: Registration,
     shards: Vec<bool>,
 }
 
@@ -98,6 +113,10 @@ impl Tracker {
     pub fn record(&mut self, guild_id: &str, registration: Registration) {
         self.registrations
             .insert(guild_id.to_string(), registration);
+    }
+
+    pub fn record_global(&mut self, registration: Registration) {
+        self.global = registration;
     }
 
     /// The report for the configured `guilds` (those being cleared included): others are left out,
@@ -124,6 +143,7 @@ impl Tracker {
                     (id.clone(), state)
                 })
                 .collect(),
+            global: self.global.clone(),
             roles: BTreeMap::new(),
             notifications: BTreeMap::new(),
         }
@@ -146,6 +166,7 @@ mod tests {
                 commands: 7,
                 fingerprint: "f".into(),
                 revision: "r1".into(),
+                scope: CommandScope::Guild,
             },
         );
         tracker.record(
@@ -165,6 +186,15 @@ mod tests {
             report.guilds["1"],
             Registration::Registered { commands: 7, .. }
         ));
+        assert_eq!(report.global, Registration::Pending, "not checked yet");
+        let cleared = Registration::Cleared {
+            revision: "g1".into(),
+        };
+        tracker.record_global(cleared.clone());
+        assert_eq!(
+            tracker.report("app", "r2", std::iter::empty()).global,
+            cleared
+        );
     }
 
     #[test]
@@ -203,5 +233,26 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(report.guilds.len(), 1);
+        assert_eq!(
+            report.global,
+            Registration::Pending,
+            "a bot from before global commands"
+        );
+        let served = |scope| Registration::Registered {
+            commands: 0,
+            fingerprint: "e".into(),
+            revision: "r".into(),
+            scope,
+        };
+        assert_eq!(
+            serde_json::to_value(served(CommandScope::Global)).unwrap(),
+            serde_json::json!({"state": "registered", "commands": 0, "fingerprint": "e", "revision": "r", "scope": "Global"})
+        );
+        let guild = serde_json::to_value(served(CommandScope::Guild)).unwrap();
+        assert!(guild.get("scope").is_none(), "{guild}");
+        assert_eq!(
+            serde_json::from_value::<Registration>(guild).unwrap(),
+            served(CommandScope::Guild)
+        );
     }
 }

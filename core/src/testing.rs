@@ -52,6 +52,8 @@ pub fn config(activity: bool) -> RuntimeConfig {
             public_url: activity.then(|| "https://watch.example.org".into()),
             activity_enabled: activity,
             intents: vec![kd_crds::application::Intent::Guilds],
+            command_scope: Default::default(),
+            deleting: false,
         },
         BTreeMap::from([(
             "campus".to_string(),

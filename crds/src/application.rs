@@ -85,6 +85,13 @@ pub struct BotSettings {
     /// CPU and memory of the bot container.
     #[serde(default)]
     pub resources: ComputeResources,
+    /// How the slash commands reach the guilds. `Guild`: each guild gets its own set (one
+    /// request per guild, at Discord's 50 requests/s), with only the commands of the features
+    /// it has on. `Global`: one application-wide set of every command (one request, however
+    /// many guilds; recommended above ~1,000 guilds); a command whose feature is off in a
+    /// guild is still listed there and answers that it is off.
+    #[serde(default)]
+    pub command_scope: CommandScope,
 }
 
 impl Default for BotSettings {
@@ -94,7 +101,26 @@ impl Default for BotSettings {
             shards: None,
             intents: default_intents(),
             resources: ComputeResources::default(),
+            command_scope: CommandScope::default(),
         }
+    }
+}
+
+/// Where the bot registers its slash commands.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, schemars::JsonSchema,
+)]
+pub enum CommandScope {
+    /// One command set per guild, of the features it has on.
+    #[default]
+    Guild,
+    /// One global command set of every command, for all guilds.
+    Global,
+}
+
+impl CommandScope {
+    pub fn is_guild(&self) -> bool {
+        *self == CommandScope::Guild
     }
 }
 
@@ -167,7 +193,7 @@ pub struct Storage {
 pub struct DiscordApplicationStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// `Ready`, `Deployed`, `BotConnected`, `ActivityReady`.
+    /// `Ready`, `Deployed`, `BotConnected`, `ActivityReady`, `CommandsRegistered`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     /// Guilds configured for this application.
@@ -179,4 +205,9 @@ pub struct DiscordApplicationStatus {
     /// The revision the bot and Activity report they run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub running_revision: Option<String>,
+    /// How many global slash commands Discord holds for the application, as the bot reported
+    /// last; absent when none. While set, the application keeps its finalizer, so deleting it
+    /// removes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub global_commands: Option<i32>,
 }

@@ -147,7 +147,7 @@ const RULES: &str = r#"
   resources: [kalturapartners/status, discordapplications/status, guildconfigs/status, rolemappings/status, notificationrules/status]
   verbs: [get, patch, update]
 - apiGroups: [kaltura-discord.io]
-  resources: [guildconfigs]
+  resources: [discordapplications, guildconfigs]
   verbs: [patch]
 - apiGroups: [""]
   resources: [secrets]

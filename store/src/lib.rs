@@ -18,6 +18,7 @@ pub use outbox::{
     Attempt, MessageState, NewEvent, NewMessage, OutboxMessage, Outcome, RuleCounts, message_id,
     nonce_for,
 };
+pub use registrations::GLOBAL_COMMANDS;
 pub use rooms::{RoomRow, RoomWrite};
 pub use signals::{MAX_PAYLOAD, WatchSignal};
 pub use watch::{NewQueueItem, QueueItem, QueuedVideo};

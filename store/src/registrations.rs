@@ -1,8 +1,12 @@
-//! Which command set was last registered in each guild, so unchanged sets are not re-sent
-//! after a restart.
+//! Which command set was last registered in each guild, and globally, so unchanged sets are
+//! not re-sent after a restart.
 
 use crate::overrides::now;
 use crate::{Result, Store};
+
+/// The key of the application's global command set where a guild id would go: guild ids are
+/// snowflakes (digits only), so it names no guild.
+pub const GLOBAL_COMMANDS: &str = "global";
 
 impl Store {
     pub async fn registered_fingerprint(

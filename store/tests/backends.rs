@@ -2,8 +2,8 @@
 //! (a fresh database per test; `KD_TEST_POSTGRES` overrides the server URL).
 
 use kd_store::{
-    Backend, Meeting, MeetingState, MessageState, NewEvent, NewMessage, NewQueueItem, Outcome,
-    RoomRow, RoomWrite, Store, WatchSignal,
+    Backend, GLOBAL_COMMANDS, Meeting, MeetingState, MessageState, NewEvent, NewMessage,
+    NewQueueItem, Outcome, RoomRow, RoomWrite, Store, WatchSignal,
 };
 use sqlx::Connection;
 use std::sync::{Arc, Mutex};
@@ -328,6 +328,20 @@ async fn registrations_suite(store: &Store) {
         store.registered_fingerprint("other", "g1").await.unwrap(),
         None
     );
+    // The global set is a record of its own, beside the guilds'.
+    store
+        .record_registration("app", GLOBAL_COMMANDS, "all")
+        .await
+        .unwrap();
+    let fingerprint = |guild| async move {
+        store
+            .registered_fingerprint("app", guild)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!(fingerprint(GLOBAL_COMMANDS).await, "all");
+    assert_eq!(fingerprint("g1").await, "def");
 }
 
 fn event(id: &str) -> NewEvent<'_> {

@@ -98,6 +98,8 @@ pub fn runtime_config(
             public_url: Some("https://watch.example.org".into()),
             activity_enabled: true,
             intents: vec![kd_crds::application::Intent::Guilds],
+            command_scope: Default::default(),
+            deleting: false,
         },
         BTreeMap::from([(
             "campus".to_string(),

@@ -71,16 +71,17 @@ Name of the operator's ServiceAccount.
 The permissions of the operator, least privilege, shared by the ClusterRole and the Role.
 */}}
 {{- define "kaltura-discord.rbacRules" -}}
-# Read the custom resources; write only their status (and the GuildConfig finalizer).
+# Read the custom resources; write only their status (and the commands finalizer).
 - apiGroups: ["kaltura-discord.io"]
   resources: ["kalturapartners", "discordapplications", "guildconfigs", "rolemappings", "notificationrules"]
   verbs: ["get", "list", "watch"]
 - apiGroups: ["kaltura-discord.io"]
   resources: ["kalturapartners/status", "discordapplications/status", "guildconfigs/status", "rolemappings/status", "notificationrules/status"]
   verbs: ["get", "patch", "update"]
-# The GuildConfig finalizer (metadata.finalizers): its commands go before it does.
+# The commands finalizer (metadata.finalizers) of GuildConfigs and of DiscordApplications with
+# global commands: their commands go before they do.
 - apiGroups: ["kaltura-discord.io"]
-  resources: ["guildconfigs"]
+  resources: ["discordapplications", "guildconfigs"]
   verbs: ["patch"]
 # Resolve the credentials the resources name (Kaltura admin secret, Discord bot token, ...).
 - apiGroups: [""]

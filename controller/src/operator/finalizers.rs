@@ -1,5 +1,5 @@
-//! Carries out the finalizer decisions of `reconcile::finalizer` on the GuildConfigs: JSON
-//! patches with a test precondition, and an Event when one is let go.
+//! Carries out the finalizer decisions of `reconcile::finalizer` on the GuildConfigs and the
+//! DiscordApplications: JSON patches with a test precondition, and an Event when one is let go.
 
 use super::events::{Events, Notice};
 use crate::error::{Error, Result};
@@ -7,15 +7,15 @@ use crate::reconcile::conditions::reasons;
 use crate::reconcile::finalizer::{self, Application, Decision};
 use crate::reconcile::render::Rendered;
 use crate::reconcile::status::Observed;
+use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::jiff::Timestamp;
-use kd_crds::GuildConfig;
 use kd_crds::references::Catalog;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client, Resource, ResourceExt};
 use std::time::Duration;
 
-/// Decides for every GuildConfig and patches those whose finalizer changes; returns the
-/// patches that failed (tried again next pass).
+/// Decides for every GuildConfig and DiscordApplication and patches those whose finalizer
+/// changes; returns the patches that failed (tried again next pass).
 pub async fn settle(
     client: &Client,
     events: &Events,
@@ -25,83 +25,109 @@ pub async fn settle(
     timeout: Duration,
 ) -> Vec<Error> {
     let now = Timestamp::now();
-    let mut failed = Vec::new();
-    for guild in &catalog.guilds {
-        let namespace = guild.namespace().unwrap_or_else(|| "default".into());
-        let app_name = &guild.spec.application_ref.name;
+    let known = |namespace: &str, app_name: &str| {
         let rendered = rendered
             .iter()
-            .find(|r| r.application.namespace == namespace && &r.application.name == app_name);
-        let app = Application {
+            .find(|r| r.application.namespace == namespace && r.application.name == app_name);
+        Application {
             exists: catalog
                 .applications
                 .iter()
-                .any(|a| a.namespace().as_deref() == Some(&namespace) && &a.name_any() == app_name),
+                .any(|a| a.namespace().as_deref() == Some(namespace) && a.name_any() == app_name),
             rendered,
             report: rendered.and_then(|r| observed.bots.get(&r.application)),
-        };
-        let Some(decision) = finalizer::decide(guild, &app, now, timeout) else {
-            continue;
-        };
-        let (patch, notice) = match decision {
-            Decision::Wait => continue,
-            Decision::Add => (finalizer::add_patch(guild), None),
-            Decision::Release => (
-                remove(guild),
-                Some(Notice {
-                    warning: false,
-                    reason: reasons::COMMANDS_CLEARED.into(),
-                    action: "Finalize",
-                    note: format!(
-                        "the bot removed the slash commands of guild {}",
-                        guild.spec.guild_id
-                    ),
-                }),
-            ),
-            Decision::Abandon(note) => {
-                tracing::warn!(guild = %guild.name_any(), %note, "releasing the finalizer anyway");
-                (
-                    remove(guild),
-                    Some(Notice {
-                        warning: true,
-                        reason: reasons::COMMANDS_LEFT_BEHIND.into(),
-                        action: "Finalize",
-                        note,
-                    }),
-                )
-            }
-        };
-        match send(client, guild, &namespace, patch).await {
-            Ok(()) => {
-                tracing::info!(guild = %guild.name_any(), namespace, added = notice.is_none(), "finalizer patched");
-                if let Some(notice) = notice {
-                    events.publish(&guild.object_ref(&()), vec![notice]);
-                }
-            }
-            Err(error) => failed.push(error),
         }
+    };
+    let mut failed = Vec::new();
+    for guild in catalog.guilds.iter().map(|g| &**g) {
+        let app = known(&namespace(guild), &guild.spec.application_ref.name);
+        let decision = finalizer::decide_guild(guild, &app, now, timeout);
+        failed.extend(carry_out(client, events, guild, decision).await);
+    }
+    for app in catalog.applications.iter().map(|a| &**a) {
+        let decision = finalizer::decide_application(
+            app,
+            &known(&namespace(app), &app.name_any()),
+            now,
+            timeout,
+        );
+        failed.extend(carry_out(client, events, app, decision).await);
     }
     failed
 }
 
-/// `decide` releases only a GuildConfig that holds the finalizer.
-fn remove(guild: &GuildConfig) -> serde_json::Value {
-    finalizer::remove_patch(guild).expect("the finalizer is held")
+fn namespace<K: ResourceExt>(object: &K) -> String {
+    object.namespace().unwrap_or_else(|| "default".into())
 }
 
-async fn send(
+/// Patches `object`'s finalizer as `decision` says, with an Event when it is let go.
+async fn carry_out<K>(
     client: &Client,
-    guild: &GuildConfig,
-    namespace: &str,
-    patch: serde_json::Value,
-) -> Result<()> {
-    let name = guild.name_any();
+    events: &Events,
+    object: &K,
+    decision: Option<Decision>,
+) -> Option<Error>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let notice = |warning, reason: &str, note| Notice {
+        warning,
+        reason: reason.into(),
+        action: "Finalize",
+        note,
+    };
+    let meta = object.meta();
+    let (patch, notice) = match decision? {
+        Decision::Wait => return None,
+        Decision::Add => (finalizer::add_patch(meta), None),
+        Decision::Drop => (remove(meta), None),
+        Decision::Release(note) => (
+            remove(meta),
+            Some(notice(false, reasons::COMMANDS_CLEARED, note)),
+        ),
+        Decision::Abandon(note) => {
+            tracing::warn!(kind = K::kind(&()).as_ref(), name = %object.name_any(), %note, "releasing the finalizer anyway");
+            (
+                remove(meta),
+                Some(notice(true, reasons::COMMANDS_LEFT_BEHIND, note)),
+            )
+        }
+    };
+    match send(client, object, patch).await {
+        Ok(()) => {
+            tracing::info!(kind = K::kind(&()).as_ref(), name = %object.name_any(), added = notice.is_none(), "finalizer patched");
+            if let Some(notice) = notice {
+                events.publish(&object.object_ref(&()), vec![notice]);
+            }
+            None
+        }
+        Err(error) => Some(error),
+    }
+}
+
+/// `decide_*` takes off only a finalizer that is held.
+fn remove(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> serde_json::Value {
+    finalizer::remove_patch(meta).expect("the finalizer is held")
+}
+
+async fn send<K>(client: &Client, object: &K, patch: serde_json::Value) -> Result<()>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let name = object.name_any();
     let failed = |error| Error::Finalizer {
+        kind: K::kind(&()).into_owned(),
         name: name.clone(),
         error,
     };
     let patch = serde_json::from_value(patch).map_err(|e| failed(kube::Error::SerdeError(e)))?;
-    Api::<GuildConfig>::namespaced(client.clone(), namespace)
+    Api::<K>::namespaced(client.clone(), &namespace(object))
         .patch(&name, &PatchParams::default(), &Patch::<()>::Json(patch))
         .await
         .map_err(failed)?;

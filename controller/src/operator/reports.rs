@@ -144,8 +144,8 @@ struct Follower {
 
 /// What one poll came to.
 enum Poll {
-    /// A report, with its ETag when the bot holds polls.
-    Changed(BotReport, Option<String>),
+    /// A report (boxed: it is large beside `Unchanged`), with its ETag when the bot holds polls.
+    Changed(Box<BotReport>, Option<String>),
     /// 304: the report is still the one we have.
     Unchanged,
 }
@@ -160,7 +160,7 @@ impl Follower {
                     failures = 0;
                     let held = tag.is_some();
                     etag = tag;
-                    self.store(Ok(report));
+                    self.store(Ok(*report));
                     if !held {
                         tokio::time::sleep(UNHELD).await;
                     }
@@ -203,7 +203,7 @@ impl Follower {
             .and_then(|v| v.to_str().ok())
             .map(String::from);
         let report = response.json().await.map_err(reqwest::Error::without_url)?;
-        Ok(Poll::Changed(report, tag))
+        Ok(Poll::Changed(Box::new(report), tag))
     }
 
     /// Keeps `answer`, waking the loop only when it differs from the last one (an error by

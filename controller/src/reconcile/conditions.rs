@@ -13,7 +13,9 @@ pub mod types {
     pub const BOT_CONNECTED: &str = "BotConnected";
     /// DiscordApplication: the Activity server has an available replica.
     pub const ACTIVITY_READY: &str = "ActivityReady";
-    /// GuildConfig: the guild's slash commands are registered with Discord.
+    /// GuildConfig: the guild's slash commands are registered with Discord (its own, or the
+    /// application's global ones). DiscordApplication: its global command set is what the
+    /// scope wants (every command in `Global` scope, none in `Guild` scope).
     pub const COMMANDS_REGISTERED: &str = "CommandsRegistered";
     /// KalturaPartner: Kaltura opens an admin session with the referenced secret.
     pub const CREDENTIALS_VALID: &str = "CredentialsValid";
@@ -40,11 +42,14 @@ pub mod reasons {
     pub const PENDING: &str = "Pending";
     pub const REGISTRATION_FAILED: &str = "RegistrationFailed";
     pub const VERIFIED: &str = "Verified";
-    /// GuildConfig: deleted; its finalizer waits for the bot to remove the guild's commands.
+    /// GuildConfig, DiscordApplication: deleted; the finalizer waits for the bot to remove the
+    /// guild's (the application's global) commands.
     pub const DELETING: &str = "Deleting";
-    /// GuildConfig Event: the bot removed the guild's commands, so its finalizer went.
+    /// DiscordApplication `CommandsRegistered` in `Guild` scope: no global commands of ours.
+    pub const GUILD_SCOPE: &str = "GuildScope";
+    /// GuildConfig, DiscordApplication Event: the bot removed the commands, so the finalizer went.
     pub const COMMANDS_CLEARED: &str = "CommandsCleared";
-    /// GuildConfig Event: its finalizer went although the guild's commands may be left.
+    /// GuildConfig, DiscordApplication Event: the finalizer went although commands may be left.
     pub const COMMANDS_LEFT_BEHIND: &str = "CommandsLeftBehind";
     /// Kaltura refused the admin secret (`START_SESSION_ERROR`, `INVALID_PARTNER_ID`, ...).
     pub const CREDENTIALS_REFUSED: &str = "CredentialsRefused";

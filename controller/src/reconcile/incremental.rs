@@ -12,7 +12,7 @@
 use super::render::{self, Contribution, Rendered};
 use super::status::{Errors, Inputs, Observed, Statuses};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kd_core::report::BotReport;
+use kd_core::report::{BotReport, Registration};
 use kd_crds::references::{
     Catalog, Finding, Lookup, ObjectKey, SecretKeys, Unit, check_shared, check_unit,
 };
@@ -87,8 +87,9 @@ struct UnitMemo {
 
 /// What a bot's report said, as far as statuses read it.
 struct Seen {
-    /// What every guild's status reads: reachable or why not, and the command set.
-    whole: Result<String, String>,
+    /// What every guild's status reads: reachable or why not, the command set version and
+    /// the global set's state.
+    whole: Result<(String, Registration), String>,
     revision: String,
     report: Option<BotReport>,
 }
@@ -108,7 +109,7 @@ impl Seen {
     fn of(observed: Option<&Report>) -> Self {
         match observed {
             Some(Ok(report)) => Self {
-                whole: Ok(report.command_set_version.clone()),
+                whole: Ok((report.command_set_version.clone(), report.global.clone())),
                 revision: report.revision.clone(),
                 report: Some(report.clone()),
             },
@@ -592,7 +593,6 @@ mod tests {
     use super::*;
     use crate::reconcile::status;
     use k8s_openapi::jiff::Timestamp;
-    use kd_core::report::Registration;
     use kd_crds::references::check;
     use kd_testing::fixtures::{self, Fixture, NAMESPACE as NS};
     use serde_json::{Value, json};
@@ -661,11 +661,28 @@ mod tests {
                             commands: 7,
                             fingerprint: "f".into(),
                             revision: revision.clone(),
+                            scope: r.config.application.command_scope,
                         }
                     };
                     (id.clone(), state)
                 })
                 .collect();
+            let revision = r.config.global_revision();
+            let global = if failing.contains("global") {
+                Registration::Failed {
+                    error: "Missing Access".into(),
+                    revision,
+                }
+            } else if r.config.application.command_scope.is_guild() {
+                Registration::Cleared { revision }
+            } else {
+                Registration::Registered {
+                    commands: 8,
+                    fingerprint: "g".into(),
+                    revision,
+                    scope: r.config.application.command_scope,
+                }
+            };
             let report = BotReport {
                 application_id: r.config.application.application_id.clone(),
                 revision: r.config.revision.clone(),
@@ -673,6 +690,7 @@ mod tests {
                 shards: 1,
                 shards_connected: 1,
                 guilds,
+                global,
                 ..BotReport::default()
             };
             observed.bots.insert(r.application.clone(), Ok(report));
@@ -848,6 +866,25 @@ mod tests {
                 "the application",
                 Box::new(|c, _| {
                     Arc::make_mut(&mut c.applications[0]).spec.bot.replicas = 2;
+                }),
+            ),
+            (
+                "the Global scope",
+                Box::new(|c, _| {
+                    let scope = kd_crds::application::CommandScope::Global;
+                    Arc::make_mut(&mut c.applications[0]).spec.bot.command_scope = scope;
+                }),
+            ),
+            (
+                "Discord refuses the global set",
+                Box::new(|_, f| {
+                    f.insert("global".to_string());
+                }),
+            ),
+            (
+                "Discord takes it",
+                Box::new(|_, f| {
+                    f.remove("global");
                 }),
             ),
             ("nothing again", Box::new(|_, _| {})),

@@ -239,6 +239,9 @@ fn application_runtime(app: &DiscordApplication) -> ApplicationRuntime {
         public_url: app.spec.activity.public_url.clone(),
         activity_enabled: app.spec.activity.enabled,
         intents: app.spec.bot.intents.clone(),
+        command_scope: app.spec.bot.command_scope,
+        // Its global commands go before it does (see `finalizer`).
+        deleting: app.metadata.deletion_timestamp.is_some(),
     }
 }
 
@@ -388,6 +391,34 @@ mod tests {
         catalog.guilds.push(copy.into());
         let config = render(&catalog).remove(0).config;
         assert!(config.guild(&id).is_some() && config.clearing.is_empty());
+    }
+
+    #[test]
+    fn the_command_scope_and_a_deletion_reach_the_config() {
+        let mut catalog = examples();
+        let guild_scope = render(&catalog).remove(0).config;
+        assert_eq!(
+            guild_scope.application.command_scope,
+            kd_crds::application::CommandScope::Guild
+        );
+        Arc::make_mut(&mut catalog.applications[0])
+            .spec
+            .bot
+            .command_scope = kd_crds::application::CommandScope::Global;
+        let global = render(&catalog).remove(0).config;
+        assert!(global.global_commands_wanted());
+        assert_ne!(global.revision, guild_scope.revision);
+        Arc::make_mut(&mut catalog.applications[0])
+            .metadata
+            .deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            "2026-12-02T20:00:00Z".parse().unwrap(),
+        ));
+        let deleting = render(&catalog).remove(0).config;
+        assert!(deleting.application.deleting && !deleting.global_commands_wanted());
+        assert_eq!(
+            deleting.guilds, global.guilds,
+            "its guilds are served meanwhile"
+        );
     }
 
     #[test]

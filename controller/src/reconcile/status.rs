@@ -7,6 +7,7 @@ use super::verification::{self, Outcome, Verification};
 use crate::error::Error;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kd_core::report::{BotReport, Registration};
+use kd_crds::application::CommandScope;
 use kd_crds::references::{Catalog, Finding, ObjectKey, Severity, Unit};
 use kd_crds::{
     DiscordApplication, DiscordApplicationStatus, GuildConfig, GuildConfigStatus, KalturaPartner,
@@ -57,6 +58,9 @@ pub fn merge(reports: Vec<BotReport>) -> Option<BotReport> {
             if rank(&state) > rank(entry) {
                 *entry = state;
             }
+        }
+        if rank(&report.global) > rank(&merged.global) {
+            merged.global = report.global;
         }
         // Counts come from the shared outbox: the replica that read it last knows most.
         for (rule, delivery) in report.notifications {
@@ -206,13 +210,14 @@ impl Inputs<'_> {
             app,
             app.status.as_ref(),
             self.now,
-            |object, _| {
+            |object, previous| {
                 application(
                     object,
-                    app.spec.activity.enabled,
+                    app,
                     self.findings,
                     self.rendered(object),
                     self.observed,
+                    previous,
                 )
             },
         )
@@ -439,20 +444,95 @@ fn partner_status(
     (vec![ready, credentials], status)
 }
 
+/// How many global commands Discord holds for an application: as many as the bot reports
+/// registered, none once it reports them cleared, else (not reporting, not checked yet, or
+/// refused) what status said before.
+pub fn global_commands(
+    previous: Option<i32>,
+    report: Option<&Result<BotReport, Error>>,
+) -> Option<i32> {
+    match report {
+        Some(Ok(report)) => match &report.global {
+            Registration::Registered { commands, .. } => Some(*commands as i32),
+            Registration::Cleared { .. } => None,
+            Registration::Pending | Registration::Failed { .. } => previous,
+        },
+        _ => previous,
+    }
+}
+
+/// The report's state of the global set when it is of the rendered config's global revision
+/// (else the bot has not got to the rendered scope yet).
+pub fn global_state<'a>(report: &'a BotReport, rendered: &Rendered) -> Option<&'a Registration> {
+    let revision = match &report.global {
+        Registration::Registered { revision, .. }
+        | Registration::Cleared { revision }
+        | Registration::Failed { revision, .. } => revision,
+        Registration::Pending => return None,
+    };
+    (*revision == rendered.config.global_revision()).then_some(&report.global)
+}
+
+/// The application's `CommandsRegistered`: in `Global` scope whether Discord holds the global
+/// set; in `Guild` scope that it holds no global set of ours (the guilds' sets are on their
+/// GuildConfigs).
+fn global_registration(rendered: &Rendered, report: &BotReport) -> Observation {
+    let observe = |truth, reason, message| {
+        Observation::new(types::COMMANDS_REGISTERED, truth, reason, message)
+    };
+    let wanted = rendered.config.global_commands_wanted();
+    match (wanted, global_state(report, rendered)) {
+        (true, Some(Registration::Registered { commands, .. })) => observe(
+            Truth::True,
+            reasons::REGISTERED,
+            format!(
+                "{commands} global commands of command set version {} registered",
+                report.command_set_version
+            ),
+        ),
+        (false, Some(Registration::Cleared { .. })) => observe(
+            Truth::True,
+            reasons::GUILD_SCOPE,
+            "commands are registered per guild (see each GuildConfig); no global commands".into(),
+        ),
+        (_, Some(Registration::Failed { error, .. })) => observe(
+            Truth::False,
+            reasons::REGISTRATION_FAILED,
+            format!("Discord refused the global command set: {error}"),
+        ),
+        (true, _) => observe(
+            Truth::False,
+            reasons::PENDING,
+            "the bot has not registered the global commands yet".into(),
+        ),
+        (false, _) => observe(
+            Truth::False,
+            reasons::PENDING,
+            "the bot has not removed the global commands yet".into(),
+        ),
+    }
+}
+
 fn application(
     object: &ObjectKey,
-    activity_enabled: bool,
+    app: &DiscordApplication,
     findings: &Errors,
     rendered: Option<&Rendered>,
     observed: &Observed,
+    previous: DiscordApplicationStatus,
 ) -> (Vec<Observation>, DiscordApplicationStatus) {
+    let activity_enabled = app.spec.activity.enabled;
+    let global_commands = global_commands(previous.global_commands, observed.bots.get(object));
     let Some(rendered) = rendered else {
         let message = errors_of(object, findings).unwrap_or_else(|| "not rendered".into());
         let invalid =
             |type_| Observation::new(type_, Truth::False, reasons::INVALID_SPEC, message.clone());
         return (
             vec![invalid(types::READY), invalid(types::DEPLOYED)],
-            DiscordApplicationStatus::default(),
+            DiscordApplicationStatus {
+                global_commands,
+                ..DiscordApplicationStatus::default()
+            },
         );
     };
     let desired = rendered.config.revision.clone();
@@ -524,56 +604,72 @@ fn application(
             "the Activity server has no available replica".into(),
         ),
     };
+    let commands = match report {
+        _ if rendered.config.application.deleting => Observation::new(
+            types::COMMANDS_REGISTERED,
+            Truth::False,
+            reasons::DELETING,
+            "being deleted: the bot is removing the global commands".into(),
+        ),
+        Some(Ok(r)) => global_registration(rendered, r),
+        _ => Observation::new(
+            types::COMMANDS_REGISTERED,
+            Truth::Unknown,
+            connected.reason,
+            connected.message.clone(),
+        ),
+    };
     let running = match report {
         Some(Ok(r)) if !r.revision.is_empty() => Some(r.revision.clone()),
         _ => None,
     };
-    let ready = if !deployed.is_true() {
-        Observation::new(
-            types::READY,
-            Truth::False,
-            deployed.reason,
-            deployed.message.clone(),
-        )
-    } else if !connected.is_true() {
-        Observation::new(
-            types::READY,
-            Truth::False,
-            connected.reason,
-            connected.message.clone(),
-        )
-    } else if running.as_deref() != Some(desired.as_str()) {
-        Observation::new(
-            types::READY,
-            Truth::False,
-            reasons::ROLLING_OUT,
-            format!(
-                "the bot runs revision {}, the rendered revision is {desired}",
-                running.as_deref().unwrap_or("(mixed)")
-            ),
-        )
-    } else if activity_enabled && !activity.is_true() {
-        Observation::new(
-            types::READY,
-            Truth::False,
-            activity.reason,
-            activity.message.clone(),
-        )
-    } else {
-        Observation::new(
+    // The first condition that is not met, in the order an operator fixes them; being
+    // deleted says so first, whatever else is amiss.
+    let unmet = (commands.reason == reasons::DELETING)
+        .then(|| commands.clone())
+        .or_else(|| {
+            [&deployed, &connected]
+                .into_iter()
+                .find(|o| !o.is_true())
+                .cloned()
+        })
+        .or_else(|| {
+            (running.as_deref() != Some(desired.as_str())).then(|| {
+                Observation::new(
+                    types::READY,
+                    Truth::False,
+                    reasons::ROLLING_OUT,
+                    format!(
+                        "the bot runs revision {}, the rendered revision is {desired}",
+                        running.as_deref().unwrap_or("(mixed)")
+                    ),
+                )
+            })
+        })
+        // In `Guild` scope the global set only has to go away, which holds no guild up (and a
+        // bot from before global sets never reports it).
+        .or_else(|| {
+            (rendered.config.global_commands_wanted() && !commands.is_true())
+                .then(|| commands.clone())
+        })
+        .or_else(|| (activity_enabled && !activity.is_true()).then(|| activity.clone()));
+    let ready = match unmet {
+        Some(unmet) => Observation::new(types::READY, Truth::False, unmet.reason, unmet.message),
+        None => Observation::new(
             types::READY,
             Truth::True,
             reasons::RUNNING,
             format!("revision {desired} runs"),
-        )
+        ),
     };
     let status = DiscordApplicationStatus {
         guild_count: Some(rendered.config.guilds.len() as i32),
         desired_revision: Some(desired),
         running_revision: running,
+        global_commands,
         ..DiscordApplicationStatus::default()
     };
-    (vec![ready, deployed, connected, activity], status)
+    (vec![ready, deployed, connected, activity, commands], status)
 }
 
 fn guild_status(
@@ -635,30 +731,7 @@ fn guild_status(
         | Registration::Failed { revision, .. } => Some(revision),
         Registration::Pending => None,
     };
-    let registered = match state {
-        Registration::Registered { commands, .. } => Observation::new(
-            types::COMMANDS_REGISTERED,
-            Truth::True,
-            reasons::REGISTERED,
-            format!(
-                "{commands} commands of command set version {} registered",
-                report.command_set_version
-            ),
-        ),
-        // Cleared is the state of a guild left out, so here it can only be an older report's.
-        Registration::Pending | Registration::Cleared { .. } => Observation::new(
-            types::COMMANDS_REGISTERED,
-            Truth::False,
-            reasons::PENDING,
-            "the bot has not registered the commands yet".into(),
-        ),
-        Registration::Failed { error, .. } => Observation::new(
-            types::COMMANDS_REGISTERED,
-            Truth::False,
-            reasons::REGISTRATION_FAILED,
-            format!("Discord refused the command set: {error}"),
-        ),
-    };
+    let registered = guild_registration(state, report, rendered);
     let desired = rendered.pieces.guild_revisions.get(guild_id);
     let ready = if !registered.is_true() {
         Observation::new(
@@ -688,11 +761,86 @@ fn guild_status(
     };
     let status = GuildConfigStatus {
         config_revision: running.cloned(),
-        command_set_version: matches!(state, Registration::Registered { .. })
+        command_set_version: registered
+            .is_true()
             .then(|| report.command_set_version.clone()),
         ..GuildConfigStatus::default()
     };
     (vec![ready, registered], status)
+}
+
+/// A guild's `CommandsRegistered`: its own set in `Guild` scope; in `Global` scope the
+/// application's global set, once the guild holds none of its own.
+fn guild_registration(
+    state: &Registration,
+    report: &BotReport,
+    rendered: &Rendered,
+) -> Observation {
+    let observe = |truth, reason, message| {
+        Observation::new(types::COMMANDS_REGISTERED, truth, reason, message)
+    };
+    let pending = || {
+        observe(
+            Truth::False,
+            reasons::PENDING,
+            "the bot has not registered the commands yet".into(),
+        )
+    };
+    let global = !rendered.config.application.command_scope.is_guild();
+    match state {
+        Registration::Registered {
+            scope: CommandScope::Guild,
+            commands,
+            ..
+        } => observe(
+            Truth::True,
+            reasons::REGISTERED,
+            format!(
+                "{commands} commands of command set version {} registered",
+                report.command_set_version
+            ),
+        ),
+        Registration::Registered {
+            scope: CommandScope::Global,
+            ..
+        } if global => match global_state(report, rendered) {
+            Some(Registration::Registered { commands, .. }) => observe(
+                Truth::True,
+                reasons::REGISTERED,
+                format!(
+                    "served by the application's {commands} global commands (command set version {})",
+                    report.command_set_version
+                ),
+            ),
+            Some(Registration::Failed { error, .. }) => observe(
+                Truth::False,
+                reasons::REGISTRATION_FAILED,
+                format!("Discord refused the application's global command set: {error}"),
+            ),
+            _ => observe(
+                Truth::False,
+                reasons::PENDING,
+                "the bot has not registered the application's global commands yet".into(),
+            ),
+        },
+        // Served globally under an older scope, or cleared (the state of a guild left out):
+        // an older report's.
+        Registration::Registered { .. } | Registration::Pending | Registration::Cleared { .. } => {
+            pending()
+        }
+        Registration::Failed { error, .. } if global => observe(
+            Truth::False,
+            reasons::REGISTRATION_FAILED,
+            format!(
+                "Discord refused removing the guild's own commands (the global ones serve it): {error}"
+            ),
+        ),
+        Registration::Failed { error, .. } => observe(
+            Truth::False,
+            reasons::REGISTRATION_FAILED,
+            format!("Discord refused the command set: {error}"),
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -745,10 +893,14 @@ mod tests {
                         commands: 7,
                         fingerprint: "f".into(),
                         revision: guild_revision,
+                        scope: CommandScope::Guild,
                     };
                     (id.clone(), registered)
                 })
                 .collect(),
+            global: Registration::Cleared {
+                revision: rendered.config.global_revision(),
+            },
             ..BotReport::default()
         }
     }
@@ -1021,6 +1173,7 @@ mod tests {
                     commands: 1,
                     fingerprint: "f".into(),
                     revision: "b".into(),
+                    scope: CommandScope::Guild,
                 },
             )]),
             ..BotReport::default()
@@ -1030,6 +1183,182 @@ mod tests {
         assert_eq!((merged.shards, merged.shards_connected), (2, 1));
         assert_eq!(merged.guilds["1"], Registration::Pending);
         assert_eq!(merge(Vec::new()), None);
+    }
+
+    /// The examples with their application in `Global` scope, and a bot running them whose
+    /// guilds hold none of their own and whose global set is `global`.
+    fn served_globally(global: impl FnOnce(&Rendered) -> Registration) -> (Catalog, Observed) {
+        let mut catalog = examples();
+        Arc::make_mut(&mut catalog.applications[0])
+            .spec
+            .bot
+            .command_scope = CommandScope::Global;
+        let rendered = render(&catalog).remove(0);
+        let mut bot = report(&rendered, &rendered.config.revision);
+        for (id, state) in bot.guilds.iter_mut() {
+            *state = Registration::Registered {
+                commands: 0,
+                fingerprint: "e".into(),
+                revision: rendered.config.guild_revision(id),
+                scope: CommandScope::Global,
+            };
+        }
+        bot.global = global(&rendered);
+        let observed = running(&catalog, bot);
+        (catalog, observed)
+    }
+
+    #[test]
+    fn in_global_scope_guilds_are_ready_once_the_global_set_is_registered() {
+        let (catalog, observed) = served_globally(|rendered| Registration::Registered {
+            commands: 8,
+            fingerprint: "all".into(),
+            revision: rendered.config.global_revision(),
+            scope: CommandScope::Global,
+        });
+        let statuses = compute_at(&catalog, &observed, 100);
+        for (_, status) in &statuses.guilds {
+            assert_eq!(
+                condition(&status.conditions, types::READY),
+                ("True", reasons::READY)
+            );
+            let registered = status
+                .conditions
+                .iter()
+                .find(|c| c.type_ == types::COMMANDS_REGISTERED)
+                .unwrap();
+            assert_eq!(
+                registered.message,
+                "served by the application's 8 global commands (command set version 1)"
+            );
+            assert_eq!(status.command_set_version.as_deref(), Some("1"));
+        }
+        let (_, app) = &statuses.applications[0];
+        assert_eq!(
+            condition(&app.conditions, types::COMMANDS_REGISTERED),
+            ("True", reasons::REGISTERED)
+        );
+        assert_eq!(
+            condition(&app.conditions, types::READY),
+            ("True", reasons::RUNNING)
+        );
+        assert_eq!(app.global_commands, Some(8));
+    }
+
+    #[test]
+    fn a_refused_global_set_is_quoted_by_every_guild_and_one_not_sent_yet_is_pending() {
+        let (catalog, observed) = served_globally(|rendered| Registration::Failed {
+            error: "Missing Access (50001)".into(),
+            revision: rendered.config.global_revision(),
+        });
+        let statuses = compute_at(&catalog, &observed, 100);
+        for (_, status) in &statuses.guilds {
+            let ready = status
+                .conditions
+                .iter()
+                .find(|c| c.type_ == types::READY)
+                .unwrap();
+            assert_eq!(ready.reason, reasons::REGISTRATION_FAILED);
+            assert_eq!(
+                ready.message,
+                "Discord refused the application's global command set: Missing Access (50001)"
+            );
+            assert_eq!(status.command_set_version, None);
+        }
+        let (_, app) = &statuses.applications[0];
+        assert_eq!(
+            condition(&app.conditions, types::READY),
+            ("False", reasons::REGISTRATION_FAILED)
+        );
+        // A global set of the Guild scope's revision (the bot has not switched yet) is no answer.
+        let (catalog, observed) = served_globally(|_| Registration::Cleared {
+            revision: render(&examples()).remove(0).config.global_revision(),
+        });
+        let statuses = compute_at(&catalog, &observed, 100);
+        assert_eq!(
+            condition(&guild(&statuses, "physics-101").conditions, types::READY),
+            ("False", reasons::PENDING)
+        );
+        assert_eq!(
+            condition(
+                &statuses.applications[0].1.conditions,
+                types::COMMANDS_REGISTERED
+            ),
+            ("False", reasons::PENDING)
+        );
+    }
+
+    #[test]
+    fn the_global_command_count_follows_the_bot_and_outlives_its_silence() {
+        let (mut catalog, observed) = served_globally(|rendered| Registration::Registered {
+            commands: 8,
+            fingerprint: "all".into(),
+            revision: rendered.config.global_revision(),
+            scope: CommandScope::Global,
+        });
+        let first = compute_at(&catalog, &observed, 100);
+        Arc::make_mut(&mut catalog.applications[0]).status = Some(first.applications[0].1.clone());
+        let silent = compute_at(&catalog, &Observed::default(), 200);
+        assert_eq!(silent.applications[0].1.global_commands, Some(8));
+        let (_, cleared) = served_globally(|rendered| Registration::Cleared {
+            revision: rendered.config.global_revision(),
+        });
+        assert_eq!(
+            compute_at(&catalog, &cleared, 300).applications[0]
+                .1
+                .global_commands,
+            None
+        );
+        // In Guild scope, no global set of ours is what the condition wants.
+        let statuses = compute_at(
+            &examples(),
+            &running(&examples(), {
+                let rendered = render(&examples()).remove(0);
+                report(&rendered, &rendered.config.revision)
+            }),
+            100,
+        );
+        assert_eq!(
+            condition(
+                &statuses.applications[0].1.conditions,
+                types::COMMANDS_REGISTERED
+            ),
+            ("True", reasons::GUILD_SCOPE)
+        );
+        let rendered = render(&examples()).remove(0);
+        let mut older = report(&rendered, &rendered.config.revision);
+        older.global = Registration::Pending;
+        let statuses = compute_at(&examples(), &running(&examples(), older), 100);
+        let (_, app) = &statuses.applications[0];
+        assert_eq!(
+            condition(&app.conditions, types::COMMANDS_REGISTERED),
+            ("False", reasons::PENDING)
+        );
+        assert_eq!(
+            condition(&app.conditions, types::READY),
+            ("True", reasons::RUNNING),
+            "no global set to wait for in Guild scope"
+        );
+    }
+
+    #[test]
+    fn an_application_being_deleted_says_so() {
+        let (mut catalog, observed) = served_globally(|rendered| Registration::Registered {
+            commands: 8,
+            fingerprint: "all".into(),
+            revision: rendered.config.global_revision(),
+            scope: CommandScope::Global,
+        });
+        Arc::make_mut(&mut catalog.applications[0])
+            .metadata
+            .deletion_timestamp = Some(at(50));
+        let statuses = compute_at(&catalog, &observed, 100);
+        let (_, app) = &statuses.applications[0];
+        assert_eq!(
+            condition(&app.conditions, types::READY),
+            ("False", reasons::DELETING)
+        );
+        assert_eq!(app.global_commands, Some(8), "still there until cleared");
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //! gives the same revision whether it was read from one file or from the parts.
 
 use super::{ApplicationRuntime, GuildRuntime, PartnerRuntime, RuntimeConfig};
+use kd_crds::application::CommandScope;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -189,11 +190,14 @@ impl Pieces {
             }
             dirty = (0..wanted).collect();
         }
-        if partners != self.index.partners {
+        // Every guild's revision reads the partners and the scope.
+        if partners != self.index.partners
+            || application.command_scope != self.index.application.command_scope
+        {
             touched.extend(self.guild_revisions.keys().cloned());
             touched.extend(self.entries.iter().flat_map(|part| part.keys().cloned()));
         }
-        self.revise(&partners, &clearing, touched);
+        self.revise(&partners, &clearing, application.command_scope, touched);
         dirty.extend(self.parts.len()..self.entries.len());
         self.parts
             .resize_with(self.entries.len(), || PartText::of(String::new()));
@@ -232,6 +236,7 @@ impl Pieces {
         &mut self,
         partners: &BTreeMap<String, PartnerRuntime>,
         clearing: &BTreeSet<String>,
+        scope: CommandScope,
         touched: BTreeSet<String>,
     ) {
         let texts: BTreeMap<&String, String> = partners
@@ -244,9 +249,9 @@ impl Pieces {
             let revision = match self.entries[part_of(&id, count)].get(&id) {
                 Some(entry) => {
                     let partner = texts.get(&entry.partner).map_or("null", String::as_str);
-                    Some(share_revision(entry.guild(), partner, cleared))
+                    Some(share_revision(entry.guild(), partner, cleared, scope))
                 }
-                None => cleared.then(|| share_revision("null", "null", true)),
+                None => cleared.then(|| share_revision("null", "null", true, scope)),
             };
             match revision {
                 Some(revision) => self.guild_revisions.insert(id, revision),
@@ -265,9 +270,16 @@ impl PartText {
     }
 }
 
-/// The revision of a guild's share from the JSON of its parts: the bytes serde writes for the
-/// tuple `(guild, partner, clearing)` ([`RuntimeConfig::guild_revision`]).
-pub(crate) fn share_revision(guild: &str, partner: &str, clearing: bool) -> String {
+/// The revision of a guild's share from the JSON of its parts ([`RuntimeConfig::guild_revision`]):
+/// the bytes serde writes for the tuple `(guild, partner, clearing)`, with the scope as a fourth
+/// element when it is `Global`, so revisions of the `Guild` scope stay what they were before
+/// scopes existed.
+pub(crate) fn share_revision(
+    guild: &str,
+    partner: &str,
+    clearing: bool,
+    scope: CommandScope,
+) -> String {
     let mut hash = Sha256::new();
     for piece in [
         "[",
@@ -276,6 +288,7 @@ pub(crate) fn share_revision(guild: &str, partner: &str, clearing: bool) -> Stri
         partner,
         ",",
         if clearing { "true" } else { "false" },
+        if scope.is_guild() { "" } else { ",\"Global\"" },
         "]",
     ] {
         hash.update(piece.as_bytes());
@@ -379,6 +392,8 @@ mod tests {
             public_url: None,
             activity_enabled: false,
             intents: vec![],
+            command_scope: Default::default(),
+            deleting: false,
         }
     }
 
@@ -462,15 +477,52 @@ mod tests {
 
     #[test]
     fn pieces_give_each_guild_the_revision_the_config_gives_it() {
-        let mut config = config(50);
-        config.partners.insert("p".into(), partner());
-        let config = config.with_clearing(["4".to_string()].into());
-        let pieces = Pieces::of(&config);
-        assert_eq!(pieces.guild_revisions.len(), 51);
-        for (id, revision) in &pieces.guild_revisions {
-            assert_eq!(*revision, config.guild_revision(id), "guild {id}");
+        for scope in [CommandScope::Guild, CommandScope::Global] {
+            let mut config = config(50);
+            config.partners.insert("p".into(), partner());
+            config.application.command_scope = scope;
+            let config = config.with_clearing(["4".to_string()].into());
+            let pieces = Pieces::of(&config);
+            assert_eq!(pieces.guild_revisions.len(), 51);
+            for (id, revision) in &pieces.guild_revisions {
+                assert_eq!(
+                    *revision,
+                    config.guild_revision(id),
+                    "guild {id} in {scope:?}"
+                );
+            }
+            assert_eq!(pieces.index.revision, config.revision);
         }
-        assert_eq!(pieces.index.revision, config.revision);
+    }
+
+    #[test]
+    fn a_scope_switch_moves_every_guild_and_the_global_set_and_guild_scope_writes_nothing_new() {
+        let guild_scope = config(3);
+        assert!(
+            !guild_scope.to_json().contains("commandScope"),
+            "configs of the Guild scope keep the revisions they had before scopes"
+        );
+        let mut global = guild_scope.clone();
+        global.application.command_scope = CommandScope::Global;
+        let global = global.with_clearing(BTreeSet::new());
+        assert_ne!(global.revision, guild_scope.revision);
+        assert_ne!(global.global_revision(), guild_scope.global_revision());
+        for id in guild_scope.guilds.keys() {
+            assert!(global.guild_differs(&guild_scope, id));
+            assert_ne!(global.guild_revision(id), guild_scope.guild_revision(id));
+        }
+        assert!(global.global_commands_wanted() && !guild_scope.global_commands_wanted());
+        let mut deleting = global.clone();
+        deleting.application.deleting = true;
+        assert!(!deleting.global_commands_wanted());
+        assert_ne!(deleting.global_revision(), global.global_revision());
+        let id = guild_scope.guilds.keys().next().unwrap();
+        assert!(
+            !deleting.guild_differs(&global, id),
+            "deleting the application leaves its guilds as they are"
+        );
+        let read = RuntimeConfig::from_json(&global.to_json()).unwrap();
+        assert_eq!(read.application.command_scope, CommandScope::Global);
     }
 
     #[test]
@@ -529,6 +581,10 @@ mod tests {
             Box::new(|c| {
                 c.partners.get_mut("p").unwrap().partner_id = 2;
                 c.clearing.clear();
+                vec![]
+            }),
+            Box::new(|c| {
+                c.application.command_scope = CommandScope::Global;
                 vec![]
             }),
         ];
