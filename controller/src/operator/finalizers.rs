@@ -39,7 +39,12 @@ pub async fn settle(
         }
     };
     let mut failed = Vec::new();
-    for guild in catalog.guilds.iter().map(|g| &**g) {
+    // A GuildConfig holding the finalizer and not being deleted has nothing to decide.
+    let undecided = catalog
+        .guilds
+        .iter()
+        .filter(|g| finalizer::undecided(&g.metadata));
+    for guild in undecided.map(|g| &**g) {
         let app = known(&namespace(guild), &guild.spec.application_ref.name);
         let decision = finalizer::decide_guild(guild, &app, now, timeout);
         failed.extend(carry_out(client, events, guild, decision).await);

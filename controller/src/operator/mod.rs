@@ -262,7 +262,7 @@ async fn reconcile(
     writer
         .metrics()
         .observe_statuses(&statuses.applications, &memo.ready_reasons());
-    for (object, error) in writer.write(&catalog, statuses).await {
+    for (object, error) in writer.write(&catalog, memo, statuses).await {
         memo.retry(&object);
         errors.push(error);
     }

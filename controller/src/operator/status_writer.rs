@@ -2,15 +2,14 @@
 //! Event for each condition that flipped.
 
 use crate::error::Error;
+use crate::reconcile::incremental::Incremental;
 use crate::reconcile::status::{Common, Statuses};
 use futures_util::{StreamExt, stream};
 use kd_crds::references::{Catalog, ObjectKey};
-use kd_crds::{DiscordApplication, GuildConfig, KalturaPartner, NotificationRule, RoleMapping};
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::collections::HashMap;
 use std::fmt::Debug;
 
 use super::apply::FIELD_MANAGER;
@@ -45,77 +44,67 @@ impl StatusWriter {
         &self.events
     }
 
-    /// Writes every changed status; returns the writes that failed, by object.
+    /// Writes every changed status; returns the writes that failed, by object. `memo` has the
+    /// guild-scoped objects as the pass saw them, the catalog the few others.
     pub async fn write(
         &mut self,
         catalog: &Catalog,
+        memo: &Incremental,
         statuses: Statuses,
     ) -> Vec<(ObjectKey, Error)> {
+        fn among<'c, K: Resource>(items: &'c [Arc<K>], key: &ObjectKey) -> Option<&'c K> {
+            items.iter().map(|o| &**o).find(|o| {
+                let meta = o.meta();
+                meta.name.as_deref() == Some(key.name.as_str())
+                    && meta.namespace.as_deref().unwrap_or("default") == key.namespace
+            })
+        }
         let mut failed = Vec::new();
+        let partners = |k: &ObjectKey| among(&catalog.partners, k);
         failed.extend(
-            self.kind::<KalturaPartner, _>(&catalog.partners, statuses.partners, |o| {
-                o.status.as_ref()
-            })
-            .await,
-        );
-        failed.extend(
-            self.kind::<DiscordApplication, _>(&catalog.applications, statuses.applications, |o| {
-                o.status.as_ref()
-            })
-            .await,
-        );
-        failed.extend(
-            self.kind::<GuildConfig, _>(&catalog.guilds, statuses.guilds, |o| o.status.as_ref())
+            self.kind(partners, statuses.partners, |o| o.status.as_ref())
                 .await,
         );
+        let applications = |k: &ObjectKey| among(&catalog.applications, k);
         failed.extend(
-            self.kind::<RoleMapping, _>(&catalog.role_mappings, statuses.role_mappings, |o| {
-                o.status.as_ref()
-            })
-            .await,
+            self.kind(applications, statuses.applications, |o| o.status.as_ref())
+                .await,
         );
+        let guilds = |k: &ObjectKey| memo.guild(k);
         failed.extend(
-            self.kind::<NotificationRule, _>(
-                &catalog.notification_rules,
-                statuses.notification_rules,
-                |o| o.status.as_ref(),
-            )
-            .await,
+            self.kind(guilds, statuses.guilds, |o| o.status.as_ref())
+                .await,
+        );
+        let mappings = |k: &ObjectKey| memo.role_mapping(k);
+        failed.extend(
+            self.kind(mappings, statuses.role_mappings, |o| o.status.as_ref())
+                .await,
+        );
+        let rules = |k: &ObjectKey| memo.notification_rule(k);
+        failed.extend(
+            self.kind(rules, statuses.notification_rules, |o| o.status.as_ref())
+                .await,
         );
         failed
     }
 
-    async fn kind<K, S>(
+    async fn kind<'c, K, S>(
         &self,
-        current: &[Arc<K>],
+        current: impl Fn(&ObjectKey) -> Option<&'c K>,
         statuses: Vec<(ObjectKey, S)>,
         status_of: impl Fn(&K) -> Option<&S>,
     ) -> Vec<(ObjectKey, Error)>
     where
         K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+            + 'c
             + Clone
             + DeserializeOwned
             + Debug,
         S: Serialize + PartialEq + Common,
     {
         let mut failed = Vec::new();
-        // By name, once: a find per status would make a pass quadratic in the resources.
-        let by_name: HashMap<(&str, &str), &K> = current
-            .iter()
-            .map(|o| {
-                let o = &**o;
-                let meta = o.meta();
-                let at = (
-                    meta.namespace.as_deref().unwrap_or("default"),
-                    meta.name.as_deref().unwrap_or_default(),
-                );
-                (at, o)
-            })
-            .collect();
         let changed = statuses.into_iter().filter_map(|(key, status)| {
-            let object = by_name
-                .get(&(key.namespace.as_str(), key.name.as_str()))
-                .copied();
+            let object = current(&key);
             let previous = object.and_then(&status_of);
             (previous != Some(&status)).then(|| {
                 let flips = events::flips(

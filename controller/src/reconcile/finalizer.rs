@@ -60,6 +60,16 @@ enum Clearing {
 /// The decision for an object with `meta` at `now`, None when there is nothing to do. `wanted`:
 /// whether it should hold the finalizer while it lives; `what` names what it may leave in
 /// Discord; `clearing` is asked only once it is deleted.
+/// Whether an object that wants the finalizer has anything to decide: it lacks the finalizer or
+/// it is being deleted.
+pub fn undecided(meta: &ObjectMeta) -> bool {
+    meta.deletion_timestamp.is_some() || !held(meta)
+}
+
+fn held(meta: &ObjectMeta) -> bool {
+    meta.finalizers.iter().flatten().any(|f| f == FINALIZER)
+}
+
 fn decide(
     meta: &ObjectMeta,
     wanted: bool,
@@ -68,7 +78,7 @@ fn decide(
     now: Timestamp,
     timeout: Duration,
 ) -> Option<Decision> {
-    let held = meta.finalizers.iter().flatten().any(|f| f == FINALIZER);
+    let held = held(meta);
     let Some(deleted) = &meta.deletion_timestamp else {
         return match (held, wanted) {
             (false, true) => Some(Decision::Add),

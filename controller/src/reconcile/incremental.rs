@@ -404,7 +404,6 @@ impl Incremental {
     /// changed or whose bot report did. Call after [`Self::prepare`] with the same catalog.
     pub fn statuses(&mut self, catalog: &Catalog, observed: &Observed, now: &Time) -> Statuses {
         self.follow_reports(observed);
-        let lookup = catalog.lookup();
         let shared = Errors::of(&self.shared_findings);
         let inputs = Inputs {
             findings: &shared,
@@ -424,11 +423,14 @@ impl Incremental {
         let mut dirty = std::mem::take(&mut self.dirty);
         dirty.extend(self.due.drain());
         for unit_key in dirty {
-            let (Some(unit), Some(memo)) = (
-                lookup.unit(&unit_key.0, &unit_key.1),
-                self.units.get(&unit_key),
-            ) else {
+            let Some(memo) = self.units.get(&unit_key) else {
                 continue;
+            };
+            // The memo holds the objects the catalog has: `prepare` saw them last.
+            let unit = &Unit {
+                guild: memo.guild.as_ref(),
+                role_mappings: memo.role_mappings.iter().collect(),
+                notification_rules: memo.notification_rules.iter().collect(),
             };
             let findings = Errors::of(&memo.findings);
             let inputs = Inputs {
@@ -525,6 +527,35 @@ impl Incremental {
             }
             self.reports.insert(app, seen);
         }
+    }
+
+    /// The GuildConfig, RoleMapping or NotificationRule `object` as the last pass saw it.
+    pub fn guild(&self, object: &ObjectKey) -> Option<&GuildConfig> {
+        let unit = self
+            .units
+            .get(&(object.namespace.clone(), object.name.clone()))?;
+        unit.guild.as_deref()
+    }
+
+    pub fn role_mapping(&self, object: &ObjectKey) -> Option<&RoleMapping> {
+        self.member(object)?
+            .role_mappings
+            .iter()
+            .find(|m| m.name_any() == object.name)
+            .map(|m| &**m)
+    }
+
+    pub fn notification_rule(&self, object: &ObjectKey) -> Option<&NotificationRule> {
+        self.member(object)?
+            .notification_rules
+            .iter()
+            .find(|r| r.name_any() == object.name)
+            .map(|r| &**r)
+    }
+
+    fn member(&self, object: &ObjectKey) -> Option<&UnitMemo> {
+        let unit = self.members.get(object)?;
+        self.units.get(&(object.namespace.clone(), unit.clone()))
     }
 
     /// A status of `object` could not be written: its unit's are due again next pass.
