@@ -10,6 +10,9 @@
 //! - `whole_world_ms`: the same edit through the whole-world functions (`kaltura-discord
 //!   validate`, the folder backend), which look at every guild.
 //!
+//! Each pass is given the objects that changed since the last, as the operator's caches
+//! note them from the watch events.
+//!
 //! `operator_scale` measures the passes in the Kubernetes sandbox, I/O included.
 //!
 //! `cargo bench -p kd-controller --bench pass_cost` (release build).
@@ -20,7 +23,7 @@ use kd_controller::reconcile::incremental::Incremental;
 use kd_controller::reconcile::render::{self, Rendered};
 use kd_controller::reconcile::status::{self, Observed, Statuses};
 use kd_core::report::{BotReport, Registration};
-use kd_crds::references::{Catalog, SecretKeys, check};
+use kd_crds::references::{Catalog, Changes, Delta, SecretKeys, check};
 use kd_crds::{NotificationRule, RoleMapping};
 use kd_testing::fixtures::{self, Fixture, NAMESPACE as NS};
 use kube::ResourceExt;
@@ -114,8 +117,16 @@ fn bot(rendered: &[Rendered]) -> Observed {
     observed
 }
 
-/// Writes the statuses that differ into the catalog, as the caches would see them written.
-fn write_back(catalog: &mut Catalog, statuses: Statuses) {
+/// Notes a changed object as the operator's caches do.
+fn note<K: ResourceExt>(delta: &mut Delta<K>, object: &Arc<K>) {
+    if let Delta::Some(changes) = delta {
+        changes.push(((NS.into(), object.name_any()), Some(object.clone())));
+    }
+}
+
+/// Writes the statuses that differ into the catalog, as the caches would see them written,
+/// noting each object in `changes`.
+fn write_back(catalog: &mut Catalog, changes: &mut Changes, statuses: Statuses) {
     let guilds: std::collections::HashMap<String, _> = statuses
         .guilds
         .into_iter()
@@ -136,6 +147,7 @@ fn write_back(catalog: &mut Catalog, statuses: Statuses) {
             && g.status.as_ref() != Some(s)
         {
             Arc::make_mut(g).status = Some(s.clone());
+            note(&mut changes.guilds, g);
         }
     }
     for m in &mut catalog.role_mappings {
@@ -143,6 +155,7 @@ fn write_back(catalog: &mut Catalog, statuses: Statuses) {
             && m.status.as_ref() != Some(s)
         {
             Arc::make_mut(m).status = Some(s.clone());
+            note(&mut changes.role_mappings, m);
         }
     }
     for r in &mut catalog.notification_rules {
@@ -150,22 +163,25 @@ fn write_back(catalog: &mut Catalog, statuses: Statuses) {
             && r.status.as_ref() != Some(s)
         {
             Arc::make_mut(r).status = Some(s.clone());
+            note(&mut changes.notification_rules, r);
         }
     }
 }
 
-/// One pass as the operator runs it: the catalog's copy, the checks and rendering, the
-/// bot's report (that of the rendered config unless given) and the statuses due.
+/// One pass as the operator runs it: the shared objects' copy and the changed ones, the
+/// checks and rendering, the bot's report (that of the rendered config unless given) and
+/// the statuses due.
 fn pass(
     memo: &mut Incremental,
     catalog: &Catalog,
+    changes: &mut Changes,
     observed: Option<&Observed>,
     now: &Time,
 ) -> (Duration, Statuses) {
     let at = Instant::now();
-    // What the operator's `Index::catalog` does: a copy of the caches' pointers.
-    let copy = catalog.clone();
-    memo.prepare(&copy);
+    // What the operator's `Index::shared` and `Index::changes` give.
+    let shared = catalog.shared();
+    memo.prepare(&shared, std::mem::take(changes));
     let prepared = at.elapsed();
     // The bot's report comes over the network in the operator: not timed here.
     let own;
@@ -177,7 +193,7 @@ fn pass(
         }
     };
     let at = Instant::now();
-    let statuses = memo.statuses(&copy, observed, now);
+    let statuses = memo.statuses(&shared, observed, now);
     (prepared + at.elapsed(), statuses)
 }
 
@@ -189,16 +205,17 @@ fn measure(guilds: usize) -> Value {
     let mut catalog = catalog(guilds);
     let now = Time(Timestamp::now());
     let mut memo = Incremental::new();
-    let (cold, statuses) = pass(&mut memo, &catalog, None, &now);
-    write_back(&mut catalog, statuses);
+    let mut changes = Changes::all(&catalog);
+    let (cold, statuses) = pass(&mut memo, &catalog, &mut changes, None, &now);
+    write_back(&mut catalog, &mut changes, statuses);
     // Settled: the pass that sees the statuses written, and one more.
     for _ in 0..2 {
-        let (_, statuses) = pass(&mut memo, &catalog, None, &now);
-        write_back(&mut catalog, statuses);
+        let (_, statuses) = pass(&mut memo, &catalog, &mut changes, None, &now);
+        write_back(&mut catalog, &mut changes, statuses);
     }
     let mut quiet = Duration::ZERO;
     for _ in 0..REPEAT {
-        quiet += pass(&mut memo, &catalog, None, &now).0;
+        quiet += pass(&mut memo, &catalog, &mut changes, None, &now).0;
     }
     let mut edit = Duration::ZERO;
     let mut whole = Duration::ZERO;
@@ -210,11 +227,12 @@ fn measure(guilds: usize) -> Value {
             .find(|m| m.name_any() == name)
             .unwrap();
         Arc::make_mut(mapping).spec.default = format!("host-{n}");
-        let (took, statuses) = pass(&mut memo, &catalog, None, &now);
+        note(&mut changes.role_mappings, mapping);
+        let (took, statuses) = pass(&mut memo, &catalog, &mut changes, None, &now);
         assert_eq!(statuses.role_mappings.len(), 1, "one unit looked at");
-        write_back(&mut catalog, statuses);
-        let (settled, statuses) = pass(&mut memo, &catalog, None, &now);
-        write_back(&mut catalog, statuses);
+        write_back(&mut catalog, &mut changes, statuses);
+        let (settled, statuses) = pass(&mut memo, &catalog, &mut changes, None, &now);
+        write_back(&mut catalog, &mut changes, statuses);
         edit += took + settled;
         let at = Instant::now();
         let copy = catalog.clone();
@@ -239,14 +257,14 @@ fn measure(guilds: usize) -> Value {
                 revision: String::new(),
             };
         }
-        let (took, statuses) = pass(&mut memo, &catalog, Some(&observed), &now);
+        let (took, statuses) = pass(&mut memo, &catalog, &mut changes, Some(&observed), &now);
         assert_eq!(statuses.guilds.len(), 1, "one guild's report changed");
-        write_back(&mut catalog, statuses);
+        write_back(&mut catalog, &mut changes, statuses);
         reported += took;
         // The report back to normal, and the pass that sees those statuses written.
         for _ in 0..2 {
-            let (_, statuses) = pass(&mut memo, &catalog, None, &now);
-            write_back(&mut catalog, statuses);
+            let (_, statuses) = pass(&mut memo, &catalog, &mut changes, None, &now);
+            write_back(&mut catalog, &mut changes, statuses);
         }
     }
     json!({

@@ -314,14 +314,14 @@ impl Applied {
     ) -> Result<()> {
         let mut wanted = BTreeSet::new();
         for object in objects {
-            let (resource, meta, body) = object.erased();
+            let (resource, meta) = object.identity();
             let (kind, name) = (
                 resource.kind.as_str(),
                 meta.name.as_deref().unwrap_or_default(),
             );
             let id = format!("{namespace}/{kind}/{name}");
             wanted.insert((kind.to_string(), name.to_string()));
-            let digest = hex::encode(Sha256::digest(body.to_string()));
+            let digest = object.digest();
             if self
                 .0
                 .get(&id)
@@ -329,6 +329,7 @@ impl Applied {
             {
                 continue;
             }
+            let body = serde_json::to_value(object).expect("k8s-openapi objects serialize");
             let api: Api<DynamicObject> =
                 Api::namespaced_with(client.clone(), namespace, &resource);
             let params = PatchParams::apply(FIELD_MANAGER).force();
@@ -393,7 +394,7 @@ impl Applied {
 fn digest(objects: &[Workload]) -> String {
     let mut hash = Sha256::new();
     for object in objects {
-        object.write_json(&mut hash);
+        hash.update(object.digest());
     }
     hex::encode(hash.finalize())
 }
@@ -460,7 +461,7 @@ mod tests {
                 namespace: "kaltura".into(),
                 name: app.into(),
             },
-            objects: vec![Workload::ConfigMap(config)],
+            objects: vec![Workload::ConfigMap(config, "empty".into())],
         }
     }
 
@@ -536,8 +537,9 @@ mod tests {
 
         // Other objects (an edit may be the fix) are tried at once.
         let mut edited = work("broken");
-        if let Workload::ConfigMap(map) = &mut edited.objects[0] {
+        if let Workload::ConfigMap(map, digest) = &mut edited.objects[0] {
             map.data = Some([("k".to_string(), "v".to_string())].into());
+            *digest = "k=v".into();
         }
         let outcomes = applier.apply(vec![work("good"), edited]).await;
         assert!(matches!(

@@ -5,11 +5,11 @@ use super::events::{Events, Notice};
 use crate::error::{Error, Result};
 use crate::reconcile::conditions::reasons;
 use crate::reconcile::finalizer::{self, Application, Decision};
-use crate::reconcile::render::Rendered;
+use crate::reconcile::incremental::Incremental;
 use crate::reconcile::status::Observed;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::jiff::Timestamp;
-use kd_crds::references::Catalog;
+use kd_crds::references::Shared;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client, Resource, ResourceExt};
 use std::time::Duration;
@@ -19,18 +19,19 @@ use std::time::Duration;
 pub async fn settle(
     client: &Client,
     events: &Events,
-    catalog: &Catalog,
-    rendered: &[Rendered],
+    shared: &Shared,
+    memo: &Incremental,
     observed: &Observed,
     timeout: Duration,
 ) -> Vec<Error> {
     let now = Timestamp::now();
+    let rendered = memo.rendered();
     let known = |namespace: &str, app_name: &str| {
         let rendered = rendered
             .iter()
             .find(|r| r.application.namespace == namespace && r.application.name == app_name);
         Application {
-            exists: catalog
+            exists: shared
                 .applications
                 .iter()
                 .any(|a| a.namespace().as_deref() == Some(namespace) && a.name_any() == app_name),
@@ -40,16 +41,12 @@ pub async fn settle(
     };
     let mut failed = Vec::new();
     // A GuildConfig holding the finalizer and not being deleted has nothing to decide.
-    let undecided = catalog
-        .guilds
-        .iter()
-        .filter(|g| finalizer::undecided(&g.metadata));
-    for guild in undecided.map(|g| &**g) {
+    for guild in memo.undecided() {
         let app = known(&namespace(guild), &guild.spec.application_ref.name);
         let decision = finalizer::decide_guild(guild, &app, now, timeout);
         failed.extend(carry_out(client, events, guild, decision).await);
     }
-    for app in catalog.applications.iter().map(|a| &**a) {
+    for app in shared.applications.iter().map(|a| &**a) {
         let decision = finalizer::decide_application(
             app,
             &known(&namespace(app), &app.name_any()),

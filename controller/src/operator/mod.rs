@@ -185,11 +185,12 @@ async fn reconcile(
         verifier,
         incremental: memo,
     } = memory;
-    let catalog = index.catalog();
-    memo.prepare(&catalog);
+    let changes = index.changes();
+    let shared = index.shared();
+    memo.prepare(&shared, changes);
     let mut observed = Observed {
         credentials: verifier
-            .verify(credential_subjects(index, &catalog, memo.shared_findings()))
+            .verify(credential_subjects(index, &shared, memo.shared_findings()))
             .await,
         ..Observed::default()
     };
@@ -198,7 +199,7 @@ async fn reconcile(
     let mut endpoints = Vec::new();
     let mut object_refs = std::collections::BTreeMap::new();
     for r in rendered {
-        let Some(app) = catalog.applications.iter().find(|a| {
+        let Some(app) = shared.applications.iter().find(|a| {
             a.name_any() == r.application.name
                 && a.namespace().as_deref() == Some(&r.application.namespace)
         }) else {
@@ -257,12 +258,12 @@ async fn reconcile(
         }
     }
     let now = Time(Timestamp::now());
-    let statuses = memo.statuses(&catalog, &observed, &now);
+    let statuses = memo.statuses(&shared, &observed, &now);
     writer.metrics().observe_reports(&observed.bots);
     writer
         .metrics()
-        .observe_statuses(&statuses.applications, &memo.ready_reasons());
-    for (object, error) in writer.write(&catalog, memo, statuses).await {
+        .observe_statuses(&statuses.applications, memo.ready_reasons());
+    for (object, error) in writer.write(&shared, memo, statuses).await {
         memo.retry(&object);
         errors.push(error);
     }
@@ -271,8 +272,8 @@ async fn reconcile(
         finalizers::settle(
             client,
             writer.events(),
-            &catalog,
-            memo.rendered(),
+            &shared,
+            memo,
             &observed,
             options.finalizer_timeout,
         )
@@ -294,10 +295,10 @@ fn credentials_digest(index: &Index, namespace: &str, refs: &[kd_crds::SecretKey
 /// The partners whose references resolve, with their admin secrets, for the credential check.
 fn credential_subjects(
     index: &Index,
-    catalog: &kd_crds::references::Catalog,
+    shared: &kd_crds::references::Shared,
     findings: &[kd_crds::references::Finding],
 ) -> Vec<credentials::Subject> {
-    catalog
+    shared
         .partners
         .iter()
         .filter_map(|partner| {

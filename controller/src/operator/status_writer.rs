@@ -5,7 +5,7 @@ use crate::error::Error;
 use crate::reconcile::incremental::Incremental;
 use crate::reconcile::status::{Common, Statuses};
 use futures_util::{StreamExt, stream};
-use kd_crds::references::{Catalog, ObjectKey};
+use kd_crds::references::{ObjectKey, Shared};
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client, Resource};
 use serde::Serialize;
@@ -45,10 +45,10 @@ impl StatusWriter {
     }
 
     /// Writes every changed status; returns the writes that failed, by object. `memo` has the
-    /// guild-scoped objects as the pass saw them, the catalog the few others.
+    /// guild-scoped objects as the pass saw them, `shared` the few others.
     pub async fn write(
         &mut self,
-        catalog: &Catalog,
+        shared: &Shared,
         memo: &Incremental,
         statuses: Statuses,
     ) -> Vec<(ObjectKey, Error)> {
@@ -60,12 +60,12 @@ impl StatusWriter {
             })
         }
         let mut failed = Vec::new();
-        let partners = |k: &ObjectKey| among(&catalog.partners, k);
+        let partners = |k: &ObjectKey| among(&shared.partners, k);
         failed.extend(
             self.kind(partners, statuses.partners, |o| o.status.as_ref())
                 .await,
         );
-        let applications = |k: &ObjectKey| among(&catalog.applications, k);
+        let applications = |k: &ObjectKey| among(&shared.applications, k);
         failed.extend(
             self.kind(applications, statuses.applications, |o| o.status.as_ref())
                 .await,

@@ -9,12 +9,14 @@
 //!
 //! [`check`]: kd_crds::references::check
 
+use super::finalizer;
 use super::render::{self, Contribution, Rendered};
 use super::status::{Errors, Inputs, Observed, Statuses};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kd_core::report::{BotReport, Registration};
 use kd_crds::references::{
-    Catalog, Finding, Lookup, ObjectKey, SecretKeys, Unit, check_shared, check_unit,
+    Changes, Finding, Lookup, ObjectKey, SecretKeys, Shared, Unit, UnitKey, check_shared,
+    check_unit,
 };
 use kd_crds::{DiscordApplication, GuildConfig, KalturaPartner, NotificationRule, RoleMapping};
 use kube::ResourceExt;
@@ -22,32 +24,30 @@ use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-/// A unit by namespace and GuildConfig name.
-type UnitKey = (String, String);
-
 /// What the last passes computed, to recompute only what changed.
 #[derive(Default)]
 pub struct Incremental {
+    /// Every object, kept up to date by the changes each pass is given.
+    lookup: Lookup,
     contexts: HashMap<String, Context>,
     units: HashMap<UnitKey, UnitMemo>,
-    /// Every application's rendering, in catalog order.
+    /// Every application's rendering, in the order of the applications.
     rendered: Vec<Rendered>,
     shared_findings: Vec<Finding>,
     /// The units claiming each guild of an application (being deleted or not), by namespace,
     /// application and guild id: they read each other's share of the config.
     by_guild: HashMap<(String, String, String), BTreeSet<String>>,
-    /// The unit each RoleMapping and NotificationRule belongs to.
-    members: HashMap<ObjectKey, String>,
     /// The last report of each application's bot, to see which guilds it changed for.
     reports: BTreeMap<ObjectKey, Seen>,
     /// Units whose statuses are due whatever else changes (a write of theirs failed).
     due: HashSet<UnitKey>,
     /// Units whose statuses are due this pass.
     dirty: HashSet<UnitKey>,
-    /// Passes prepared so far.
-    pass: u64,
-    /// GuildConfigs by application and `Ready` reason, for the metrics.
+    /// The GuildConfigs whose finalizer has something to decide (see [`finalizer::undecided`]).
+    undecided: BTreeSet<UnitKey>,
+    /// Each GuildConfig's application and `Ready` reason, and how many have each, for the metrics.
     reasons: HashMap<UnitKey, (ObjectKey, String)>,
+    reason_counts: BTreeMap<(ObjectKey, String), usize>,
 }
 
 /// The shared objects of one namespace, as a unit reads them.
@@ -73,16 +73,13 @@ fn same<K>(a: &[Arc<K>], b: &[impl Borrow<Arc<K>>]) -> bool {
 }
 
 struct UnitMemo {
-    guild: Option<Arc<GuildConfig>>,
-    role_mappings: Vec<Arc<RoleMapping>>,
-    notification_rules: Vec<Arc<NotificationRule>>,
+    /// The objects it was computed from.
+    unit: Unit,
     /// The GuildConfigs claiming the same guild.
     claims: Vec<String>,
     findings: Vec<Finding>,
     /// The application it renders into and what it puts there.
     contribution: Option<(ObjectKey, Contribution)>,
-    /// The pass that saw it last.
-    seen: u64,
 }
 
 /// What a bot's report said, as far as statuses read it.
@@ -157,67 +154,71 @@ impl Incremental {
         Self::default()
     }
 
-    /// Checks and renders what changed since the last pass.
-    pub fn prepare(&mut self, catalog: &Catalog) {
-        let lookup = catalog.lookup();
-        let stale = self.contexts(catalog);
-        self.shared_findings = check_shared(catalog, &lookup);
+    /// Takes in what changed since the last pass, then checks and renders the units it touched.
+    pub fn prepare(&mut self, shared: &Shared, changes: Changes) {
+        self.lookup
+            .set_shared(&shared.partners, &shared.applications);
+        self.lookup.apply(changes);
+        let stale = self.contexts(shared);
+        self.shared_findings = check_shared(shared, &self.lookup);
         let broken_apps = render::broken(&self.shared_findings);
-        self.pass += 1;
-        let pass = self.pass;
+        let mut visit = self.lookup.take_touched();
+        for namespace in &stale {
+            let names = self.lookup.units_in(namespace);
+            visit.extend(names.map(|name| (namespace.clone(), name.to_string())));
+        }
         // Contributions taken back and given, by application.
         let mut changes: BTreeMap<ObjectKey, (Vec<Contribution>, Vec<Contribution>)> =
             BTreeMap::new();
-        for (namespace, name, unit) in lookup.units() {
-            let unit_key = (namespace.to_string(), name.to_string());
-            let claims = claims_of(&lookup, unit);
-            if let Some(memo) = self.units.get_mut(&unit_key)
+        for unit_key in visit {
+            let (namespace, name) = (&unit_key.0, &unit_key.1);
+            let Some(unit) = self.lookup.unit(namespace, name).cloned() else {
+                let old = self.units.remove(&unit_key);
+                self.undecided.remove(&unit_key);
+                self.refile(&unit_key, old, &mut changes);
+                continue;
+            };
+            let claims = claims_of(&self.lookup, &unit);
+            if let Some(memo) = self.units.get(&unit_key)
                 && !stale.contains(namespace)
-                && memo.holds(unit, &claims)
+                && memo.holds(&unit, &claims)
             {
-                memo.seen = pass;
                 continue;
             }
-            let findings = check_unit(catalog, &lookup, name, unit);
+            let findings = check_unit(&self.lookup, name, &unit);
             let broken = render::broken(&findings);
-            let contribution = unit.guild.and_then(|guild| {
+            let contribution = unit.guild.as_ref().and_then(|guild| {
                 let app_name = &guild.spec.application_ref.name;
-                let app = lookup.application(namespace, app_name)?;
+                let app = self.lookup.application(namespace, app_name)?;
                 let app_key = key("DiscordApplication", app);
-                (!broken_apps.contains(&app_key))
-                    .then(|| (app_key, render::contribution(&lookup, app, guild, &broken)))
+                (!broken_apps.contains(&app_key)).then(|| {
+                    let given = render::contribution(&self.lookup, app, guild, &broken);
+                    (app_key, given)
+                })
             });
+            if unit
+                .guild
+                .as_ref()
+                .is_some_and(|g| finalizer::undecided(&g.metadata))
+            {
+                self.undecided.insert(unit_key.clone());
+            } else {
+                self.undecided.remove(&unit_key);
+            }
             let memo = UnitMemo {
-                guild: unit.guild.cloned(),
-                role_mappings: unit.role_mappings.iter().map(|m| (*m).clone()).collect(),
-                notification_rules: unit
-                    .notification_rules
-                    .iter()
-                    .map(|r| (*r).clone())
-                    .collect(),
+                unit,
                 claims,
                 findings,
                 contribution,
-                seen: pass,
             };
             let old = self.units.insert(unit_key.clone(), memo);
             self.refile(&unit_key, old, &mut changes);
         }
-        let gone: Vec<UnitKey> = self
-            .units
-            .iter()
-            .filter(|(_, m)| m.seen != pass)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for unit_key in gone {
-            let old = self.units.remove(&unit_key);
-            self.refile(&unit_key, old, &mut changes);
-        }
-        self.render(catalog, &lookup, &stale, &broken_apps, changes);
+        self.render(shared, &stale, &broken_apps, changes);
     }
 
-    /// Files a recomputed (or gone) unit: its claims, members and contribution's change, and
-    /// the units it touches marked dirty.
+    /// Files a recomputed (or gone) unit: its claims and its contribution's change, and the
+    /// units it touches marked dirty.
     fn refile(
         &mut self,
         unit_key: &UnitKey,
@@ -226,7 +227,7 @@ impl Incremental {
     ) {
         let new = self.units.get(unit_key);
         let guild_of = |m: &UnitMemo| {
-            let g = m.guild.as_ref()?;
+            let g = m.unit.guild.as_ref()?;
             Some((
                 unit_key.0.clone(),
                 g.spec.application_ref.name.clone(),
@@ -256,17 +257,8 @@ impl Incremental {
                     .insert(unit_key.1.clone());
             }
         }
-        if let Some(old) = &old {
-            for object in old.member_keys() {
-                self.members.remove(&object);
-            }
-        }
-        if let Some(new) = new {
-            for object in new.member_keys() {
-                self.members.insert(object, unit_key.1.clone());
-            }
-        }
         let new_contribution = new.and_then(|m| m.contribution.clone());
+        let exists = new.is_some();
         let old_contribution = old.and_then(|m| m.contribution);
         if old_contribution != new_contribution {
             if let Some((app, c)) = old_contribution {
@@ -276,33 +268,52 @@ impl Incremental {
                 changes.entry(app).or_default().1.push(c);
             }
         }
-        if new.is_some() {
+        if exists {
             self.dirty.insert(unit_key.clone());
         } else {
-            self.reasons.remove(unit_key);
+            self.set_reason(unit_key, None);
             self.due.remove(unit_key);
+        }
+    }
+
+    /// Records the `Ready` reason of a GuildConfig (`None`: it is gone).
+    fn set_reason(&mut self, unit_key: &UnitKey, reason: Option<(ObjectKey, String)>) {
+        let old = match reason {
+            Some(reason) => {
+                *self.reason_counts.entry(reason.clone()).or_default() += 1;
+                self.reasons.insert(unit_key.clone(), reason)
+            }
+            None => self.reasons.remove(unit_key),
+        };
+        if let Some(old) = old
+            && let Some(count) = self.reason_counts.get_mut(&old)
+        {
+            *count -= 1;
+            if *count == 0 {
+                self.reason_counts.remove(&old);
+            }
         }
     }
 
     /// Compares each namespace's shared objects with the last pass's; returns the namespaces
     /// whose units must all be done again.
-    fn contexts(&mut self, catalog: &Catalog) -> HashSet<String> {
+    fn contexts(&mut self, shared: &Shared) -> HashSet<String> {
         let mut contexts: HashMap<String, Context> = HashMap::new();
-        for p in &catalog.partners {
+        for p in &shared.partners {
             contexts
                 .entry(ns(&**p))
                 .or_default()
                 .partners
                 .push(p.clone());
         }
-        for a in &catalog.applications {
+        for a in &shared.applications {
             contexts
                 .entry(ns(&**a))
                 .or_default()
                 .applications
                 .push(a.clone());
         }
-        for s in &catalog.secrets {
+        for s in &shared.secrets {
             contexts
                 .entry(s.namespace.clone())
                 .or_default()
@@ -332,8 +343,7 @@ impl Incremental {
     /// changed (every unit there was done again), else by the contributions that changed.
     fn render(
         &mut self,
-        catalog: &Catalog,
-        lookup: &Lookup,
+        shared: &Shared,
         stale: &HashSet<String>,
         broken_apps: &BTreeSet<ObjectKey>,
         mut changes: BTreeMap<ObjectKey, (Vec<Contribution>, Vec<Contribution>)>,
@@ -342,7 +352,7 @@ impl Incremental {
             .into_iter()
             .map(|r| (r.application.clone(), r))
             .collect();
-        for app in &catalog.applications {
+        for app in &shared.applications {
             let app_key = key("DiscordApplication", &**app);
             if broken_apps.contains(&app_key) {
                 continue;
@@ -353,7 +363,7 @@ impl Incremental {
             let rendered = match kept {
                 Some(mut rendered) => {
                     if let Some((removed, added)) = changes.remove(&app_key) {
-                        rendered.apply(lookup, app, removed, added);
+                        rendered.apply(&self.lookup, app, removed, added);
                     }
                     rendered
                 }
@@ -366,9 +376,10 @@ impl Incremental {
                         .filter(|(a, _)| *a == app_key)
                         .map(|(_, c)| c.clone())
                         .collect();
-                    rendered.apply(lookup, app, Vec::new(), all);
+                    rendered.apply(&self.lookup, app, Vec::new(), all);
                     // A new rendering: every status of the application reads it.
-                    self.dirty.extend(self.units_of(&app_key));
+                    let all = self.units_of(&app_key);
+                    self.dirty.extend(all);
                     rendered
                 }
             };
@@ -401,19 +412,19 @@ impl Incremental {
     }
 
     /// The statuses due: every partner's and application's, and those of the units that
-    /// changed or whose bot report did. Call after [`Self::prepare`] with the same catalog.
-    pub fn statuses(&mut self, catalog: &Catalog, observed: &Observed, now: &Time) -> Statuses {
+    /// changed or whose bot report did. Call after [`Self::prepare`] with the same objects.
+    pub fn statuses(&mut self, shared: &Shared, observed: &Observed, now: &Time) -> Statuses {
         self.follow_reports(observed);
-        let shared = Errors::of(&self.shared_findings);
+        let shared_errors = Errors::of(&self.shared_findings);
         let inputs = Inputs {
-            findings: &shared,
+            findings: &shared_errors,
             rendered: &self.rendered,
             observed,
             now,
         };
         let mut statuses = Statuses {
-            partners: catalog.partners.iter().map(|p| inputs.partner(p)).collect(),
-            applications: catalog
+            partners: shared.partners.iter().map(|p| inputs.partner(p)).collect(),
+            applications: shared
                 .applications
                 .iter()
                 .map(|a| inputs.application(a))
@@ -422,15 +433,10 @@ impl Incremental {
         };
         let mut dirty = std::mem::take(&mut self.dirty);
         dirty.extend(self.due.drain());
+        let mut reasons = Vec::new();
         for unit_key in dirty {
             let Some(memo) = self.units.get(&unit_key) else {
                 continue;
-            };
-            // The memo holds the objects the catalog has: `prepare` saw them last.
-            let unit = &Unit {
-                guild: memo.guild.as_ref(),
-                role_mappings: memo.role_mappings.iter().collect(),
-                notification_rules: memo.notification_rules.iter().collect(),
             };
             let findings = Errors::of(&memo.findings);
             let inputs = Inputs {
@@ -438,8 +444,10 @@ impl Incremental {
                 ..inputs
             };
             let before = statuses.guilds.len();
-            inputs.unit(unit, &mut statuses);
-            if let (Some(guild), Some((_, status))) = (unit.guild, statuses.guilds.get(before)) {
+            inputs.unit(&memo.unit, &mut statuses);
+            if let (Some(guild), Some((_, status))) =
+                (&memo.unit.guild, statuses.guilds.get(before))
+            {
                 let reason = status
                     .conditions
                     .iter()
@@ -450,8 +458,11 @@ impl Incremental {
                     namespace: unit_key.0.clone(),
                     name: guild.spec.application_ref.name.clone(),
                 };
-                self.reasons.insert(unit_key, (app, reason));
+                reasons.push((unit_key, (app, reason)));
             }
+        }
+        for (unit_key, reason) in reasons {
+            self.set_reason(&unit_key, Some(reason));
         }
         statuses
     }
@@ -516,13 +527,8 @@ impl Incremental {
                 let Some((namespace, name)) = rule.split_once('/') else {
                     continue;
                 };
-                let object = ObjectKey {
-                    kind: "NotificationRule",
-                    namespace: namespace.into(),
-                    name: name.into(),
-                };
-                if let Some(unit) = self.members.get(&object) {
-                    self.dirty.insert((namespace.into(), unit.clone()));
+                if let Some(unit) = self.lookup.unit_of::<NotificationRule>(namespace, name) {
+                    self.dirty.insert((namespace.into(), unit.to_string()));
                 }
             }
             self.reports.insert(app, seen);
@@ -531,80 +537,67 @@ impl Incremental {
 
     /// The GuildConfig, RoleMapping or NotificationRule `object` as the last pass saw it.
     pub fn guild(&self, object: &ObjectKey) -> Option<&GuildConfig> {
-        let unit = self
-            .units
-            .get(&(object.namespace.clone(), object.name.clone()))?;
-        unit.guild.as_deref()
+        self.lookup.guild(&object.namespace, &object.name)
     }
 
     pub fn role_mapping(&self, object: &ObjectKey) -> Option<&RoleMapping> {
-        self.member(object)?
-            .role_mappings
-            .iter()
-            .find(|m| m.name_any() == object.name)
-            .map(|m| &**m)
+        self.lookup.role_mapping(&object.namespace, &object.name)
     }
 
     pub fn notification_rule(&self, object: &ObjectKey) -> Option<&NotificationRule> {
-        self.member(object)?
-            .notification_rules
-            .iter()
-            .find(|r| r.name_any() == object.name)
-            .map(|r| &**r)
+        self.lookup
+            .notification_rule(&object.namespace, &object.name)
     }
 
-    fn member(&self, object: &ObjectKey) -> Option<&UnitMemo> {
-        let unit = self.members.get(object)?;
-        self.units.get(&(object.namespace.clone(), unit.clone()))
+    /// The GuildConfigs whose finalizer has something to decide.
+    pub fn undecided(&self) -> impl Iterator<Item = &GuildConfig> {
+        self.undecided
+            .iter()
+            .filter_map(|(namespace, name)| self.lookup.guild(namespace, name))
     }
 
     /// A status of `object` could not be written: its unit's are due again next pass.
     pub fn retry(&mut self, object: &ObjectKey) {
+        let (namespace, name) = (object.namespace.as_str(), object.name.as_str());
         let unit = match object.kind {
-            "GuildConfig" => Some(object.name.clone()),
-            _ => self.members.get(object).cloned(),
+            "GuildConfig" => Some(name),
+            "RoleMapping" => self.lookup.unit_of::<RoleMapping>(namespace, name),
+            "NotificationRule" => self.lookup.unit_of::<NotificationRule>(namespace, name),
+            _ => None,
         };
         if let Some(unit) = unit {
-            self.due.insert((object.namespace.clone(), unit));
+            self.due.insert((namespace.to_string(), unit.to_string()));
         }
     }
 
     /// How many GuildConfigs of each application have each `Ready` reason.
-    pub fn ready_reasons(&self) -> BTreeMap<(ObjectKey, String), usize> {
-        let mut counts = BTreeMap::new();
-        for (app, reason) in self.reasons.values() {
-            *counts.entry((app.clone(), reason.clone())).or_default() += 1;
-        }
-        counts
+    pub fn ready_reasons(&self) -> &BTreeMap<(ObjectKey, String), usize> {
+        &self.reason_counts
     }
 }
 
 impl UnitMemo {
     /// Whether it was computed from exactly these objects and claims.
     fn holds(&self, unit: &Unit, claims: &[String]) -> bool {
-        match (&self.guild, unit.guild) {
+        match (&self.unit.guild, &unit.guild) {
             (None, None) => {}
             (Some(a), Some(b)) if Arc::ptr_eq(a, b) => {}
             _ => return false,
         }
-        same(&self.role_mappings, &unit.role_mappings)
-            && same(&self.notification_rules, &unit.notification_rules)
+        same(&self.unit.role_mappings, &unit.role_mappings)
+            && same(&self.unit.notification_rules, &unit.notification_rules)
             && self.claims == claims
-    }
-
-    fn member_keys(&self) -> impl Iterator<Item = ObjectKey> + '_ {
-        let mappings = self.role_mappings.iter().map(|m| key("RoleMapping", &**m));
-        let rules = self
-            .notification_rules
-            .iter()
-            .map(|r| key("NotificationRule", &**r));
-        mappings.chain(rules)
     }
 }
 
-/// The other GuildConfigs claiming the unit's guild (none when it is alone).
+/// The other GuildConfigs claiming the unit's guild (none when it is alone, or on its way
+/// out: then it claims nothing).
 fn claims_of(lookup: &Lookup, unit: &Unit) -> Vec<String> {
-    let Some(guild) = unit.guild else {
+    let Some(guild) = unit
+        .guild
+        .as_ref()
+        .filter(|g| g.metadata.deletion_timestamp.is_none())
+    else {
         return Vec::new();
     };
     let claims = lookup.claims(
@@ -613,7 +606,7 @@ fn claims_of(lookup: &Lookup, unit: &Unit) -> Vec<String> {
         &guild.spec.guild_id,
     );
     if claims.len() > 1 {
-        claims.iter().map(|c| c.to_string()).collect()
+        claims.to_vec()
     } else {
         Vec::new()
     }
@@ -624,7 +617,7 @@ mod tests {
     use super::*;
     use crate::reconcile::status;
     use k8s_openapi::jiff::Timestamp;
-    use kd_crds::references::check;
+    use kd_crds::references::{Catalog, Delta, check};
     use kd_testing::fixtures::{self, Fixture, NAMESPACE as NS};
     use serde_json::{Value, json};
 
@@ -781,6 +774,38 @@ mod tests {
         each(&mut catalog.partners, &statuses.partners, |p| &mut p.status);
     }
 
+    /// What changed between two catalogs, as the operator's caches tell it: the objects
+    /// added, replaced or gone, by name.
+    fn delta<K: ResourceExt>(before: &[Arc<K>], after: &[Arc<K>]) -> Delta<K> {
+        let named = |items: &[Arc<K>]| -> BTreeMap<UnitKey, Arc<K>> {
+            items
+                .iter()
+                .map(|o| ((ns(&**o), o.name_any()), o.clone()))
+                .collect()
+        };
+        let (before, after) = (named(before), named(after));
+        let gone = before
+            .keys()
+            .filter(|k| !after.contains_key(*k))
+            .map(|k| (k.clone(), None));
+        let changed = after
+            .iter()
+            .filter(|(k, o)| before.get(*k).is_none_or(|b| !Arc::ptr_eq(b, o)))
+            .map(|(k, o)| (k.clone(), Some(o.clone())));
+        Delta::Some(gone.chain(changed).collect())
+    }
+
+    /// Prepares a pass over `catalog`, given only what changed since `seen`.
+    fn prepare(memo: &mut Incremental, seen: &mut Catalog, catalog: &Catalog) {
+        let changes = Changes {
+            guilds: delta(&seen.guilds, &catalog.guilds),
+            role_mappings: delta(&seen.role_mappings, &catalog.role_mappings),
+            notification_rules: delta(&seen.notification_rules, &catalog.notification_rules),
+        };
+        memo.prepare(&catalog.shared(), changes);
+        *seen = catalog.clone();
+    }
+
     fn find<'c, K: ResourceExt>(items: &'c mut [Arc<K>], name: &str) -> &'c mut Arc<K> {
         items.iter_mut().find(|i| i.name_any() == name).unwrap()
     }
@@ -789,6 +814,7 @@ mod tests {
     fn pass_after_pass_it_gives_what_the_whole_world_functions_give() {
         let mut catalog = world(40);
         let mut memo = Incremental::new();
+        let mut seen = Catalog::default();
         let mut failing = BTreeSet::new();
         let deleted = Some(Time(Timestamp::from_second(1_000).unwrap()));
         // Each edits the world, or which guilds Discord refuses.
@@ -925,7 +951,7 @@ mod tests {
             // Twice: a pass that writes statuses is followed by one that sees them written.
             for round in 0..2 {
                 let now = Time(Timestamp::from_second(100 + n as i64).unwrap());
-                memo.prepare(&catalog);
+                prepare(&mut memo, &mut seen, &catalog);
                 let whole = render::render(&catalog);
                 assert_eq!(memo.rendered().len(), whole.len(), "{what}");
                 for (r, w) in memo.rendered().iter().zip(&whole) {
@@ -941,7 +967,7 @@ mod tests {
                 assert_eq!(findings, expected, "{what}: findings");
                 let observed = observed(&whole, &failing);
                 let expected = status::compute(&catalog, &check(&catalog), &whole, &observed, &now);
-                let given = memo.statuses(&catalog, &observed, &now);
+                let given = memo.statuses(&catalog.shared(), &observed, &now);
                 let mut after = catalog.clone();
                 write_back(&mut after, given);
                 let mut wanted = catalog.clone();
@@ -960,11 +986,12 @@ mod tests {
     fn an_edit_looks_again_at_its_unit_alone() {
         let mut catalog = world(200);
         let mut memo = Incremental::new();
+        let mut seen = Catalog::default();
         let now = Time(Timestamp::from_second(100).unwrap());
-        let pass = |catalog: &Catalog, memo: &mut Incremental| {
-            memo.prepare(catalog);
+        let mut pass = |catalog: &Catalog, memo: &mut Incremental| {
+            prepare(memo, &mut seen, catalog);
             let observed = observed(memo.rendered(), &BTreeSet::new());
-            memo.statuses(catalog, &observed, &now)
+            memo.statuses(&catalog.shared(), &observed, &now)
         };
         let first = pass(&catalog, &mut memo);
         assert_eq!(first.guilds.len(), 200);

@@ -7,7 +7,7 @@ use kd_core::config::{
     ApplicationRuntime, GuildRuntime, PartnerRuntime, RoleTable, RuleRuntime, RuntimeConfig,
 };
 use kd_crds::references::{Catalog, Finding, Lookup, ObjectKey, Severity, check};
-use kd_crds::{DiscordApplication, GuildConfig, KalturaPartner, NotificationRule, RoleMapping};
+use kd_crds::{DiscordApplication, GuildConfig, KalturaPartner};
 use kube::ResourceExt;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -265,7 +265,7 @@ fn guild_runtime(
     let roles = lookup
         .role_mappings_of(&ns, &name)
         .iter()
-        .find(|m| !broken.contains(&object_key("RoleMapping", &***m as &RoleMapping)))
+        .find(|m| !broken.contains(&object_key("RoleMapping", &***m)))
         .map(|m| RoleTable {
             rules: m.spec.rules.clone(),
             default: m.spec.default.clone(),
@@ -274,7 +274,7 @@ fn guild_runtime(
     let notification_rules = lookup
         .notification_rules_of(&ns, &name)
         .iter()
-        .filter(|r| !broken.contains(&object_key("NotificationRule", &***r as &NotificationRule)))
+        .filter(|r| !broken.contains(&object_key("NotificationRule", &***r)))
         .map(|r| RuleRuntime {
             name: format!("{ns}/{}", r.name_any()),
             spec: r.spec.clone(),

@@ -289,7 +289,7 @@ impl Inputs<'_> {
 
     /// The statuses of one unit's objects, added to `into`.
     pub fn unit(&self, unit: &Unit, into: &mut Statuses) {
-        let guild = unit.guild.map(|g| &**g);
+        let guild = unit.guild.as_deref();
         if let Some(guild) = guild {
             into.guilds.push(self.guild(guild));
         }

@@ -23,7 +23,8 @@ pub fn part_name(index: &str, part: usize) -> String {
 }
 
 /// The parts first, then the index: a reader that sees the new index finds its parts written.
-pub fn config_maps(inputs: &Inputs, pieces: &Pieces) -> Vec<ConfigMap> {
+/// Each with the digest of its text (a part's own, the index's revision).
+pub fn config_maps(inputs: &Inputs, pieces: &Pieces) -> Vec<(ConfigMap, String)> {
     let index_name = config_map_name(&inputs.app.name_any());
     let object = |name: String, key: &str, text: String| ConfigMap {
         metadata: metadata(inputs, &name, "config"),
@@ -34,11 +35,13 @@ pub fn config_maps(inputs: &Inputs, pieces: &Pieces) -> Vec<ConfigMap> {
         .parts
         .iter()
         .enumerate()
-        .map(|(k, part)| object(part_name(&index_name, k), PART_KEY, part.text.clone()))
-        .chain([object(
-            index_name.clone(),
-            INDEX_KEY,
-            pieces.index.to_json(),
+        .map(|(k, part)| {
+            let map = object(part_name(&index_name, k), PART_KEY, part.text.clone());
+            (map, part.digest.clone())
+        })
+        .chain([(
+            object(index_name.clone(), INDEX_KEY, pieces.index.to_json()),
+            pieces.index.revision.clone(),
         )])
         .collect()
 }

@@ -26,8 +26,7 @@ use kd_crds::{DiscordApplication, SecretKeyRef};
 use kube::core::ApiResource;
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
-use serde_json::Value;
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 /// Every object this operator creates carries these; pruning looks for them.
@@ -60,7 +59,9 @@ pub enum Workload {
     ServiceAccount(ServiceAccount),
     Role(RbacRole),
     RoleBinding(RoleBinding),
-    ConfigMap(ConfigMap),
+    /// A ConfigMap of the rendered config and its text's digest, known from rendering: with
+    /// thousands of guilds the texts are megabytes, not to be hashed again every pass.
+    ConfigMap(ConfigMap, String),
     VolumeClaim(PersistentVolumeClaim),
     Deployment(Deployment),
     Service(Service),
@@ -68,51 +69,62 @@ pub enum Workload {
 }
 
 impl Workload {
-    /// Its API type, its metadata and its JSON body, as server-side apply takes them.
-    pub fn erased(&self) -> (ApiResource, &ObjectMeta, Value) {
-        fn erase<K: Resource<DynamicType = ()> + Serialize>(
-            object: &K,
-        ) -> (ApiResource, &ObjectMeta, Value) {
-            let body = serde_json::to_value(object).expect("k8s-openapi objects serialize");
-            (ApiResource::erase::<K>(&()), object.meta(), body)
+    /// Its API type and its metadata.
+    pub fn identity(&self) -> (ApiResource, &ObjectMeta) {
+        fn of<K: Resource<DynamicType = ()>>(object: &K) -> (ApiResource, &ObjectMeta) {
+            (ApiResource::erase::<K>(&()), object.meta())
         }
         match self {
-            Workload::ServiceAccount(o) => erase(o),
-            Workload::Role(o) => erase(o),
-            Workload::RoleBinding(o) => erase(o),
-            Workload::ConfigMap(o) => erase(o),
-            Workload::VolumeClaim(o) => erase(o),
-            Workload::Deployment(o) => erase(o),
-            Workload::Service(o) => erase(o),
-            Workload::DisruptionBudget(o) => erase(o),
+            Workload::ServiceAccount(o) => of(o),
+            Workload::Role(o) => of(o),
+            Workload::RoleBinding(o) => of(o),
+            Workload::ConfigMap(o, _) => of(o),
+            Workload::VolumeClaim(o) => of(o),
+            Workload::Deployment(o) => of(o),
+            Workload::Service(o) => of(o),
+            Workload::DisruptionBudget(o) => of(o),
         }
     }
 
-    /// Its JSON body, written into `hash` without building it in memory.
-    pub fn write_json(&self, hash: &mut Sha256) {
+    /// The digest of what it says: a ConfigMap of the config by its metadata and its text's
+    /// digest, the others by their JSON, serialized straight into the hash.
+    pub fn digest(&self) -> String {
         /// Feeds what serde writes to the hash.
-        struct HashWriter<'a>(&'a mut Sha256);
-        impl std::io::Write for HashWriter<'_> {
+        struct HashWriter(Sha256);
+        impl std::io::Write for HashWriter {
             fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-                sha2::Digest::update(self.0, bytes);
+                self.0.update(bytes);
                 Ok(bytes.len())
             }
             fn flush(&mut self) -> std::io::Result<()> {
                 Ok(())
             }
         }
-        let out = HashWriter(hash);
+        let mut out = HashWriter(Sha256::new());
         let written = match self {
-            Workload::ServiceAccount(o) => serde_json::to_writer(out, o),
-            Workload::Role(o) => serde_json::to_writer(out, o),
-            Workload::RoleBinding(o) => serde_json::to_writer(out, o),
-            Workload::ConfigMap(o) => serde_json::to_writer(out, o),
-            Workload::VolumeClaim(o) => serde_json::to_writer(out, o),
-            Workload::Deployment(o) => serde_json::to_writer(out, o),
-            Workload::Service(o) => serde_json::to_writer(out, o),
-            Workload::DisruptionBudget(o) => serde_json::to_writer(out, o),
+            Workload::ConfigMap(o, digest) => {
+                serde_json::to_writer(&mut out, &(&o.metadata, digest))
+            }
+            other => serde_json::to_writer(&mut out, other),
         };
         written.expect("k8s-openapi objects serialize");
+        hex::encode(out.0.finalize())
+    }
+}
+
+/// Its JSON body, as server-side apply takes it.
+impl Serialize for Workload {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Workload::ServiceAccount(o) => o.serialize(serializer),
+            Workload::Role(o) => o.serialize(serializer),
+            Workload::RoleBinding(o) => o.serialize(serializer),
+            Workload::ConfigMap(o, _) => o.serialize(serializer),
+            Workload::VolumeClaim(o) => o.serialize(serializer),
+            Workload::Deployment(o) => o.serialize(serializer),
+            Workload::Service(o) => o.serialize(serializer),
+            Workload::DisruptionBudget(o) => o.serialize(serializer),
+        }
     }
 }
 
@@ -188,7 +200,7 @@ pub fn objects(inputs: &Inputs) -> Vec<Workload> {
     objects.extend(
         config_map::config_maps(inputs, pieces)
             .into_iter()
-            .map(Workload::ConfigMap),
+            .map(|(map, digest)| Workload::ConfigMap(map, digest)),
     );
     if spec.storage.kind == StorageType::Sqlite {
         objects.push(Workload::VolumeClaim(volume::data_claim(inputs)));
@@ -276,7 +288,7 @@ mod tests {
     use crate::manifests;
     use crate::reconcile::render::render;
     use kd_crds::application::{Storage, StorageType};
-    use serde_json::json;
+    use serde_json::{Value, json};
     use std::path::Path;
 
     fn build(edit: impl FnOnce(&mut DiscordApplication)) -> Vec<Value> {
@@ -294,7 +306,7 @@ mod tests {
             credentials: "c0ffee",
         })
         .iter()
-        .map(|o| o.erased().2)
+        .map(|o| serde_json::to_value(o).unwrap())
         .collect()
     }
 
