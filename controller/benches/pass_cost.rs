@@ -110,7 +110,9 @@ fn report(rendered: &Rendered) -> BotReport {
 fn bot(rendered: &[Rendered]) -> Observed {
     let mut observed = Observed::default();
     for r in rendered {
-        observed.bots.insert(r.application.clone(), Ok(report(r)));
+        observed
+            .bots
+            .insert(r.application.clone(), Ok(report(r).into()));
         observed.applied.insert(r.application.clone(), Ok(()));
         observed.activity_ready.insert(r.application.clone(), true);
     }
@@ -247,7 +249,7 @@ fn measure(guilds: usize) -> Value {
         let mut observed = bot(memo.rendered());
         let app = memo.rendered()[0].application.clone();
         if let Some(Ok(report)) = observed.bots.get_mut(&app) {
-            let (_, state) = report
+            let (_, state) = Arc::make_mut(report)
                 .guilds
                 .iter_mut()
                 .nth(n as usize * 13 % guilds)

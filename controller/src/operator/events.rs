@@ -25,16 +25,16 @@ pub struct Notice {
     pub note: String,
 }
 
-/// One Notice per condition whose status changed from `previous` (or that is new): Normal when
-/// it turned True, Warning otherwise (every condition of ours is good when True), but for a
-/// GuildConfig being deleted, which is not ready on purpose.
+/// One Notice per condition whose status changed from `previous`: Normal when it turned True,
+/// Warning otherwise (every condition of ours is good when True), but for a GuildConfig being
+/// deleted, which is not ready on purpose. A new condition is told only when it is not True:
+/// a cold start of thousands of healthy objects is no news, and their Events would crowd out
+/// the few that are.
 pub fn flips(previous: &[Condition], next: &[Condition]) -> Vec<Notice> {
     next.iter()
-        .filter(|c| {
-            previous
-                .iter()
-                .find(|p| p.type_ == c.type_)
-                .is_none_or(|p| p.status != c.status)
+        .filter(|c| match previous.iter().find(|p| p.type_ == c.type_) {
+            Some(p) => p.status != c.status,
+            None => c.status != "True",
         })
         .map(|c| Notice {
             warning: c.status != "True" && c.reason != reasons::DELETING,
@@ -151,27 +151,31 @@ mod tests {
         let before = [
             condition("Ready", "True", "Ready", "serving"),
             condition("CommandsRegistered", "True", "Registered", "7 commands"),
+            condition(
+                "CredentialsValid",
+                "False",
+                "WrongSecret",
+                "Kaltura says no",
+            ),
         ];
         let after = [
             condition("Ready", "False", "RegistrationFailed", "Missing Access"),
             condition("CommandsRegistered", "True", "Registered", "8 commands"),
             condition("CredentialsValid", "True", "Verified", "Campus"),
+            condition("Synced", "True", "Synced", "new and fine"),
+            condition("Delivering", "False", "NoChannel", "new and failing"),
         ];
+        let notices = flips(&before, &after);
+        let notes: Vec<(bool, &str)> = notices
+            .iter()
+            .map(|n| (n.warning, n.note.as_str()))
+            .collect();
         assert_eq!(
-            flips(&before, &after),
+            notes,
             [
-                Notice {
-                    warning: true,
-                    reason: "RegistrationFailed".into(),
-                    action: "Reconcile",
-                    note: "Ready is False: Missing Access".into(),
-                },
-                Notice {
-                    warning: false,
-                    reason: "Verified".into(),
-                    action: "Reconcile",
-                    note: "CredentialsValid is True: Campus".into(),
-                },
+                (true, "Ready is False: Missing Access"),
+                (false, "CredentialsValid is True: Campus"),
+                (true, "Delivering is False: new and failing"),
             ]
         );
         assert!(flips(&after, &after).is_empty());

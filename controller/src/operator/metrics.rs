@@ -3,7 +3,7 @@
 //! statuses it writes say of each application (the alerts of the chart's PrometheusRule).
 
 use crate::error::Error;
-use kd_core::report::BotReport;
+use crate::reconcile::status::Report;
 use kd_crds::DiscordApplicationStatus;
 use kd_crds::references::ObjectKey;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -135,7 +135,7 @@ impl Metrics {
     }
 
     /// Replaces the outbox gauges with what the bots report.
-    pub fn observe_reports(&self, bots: &BTreeMap<ObjectKey, Result<BotReport, Error>>) {
+    pub fn observe_reports(&self, bots: &BTreeMap<ObjectKey, Report>) {
         self.pending.clear();
         for (app, report) in bots {
             if let Ok(report) = report {

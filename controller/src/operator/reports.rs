@@ -25,14 +25,20 @@ const UNHELD: Duration = Duration::from_secs(1);
 /// restart or a new replica does not flash "no bot report yet" into status.
 const FIRST_ANSWER: Duration = Duration::from_secs(1);
 
-/// The latest answer of one endpoint.
-type Answer = Result<BotReport, Arc<reqwest::Error>>;
+/// The latest answer of one endpoint (shared: passes read it, most often unchanged).
+type Answer = Result<Arc<BotReport>, Arc<reqwest::Error>>;
+
+/// A merged report and the replicas' reports it was made of.
+type Merged = (Vec<Arc<BotReport>>, Arc<BotReport>);
 
 pub struct Reports {
     http: reqwest::Client,
     /// Latest answer by URL; a URL followed but not heard yet has none.
     cache: Arc<Mutex<HashMap<String, Answer>>>,
     followers: HashMap<String, JoinHandle<()>>,
+    /// The last merge of each set of endpoints, with the reports it was made of: replicas'
+    /// reports of thousands of guilds are merged again only when one of them changed.
+    merged: Mutex<HashMap<Vec<String>, Merged>>,
     /// Bumped when an answer changes.
     changes: watch::Sender<()>,
 }
@@ -49,6 +55,7 @@ impl Reports {
             http,
             cache: Arc::default(),
             followers: HashMap::new(),
+            merged: Mutex::default(),
             changes: watch::channel(()).0,
         })
     }
@@ -72,6 +79,10 @@ impl Reports {
             .lock()
             .expect("report cache lock")
             .retain(|url, _| urls.contains(url));
+        self.merged
+            .lock()
+            .expect("merge cache lock")
+            .retain(|set, _| set.iter().all(|url| urls.contains(url)));
         for url in urls {
             if !self.followers.contains_key(url) {
                 let follower = Follower {
@@ -106,7 +117,7 @@ impl Reports {
 
     /// The merged report of `urls` (an application's endpoints), or why there is none; None
     /// while none of them answered yet.
-    pub fn collect(&self, urls: &[String]) -> Option<Result<BotReport>> {
+    pub fn collect(&self, urls: &[String]) -> Option<Result<Arc<BotReport>>> {
         if urls.is_empty() {
             return Some(Err(Error::NoBotPod));
         }
@@ -124,7 +135,17 @@ impl Reports {
                 None => {}
             }
         }
-        merge(reports).map(Ok)
+        drop(cache);
+        let mut merged = self.merged.lock().expect("merge cache lock");
+        if let Some((from, report)) = merged.get(urls)
+            && from.len() == reports.len()
+            && from.iter().zip(&reports).all(|(a, b)| Arc::ptr_eq(a, b))
+        {
+            return Some(Ok(report.clone()));
+        }
+        let report = merge(&reports)?;
+        merged.insert(urls.to_vec(), (reports, report.clone()));
+        Some(Ok(report))
     }
 }
 
@@ -144,8 +165,8 @@ struct Follower {
 
 /// What one poll came to.
 enum Poll {
-    /// A report (boxed: it is large beside `Unchanged`), with its ETag when the bot holds polls.
-    Changed(Box<BotReport>, Option<String>),
+    /// A report, with its ETag when the bot holds polls.
+    Changed(Arc<BotReport>, Option<String>),
     /// 304: the report is still the one we have.
     Unchanged,
 }
@@ -160,7 +181,7 @@ impl Follower {
                     failures = 0;
                     let held = tag.is_some();
                     etag = tag;
-                    self.store(Ok(*report));
+                    self.store(Ok(report));
                     if !held {
                         tokio::time::sleep(UNHELD).await;
                     }
@@ -203,7 +224,7 @@ impl Follower {
             .and_then(|v| v.to_str().ok())
             .map(String::from);
         let report = response.json().await.map_err(reqwest::Error::without_url)?;
-        Ok(Poll::Changed(Box::new(report), tag))
+        Ok(Poll::Changed(Arc::new(report), tag))
     }
 
     /// Keeps `answer`, waking the loop only when it differs from the last one (an error by
@@ -261,8 +282,12 @@ mod tests {
         format!("{url}/status")
     }
 
-    fn revision(answer: Option<Result<BotReport>>) -> String {
-        answer.expect("answered").expect("a report").revision
+    fn revision(answer: Option<Result<Arc<BotReport>>>) -> String {
+        answer
+            .expect("answered")
+            .expect("a report")
+            .revision
+            .clone()
     }
 
     #[tokio::test]

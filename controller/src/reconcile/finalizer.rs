@@ -5,9 +5,8 @@
 //! the finalizer holds it until the bot reports them cleared, or until the deadline passes, so
 //! a bot that is down never blocks a deletion for ever.
 
-use crate::error::Error;
 use crate::reconcile::render::Rendered;
-use crate::reconcile::status;
+use crate::reconcile::status::{self, Report};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
 use kd_core::report::{BotReport, Registration};
@@ -44,7 +43,7 @@ pub struct Application<'a> {
     /// Its rendered config, when it is valid.
     pub rendered: Option<&'a Rendered>,
     /// What its bot reported, when it was asked.
-    pub report: Option<&'a Result<BotReport, Error>>,
+    pub report: Option<&'a Report>,
 }
 
 /// Where clearing a deleted object's commands stands.
@@ -120,7 +119,7 @@ fn not_cleared(app_name: &str, app: &Application, state: Option<&Registration>) 
 }
 
 fn report<'a>(app: &Application<'a>) -> Option<&'a BotReport> {
-    app.report?.as_ref().ok()
+    app.report?.as_ref().ok().map(|r| &**r)
 }
 
 /// The decision for GuildConfig `guild` of application `app`.
@@ -280,11 +279,12 @@ mod tests {
             .with_clearing([GUILD.to_string()].into())
     }
 
-    fn report(state: Registration) -> Result<BotReport, Error> {
+    fn report(state: Registration) -> Report {
         Ok(BotReport {
             guilds: [(GUILD.to_string(), state)].into(),
             ..BotReport::default()
-        })
+        }
+        .into())
     }
 
     const DELETED: &str = "2026-12-02T20:00:00Z";
@@ -343,7 +343,7 @@ mod tests {
         let config = rendered(clearing());
         let deleting = guild(&[FINALIZER], Some(DELETED));
         let late = at("2026-12-02T20:02:00Z");
-        let down = Err(Error::NoBotPod);
+        let down = Err(crate::error::Error::NoBotPod);
         let refused = report(Registration::Failed {
             error: "Missing Access".into(),
             revision: config.config.revision.clone(),
@@ -440,17 +440,18 @@ mod tests {
         rendered(config.with_clearing(Default::default()))
     }
 
-    fn global(state: Registration) -> Result<BotReport, Error> {
+    fn global(state: Registration) -> Report {
         Ok(BotReport {
             global: state,
             ..BotReport::default()
-        })
+        }
+        .into())
     }
 
     #[test]
     fn an_application_holds_the_finalizer_while_global_commands_may_be_in_discord() {
         let now = at(DELETED);
-        let decide = |app: &DiscordApplication, report: Option<&Result<BotReport, Error>>| {
+        let decide = |app: &DiscordApplication, report: Option<&Report>| {
             let rendered = rendered_app(app);
             let known = Application {
                 exists: true,
@@ -488,7 +489,7 @@ mod tests {
     fn a_deleted_application_goes_once_the_bot_cleared_the_global_set_of_its_deletion() {
         let deleting = application(CommandScope::Global, &[FINALIZER], Some(DELETED), Some(8));
         let rendered = rendered_app(&deleting);
-        let decide = |report: &Result<BotReport, Error>, now| {
+        let decide = |report: &Report, now| {
             let known = Application {
                 exists: true,
                 rendered: Some(&rendered),

@@ -11,7 +11,7 @@
 
 use super::finalizer;
 use super::render::{self, Contribution, Rendered};
-use super::status::{Errors, Inputs, Observed, Statuses};
+use super::status::{Errors, Inputs, Observed, Report, Statuses};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kd_core::report::{BotReport, Registration};
 use kd_crds::references::{
@@ -88,16 +88,18 @@ struct Seen {
     /// the global set's state.
     whole: Result<(String, Registration), String>,
     revision: String,
-    report: Option<BotReport>,
+    report: Option<Arc<BotReport>>,
 }
-
-type Report = Result<BotReport, crate::error::Error>;
 
 impl Seen {
     /// Whether `observed` says the same.
     fn matches(&self, observed: Option<&Report>) -> bool {
         match observed {
-            Some(Ok(report)) => self.report.as_ref() == Some(report),
+            // Most passes hold the very report the last one did.
+            Some(Ok(report)) => self
+                .report
+                .as_ref()
+                .is_some_and(|seen| Arc::ptr_eq(seen, report) || seen == report),
             Some(Err(why)) => self.report.is_none() && self.whole == Err(why.to_string()),
             None => self.report.is_none() && self.whole == Err(String::new()),
         }
@@ -717,7 +719,9 @@ mod tests {
                 global,
                 ..BotReport::default()
             };
-            observed.bots.insert(r.application.clone(), Ok(report));
+            observed
+                .bots
+                .insert(r.application.clone(), Ok(report.into()));
             observed.applied.insert(r.application.clone(), Ok(()));
         }
         observed

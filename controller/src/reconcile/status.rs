@@ -15,12 +15,17 @@ use kd_crds::{
 };
 use kube::ResourceExt;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// A bot's report, or why there is none. Shared: the report of thousands of guilds is kept,
+/// not copied, while it holds.
+pub type Report = Result<Arc<BotReport>, Error>;
 
 /// What the operator saw of each application's workloads (keyed by the DiscordApplication).
 #[derive(Debug, Default)]
 pub struct Observed {
     /// The bot's report (replicas merged), or why there is none.
-    pub bots: BTreeMap<ObjectKey, Result<BotReport, Error>>,
+    pub bots: BTreeMap<ObjectKey, Report>,
     /// Whether applying the workloads worked.
     pub applied: BTreeMap<ObjectKey, Result<(), Error>>,
     /// Whether the Activity has an available replica.
@@ -41,10 +46,13 @@ pub struct Statuses {
 
 /// One view of several bot replicas: shards add up, a guild is as far as its furthest-behind
 /// replica, and replicas on different revisions have no single running revision.
-pub fn merge(reports: Vec<BotReport>) -> Option<BotReport> {
-    let mut reports = reports.into_iter();
-    let mut merged = reports.next()?;
-    for report in reports {
+pub fn merge(reports: &[Arc<BotReport>]) -> Option<Arc<BotReport>> {
+    let (first, others) = reports.split_first()?;
+    if others.is_empty() {
+        return Some(first.clone());
+    }
+    let mut merged = (**first).clone();
+    for report in others.iter().map(|r| (**r).clone()) {
         if report.revision != merged.revision {
             merged.revision = String::new();
         }
@@ -70,7 +78,7 @@ pub fn merge(reports: Vec<BotReport>) -> Option<BotReport> {
             }
         }
     }
-    Some(merged)
+    Some(Arc::new(merged))
 }
 
 fn rank(state: &Registration) -> u8 {
@@ -447,10 +455,7 @@ fn partner_status(
 /// How many global commands Discord holds for an application: as many as the bot reports
 /// registered, none once it reports them cleared, else (not reporting, not checked yet, or
 /// refused) what status said before.
-pub fn global_commands(
-    previous: Option<i32>,
-    report: Option<&Result<BotReport, Error>>,
-) -> Option<i32> {
+pub fn global_commands(previous: Option<i32>, report: Option<&Report>) -> Option<i32> {
     match report {
         Some(Ok(report)) => match &report.global {
             Registration::Registered { commands, .. } => Some(*commands as i32),
@@ -908,7 +913,7 @@ mod tests {
     fn running(catalog: &Catalog, report: BotReport) -> Observed {
         let app = app_key(catalog);
         Observed {
-            bots: BTreeMap::from([(app.clone(), Ok(report))]),
+            bots: BTreeMap::from([(app.clone(), Ok(report.into()))]),
             applied: BTreeMap::from([(app.clone(), Ok(()))]),
             activity_ready: BTreeMap::from([(app, true)]),
             ..Observed::default()
@@ -1178,11 +1183,11 @@ mod tests {
             )]),
             ..BotReport::default()
         };
-        let merged = merge(vec![registered, pending]).unwrap();
+        let merged = merge(&[registered.into(), pending.into()]).unwrap();
         assert_eq!(merged.revision, "", "mixed revisions have no single one");
         assert_eq!((merged.shards, merged.shards_connected), (2, 1));
         assert_eq!(merged.guilds["1"], Registration::Pending);
-        assert_eq!(merge(Vec::new()), None);
+        assert_eq!(merge(&[]), None);
     }
 
     /// The examples with their application in `Global` scope, and a bot running them whose

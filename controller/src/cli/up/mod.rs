@@ -352,7 +352,9 @@ impl Running {
         // In one process the workloads are "applied" once they run, and the Activity is
         // served by the HTTP server started above.
         observed.applied.insert(app.clone(), Ok(()));
-        observed.bots.insert(app.clone(), Ok(self.bot.report()));
+        observed
+            .bots
+            .insert(app.clone(), Ok(self.bot.report().into()));
         observed.activity_ready.insert(app, true);
         let now = Time(Timestamp::now());
         let statuses = status::compute(&catalog, &findings, rendered, &observed, &now);
