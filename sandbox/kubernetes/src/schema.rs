@@ -3,12 +3,20 @@
 
 use crate::status::Cause;
 use kube_cel::{CompiledSchema, Validator, compile_schema};
+use regex::Regex;
 use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+/// The schema's `pattern`s, compiled once: compiling one costs far more than matching it, and
+/// every write of the kind checks them. A pattern that does not compile is absent (and every
+/// value checked against it is refused, as before).
+type Patterns = HashMap<String, Regex>;
 
 /// A compiled structural schema.
 pub struct Schema {
     root: Value,
     cel: CompiledSchema,
+    patterns: Patterns,
 }
 
 impl std::fmt::Debug for Schema {
@@ -27,9 +35,12 @@ impl Schema {
         if let Some(err) = cel.compilation_errors().first() {
             return Err(err.to_string());
         }
+        let mut patterns = Patterns::new();
+        collect_patterns(schema, &mut patterns);
         Ok(Self {
             root: schema.clone(),
             cel,
+            patterns,
         })
     }
 
@@ -71,14 +82,16 @@ impl Schema {
     /// Every reason the API server would refuse `object` (`old` on update, for transition rules).
     pub fn validate(&self, object: &Value, old: Option<&Value>) -> Vec<Cause> {
         let mut causes = Vec::new();
-        if let (Some(props), Value::Object(map)) = (self.root.get("properties"), object) {
-            let props = props.as_object().cloned().unwrap_or_default();
-            for (key, schema) in &props {
+        if let (Some(props), Value::Object(map)) = (
+            self.root.get("properties").and_then(Value::as_object),
+            object,
+        ) {
+            for (key, schema) in props {
                 if ROOT_FIELDS.contains(&key.as_str()) {
                     continue;
                 }
                 if let Some(value) = map.get(key) {
-                    check(schema, value, key, &mut causes);
+                    check(&self.patterns, schema, value, key, &mut causes);
                 }
             }
             for required in strings(self.root.get("required")) {
@@ -179,6 +192,23 @@ fn rule_type<'a>(schema: &'a Value, rule: &str) -> Option<&'a str> {
         }
     }
     None
+}
+
+/// Every `pattern` in the schema, however deep.
+fn collect_patterns(schema: &Value, out: &mut Patterns) {
+    match schema {
+        Value::Object(map) => {
+            if let Some(Value::String(pattern)) = map.get("pattern")
+                && !out.contains_key(pattern)
+                && let Ok(re) = Regex::new(pattern)
+            {
+                out.insert(pattern.clone(), re);
+            }
+            map.values().for_each(|child| collect_patterns(child, out));
+        }
+        Value::Array(items) => items.iter().for_each(|child| collect_patterns(child, out)),
+        _ => {}
+    }
 }
 
 fn strings(value: Option<&Value>) -> Vec<&str> {
@@ -283,7 +313,7 @@ fn type_matches(expected: &str, value: &Value) -> bool {
 }
 
 /// Structural checks of one value, with the messages of the API server's schema validator.
-fn check(schema: &Value, value: &Value, path: &str, causes: &mut Vec<Cause>) {
+fn check(patterns: &Patterns, schema: &Value, value: &Value, path: &str, causes: &mut Vec<Cause>) {
     if value.is_null() {
         if !nullable(schema) {
             causes.push(Cause::new(
@@ -340,17 +370,24 @@ fn check(schema: &Value, value: &Value, path: &str, causes: &mut Vec<Cause>) {
         ));
     }
     match value {
-        Value::String(s) => check_string(schema, s, value, path, causes),
+        Value::String(s) => check_string(patterns, schema, s, value, path, causes),
         Value::Number(n) => {
             check_number(schema, n.as_f64().unwrap_or_default(), value, path, causes)
         }
-        Value::Array(items) => check_array(schema, items, path, causes),
-        Value::Object(map) => check_object(schema, map, path, causes),
+        Value::Array(items) => check_array(patterns, schema, items, path, causes),
+        Value::Object(map) => check_object(patterns, schema, map, path, causes),
         _ => {}
     }
 }
 
-fn check_string(schema: &Value, s: &str, value: &Value, path: &str, causes: &mut Vec<Cause>) {
+fn check_string(
+    patterns: &Patterns,
+    schema: &Value,
+    s: &str,
+    value: &Value,
+    path: &str,
+    causes: &mut Vec<Cause>,
+) {
     let len = s.chars().count() as u64;
     if let Some(max) = schema.get("maxLength").and_then(Value::as_u64)
         && len > max
@@ -374,8 +411,8 @@ fn check_string(schema: &Value, s: &str, value: &Value, path: &str, causes: &mut
         ));
     }
     if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
-        let matches = regex::Regex::new(pattern).map(|re| re.is_match(s));
-        if matches != Ok(true) {
+        let matches = patterns.get(pattern).map(|re| re.is_match(s));
+        if matches != Some(true) {
             causes.push(Cause::new(
                 "FieldValueInvalid",
                 path,
@@ -442,7 +479,13 @@ fn check_number(schema: &Value, n: f64, value: &Value, path: &str, causes: &mut 
     }
 }
 
-fn check_array(schema: &Value, items: &[Value], path: &str, causes: &mut Vec<Cause>) {
+fn check_array(
+    patterns: &Patterns,
+    schema: &Value,
+    items: &[Value],
+    path: &str,
+    causes: &mut Vec<Cause>,
+) {
     let len = items.len() as u64;
     if let Some(max) = schema.get("maxItems").and_then(Value::as_u64)
         && len > max
@@ -464,7 +507,7 @@ fn check_array(schema: &Value, items: &[Value], path: &str, causes: &mut Vec<Cau
     }
     if let Some(item_schema) = schema.get("items") {
         for (i, item) in items.iter().enumerate() {
-            check(item_schema, item, &format!("{path}[{i}]"), causes);
+            check(patterns, item_schema, item, &format!("{path}[{i}]"), causes);
         }
     }
     let list_type = schema.get("x-kubernetes-list-type").and_then(Value::as_str);
@@ -506,7 +549,13 @@ fn duplicates(items: &[Value], path: &str, causes: &mut Vec<Cause>, key: impl Fn
     }
 }
 
-fn check_object(schema: &Value, map: &Map<String, Value>, path: &str, causes: &mut Vec<Cause>) {
+fn check_object(
+    patterns: &Patterns,
+    schema: &Value,
+    map: &Map<String, Value>,
+    path: &str,
+    causes: &mut Vec<Cause>,
+) {
     let count = map.len() as u64;
     if let Some(max) = schema.get("maxProperties").and_then(Value::as_u64)
         && count > max
@@ -529,13 +578,25 @@ fn check_object(schema: &Value, map: &Map<String, Value>, path: &str, causes: &m
     if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
         for (key, child_schema) in properties {
             if let Some(child) = map.get(key) {
-                check(child_schema, child, &child_path(path, key), causes);
+                check(
+                    patterns,
+                    child_schema,
+                    child,
+                    &child_path(path, key),
+                    causes,
+                );
             }
         }
     }
     if let Some(additional) = schema.get("additionalProperties").filter(|a| a.is_object()) {
         for (key, child) in map {
-            check(additional, child, &format!("{path}[{key}]"), causes);
+            check(
+                patterns,
+                additional,
+                child,
+                &format!("{path}[{key}]"),
+                causes,
+            );
         }
     }
     for required in strings(schema.get("required")) {
