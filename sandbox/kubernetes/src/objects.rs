@@ -207,7 +207,11 @@ fn admit(
             }
         }
         schema.apply_defaults(obj);
-        let causes = schema.validate(obj, old);
+        let causes = if ctx.status {
+            schema.validate_status(obj, old)
+        } else {
+            schema.validate(obj, old)
+        };
         if !causes.is_empty() {
             return Err(ApiError::invalid(&rt.group, &rt.kind, &name, causes));
         }

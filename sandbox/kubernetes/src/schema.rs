@@ -101,20 +101,66 @@ impl Schema {
             }
         }
         // CEL rules see a structurally valid object, as in the API server.
-        if causes.is_empty()
-            && let Err(errors) = Validator::new().validate_compiled(&self.cel, object, old)
-        {
-            for error in errors.iter() {
-                let type_ = rule_type(&self.root, &error.rule).unwrap_or("object");
-                causes.push(cel_cause(
-                    error.reason.as_deref(),
-                    &error.field_path,
-                    type_,
-                    &error.message,
-                ));
-            }
+        if causes.is_empty() {
+            self.run_rules(&self.cel, object, old, "", &mut causes);
         }
         causes
+    }
+
+    /// What a write through the `/status` subresource is refused for: the API server's status
+    /// strategy checks `status` against its schema, and its CEL rules ratchet, so rules on the
+    /// rest of the object (the stored one, which a status write cannot change) find nothing
+    /// new. Rules at the root see the whole object, so with any there the whole object is
+    /// checked, as [`Self::validate`] does.
+    pub fn validate_status(&self, object: &Value, old: Option<&Value>) -> Vec<Cause> {
+        let root_rules = ["x-kubernetes-validations", "allOf", "oneOf", "anyOf"]
+            .iter()
+            .any(|k| self.root.get(k).is_some());
+        let status_schema = self.root.get("properties").and_then(|p| p.get("status"));
+        let (false, Some(schema), Some(compiled)) =
+            (root_rules, status_schema, self.cel.properties.get("status"))
+        else {
+            return self.validate(object, old);
+        };
+        let mut causes = Vec::new();
+        let Some(status) = object.get("status") else {
+            return causes;
+        };
+        check(&self.patterns, schema, status, "status", &mut causes);
+        if causes.is_empty() {
+            let old = old.and_then(|o| o.get("status"));
+            self.run_rules(compiled, status, old, "status", &mut causes);
+        }
+        causes
+    }
+
+    /// The CEL rules of `compiled` (the node at field path `at`) on `value`.
+    fn run_rules(
+        &self,
+        compiled: &CompiledSchema,
+        value: &Value,
+        old: Option<&Value>,
+        at: &str,
+        causes: &mut Vec<Cause>,
+    ) {
+        let Err(errors) = Validator::new().validate_compiled(compiled, value, old) else {
+            return;
+        };
+        for error in errors.iter() {
+            let type_ = rule_type(&self.root, &error.rule).unwrap_or("object");
+            let field = match (at, error.field_path.as_str()) {
+                ("", path) => path.to_string(),
+                (at, "") => at.to_string(),
+                (at, path) if path.starts_with('[') => format!("{at}{path}"),
+                (at, path) => format!("{at}.{path}"),
+            };
+            causes.push(cel_cause(
+                error.reason.as_deref(),
+                &field,
+                type_,
+                &error.message,
+            ));
+        }
     }
 
     /// The merge keys of the list at `path` (field names from the root), when it is
@@ -676,6 +722,74 @@ mod tests {
         assert_eq!(
             fields(&s.validate(&new, Some(&old))),
             vec!["spec.guildId: Invalid value: \"string\": guildId is immutable"]
+        );
+    }
+
+    fn with_status() -> Schema {
+        Schema::compile(&json!({
+            "type": "object",
+            "properties": {
+                "spec": {
+                    "type": "object",
+                    "properties": {"size": {"type": "integer", "maximum": 5,
+                        "x-kubernetes-validations": [{"rule": "self >= oldSelf", "message": "size may not shrink"}]}},
+                },
+                "status": {
+                    "type": "object",
+                    "properties": {
+                        "phase": {"type": "string", "pattern": "^[A-Z][a-z]+$"},
+                        "ready": {"type": "integer",
+                            "x-kubernetes-validations": [{"rule": "self <= 3", "message": "at most 3"}]},
+                    },
+                },
+            }
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_status_write_checks_the_status_with_the_paths_of_the_whole_object() {
+        let s = with_status();
+        let old = json!({"spec": {"size": 2}});
+        let bad = json!({"spec": {"size": 2}, "status": {"phase": "running", "ready": 4}});
+        let expected = vec![
+            "status.phase: Invalid value: \"running\": status.phase in body should match '^[A-Z][a-z]+$'",
+        ];
+        assert_eq!(fields(&s.validate_status(&bad, Some(&old))), expected);
+        assert_eq!(fields(&s.validate(&bad, Some(&old))), expected);
+        let over = json!({"spec": {"size": 2}, "status": {"phase": "Running", "ready": 4}});
+        let expected = vec!["status.ready: Invalid value: \"integer\": at most 3"];
+        assert_eq!(fields(&s.validate_status(&over, Some(&old))), expected);
+        assert_eq!(fields(&s.validate(&over, Some(&old))), expected);
+    }
+
+    #[test]
+    fn a_status_write_does_not_recheck_the_stored_spec() {
+        let s = with_status();
+        // A stored spec the rules would now refuse (say the CRD changed): the API server's
+        // ratcheting lets a status write through, as a status write cannot change the spec.
+        let old = json!({"spec": {"size": 9}});
+        let new = json!({"spec": {"size": 9}, "status": {"phase": "Running"}});
+        assert!(s.validate_status(&new, Some(&old)).is_empty());
+        assert!(!s.validate(&new, Some(&old)).is_empty());
+    }
+
+    #[test]
+    fn rules_at_the_root_see_the_whole_object_on_a_status_write() {
+        let s = Schema::compile(&json!({
+            "type": "object",
+            "x-kubernetes-validations": [{"rule": "!has(self.status) || self.status.n <= self.spec.max", "message": "n over max"}],
+            "properties": {
+                "spec": {"type": "object", "properties": {"max": {"type": "integer"}}},
+                "status": {"type": "object", "properties": {"n": {"type": "integer"}}},
+            }
+        }))
+        .unwrap();
+        let old = json!({"spec": {"max": 2}});
+        let new = json!({"spec": {"max": 2}, "status": {"n": 3}});
+        assert_eq!(
+            fields(&s.validate_status(&new, Some(&old))),
+            vec![": Invalid value: \"object\": n over max"]
         );
     }
 
