@@ -17,6 +17,8 @@ pub struct Schema {
     root: Value,
     cel: CompiledSchema,
     patterns: Patterns,
+    /// Made once: a validator registers every Kubernetes CEL function when made.
+    validator: Validator,
 }
 
 impl std::fmt::Debug for Schema {
@@ -41,6 +43,7 @@ impl Schema {
             root: schema.clone(),
             cel,
             patterns,
+            validator: Validator::new(),
         })
     }
 
@@ -143,7 +146,7 @@ impl Schema {
         at: &str,
         causes: &mut Vec<Cause>,
     ) {
-        let Err(errors) = Validator::new().validate_compiled(compiled, value, old) else {
+        let Err(errors) = self.validator.validate_compiled(compiled, value, old) else {
             return;
         };
         for error in errors.iter() {

@@ -135,6 +135,11 @@ impl Store {
         self.objects.get(key).map(|v| &**v)
     }
 
+    /// The object at `key`, shared with the store (for a write that reads it while it writes).
+    pub fn get_shared(&self, key: &Key) -> Option<Arc<Value>> {
+        self.objects.get(key).cloned()
+    }
+
     /// Objects of one type, in one namespace or (`None`) all.
     pub fn list(&self, group: &str, plural: &str, namespace: Option<&str>) -> Vec<(&Key, &Value)> {
         self.objects
