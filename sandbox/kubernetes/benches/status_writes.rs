@@ -6,6 +6,8 @@
 //!
 //! - `patches_per_s`, `p50_ms`, `p99_ms`: per phase, from the first request to the last answer.
 //! - `watch_lag_ms`: from the last answer until every watch has seen every change.
+//! - `list_ms`: one unpaged list of every GuildConfig (as a watcher's first list), read as
+//!   text (the client does not decode it).
 //! - `sandbox_cpu_s`, `sandbox_cpu_us_per_patch`: CPU of the sandbox's own runtime threads
 //!   (the server runs on a runtime of its own, so the client's work is not counted);
 //!   `process_cpu_s`: the whole process, client included.
@@ -71,6 +73,8 @@ fn main() {
         .expect("sandbox starts");
     let report = client.block_on(run(&cluster, objects, concurrency));
     println!("{}", json!({ "status_writes": report }));
+    // The client first: its watches would see the server go.
+    client.shutdown_background();
     drop(cluster);
     server.shutdown_background();
 }
@@ -120,6 +124,11 @@ async fn run(cluster: &KubernetesSandbox, objects: usize, concurrency: usize) ->
 
     let apply = phase(cluster, &client, &targets, concurrency, &seen, Write::Apply).await;
     let merge = phase(cluster, &client, &targets, concurrency, &seen, Write::Merge).await;
+    let list = format!("/apis/{GROUP}/{VERSION}/namespaces/{NS}/guildconfigs");
+    let started = Instant::now();
+    let request = axum::http::Request::get(list).body(Vec::new()).unwrap();
+    client.request_text(request).await.unwrap();
+    let list_ms = started.elapsed().as_secs_f64() * 1e3;
     json!({
         "objects": objects,
         "concurrency": concurrency,
@@ -127,6 +136,7 @@ async fn run(cluster: &KubernetesSandbox, objects: usize, concurrency: usize) ->
         "create_s": round(create_s),
         "apply": apply,
         "merge": merge,
+        "list_ms": round(list_ms),
     })
 }
 
@@ -315,7 +325,8 @@ fn watch(client: &Client, resource: ApiResource, seen: Arc<AtomicUsize>, synced:
     tokio::spawn(async move {
         let events = watcher(api, watcher::Config::default());
         let mut events = std::pin::pin!(events);
-        while let Some(event) = events.try_next().await.expect("watch runs") {
+        // A watch that fails stops counting, and the phase waiting for its events says so.
+        while let Ok(Some(event)) = events.try_next().await {
             match event {
                 watcher::Event::InitDone => {
                     synced.fetch_add(1, Ordering::SeqCst);
