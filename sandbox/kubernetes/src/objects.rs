@@ -784,6 +784,42 @@ pub fn at_version(rt: &ResourceType, mut obj: Value) -> Value {
     obj
 }
 
+/// A stored object as served at its type's version, written out as [`at_version`] makes it
+/// but without copying it (for lists and watches, which write many).
+pub struct Served<'a> {
+    fields: &'a Map<String, Value>,
+    api_version: &'a str,
+}
+
+impl<'a> Served<'a> {
+    /// `obj` served at `api_version` (`rt.api_version()`); `None` where serving takes more than
+    /// setting the apiVersion (`events.k8s.io` Events), which [`at_version`] does.
+    pub fn of(rt: &ResourceType, api_version: &'a str, obj: &'a Value) -> Option<Self> {
+        let fields = obj
+            .as_object()
+            .filter(|o| rt.storage_group() == rt.group && o.contains_key("apiVersion"))?;
+        Some(Self {
+            fields,
+            api_version,
+        })
+    }
+}
+
+impl serde::Serialize for Served<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.fields.len()))?;
+        for (key, value) in self.fields {
+            if key == "apiVersion" {
+                map.serialize_entry(key, self.api_version)?;
+            } else {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        map.end()
+    }
+}
+
 /// The type and body a write stores: `events.k8s.io` Events are kept as core Events.
 fn stored_form(store: &Store, rt: &Arc<ResourceType>, obj: Value) -> (Arc<ResourceType>, Value) {
     if rt.storage_group() == rt.group {

@@ -142,6 +142,19 @@ impl Store {
 
     /// Objects of one type, in one namespace or (`None`) all.
     pub fn list(&self, group: &str, plural: &str, namespace: Option<&str>) -> Vec<(&Key, &Value)> {
+        self.list_shared(group, plural, namespace)
+            .into_iter()
+            .map(|(k, v)| (k, &**v))
+            .collect()
+    }
+
+    /// [`Self::list`], the objects shared with the store.
+    pub fn list_shared(
+        &self,
+        group: &str,
+        plural: &str,
+        namespace: Option<&str>,
+    ) -> Vec<(&Key, &Arc<Value>)> {
         self.objects
             .iter()
             .filter(|(k, _)| {
@@ -149,7 +162,6 @@ impl Store {
                     && k.plural == plural
                     && namespace.is_none_or(|ns| k.namespace == ns)
             })
-            .map(|(k, v)| (k, &**v))
             .collect()
     }
 

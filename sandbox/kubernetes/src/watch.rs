@@ -1,7 +1,7 @@
 //! Watches: a chunked stream of newline-delimited JSON events (`ADDED`, `MODIFIED`, `DELETED`,
 //! `BOOKMARK`, `ERROR`), resumable from a resourceVersion still in the history.
 
-use crate::objects::at_version;
+use crate::objects::{Served, at_version};
 use crate::resource::ResourceType;
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::status::ApiError;
@@ -9,8 +9,7 @@ use crate::store::{Event, EventKind, Store};
 use crate::table::{self, Include};
 use axum::body::{Body, Bytes};
 use serde::Serialize;
-use serde::ser::{SerializeMap, Serializer};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,17 +63,11 @@ impl WatchRequest {
     }
 
     fn line(&self, kind: &str, obj: &Value) -> Bytes {
-        let plain = self.table.is_none() && self.rt.storage_group() == self.rt.group;
         let api_version = self.rt.api_version();
-        if plain && let Some(fields) = obj.as_object().filter(|o| o.contains_key("apiVersion")) {
-            let line = Line {
-                kind,
-                object: Served {
-                    fields,
-                    api_version: &api_version,
-                },
-            };
-            return to_line(&line);
+        if self.table.is_none()
+            && let Some(object) = Served::of(&self.rt, &api_version, obj)
+        {
+            return to_line(&Line { kind, object });
         }
         let obj = at_version(&self.rt, obj.clone());
         let object = match self.table {
@@ -111,27 +104,6 @@ struct Line<'a> {
     #[serde(rename = "type")]
     kind: &'a str,
     object: Served<'a>,
-}
-
-/// A stored object as served at `api_version`, written out without copying it (what
-/// [`at_version`] does, for a type stored at its own group).
-struct Served<'a> {
-    fields: &'a Map<String, Value>,
-    api_version: &'a str,
-}
-
-impl Serialize for Served<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.fields.len()))?;
-        for (key, value) in self.fields {
-            if key == "apiVersion" {
-                map.serialize_entry(key, self.api_version)?;
-            } else {
-                map.serialize_entry(key, value)?;
-            }
-        }
-        map.end()
-    }
 }
 
 /// One newline-terminated JSON line of the stream.

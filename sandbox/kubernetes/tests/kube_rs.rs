@@ -363,6 +363,39 @@ async fn status_writes_validate_the_status_and_keep_the_rest() {
     assert_eq!(stored.resource_version(), applied.metadata.resource_version);
 }
 
+#[tokio::test]
+async fn a_list_is_the_objects_as_served() {
+    let (_sandbox, client) = cluster_with_widgets().await;
+    let widgets: Api<Widget> = Api::default_namespaced(client.clone());
+    for name in ["a", "b"] {
+        widgets
+            .create(&PostParams::default(), &widget(name, 2))
+            .await
+            .unwrap();
+    }
+    let get = |path: &str| {
+        let request = axum::http::Request::get(path).body(Vec::new()).unwrap();
+        let client = client.clone();
+        async move {
+            let text = client.request_text(request).await.unwrap();
+            serde_json::from_str::<serde_json::Value>(&text).unwrap()
+        }
+    };
+    let base = "/apis/test.kd.io/v1/namespaces/default/widgets";
+    let list = get(base).await;
+    let a = get(&format!("{base}/a")).await;
+    let b = get(&format!("{base}/b")).await;
+    let revision = list["metadata"]["resourceVersion"].clone();
+    assert_eq!(
+        list,
+        json!({"kind": "WidgetList", "apiVersion": "test.kd.io/v1",
+               "metadata": {"resourceVersion": revision}, "items": [a, b]})
+    );
+    let page = get(&format!("{base}?limit=1")).await;
+    assert_eq!(page["items"], json!([a]));
+    assert_eq!(page["metadata"]["remainingItemCount"], 1);
+}
+
 async fn watch_events(
     api: Api<Widget>,
     config: watcher::Config,
