@@ -146,6 +146,11 @@ impl Schema {
         at: &str,
         causes: &mut Vec<Cause>,
     ) {
+        // Without rules the validator finds nothing, but it would still convert every value
+        // (a schema too deep for it does not compile, so that error cannot come either).
+        if !has_rules(compiled) {
+            return;
+        }
         let Err(errors) = self.validator.validate_compiled(compiled, value, old) else {
             return;
         };
@@ -188,6 +193,23 @@ impl Schema {
             _ => None,
         }
     }
+}
+
+/// Whether any node of `compiled` has a CEL rule.
+fn has_rules(compiled: &CompiledSchema) -> bool {
+    !compiled.validations.is_empty()
+        || compiled.properties.values().any(has_rules)
+        || compiled.items.as_deref().is_some_and(has_rules)
+        || compiled
+            .additional_properties
+            .as_deref()
+            .is_some_and(has_rules)
+        || compiled
+            .all_of
+            .iter()
+            .chain(&compiled.one_of)
+            .chain(&compiled.any_of)
+            .any(has_rules)
 }
 
 fn cel_cause(reason: Option<&str>, field: &str, type_: &str, message: &str) -> Cause {
