@@ -367,17 +367,17 @@ fn display(path: &[String]) -> String {
 /// Server-side apply of `config` onto `live` (`None`: the object is created). Returns the new
 /// object with `managedFields` updated, or the conflicts when not forced.
 pub fn apply(
-    live: Option<&Value>,
+    live: Option<Value>,
     config: &Value,
     writer: &Writer,
     force: bool,
     keys: ListKeys,
     with_status: bool,
 ) -> Result<Value, Vec<Conflict>> {
-    let empty = json!({});
-    let live = live.unwrap_or(&empty);
+    // Taken, not borrowed: the result is the live object changed, and objects are large.
+    let mut object = live.unwrap_or_else(|| json!({}));
     let applied = fields_of(config, keys, with_status);
-    let mut entries = read_entries(live);
+    let mut entries = read_entries(&object);
     let is_mine = |e: &Entry| {
         e.manager == writer.manager && e.operation == "Apply" && e.subresource == writer.subresource
     };
@@ -395,7 +395,7 @@ pub fn apply(
         let contested: Vec<Path> = entry
             .fields
             .intersection(&applied)
-            .filter(|p| !same_at(live, config, p))
+            .filter(|p| !same_at(&object, config, p))
             .cloned()
             .collect();
         if force {
@@ -419,7 +419,6 @@ pub fn apply(
         .filter(|e| !is_mine(e))
         .flat_map(|e| e.fields.iter().cloned())
         .collect();
-    let mut object = live.clone();
     // Deepest first, so a dropped element goes after its own fields.
     let mut dropped: Vec<&Path> = previous
         .difference(&applied)
@@ -616,7 +615,7 @@ mod tests {
         )
         .unwrap();
         let second = apply(
-            Some(&first),
+            Some(first.clone()),
             &deployment(None, &[("A", "1")]),
             &writer("ci"),
             false,
@@ -649,7 +648,15 @@ mod tests {
         .unwrap();
         let mut config = deployment(None, &[]);
         config["spec"]["template"]["spec"]["containers"][0]["image"] = json!("bot:2");
-        let err = apply(Some(&first), &config, &writer("cd"), false, &keys, false).unwrap_err();
+        let err = apply(
+            Some(first.clone()),
+            &config,
+            &writer("cd"),
+            false,
+            &keys,
+            false,
+        )
+        .unwrap_err();
         let fields: Vec<&str> = err.iter().map(|c| c.field.as_str()).collect();
         assert_eq!(
             fields,
@@ -669,7 +676,7 @@ mod tests {
         )
         .unwrap();
         let err = apply(
-            Some(&first),
+            Some(first.clone()),
             &deployment(Some(3), &[]),
             &writer("hpa"),
             false,
@@ -684,7 +691,7 @@ mod tests {
         // The same value is shared ownership, not a conflict.
         assert!(
             apply(
-                Some(&first),
+                Some(first.clone()),
                 &deployment(Some(2), &[]),
                 &writer("hpa"),
                 false,
@@ -694,7 +701,7 @@ mod tests {
             .is_ok()
         );
         let forced = apply(
-            Some(&first),
+            Some(first.clone()),
             &deployment(Some(3), &[]),
             &writer("hpa"),
             true,
@@ -705,7 +712,7 @@ mod tests {
         assert_eq!(forced["spec"]["replicas"], 3);
         // ci lost .spec.replicas: applying without it no longer removes it.
         let again = apply(
-            Some(&forced),
+            Some(forced.clone()),
             &deployment(None, &[]),
             &writer("ci"),
             false,
@@ -744,7 +751,7 @@ mod tests {
             .collect();
         assert_eq!(managers, vec!["ci", "kubectl-edit"]);
         let err = apply(
-            Some(&edited),
+            Some(edited.clone()),
             &deployment(Some(2), &[]),
             &writer("ci"),
             false,

@@ -7,7 +7,7 @@ use crate::deletion::{self, DeleteOptions};
 use crate::discovery;
 use crate::escalation;
 use crate::limits;
-use crate::objects::{self, FieldValidation, PatchKind, WriteContext, Written, at_version};
+use crate::objects::{self, FieldValidation, PatchKind, Served, WriteContext, Written, at_version};
 use crate::protobuf;
 use crate::rbac::{self, Attributes};
 use crate::resource::ResourceType;
@@ -155,7 +155,7 @@ impl Request {
     }
 }
 
-fn json_response(request: &Request, code: StatusCode, body: &Value) -> Response {
+fn json_response(request: &Request, code: StatusCode, body: &impl serde::Serialize) -> Response {
     let (bytes, content_type) = if request.wants_yaml() {
         (
             serde_yaml_ng::to_string(body)
@@ -752,9 +752,11 @@ fn list(
         .and_then(|l| l.parse::<usize>().ok())
         .filter(|l| *l > 0);
     let after = request.param("continue").map(decode_continue).transpose()?;
+    // Only the selection is made under the store lock; objects are shared with the store and
+    // written out after it, without copies where serving them only sets the apiVersion.
     let (mut items, revision) = sandbox.with_store(|s| {
-        let items: Vec<(String, String, Value)> = s
-            .list(rt.storage_group(), &rt.plural, namespace)
+        let items: Vec<(String, String, Arc<Value>)> = s
+            .list_shared(rt.storage_group(), &rt.plural, namespace)
             .into_iter()
             .filter(|(k, _)| {
                 after
@@ -762,13 +764,7 @@ fn list(
                     .is_none_or(|(ns, name)| (&k.namespace, &k.name) > (ns, name))
             })
             .filter(|(_, o)| labels.matches(o["metadata"].get("labels")) && fields.matches(o))
-            .map(|(k, o)| {
-                (
-                    k.namespace.clone(),
-                    k.name.clone(),
-                    at_version(rt, o.clone()),
-                )
-            })
+            .map(|(k, o)| (k.namespace.clone(), k.name.clone(), o.clone()))
             .collect();
         (items, s.revision())
     });
@@ -782,7 +778,24 @@ fn list(
         meta["continue"] = json!(encode_continue(ns, name));
         meta["remainingItemCount"] = json!(remaining);
     }
-    let objects: Vec<Value> = items.into_iter().map(|(_, _, o)| o).collect();
+    let version = rt.api_version();
+    let served: Option<Vec<Served>> = items
+        .iter()
+        .map(|(_, _, o)| Served::of(rt, &version, o))
+        .collect();
+    if let Some(items) = served.filter(|_| !request.wants_table()) {
+        let list =
+            json!({"kind": format!("{}List", rt.kind), "apiVersion": version, "metadata": meta});
+        return Ok(json_response(
+            request,
+            StatusCode::OK,
+            &ServedList { list, items },
+        ));
+    }
+    let objects: Vec<Value> = items
+        .into_iter()
+        .map(|(_, _, o)| at_version(rt, (*o).clone()))
+        .collect();
     if request.wants_table() {
         let include = Include::parse(request.param("includeObject"));
         return Ok(json_response(
@@ -796,6 +809,15 @@ fn list(
         StatusCode::OK,
         &list_json(rt, objects, meta),
     ))
+}
+
+/// [`list_json`] of objects written out as served, without copies: `list` is the list
+/// without its `items`.
+#[derive(serde::Serialize)]
+struct ServedList<'a> {
+    #[serde(flatten)]
+    list: Value,
+    items: Vec<Served<'a>>,
 }
 
 fn watch(

@@ -89,7 +89,7 @@ pub fn data_causes(rt: &ResourceType, obj: &Value) -> Vec<Cause> {
 /// as protobuf (strings and bytes as they are, a few bytes of tag and length per field).
 pub fn stored_size(rt: &ResourceType, obj: &Value) -> usize {
     if rt.custom {
-        return serde_json::to_vec(obj).map_or(0, |bytes| bytes.len());
+        return json_len(obj);
     }
     let binary = matches!(
         (rt.group.as_str(), rt.plural.as_str()),
@@ -109,6 +109,22 @@ pub fn stored_size(rt: &ResourceType, obj: &Value) -> usize {
             })
             .sum()
     })
+}
+
+/// The length of `value` as JSON, counted as it is written rather than kept.
+fn json_len(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, value).map_or(0, |()| count.0)
 }
 
 fn protobuf_size(value: &Value) -> usize {
@@ -176,5 +192,11 @@ mod tests {
         custom.custom = true;
         let big = json!({"spec": {"blob": "a".repeat(MAX_STORED)}});
         assert!(stored_size(&custom, &big) > MAX_STORED);
+    }
+
+    #[test]
+    fn a_custom_object_counts_as_its_json() {
+        let obj = json!({"metadata": {"name": "é\"x"}, "spec": {"n": [1, 2.5, null, true]}});
+        assert_eq!(json_len(&obj), serde_json::to_vec(&obj).unwrap().len());
     }
 }

@@ -207,7 +207,11 @@ fn admit(
             }
         }
         schema.apply_defaults(obj);
-        let causes = schema.validate(obj, old);
+        let causes = if ctx.status {
+            schema.validate_status(obj, old)
+        } else {
+            schema.validate(obj, old)
+        };
         if !causes.is_empty() {
             return Err(ApiError::invalid(&rt.group, &rt.kind, &name, causes));
         }
@@ -276,34 +280,51 @@ fn fit_in_storage(rt: &ResourceType, obj: &mut Value) -> ApiResult<()> {
     }
 }
 
-/// The object without what the server rewrites on every write: for "did anything change".
-fn comparable(obj: &Value) -> Value {
-    let mut obj = obj.clone();
-    if let Some(meta) = obj["metadata"].as_object_mut() {
-        meta.remove("resourceVersion");
-        // Ownership changes count, the time of a repeated write does not.
-        if let Some(Value::Array(entries)) = meta.get_mut("managedFields") {
-            for entry in entries {
-                if let Some(entry) = entry.as_object_mut() {
-                    entry.remove("time");
-                }
-            }
-        }
+/// Whether two states of an object are the same but for what the server rewrites on every
+/// write (the resourceVersion, the time of each managedFields entry): a write from one to the
+/// other changes nothing. Compared in place, the objects are large and writes many.
+fn unchanged(old: &Value, new: &Value) -> bool {
+    let (Some(old), Some(new)) = (old.as_object(), new.as_object()) else {
+        return old == new;
+    };
+    if !same_except(old, new, &["metadata"]) {
+        return false;
     }
-    obj
+    let (old, new) = match (old.get("metadata"), new.get("metadata")) {
+        (Some(Value::Object(old)), Some(Value::Object(new))) => (old, new),
+        (old, new) => return old == new,
+    };
+    if !same_except(old, new, &["resourceVersion", "managedFields"]) {
+        return false;
+    }
+    // Ownership changes count, the time of a repeated write does not.
+    match (old.get("managedFields"), new.get("managedFields")) {
+        (Some(Value::Array(old)), Some(Value::Array(new))) => {
+            old.len() == new.len()
+                && old.iter().zip(new).all(|entries| match entries {
+                    (Value::Object(old), Value::Object(new)) => same_except(old, new, &["time"]),
+                    (old, new) => old == new,
+                })
+        }
+        (old, new) => old == new,
+    }
+}
+
+/// Whether two maps agree on every field but `skipped`.
+fn same_except(a: &Map<String, Value>, b: &Map<String, Value>, skipped: &[&str]) -> bool {
+    let kept = |m: &Map<String, Value>| m.keys().filter(|k| !skipped.contains(&k.as_str())).count();
+    kept(a) == kept(b)
+        && a.iter()
+            .filter(|(k, _)| !skipped.contains(&k.as_str()))
+            .all(|(k, v)| b.get(k) == Some(v))
 }
 
 /// Whether a change touches more than metadata and status (which bumps `generation`).
 fn spec_changed(old: &Value, new: &Value) -> bool {
-    let strip = |obj: &Value| {
-        let mut obj = obj.clone();
-        if let Some(map) = obj.as_object_mut() {
-            map.remove("metadata");
-            map.remove("status");
-        }
-        obj
-    };
-    strip(old) != strip(new)
+    match (old.as_object(), new.as_object()) {
+        (Some(old), Some(new)) => !same_except(old, new, &["metadata", "status"]),
+        _ => old != new,
+    }
 }
 
 fn writer<'a>(rt_version: &'a str, ctx: &'a WriteContext) -> Writer<'a> {
@@ -509,7 +530,7 @@ fn replace(
             meta.remove("managedFields");
         }
     }
-    if comparable(&new) == comparable(old) {
+    if unchanged(old, &new) {
         // A write that changes nothing does not move the resourceVersion or wake watches.
         return Ok(Written {
             object: old.clone(),
@@ -612,9 +633,10 @@ pub fn patch(
     body: &Value,
     ctx: &WriteContext,
 ) -> ApiResult<Written> {
-    let current = store.get(&Key::new(rt, namespace, name)).cloned();
+    // Shared with the store, not copied: the patch works on `served`, its own copy.
+    let current = store.get_shared(&Key::new(rt, namespace, name));
     // Patches apply to the object as the request's API serves it.
-    let served = current.clone().map(|c| at_version(rt, c));
+    let served = current.as_deref().map(|c| at_version(rt, c.clone()));
     let version = rt.api_version();
     let keys = list_keys(rt);
     let with_status = ctx.status || !rt.status_subresource;
@@ -655,7 +677,7 @@ pub fn patch(
             }
         }
         let merged = apply::apply(
-            served.as_ref(),
+            served,
             &config,
             &writer(&version, ctx),
             force,
@@ -762,6 +784,42 @@ pub fn at_version(rt: &ResourceType, mut obj: Value) -> Value {
     obj
 }
 
+/// A stored object as served at its type's version, written out as [`at_version`] makes it
+/// but without copying it (for lists and watches, which write many).
+pub struct Served<'a> {
+    fields: &'a Map<String, Value>,
+    api_version: &'a str,
+}
+
+impl<'a> Served<'a> {
+    /// `obj` served at `api_version` (`rt.api_version()`); `None` where serving takes more than
+    /// setting the apiVersion (`events.k8s.io` Events), which [`at_version`] does.
+    pub fn of(rt: &ResourceType, api_version: &'a str, obj: &'a Value) -> Option<Self> {
+        let fields = obj
+            .as_object()
+            .filter(|o| rt.storage_group() == rt.group && o.contains_key("apiVersion"))?;
+        Some(Self {
+            fields,
+            api_version,
+        })
+    }
+}
+
+impl serde::Serialize for Served<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.fields.len()))?;
+        for (key, value) in self.fields {
+            if key == "apiVersion" {
+                map.serialize_entry(key, self.api_version)?;
+            } else {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        map.end()
+    }
+}
+
 /// The type and body a write stores: `events.k8s.io` Events are kept as core Events.
 fn stored_form(store: &Store, rt: &Arc<ResourceType>, obj: Value) -> (Arc<ResourceType>, Value) {
     if rt.storage_group() == rt.group {
@@ -787,5 +845,52 @@ pub fn seed(store: &mut Store, now: &str) {
             status: false,
         };
         create(store, &ns_type, "", ns, &ctx).expect("seed namespaces are valid");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(rv: &str, time: &str, data: &str) -> Value {
+        json!({
+            "metadata": {"name": "c", "resourceVersion": rv, "managedFields": [
+                {"manager": "a", "operation": "Update", "time": time, "fieldsV1": {"f:data": {}}},
+            ]},
+            "data": {"k": data},
+        })
+    }
+
+    #[test]
+    fn a_write_that_moves_only_the_resource_version_and_times_changes_nothing() {
+        let old = object("1", "2026-01-01T00:00:00Z", "v");
+        assert!(unchanged(&old, &object("2", "2026-01-02T00:00:00Z", "v")));
+        assert!(!unchanged(&old, &object("1", "2026-01-01T00:00:00Z", "w")));
+        let mut owner = old.clone();
+        owner["metadata"]["managedFields"][0]["manager"] = json!("b");
+        assert!(!unchanged(&old, &owner), "ownership changes count");
+        let mut labeled = old.clone();
+        labeled["metadata"]["labels"] = json!({"x": "y"});
+        assert!(!unchanged(&old, &labeled));
+        assert!(!unchanged(
+            &json!({"a": 1}),
+            &json!({"a": 1, "metadata": {}})
+        ));
+    }
+
+    #[test]
+    fn only_changes_outside_metadata_and_status_move_the_generation() {
+        let old = json!({"metadata": {"name": "c"}, "spec": {"n": 1}});
+        let status =
+            json!({"metadata": {"name": "c", "labels": {}}, "spec": {"n": 1}, "status": {}});
+        assert!(!spec_changed(&old, &status));
+        assert!(spec_changed(
+            &old,
+            &json!({"metadata": {"name": "c"}, "spec": {"n": 2}})
+        ));
+        assert!(spec_changed(
+            &old,
+            &json!({"metadata": {"name": "c"}, "spec": {"n": 1}, "data": {}})
+        ));
     }
 }

@@ -3,12 +3,22 @@
 
 use crate::status::Cause;
 use kube_cel::{CompiledSchema, Validator, compile_schema};
+use regex::Regex;
 use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+/// The schema's `pattern`s, compiled once: compiling one costs far more than matching it, and
+/// every write of the kind checks them. A pattern that does not compile is absent (and every
+/// value checked against it is refused, as before).
+type Patterns = HashMap<String, Regex>;
 
 /// A compiled structural schema.
 pub struct Schema {
     root: Value,
     cel: CompiledSchema,
+    patterns: Patterns,
+    /// Made once: a validator registers every Kubernetes CEL function when made.
+    validator: Validator,
 }
 
 impl std::fmt::Debug for Schema {
@@ -27,9 +37,13 @@ impl Schema {
         if let Some(err) = cel.compilation_errors().first() {
             return Err(err.to_string());
         }
+        let mut patterns = Patterns::new();
+        collect_patterns(schema, &mut patterns);
         Ok(Self {
             root: schema.clone(),
             cel,
+            patterns,
+            validator: Validator::new(),
         })
     }
 
@@ -71,14 +85,16 @@ impl Schema {
     /// Every reason the API server would refuse `object` (`old` on update, for transition rules).
     pub fn validate(&self, object: &Value, old: Option<&Value>) -> Vec<Cause> {
         let mut causes = Vec::new();
-        if let (Some(props), Value::Object(map)) = (self.root.get("properties"), object) {
-            let props = props.as_object().cloned().unwrap_or_default();
-            for (key, schema) in &props {
+        if let (Some(props), Value::Object(map)) = (
+            self.root.get("properties").and_then(Value::as_object),
+            object,
+        ) {
+            for (key, schema) in props {
                 if ROOT_FIELDS.contains(&key.as_str()) {
                     continue;
                 }
                 if let Some(value) = map.get(key) {
-                    check(schema, value, key, &mut causes);
+                    check(&self.patterns, schema, value, key, &mut causes);
                 }
             }
             for required in strings(self.root.get("required")) {
@@ -88,20 +104,71 @@ impl Schema {
             }
         }
         // CEL rules see a structurally valid object, as in the API server.
-        if causes.is_empty()
-            && let Err(errors) = Validator::new().validate_compiled(&self.cel, object, old)
-        {
-            for error in errors.iter() {
-                let type_ = rule_type(&self.root, &error.rule).unwrap_or("object");
-                causes.push(cel_cause(
-                    error.reason.as_deref(),
-                    &error.field_path,
-                    type_,
-                    &error.message,
-                ));
-            }
+        if causes.is_empty() {
+            self.run_rules(&self.cel, object, old, "", &mut causes);
         }
         causes
+    }
+
+    /// What a write through the `/status` subresource is refused for: the API server's status
+    /// strategy checks `status` against its schema, and its CEL rules ratchet, so rules on the
+    /// rest of the object (the stored one, which a status write cannot change) find nothing
+    /// new. Rules at the root see the whole object, so with any there the whole object is
+    /// checked, as [`Self::validate`] does.
+    pub fn validate_status(&self, object: &Value, old: Option<&Value>) -> Vec<Cause> {
+        let root_rules = ["x-kubernetes-validations", "allOf", "oneOf", "anyOf"]
+            .iter()
+            .any(|k| self.root.get(k).is_some());
+        let status_schema = self.root.get("properties").and_then(|p| p.get("status"));
+        let (false, Some(schema), Some(compiled)) =
+            (root_rules, status_schema, self.cel.properties.get("status"))
+        else {
+            return self.validate(object, old);
+        };
+        let mut causes = Vec::new();
+        let Some(status) = object.get("status") else {
+            return causes;
+        };
+        check(&self.patterns, schema, status, "status", &mut causes);
+        if causes.is_empty() {
+            let old = old.and_then(|o| o.get("status"));
+            self.run_rules(compiled, status, old, "status", &mut causes);
+        }
+        causes
+    }
+
+    /// The CEL rules of `compiled` (the node at field path `at`) on `value`.
+    fn run_rules(
+        &self,
+        compiled: &CompiledSchema,
+        value: &Value,
+        old: Option<&Value>,
+        at: &str,
+        causes: &mut Vec<Cause>,
+    ) {
+        // Without rules the validator finds nothing, but it would still convert every value
+        // (a schema too deep for it does not compile, so that error cannot come either).
+        if !has_rules(compiled) {
+            return;
+        }
+        let Err(errors) = self.validator.validate_compiled(compiled, value, old) else {
+            return;
+        };
+        for error in errors.iter() {
+            let type_ = rule_type(&self.root, &error.rule).unwrap_or("object");
+            let field = match (at, error.field_path.as_str()) {
+                ("", path) => path.to_string(),
+                (at, "") => at.to_string(),
+                (at, path) if path.starts_with('[') => format!("{at}{path}"),
+                (at, path) => format!("{at}.{path}"),
+            };
+            causes.push(cel_cause(
+                error.reason.as_deref(),
+                &field,
+                type_,
+                &error.message,
+            ));
+        }
     }
 
     /// The merge keys of the list at `path` (field names from the root), when it is
@@ -126,6 +193,23 @@ impl Schema {
             _ => None,
         }
     }
+}
+
+/// Whether any node of `compiled` has a CEL rule.
+fn has_rules(compiled: &CompiledSchema) -> bool {
+    !compiled.validations.is_empty()
+        || compiled.properties.values().any(has_rules)
+        || compiled.items.as_deref().is_some_and(has_rules)
+        || compiled
+            .additional_properties
+            .as_deref()
+            .is_some_and(has_rules)
+        || compiled
+            .all_of
+            .iter()
+            .chain(&compiled.one_of)
+            .chain(&compiled.any_of)
+            .any(has_rules)
 }
 
 fn cel_cause(reason: Option<&str>, field: &str, type_: &str, message: &str) -> Cause {
@@ -179,6 +263,23 @@ fn rule_type<'a>(schema: &'a Value, rule: &str) -> Option<&'a str> {
         }
     }
     None
+}
+
+/// Every `pattern` in the schema, however deep.
+fn collect_patterns(schema: &Value, out: &mut Patterns) {
+    match schema {
+        Value::Object(map) => {
+            if let Some(Value::String(pattern)) = map.get("pattern")
+                && !out.contains_key(pattern)
+                && let Ok(re) = Regex::new(pattern)
+            {
+                out.insert(pattern.clone(), re);
+            }
+            map.values().for_each(|child| collect_patterns(child, out));
+        }
+        Value::Array(items) => items.iter().for_each(|child| collect_patterns(child, out)),
+        _ => {}
+    }
 }
 
 fn strings(value: Option<&Value>) -> Vec<&str> {
@@ -283,7 +384,7 @@ fn type_matches(expected: &str, value: &Value) -> bool {
 }
 
 /// Structural checks of one value, with the messages of the API server's schema validator.
-fn check(schema: &Value, value: &Value, path: &str, causes: &mut Vec<Cause>) {
+fn check(patterns: &Patterns, schema: &Value, value: &Value, path: &str, causes: &mut Vec<Cause>) {
     if value.is_null() {
         if !nullable(schema) {
             causes.push(Cause::new(
@@ -340,17 +441,24 @@ fn check(schema: &Value, value: &Value, path: &str, causes: &mut Vec<Cause>) {
         ));
     }
     match value {
-        Value::String(s) => check_string(schema, s, value, path, causes),
+        Value::String(s) => check_string(patterns, schema, s, value, path, causes),
         Value::Number(n) => {
             check_number(schema, n.as_f64().unwrap_or_default(), value, path, causes)
         }
-        Value::Array(items) => check_array(schema, items, path, causes),
-        Value::Object(map) => check_object(schema, map, path, causes),
+        Value::Array(items) => check_array(patterns, schema, items, path, causes),
+        Value::Object(map) => check_object(patterns, schema, map, path, causes),
         _ => {}
     }
 }
 
-fn check_string(schema: &Value, s: &str, value: &Value, path: &str, causes: &mut Vec<Cause>) {
+fn check_string(
+    patterns: &Patterns,
+    schema: &Value,
+    s: &str,
+    value: &Value,
+    path: &str,
+    causes: &mut Vec<Cause>,
+) {
     let len = s.chars().count() as u64;
     if let Some(max) = schema.get("maxLength").and_then(Value::as_u64)
         && len > max
@@ -374,8 +482,8 @@ fn check_string(schema: &Value, s: &str, value: &Value, path: &str, causes: &mut
         ));
     }
     if let Some(pattern) = schema.get("pattern").and_then(Value::as_str) {
-        let matches = regex::Regex::new(pattern).map(|re| re.is_match(s));
-        if matches != Ok(true) {
+        let matches = patterns.get(pattern).map(|re| re.is_match(s));
+        if matches != Some(true) {
             causes.push(Cause::new(
                 "FieldValueInvalid",
                 path,
@@ -442,7 +550,13 @@ fn check_number(schema: &Value, n: f64, value: &Value, path: &str, causes: &mut 
     }
 }
 
-fn check_array(schema: &Value, items: &[Value], path: &str, causes: &mut Vec<Cause>) {
+fn check_array(
+    patterns: &Patterns,
+    schema: &Value,
+    items: &[Value],
+    path: &str,
+    causes: &mut Vec<Cause>,
+) {
     let len = items.len() as u64;
     if let Some(max) = schema.get("maxItems").and_then(Value::as_u64)
         && len > max
@@ -464,7 +578,7 @@ fn check_array(schema: &Value, items: &[Value], path: &str, causes: &mut Vec<Cau
     }
     if let Some(item_schema) = schema.get("items") {
         for (i, item) in items.iter().enumerate() {
-            check(item_schema, item, &format!("{path}[{i}]"), causes);
+            check(patterns, item_schema, item, &format!("{path}[{i}]"), causes);
         }
     }
     let list_type = schema.get("x-kubernetes-list-type").and_then(Value::as_str);
@@ -506,7 +620,13 @@ fn duplicates(items: &[Value], path: &str, causes: &mut Vec<Cause>, key: impl Fn
     }
 }
 
-fn check_object(schema: &Value, map: &Map<String, Value>, path: &str, causes: &mut Vec<Cause>) {
+fn check_object(
+    patterns: &Patterns,
+    schema: &Value,
+    map: &Map<String, Value>,
+    path: &str,
+    causes: &mut Vec<Cause>,
+) {
     let count = map.len() as u64;
     if let Some(max) = schema.get("maxProperties").and_then(Value::as_u64)
         && count > max
@@ -529,13 +649,25 @@ fn check_object(schema: &Value, map: &Map<String, Value>, path: &str, causes: &m
     if let Some(properties) = schema.get("properties").and_then(Value::as_object) {
         for (key, child_schema) in properties {
             if let Some(child) = map.get(key) {
-                check(child_schema, child, &child_path(path, key), causes);
+                check(
+                    patterns,
+                    child_schema,
+                    child,
+                    &child_path(path, key),
+                    causes,
+                );
             }
         }
     }
     if let Some(additional) = schema.get("additionalProperties").filter(|a| a.is_object()) {
         for (key, child) in map {
-            check(additional, child, &format!("{path}[{key}]"), causes);
+            check(
+                patterns,
+                additional,
+                child,
+                &format!("{path}[{key}]"),
+                causes,
+            );
         }
     }
     for required in strings(schema.get("required")) {
@@ -615,6 +747,74 @@ mod tests {
         assert_eq!(
             fields(&s.validate(&new, Some(&old))),
             vec!["spec.guildId: Invalid value: \"string\": guildId is immutable"]
+        );
+    }
+
+    fn with_status() -> Schema {
+        Schema::compile(&json!({
+            "type": "object",
+            "properties": {
+                "spec": {
+                    "type": "object",
+                    "properties": {"size": {"type": "integer", "maximum": 5,
+                        "x-kubernetes-validations": [{"rule": "self >= oldSelf", "message": "size may not shrink"}]}},
+                },
+                "status": {
+                    "type": "object",
+                    "properties": {
+                        "phase": {"type": "string", "pattern": "^[A-Z][a-z]+$"},
+                        "ready": {"type": "integer",
+                            "x-kubernetes-validations": [{"rule": "self <= 3", "message": "at most 3"}]},
+                    },
+                },
+            }
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_status_write_checks_the_status_with_the_paths_of_the_whole_object() {
+        let s = with_status();
+        let old = json!({"spec": {"size": 2}});
+        let bad = json!({"spec": {"size": 2}, "status": {"phase": "running", "ready": 4}});
+        let expected = vec![
+            "status.phase: Invalid value: \"running\": status.phase in body should match '^[A-Z][a-z]+$'",
+        ];
+        assert_eq!(fields(&s.validate_status(&bad, Some(&old))), expected);
+        assert_eq!(fields(&s.validate(&bad, Some(&old))), expected);
+        let over = json!({"spec": {"size": 2}, "status": {"phase": "Running", "ready": 4}});
+        let expected = vec!["status.ready: Invalid value: \"integer\": at most 3"];
+        assert_eq!(fields(&s.validate_status(&over, Some(&old))), expected);
+        assert_eq!(fields(&s.validate(&over, Some(&old))), expected);
+    }
+
+    #[test]
+    fn a_status_write_does_not_recheck_the_stored_spec() {
+        let s = with_status();
+        // A stored spec the rules would now refuse (say the CRD changed): the API server's
+        // ratcheting lets a status write through, as a status write cannot change the spec.
+        let old = json!({"spec": {"size": 9}});
+        let new = json!({"spec": {"size": 9}, "status": {"phase": "Running"}});
+        assert!(s.validate_status(&new, Some(&old)).is_empty());
+        assert!(!s.validate(&new, Some(&old)).is_empty());
+    }
+
+    #[test]
+    fn rules_at_the_root_see_the_whole_object_on_a_status_write() {
+        let s = Schema::compile(&json!({
+            "type": "object",
+            "x-kubernetes-validations": [{"rule": "!has(self.status) || self.status.n <= self.spec.max", "message": "n over max"}],
+            "properties": {
+                "spec": {"type": "object", "properties": {"max": {"type": "integer"}}},
+                "status": {"type": "object", "properties": {"n": {"type": "integer"}}},
+            }
+        }))
+        .unwrap();
+        let old = json!({"spec": {"max": 2}});
+        let new = json!({"spec": {"max": 2}, "status": {"n": 3}});
+        assert_eq!(
+            fields(&s.validate_status(&new, Some(&old))),
+            vec![": Invalid value: \"object\": n over max"]
         );
     }
 

@@ -2,9 +2,10 @@
 //! recent change history watches resume from.
 
 use crate::resource::ResourceType;
+use axum::body::Bytes;
 use serde_json::Value;
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
 /// How many past changes a watch can resume from before it gets `410 Gone`.
@@ -34,15 +35,45 @@ impl Key {
     }
 }
 
-/// A change, as watches see it.
+/// A change, as watches see it. Cheap to clone: the history and every watch share one copy.
 #[derive(Clone, Debug)]
 pub struct Event {
     pub revision: u64,
     pub kind: EventKind,
     pub key: Key,
-    pub object: Value,
+    pub object: Arc<Value>,
     /// The state before a `Modified` change: a watch with a selector needs both sides.
-    pub previous: Option<Value>,
+    pub previous: Option<Arc<Value>>,
+    pub lines: Arc<Lines>,
+}
+
+/// The watch lines of one change, each encoded once and sent as is by every watch that sends
+/// the same (the same event type at the same API version).
+#[derive(Debug, Default)]
+pub struct Lines(Mutex<Vec<(&'static str, String, Bytes)>>);
+
+impl Lines {
+    /// The line of `event_type` at `api_version`, encoded by `encode` if no watch has yet.
+    pub fn get_or_encode(
+        &self,
+        event_type: &'static str,
+        api_version: &str,
+        encode: impl FnOnce() -> Bytes,
+    ) -> Bytes {
+        let mut lines = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((_, _, line)) = lines
+            .iter()
+            .find(|(t, v, _)| *t == event_type && v == api_version)
+        {
+            return line.clone();
+        }
+        let line = encode();
+        lines.push((event_type, api_version.to_string(), line.clone()));
+        line
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,7 +86,7 @@ pub enum EventKind {
 pub struct Store {
     revision: u64,
     types: Vec<Arc<ResourceType>>,
-    objects: BTreeMap<Key, Value>,
+    objects: BTreeMap<Key, Arc<Value>>,
     history: VecDeque<Event>,
     /// The newest revision no longer in `history`: resuming from before it is `Gone`.
     forgotten: u64,
@@ -101,11 +132,29 @@ impl Store {
     }
 
     pub fn get(&self, key: &Key) -> Option<&Value> {
-        self.objects.get(key)
+        self.objects.get(key).map(|v| &**v)
+    }
+
+    /// The object at `key`, shared with the store (for a write that reads it while it writes).
+    pub fn get_shared(&self, key: &Key) -> Option<Arc<Value>> {
+        self.objects.get(key).cloned()
     }
 
     /// Objects of one type, in one namespace or (`None`) all.
     pub fn list(&self, group: &str, plural: &str, namespace: Option<&str>) -> Vec<(&Key, &Value)> {
+        self.list_shared(group, plural, namespace)
+            .into_iter()
+            .map(|(k, v)| (k, &**v))
+            .collect()
+    }
+
+    /// [`Self::list`], the objects shared with the store.
+    pub fn list_shared(
+        &self,
+        group: &str,
+        plural: &str,
+        namespace: Option<&str>,
+    ) -> Vec<(&Key, &Arc<Value>)> {
         self.objects
             .iter()
             .filter(|(k, _)| {
@@ -118,11 +167,12 @@ impl Store {
 
     /// Every object (for garbage collection and namespace cleanup).
     pub fn all(&self) -> impl Iterator<Item = (&Key, &Value)> {
-        self.objects.iter()
+        self.objects.iter().map(|(k, v)| (k, &**v))
     }
 
     /// Stores `object` (already carrying its new resourceVersion) and tells the watches.
     pub fn put(&mut self, key: Key, object: Value) {
+        let object = Arc::new(object);
         let previous = self.objects.insert(key.clone(), object.clone());
         let kind = if previous.is_some() {
             EventKind::Modified
@@ -135,17 +185,24 @@ impl Store {
     /// Removes the object; `object` is its last state, with a fresh resourceVersion.
     pub fn remove(&mut self, key: &Key, object: Value) {
         if self.objects.remove(key).is_some() {
-            self.record(EventKind::Deleted, key.clone(), object, None);
+            self.record(EventKind::Deleted, key.clone(), Arc::new(object), None);
         }
     }
 
-    fn record(&mut self, kind: EventKind, key: Key, object: Value, previous: Option<Value>) {
+    fn record(
+        &mut self,
+        kind: EventKind,
+        key: Key,
+        object: Arc<Value>,
+        previous: Option<Arc<Value>>,
+    ) {
         let event = Event {
             revision: self.revision,
             kind,
             key,
             object,
             previous,
+            lines: Arc::default(),
         };
         if self.history.len() == HISTORY
             && let Some(old) = self.history.pop_front()

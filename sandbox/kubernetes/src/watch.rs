@@ -1,13 +1,14 @@
 //! Watches: a chunked stream of newline-delimited JSON events (`ADDED`, `MODIFIED`, `DELETED`,
 //! `BOOKMARK`, `ERROR`), resumable from a resourceVersion still in the history.
 
-use crate::objects::at_version;
+use crate::objects::{Served, at_version};
 use crate::resource::ResourceType;
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::status::ApiError;
 use crate::store::{Event, EventKind, Store};
 use crate::table::{self, Include};
 use axum::body::{Body, Bytes};
+use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -61,16 +62,30 @@ impl WatchRequest {
         }
     }
 
-    fn line(&self, kind: &str, obj: Value) -> Bytes {
-        let obj = at_version(&self.rt, obj);
+    fn line(&self, kind: &str, obj: &Value) -> Bytes {
+        let api_version = self.rt.api_version();
+        if self.table.is_none()
+            && let Some(object) = Served::of(&self.rt, &api_version, obj)
+        {
+            return to_line(&Line { kind, object });
+        }
+        let obj = at_version(&self.rt, obj.clone());
         let object = match self.table {
             Some(include) => table::table(&self.rt, &[obj], include, json!({})),
             None => obj,
         };
-        let mut line =
-            serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
-        line.push(b'\n');
-        Bytes::from(line)
+        to_line(&json!({"type": kind, "object": object}))
+    }
+
+    /// [`Self::line`] of a change, shared with the other watches that send the same one.
+    fn event_line(&self, kind: &'static str, event: &Event) -> Bytes {
+        if self.table.is_some() {
+            // Tables are per watch (their columns and `includeObject`), and rare.
+            return self.line(kind, &event.object);
+        }
+        event.lines.get_or_encode(kind, &self.rt.api_version(), || {
+            self.line(kind, &event.object)
+        })
     }
 
     fn bookmark(&self, revision: u64, initial_end: bool) -> Bytes {
@@ -79,18 +94,27 @@ impl WatchRequest {
             metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
         let object = json!({"kind": self.rt.kind, "apiVersion": self.rt.api_version(), "metadata": metadata});
-        let mut line =
-            serde_json::to_vec(&json!({"type": "BOOKMARK", "object": object})).unwrap_or_default();
-        line.push(b'\n');
-        Bytes::from(line)
+        to_line(&json!({"type": "BOOKMARK", "object": object}))
     }
 }
 
-fn error_line(err: &ApiError) -> Bytes {
-    let mut line = serde_json::to_vec(&json!({"type": "ERROR", "object": err.to_status()}))
-        .unwrap_or_default();
+/// A watch event as the API server writes it: `{"type": ..., "object": ...}`.
+#[derive(Serialize)]
+struct Line<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    object: Served<'a>,
+}
+
+/// One newline-terminated JSON line of the stream.
+fn to_line(value: &impl Serialize) -> Bytes {
+    let mut line = serde_json::to_vec(value).unwrap_or_default();
     line.push(b'\n');
     Bytes::from(line)
+}
+
+fn error_line(err: &ApiError) -> Bytes {
+    to_line(&json!({"type": "ERROR", "object": err.to_status()}))
 }
 
 struct Stream {
@@ -115,7 +139,7 @@ pub fn start(store: &Store, request: WatchRequest) -> Body {
             request.namespace.as_deref(),
         ) {
             if request.selects(&key.group, &key.plural, &key.namespace, obj) {
-                pending.push_back(request.line("ADDED", obj.clone()));
+                pending.push_back(request.line("ADDED", obj));
             }
         }
         if request.send_initial_events && request.bookmarks {
@@ -131,7 +155,7 @@ pub fn start(store: &Store, request: WatchRequest) -> Body {
             Some((past, rx)) => {
                 for event in past {
                     if let Some(kind) = request.event_type(&event) {
-                        pending.push_back(request.line(kind, event.object));
+                        pending.push_back(request.event_line(kind, &event));
                     }
                 }
                 Some(rx)
@@ -173,7 +197,7 @@ async fn next(mut s: Stream) -> Option<(Result<Bytes, std::convert::Infallible>,
                 Ok(event) => {
                     s.revision = event.revision;
                     if let Some(kind) = s.request.event_type(&event) {
-                        s.pending.push_back(s.request.line(kind, event.object));
+                        s.pending.push_back(s.request.event_line(kind, &event));
                     }
                 }
                 Err(RecvError::Lagged(_)) => {
@@ -198,5 +222,125 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::objects::{self, FieldValidation, PatchKind, WriteContext};
+    use crate::resource;
+    use futures_util::StreamExt;
+
+    fn ctx() -> WriteContext {
+        WriteContext {
+            dry_run: false,
+            validation: FieldValidation::Strict,
+            manager: "test".into(),
+            now: "2026-01-01T00:00:00Z".into(),
+            status: false,
+        }
+    }
+
+    fn request(store: &Store, plural: &str) -> WatchRequest {
+        WatchRequest {
+            rt: store.find_type("", "v1", plural).unwrap(),
+            namespace: Some("default".into()),
+            labels: LabelSelector::default(),
+            fields: FieldSelector::default(),
+            resource_version: Some(store.revision().to_string()),
+            send_initial_events: false,
+            bookmarks: false,
+            timeout: None,
+            table: None,
+        }
+    }
+
+    async fn next_line(body: &mut axum::body::BodyDataStream) -> Value {
+        let line = body.next().await.unwrap().unwrap();
+        assert_eq!(line.last(), Some(&b'\n'));
+        serde_json::from_slice(&line).unwrap()
+    }
+
+    #[tokio::test]
+    async fn watches_of_one_change_get_the_same_line_encoded_once() {
+        let mut store = Store::new(resource::builtins());
+        objects::seed(&mut store, "2026-01-01T00:00:00Z");
+        let rt = store.find_type("", "v1", "configmaps").unwrap();
+        let mut first = start(&store, request(&store, "configmaps")).into_data_stream();
+        let mut second = start(&store, request(&store, "configmaps")).into_data_stream();
+        let cm = json!({"metadata": {"name": "c", "labels": {"a": "1"}}, "data": {"k": "v"}});
+        let created = objects::create(&mut store, &rt, "default", cm, &ctx()).unwrap();
+        let change = json!({"data": {"k": "w"}});
+        objects::patch(
+            &mut store,
+            &rt,
+            "default",
+            "c",
+            PatchKind::Merge,
+            &change,
+            &ctx(),
+        )
+        .unwrap();
+
+        let added = first.next().await.unwrap().unwrap();
+        assert_eq!(second.next().await.unwrap().unwrap(), added);
+        let line: Value = serde_json::from_slice(&added).unwrap();
+        assert_eq!(line, json!({"type": "ADDED", "object": created.object}));
+        let first_modified = first.next().await.unwrap().unwrap();
+        let second_modified = second.next().await.unwrap().unwrap();
+        // One encoding, shared: both watches send the very same buffer.
+        assert_eq!(first_modified.as_ptr(), second_modified.as_ptr());
+        let modified: Value = serde_json::from_slice(&first_modified).unwrap();
+        assert_eq!(modified["type"], "MODIFIED");
+        assert_eq!(modified["object"]["data"], json!({"k": "w"}));
+        assert_eq!(modified["object"]["apiVersion"], "v1");
+        assert_eq!(modified["object"]["kind"], "ConfigMap");
+        // A watch resuming from the history sends that buffer too.
+        let mut request = request(&store, "configmaps");
+        request.resource_version = Some(created_revision(&added).to_string());
+        let mut resumed = start(&store, request).into_data_stream();
+        let resumed = resumed.next().await.unwrap().unwrap();
+        assert_eq!(resumed.as_ptr(), first_modified.as_ptr());
+    }
+
+    #[tokio::test]
+    async fn a_selector_watch_encodes_its_own_event_type() {
+        let mut store = Store::new(resource::builtins());
+        objects::seed(&mut store, "2026-01-01T00:00:00Z");
+        let rt = store.find_type("", "v1", "configmaps").unwrap();
+        let cm = json!({"metadata": {"name": "c", "labels": {"a": "1"}}});
+        objects::create(&mut store, &rt, "default", cm, &ctx()).unwrap();
+        let mut all = start(&store, request(&store, "configmaps")).into_data_stream();
+        let mut selected = request(&store, "configmaps");
+        selected.labels = LabelSelector::parse("a=2").unwrap();
+        let mut selected = start(&store, selected).into_data_stream();
+        let relabel = json!({"metadata": {"labels": {"a": "2"}}});
+        objects::patch(
+            &mut store,
+            &rt,
+            "default",
+            "c",
+            PatchKind::Merge,
+            &relabel,
+            &ctx(),
+        )
+        .unwrap();
+        let modified = next_line(&mut all).await;
+        let added = next_line(&mut selected).await;
+        assert_eq!(
+            (modified["type"].as_str(), added["type"].as_str()),
+            (Some("MODIFIED"), Some("ADDED"))
+        );
+        assert_eq!(modified["object"], added["object"]);
+    }
+
+    fn created_revision(line: &[u8]) -> u64 {
+        let line: Value = serde_json::from_slice(line).unwrap();
+        line["object"]["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
     }
 }

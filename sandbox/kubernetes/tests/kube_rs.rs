@@ -285,6 +285,117 @@ async fn invalid_objects_are_422_with_causes() {
     assert_eq!(err.code, 415);
 }
 
+#[tokio::test]
+async fn status_writes_validate_the_status_and_keep_the_rest() {
+    let (_sandbox, client) = cluster_with_widgets().await;
+    let widgets: Api<Widget> = Api::default_namespaced(client);
+    let created = widgets
+        .create(&PostParams::default(), &widget("s", 2))
+        .await
+        .unwrap();
+    // The spec a status write carries is ignored, not validated: 99 is over the maximum.
+    let written = widgets
+        .patch_status(
+            "s",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"size": 99}, "status": {"phase": "Ready"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(written.spec, created.spec);
+    assert_eq!(written.status.as_ref().unwrap().phase, "Ready");
+    assert_eq!(written.metadata.generation, Some(1));
+    assert_ne!(written.resource_version(), created.resource_version());
+    let applied = widgets
+        .patch_status(
+            "s",
+            &PatchParams::apply("op").force(),
+            &Patch::Apply(json!({
+                "apiVersion": "test.kd.io/v1", "kind": "Widget", "metadata": {"name": "s"},
+                "spec": {"size": 1}, "status": {"phase": "Done"},
+            })),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            applied.spec.size,
+            applied.status.as_ref().unwrap().phase.as_str()
+        ),
+        (2, "Done")
+    );
+    assert!(applied.managed_fields().iter().any(|m| {
+        m.manager.as_deref() == Some("op") && m.subresource.as_deref() == Some("status")
+    }));
+    // An invalid status is refused, by merge patch and by apply alike.
+    let err = api_error(
+        widgets
+            .patch_status(
+                "s",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": {"phase": 7}})),
+            )
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((err.code, err.reason.as_str()), (422, "Invalid"));
+    assert_eq!(
+        err.message,
+        "Widget.test.kd.io \"s\" is invalid: status.phase: Invalid value: \"integer\": status.phase in body must be of type string: \"integer\""
+    );
+    assert_eq!(err.details.unwrap().causes[0].field, "status.phase");
+    let err = api_error(
+        widgets
+            .patch_status(
+                "s",
+                &PatchParams::apply("op").force(),
+                &Patch::Apply(json!({
+                    "apiVersion": "test.kd.io/v1", "kind": "Widget", "metadata": {"name": "s"},
+                    "status": {"phase": ["Done"]},
+                })),
+            )
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(err.code, 422);
+    let stored = widgets.get("s").await.unwrap();
+    assert_eq!(stored.status.as_ref().unwrap().phase, "Done");
+    assert_eq!(stored.resource_version(), applied.metadata.resource_version);
+}
+
+#[tokio::test]
+async fn a_list_is_the_objects_as_served() {
+    let (_sandbox, client) = cluster_with_widgets().await;
+    let widgets: Api<Widget> = Api::default_namespaced(client.clone());
+    for name in ["a", "b"] {
+        widgets
+            .create(&PostParams::default(), &widget(name, 2))
+            .await
+            .unwrap();
+    }
+    let get = |path: &str| {
+        let request = axum::http::Request::get(path).body(Vec::new()).unwrap();
+        let client = client.clone();
+        async move {
+            let text = client.request_text(request).await.unwrap();
+            serde_json::from_str::<serde_json::Value>(&text).unwrap()
+        }
+    };
+    let base = "/apis/test.kd.io/v1/namespaces/default/widgets";
+    let list = get(base).await;
+    let a = get(&format!("{base}/a")).await;
+    let b = get(&format!("{base}/b")).await;
+    let revision = list["metadata"]["resourceVersion"].clone();
+    assert_eq!(
+        list,
+        json!({"kind": "WidgetList", "apiVersion": "test.kd.io/v1",
+               "metadata": {"resourceVersion": revision}, "items": [a, b]})
+    );
+    let page = get(&format!("{base}?limit=1")).await;
+    assert_eq!(page["items"], json!([a]));
+    assert_eq!(page["metadata"]["remainingItemCount"], 1);
+}
+
 async fn watch_events(
     api: Api<Widget>,
     config: watcher::Config,
