@@ -126,17 +126,56 @@ impl Seen {
     }
 }
 
-/// The keys whose values differ between two maps, those in one only included.
+/// The keys whose values differ between two maps, those in one only included: one walk of
+/// both in key order (a report holds every guild; looking each up would be N log N).
 fn differing<'m, V: PartialEq>(
     a: &'m BTreeMap<String, V>,
     b: &'m BTreeMap<String, V>,
+) -> Vec<&'m String> {
+    let (mut a, mut b) = (a.iter().peekable(), b.iter().peekable());
+    let mut keys = Vec::new();
+    loop {
+        match (a.peek(), b.peek()) {
+            (None, None) => return keys,
+            (Some((k, _)), None) => {
+                keys.push(*k);
+                a.next();
+            }
+            (None, Some((k, _))) => {
+                keys.push(*k);
+                b.next();
+            }
+            (Some((ka, va)), Some((kb, vb))) => match ka.cmp(kb) {
+                std::cmp::Ordering::Less => {
+                    keys.push(*ka);
+                    a.next();
+                }
+                std::cmp::Ordering::Greater => {
+                    keys.push(*kb);
+                    b.next();
+                }
+                std::cmp::Ordering::Equal => {
+                    if va != vb {
+                        keys.push(*ka);
+                    }
+                    a.next();
+                    b.next();
+                }
+            },
+        }
+    }
+}
+
+/// The keys of `a` that `b` lacks, in one walk of both.
+fn absent<'m, A, B>(
+    a: &'m BTreeMap<String, A>,
+    b: &'m BTreeMap<String, B>,
 ) -> impl Iterator<Item = &'m String> {
-    let changed = a
-        .iter()
-        .filter(|(k, v)| b.get(*k) != Some(v))
-        .map(|(k, _)| k);
-    let added = b.keys().filter(|k| !a.contains_key(*k));
-    changed.chain(added)
+    let mut b = b.keys().peekable();
+    a.keys().filter(move |k| {
+        while b.next_if(|kb| kb < k).is_some() {}
+        b.peek() != Some(k)
+    })
 }
 
 fn ns<K: ResourceExt>(obj: &K) -> String {
@@ -499,19 +538,20 @@ impl Incremental {
                         ..
                     },
                 ) if *whole == seen.whole => {
-                    guilds.extend(differing(&before.guilds, &after.guilds).cloned());
-                    guilds.extend(differing(&before.roles, &after.roles).cloned());
-                    rules.extend(differing(&before.notifications, &after.notifications).cloned());
+                    guilds.extend(
+                        differing(&before.guilds, &after.guilds)
+                            .into_iter()
+                            .cloned(),
+                    );
+                    guilds.extend(differing(&before.roles, &after.roles).into_iter().cloned());
+                    let notifications = differing(&before.notifications, &after.notifications);
+                    rules.extend(notifications.into_iter().cloned());
                     // A guild the bot does not have yet is described by the bot's revision.
                     if *revision != after.revision {
                         let rendered = self.rendered.iter().find(|r| r.application == app);
-                        guilds.extend(
-                            rendered
-                                .into_iter()
-                                .flat_map(|r| r.config.guilds.keys())
-                                .filter(|id| !after.guilds.contains_key(*id))
-                                .cloned(),
-                        );
+                        if let Some(r) = rendered {
+                            guilds.extend(absent(&r.config.guilds, &after.guilds).cloned());
+                        }
                     }
                 }
                 _ => {
