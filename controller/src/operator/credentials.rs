@@ -6,8 +6,6 @@
 
 use crate::reconcile::verification::{Outcome, Verification};
 use futures_util::future::join_all;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use k8s_openapi::jiff::Timestamp;
 use kd_crds::KalturaPartner;
 use kd_crds::references::ObjectKey;
 use kd_kaltura::{Client, ClientConfig, Idempotency, Privileges, Secret, SessionType};
@@ -74,7 +72,7 @@ impl Verifier {
         for (subject, outcome) in due.into_iter().zip(checked) {
             tracing::info!(partner = %subject.key.name, partner_id = subject.partner_id, ?outcome, "checked Kaltura credentials");
             let verification = Verification {
-                at: Time(Timestamp::now()),
+                at: crate::reconcile::conditions::api_now(),
                 outcome,
             };
             self.known.insert(

@@ -7,12 +7,16 @@ use crate::reconcile::conditions::reasons;
 use crate::reconcile::finalizer::{self, Application, Decision};
 use crate::reconcile::incremental::Incremental;
 use crate::reconcile::status::Observed;
+use futures_util::{StreamExt, stream};
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::jiff::Timestamp;
 use kd_crds::references::Shared;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client, Resource, ResourceExt};
 use std::time::Duration;
+
+/// Finalizer patches sent at once.
+const PATCHES_IN_FLIGHT: usize = 16;
 
 /// Decides for every GuildConfig and DiscordApplication and patches those whose finalizer
 /// changes; returns the patches that failed (tried again next pass).
@@ -39,13 +43,18 @@ pub async fn settle(
             report: rendered.and_then(|r| observed.bots.get(&r.application)),
         }
     };
-    let mut failed = Vec::new();
-    // A GuildConfig holding the finalizer and not being deleted has nothing to decide.
-    for guild in memo.undecided() {
+    // A GuildConfig holding the finalizer and not being deleted has nothing to decide. Side by
+    // side: a first start adds the finalizer to thousands at once.
+    let patches = memo.undecided().map(|guild| {
         let app = known(&namespace(guild), &guild.spec.application_ref.name);
         let decision = finalizer::decide_guild(guild, &app, now, timeout);
-        failed.extend(carry_out(client, events, guild, decision).await);
-    }
+        carry_out(client, events, guild, decision)
+    });
+    let mut failed: Vec<Error> = stream::iter(patches)
+        .buffer_unordered(PATCHES_IN_FLIGHT)
+        .filter_map(std::future::ready)
+        .collect()
+        .await;
     for app in shared.applications.iter().map(|a| &**a) {
         let decision = finalizer::decide_application(
             app,
@@ -100,7 +109,12 @@ where
     };
     match send(client, object, patch).await {
         Ok(()) => {
-            tracing::info!(kind = K::kind(&()).as_ref(), name = %object.name_any(), added = notice.is_none(), "finalizer patched");
+            let (kind, name) = (K::kind(&()), object.name_any());
+            match &notice {
+                // Routine, once per object: a first start adds thousands.
+                None => tracing::debug!(kind = kind.as_ref(), %name, "finalizer patched"),
+                Some(_) => tracing::info!(kind = kind.as_ref(), %name, "finalizer released"),
+            }
             if let Some(notice) = notice {
                 events.publish(&object.object_ref(&()), vec![notice]);
             }

@@ -27,8 +27,6 @@ use crate::reconcile::status::Observed;
 use crate::reconcile::workloads::{self, BOT_PORT, Inputs, bot_service_name};
 use apply::{Applier, Outcome, Work};
 use index::Index;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use k8s_openapi::jiff::Timestamp;
 use kube::{Client, Resource, ResourceExt};
 use metrics::Metrics;
 use reports::Reports;
@@ -257,7 +255,7 @@ async fn reconcile(
             observed.bots.insert(key, report);
         }
     }
-    let now = Time(Timestamp::now());
+    let now = crate::reconcile::conditions::api_now();
     let statuses = memo.statuses(&shared, &observed, &now);
     writer.metrics().observe_reports(&observed.bots);
     writer

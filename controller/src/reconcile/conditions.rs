@@ -2,6 +2,14 @@
 //! only when a condition's status flips, so re-reconciling an unchanged world changes nothing.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
+
+/// Now, to the second: the API keeps times to the second, and a status stamped finer would
+/// differ from its own echo in the cache and be written again every pass.
+pub fn api_now() -> Time {
+    let now = Timestamp::now();
+    Time(Timestamp::from_second(now.as_second()).unwrap_or(now))
+}
 
 /// Condition types, as `kubectl wait --for condition=<type>` and the printer columns name them.
 pub mod types {
@@ -133,10 +141,19 @@ pub fn settle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::jiff::Timestamp;
 
     fn at(seconds: i64) -> Time {
         Time(Timestamp::from_second(seconds).unwrap())
+    }
+
+    #[test]
+    fn now_is_what_the_api_gives_back() {
+        let now = api_now();
+        let echo: Time = serde_json::from_value(serde_json::to_value(&now).unwrap()).unwrap();
+        assert_eq!(
+            echo, now,
+            "a status stamped with it equals its echo from the cache"
+        );
     }
 
     #[test]

@@ -12,8 +12,6 @@ mod sandboxes;
 use super::logs::LogArgs;
 use super::validate::print_findings;
 use anyhow::Context;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use k8s_openapi::jiff::Timestamp;
 use kd_activity::{Api, ApiOptions};
 use kd_bot::runtime::{Bot, BotOptions};
 use kd_controller::local::{self, state::State};
@@ -356,7 +354,7 @@ impl Running {
             .bots
             .insert(app.clone(), Ok(self.bot.report().into()));
         observed.activity_ready.insert(app, true);
-        let now = Time(Timestamp::now());
+        let now = kd_controller::reconcile::conditions::api_now();
         let statuses = status::compute(&catalog, &findings, rendered, &observed, &now);
         let state = State {
             mode: self.mode.to_string(),
