@@ -110,6 +110,12 @@ const STEPS: &[&str] = &[
     "ALTER TABLE meetings ADD COLUMN channel_id TEXT;
     ALTER TABLE meetings ADD COLUMN template_entry_id TEXT;
     CREATE INDEX meetings_template_entry ON meetings (template_entry_id)",
+    // 6: which replica answers each interaction (see claims.rs)
+    "CREATE TABLE interaction_claims (
+        interaction_id TEXT PRIMARY KEY,
+        replica TEXT NOT NULL,
+        claimed_at BIGINT NOT NULL
+    )",
 ];
 
 pub(crate) async fn migrate(store: &Store) -> Result<()> {
