@@ -767,6 +767,22 @@ async fn postgres_backend() {
     db.drop_now().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_starting_together_on_a_new_postgres_database_all_open_it() {
+    let db = PgDatabase::create("start").await;
+    let mut opens = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let url = db.url();
+        opens.spawn(async move { Store::open(&url).await });
+    }
+    for opened in opens.join_all().await {
+        let store = opened.expect("every replica opens the store");
+        assert!(store.claim_interaction("i", "r").await.is_ok());
+        store.pool_close().await;
+    }
+    db.drop_now().await;
+}
+
 #[tokio::test]
 async fn two_replicas_on_postgres_agree_on_who_ended_a_meeting() {
     let db = PgDatabase::create("race").await;
