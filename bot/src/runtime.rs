@@ -21,7 +21,7 @@ use kd_core::roles::GuildRole;
 use kd_core::scope::{GuildScope, Scope};
 use kd_core::secrets::SecretSource;
 use kd_core::services::Services;
-use kd_store::{GLOBAL_COMMANDS, Store};
+use kd_store::{Backend, GLOBAL_COMMANDS, Store};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -634,6 +634,12 @@ impl Bot {
     /// (see [`claim`]). Bounded by [`claim::CLAIM_BOUND`]; a claim the store did not answer
     /// is answered anyway.
     async fn claim(&self, id: &str) -> bool {
+        // On SQLite there is one bot process (replicas need PostgreSQL, and its Deployment is
+        // recreated, never rolled), so nobody else can have the interaction; a claim would
+        // only add a synchronous write to every ack (p99 +1 to +9 ms at 200/s in bot_ack).
+        if self.store.backend() == Backend::Sqlite {
+            return true;
+        }
         let claiming = self.store.claim_interaction(id, self.deliverer.owner());
         let answer = tokio::time::timeout(claim::CLAIM_BOUND, claiming)
             .await
