@@ -5,6 +5,7 @@
 //! and `notify` delivers notifications from the outbox.
 
 pub mod buttons;
+pub mod claim;
 pub mod commands;
 pub mod config_source;
 pub mod endpoint;

@@ -1,5 +1,6 @@
 //! Prometheus metrics of the bot: interactions by command and outcome, their latency, deferrals,
-//! command registrations, user sync and the configuration revision it runs.
+//! claims left to another replica, command registrations, user sync and the configuration
+//! revision it runs.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -42,6 +43,8 @@ pub struct Metrics {
     pub interactions: Family<CommandLabels, Counter>,
     pub latency: Family<CommandLabel, Histogram>,
     pub deferred: Family<CommandLabel, Counter>,
+    pub claimed_elsewhere: Counter,
+    pub unclaimed: Counter,
     pub registrations: Counter,
     pub settings_fallbacks: Counter,
     pub revision: Family<RevisionLabel, Gauge>,
@@ -73,6 +76,18 @@ impl Default for Metrics {
             "deferred",
             "Interactions answered late, after a deferral",
             deferred.clone(),
+        );
+        let claimed_elsewhere = Counter::default();
+        registry.register(
+            "interactions_claimed_elsewhere",
+            "Interactions left alone because another replica (on the same shard during a hand-over) claimed them first",
+            claimed_elsewhere.clone(),
+        );
+        let unclaimed = Counter::default();
+        registry.register(
+            "interactions_unclaimed",
+            "Interactions answered without a claim: the store did not answer in time, so another replica may have answered too",
+            unclaimed.clone(),
         );
         let registrations = Counter::default();
         registry.register(
@@ -109,6 +124,8 @@ impl Default for Metrics {
             interactions,
             latency,
             deferred,
+            claimed_elsewhere,
+            unclaimed,
             registrations,
             settings_fallbacks,
             revision,

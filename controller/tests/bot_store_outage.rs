@@ -163,4 +163,6 @@ async fn a_stopped_store_neither_silences_the_bot_nor_applies_unanswered_writes(
     assert_eq!(counted("failed"), 1.0, "the refused write");
     assert_eq!(counted("unanswered"), 0.0);
     assert!(metric("kaltura_discord_bot_settings_fallbacks_total") >= 2.0);
+    // The three interactions while the store was down were answered without a claim.
+    assert!(metric("kaltura_discord_bot_interactions_unclaimed_total") >= 3.0);
 }

@@ -1,8 +1,10 @@
-//! The store: Discord-side overrides, the meeting registry and command registrations, behind
-//! one interface with two real backends. SQLite is the embedded default (one file, one
-//! replica); PostgreSQL serves several replicas. The same SQL runs on both through sqlx's
-//! `Any` driver, so the backends cannot drift apart.
+//! The store: Discord-side overrides, the meeting registry, command registrations, which
+//! replica answers each interaction and more, behind one interface with two real backends.
+//! SQLite is the embedded default (one file, one replica); PostgreSQL serves several
+//! replicas. The same SQL runs on both through sqlx's `Any` driver, so the backends cannot
+//! drift apart.
 
+mod claims;
 mod intake;
 mod meetings;
 mod outbox;

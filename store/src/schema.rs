@@ -1,6 +1,6 @@
 //! The schema, versioned: each step runs once, in order, inside a transaction.
 
-use crate::{Result, Store};
+use crate::{Backend, Result, Store};
 
 /// Append-only: never edit a step that has shipped.
 const STEPS: &[&str] = &[
@@ -110,14 +110,32 @@ const STEPS: &[&str] = &[
     "ALTER TABLE meetings ADD COLUMN channel_id TEXT;
     ALTER TABLE meetings ADD COLUMN template_entry_id TEXT;
     CREATE INDEX meetings_template_entry ON meetings (template_entry_id)",
+    // 6: which replica answers each interaction (see claims.rs)
+    "CREATE TABLE interaction_claims (
+        interaction_id TEXT PRIMARY KEY,
+        replica TEXT NOT NULL,
+        claimed_at BIGINT NOT NULL
+    )",
 ];
 
+/// The key of the advisory lock PostgreSQL migrations hold (any constant of our own).
+const MIGRATION_LOCK: i64 = 0x6b64_5f73_6368_656d;
+
 pub(crate) async fn migrate(store: &Store) -> Result<()> {
-    let pool = store.pool();
+    let mut tx = store.pool().begin().await?;
+    if store.backend() == Backend::Postgres {
+        // Replicas starting together on a new database would otherwise race in the DDL
+        // (`CREATE TABLE IF NOT EXISTS` is not safe against a concurrent create): one
+        // migrates, the others wait and then find nothing to do. SQLite's write lock already
+        // serializes them.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *tx)
+            .await?;
+    }
     sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)")
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
-    let mut tx = pool.begin().await?;
     let current: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_version")
         .fetch_one(&mut *tx)
         .await?;

@@ -562,6 +562,40 @@ async fn racing_owners(a: &Store, b: &Store) {
     );
 }
 
+/// Two replicas receive every interaction of a shard during a hand-over: each is claimed by
+/// exactly one of them, however they race; claims older than the cut are pruned, newer kept.
+async fn claims_suite(a: &Store, b: &Store) {
+    let mut calls = tokio::task::JoinSet::new();
+    for n in 0..30 {
+        for (store, replica) in [(a, "a"), (b, "b")] {
+            let store = store.clone();
+            calls.spawn(async move {
+                let id = format!("i{n}");
+                let won = store.claim_interaction(&id, replica).await.unwrap();
+                (id, won)
+            });
+        }
+    }
+    let answers = calls.join_all().await;
+    for n in 0..30 {
+        let id = format!("i{n}");
+        let won = answers.iter().filter(|(i, won)| *i == id && *won).count();
+        assert_eq!(won, 1, "{id}: {answers:?}");
+    }
+    assert!(
+        !a.claim_interaction("i0", "a").await.unwrap(),
+        "a claim is not made twice, not even by its own replica"
+    );
+    assert!(b.claim_interaction("old", "b").await.unwrap());
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let cut = kd_store::now_ms();
+    assert!(b.claim_interaction("new", "b").await.unwrap());
+    // The 30 racing claims and `old` were made before the cut.
+    assert_eq!(a.prune_interaction_claims(cut).await.unwrap(), 31);
+    assert!(a.claim_interaction("old", "a").await.unwrap(), "pruned");
+    assert!(!a.claim_interaction("new", "a").await.unwrap(), "kept");
+}
+
 /// Concurrent intake on one store (written together, by group commit): each notification once,
 /// however many times and however concurrently it comes; every channel numbered 1, 2, ... in
 /// the order of commit, without gaps. Returns each call's answer by notification id.
@@ -670,6 +704,28 @@ async fn postgres_outbox() {
     db.drop_now().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_interaction_claims() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    let (a, b) = (
+        Store::open(&url).await.unwrap(),
+        Store::open(&url).await.unwrap(),
+    );
+    claims_suite(&a, &b).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_interaction_claims() {
+    let db = PgDatabase::create("claims").await;
+    let a = Store::open(&db.url()).await.unwrap();
+    let b = Store::open(&db.url()).await.unwrap();
+    claims_suite(&a, &b).await;
+    a.pool_close().await;
+    b.pool_close().await;
+    db.drop_now().await;
+}
+
 #[tokio::test]
 async fn sqlite_backend() {
     let dir = tempfile::tempdir().unwrap();
@@ -708,6 +764,22 @@ async fn postgres_backend() {
         reopened.ping().await.is_err(),
         "a closed store is not ready"
     );
+    db.drop_now().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_starting_together_on_a_new_postgres_database_all_open_it() {
+    let db = PgDatabase::create("start").await;
+    let mut opens = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let url = db.url();
+        opens.spawn(async move { Store::open(&url).await });
+    }
+    for opened in opens.join_all().await {
+        let store = opened.expect("every replica opens the store");
+        assert!(store.claim_interaction("i", "r").await.is_ok());
+        store.pool_close().await;
+    }
     db.drop_now().await;
 }
 
