@@ -26,7 +26,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub const FIELD_MANAGER: &str = "kaltura-discord-operator";
-/// Re-apply unchanged objects this often, to repair hand edits and deletions.
+/// Re-apply unchanged objects (and prune strays) this often, to repair hand edits and
+/// deletions; in between, a pass that wants what was applied sends nothing.
 const REAPPLY: Duration = Duration::from_secs(300);
 /// How long a pass waits for the attempts it started: with a healthy API server they end in
 /// milliseconds, and the status of this pass shows them; a slow one goes on in the background.
@@ -112,6 +113,8 @@ struct Application {
     running: Option<(JoinHandle<()>, Slot)>,
     failure: Option<Failure>,
     last: Option<Result<(), Arc<Error>>>,
+    /// The input of the last attempt that succeeded, and when it ended.
+    settled: Option<(String, Instant)>,
 }
 
 impl Drop for Application {
@@ -173,7 +176,12 @@ impl Applier {
             let state = self.applications.entry(w.app.clone()).or_default();
             let input = digest(&w.objects);
             let waiting = state.failure.as_ref().is_some_and(|f| !f.due(&input, now));
-            if state.running.is_none() && !waiting {
+            // What was applied is still wanted: nothing to send, nor to prune, until REAPPLY.
+            let settled = state
+                .settled
+                .as_ref()
+                .is_some_and(|(i, at)| *i == input && now.duration_since(*at) < REAPPLY);
+            if state.running.is_none() && !waiting && !settled {
                 let applied = std::mem::take(&mut state.applied);
                 state.running = Some(start(&self.client, &self.changes, w, input, applied));
             }
@@ -228,9 +236,11 @@ impl Applier {
                 Ok(()) => {
                     state.failure = None;
                     state.last = Some(Ok(()));
+                    state.settled = Some((attempt.input, now));
                     Outcome::Applied
                 }
                 Err(error) => {
+                    state.settled = None;
                     let error = Arc::new(error);
                     let failure = Failure::after(
                         state.failure.as_ref(),
@@ -496,6 +506,55 @@ mod tests {
         // Attempts a pass took in wake nothing (else every pass would start the next).
         let woken = tokio::time::timeout(Duration::from_millis(300), applier.ended()).await;
         assert!(woken.is_err(), "nothing ended since the pass");
+    }
+
+    #[tokio::test]
+    async fn an_application_applied_as_wanted_sends_nothing_until_it_changes() {
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counter = requests.clone();
+        let url = stub::serve(move |head| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let patch = head.starts_with("PATCH");
+            async move {
+                if patch {
+                    Answer::json(
+                        "200 OK",
+                        r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"}}"#,
+                    )
+                } else {
+                    Answer::json(
+                        "200 OK",
+                        r#"{"apiVersion":"v1","kind":"List","metadata":{},"items":[]}"#,
+                    )
+                }
+            }
+        })
+        .await;
+        let client = Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap();
+        let mut applier = Applier::new(client);
+        let outcomes = applier.apply(vec![work("good")]).await;
+        assert!(matches!(outcome(&outcomes, "good"), Some(Outcome::Applied)));
+        let first = requests.load(Ordering::SeqCst);
+        assert!(
+            first > 1,
+            "the object applied and the others listed for pruning"
+        );
+        // Passes that want the same: no patch, no prune lists, still applied.
+        for _ in 0..3 {
+            let outcomes = applier.apply(vec![work("good")]).await;
+            assert!(matches!(outcome(&outcomes, "good"), Some(Outcome::Applied)));
+        }
+        assert_eq!(requests.load(Ordering::SeqCst), first);
+        let mut edited = work("good");
+        if let Workload::ConfigMap(map, digest) = &mut edited.objects[0] {
+            map.data = Some([("k".to_string(), "v".to_string())].into());
+            *digest = "k=v".into();
+        }
+        applier.apply(vec![edited]).await;
+        assert!(
+            requests.load(Ordering::SeqCst) > first,
+            "a change is applied"
+        );
     }
 
     #[tokio::test]

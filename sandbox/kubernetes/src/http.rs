@@ -99,6 +99,15 @@ impl Request {
             .is_some_and(|first| first.contains("as=Table"))
     }
 
+    /// `as=PartialObjectMetadata` (a get) or `as=PartialObjectMetadataList` (a list): only
+    /// the objects' metadata, as kube's `list_metadata` and client-go's metadata client ask.
+    fn wants_metadata(&self) -> bool {
+        self.header(header::ACCEPT)
+            .split(',')
+            .next()
+            .is_some_and(|first| first.contains("as=PartialObjectMetadata"))
+    }
+
     fn wants_yaml(&self) -> bool {
         self.header(header::ACCEPT).starts_with("application/yaml")
     }
@@ -705,6 +714,9 @@ fn respond_object(
     code: StatusCode,
     obj: Value,
 ) -> ApiResult<Response> {
+    if request.wants_metadata() {
+        return Ok(json_response(request, code, &partial(&obj)));
+    }
     if request.wants_table() {
         let include = Include::parse(request.param("includeObject"));
         let meta = json!({"resourceVersion": obj["metadata"]["resourceVersion"]});
@@ -715,6 +727,15 @@ fn respond_object(
         ));
     }
     Ok(json_response(request, code, &obj))
+}
+
+/// An object as `PartialObjectMetadata`: its metadata alone.
+fn partial(object: &Value) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": object["metadata"],
+    })
 }
 
 fn list_json(rt: &ResourceType, items: Vec<Value>, meta: Value) -> Value {
@@ -777,6 +798,12 @@ fn list(
         let (ns, name, _) = items.last().expect("limit is positive");
         meta["continue"] = json!(encode_continue(ns, name));
         meta["remainingItemCount"] = json!(remaining);
+    }
+    if request.wants_metadata() {
+        let items: Vec<Value> = items.iter().map(|(_, _, o)| partial(o)).collect();
+        let list = json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1",
+                          "metadata": meta, "items": items});
+        return Ok(json_response(request, StatusCode::OK, &list));
     }
     let version = rt.api_version();
     let served: Option<Vec<Served>> = items

@@ -364,6 +364,72 @@ async fn status_writes_validate_the_status_and_keep_the_rest() {
 }
 
 #[tokio::test]
+async fn metadata_lists_and_gets_carry_only_metadata() {
+    let (_sandbox, client) = cluster_with_widgets().await;
+    let widgets: Api<Widget> = Api::default_namespaced(client.clone());
+    for name in ["a", "b"] {
+        widgets
+            .create(&PostParams::default(), &widget(name, 2))
+            .await
+            .unwrap();
+    }
+    let get = |path: &str, accept: &str| {
+        let request = axum::http::Request::get(path)
+            .header("Accept", accept)
+            .body(Vec::new())
+            .unwrap();
+        let client = client.clone();
+        async move {
+            let text = client.request_text(request).await.unwrap();
+            serde_json::from_str::<serde_json::Value>(&text).unwrap()
+        }
+    };
+    let base = "/apis/test.kd.io/v1/namespaces/default/widgets";
+    let list = get(
+        base,
+        "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json",
+    )
+    .await;
+    assert_eq!(list["kind"], "PartialObjectMetadataList");
+    assert_eq!(list["apiVersion"], "meta.k8s.io/v1");
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    for item in items {
+        assert_eq!(item["kind"], "PartialObjectMetadata");
+        assert!(item.get("spec").is_none(), "metadata only: {item}");
+        assert!(item["metadata"]["resourceVersion"].is_string());
+    }
+    let one = get(
+        &format!("{base}/a"),
+        "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json",
+    )
+    .await;
+    assert_eq!(one["kind"], "PartialObjectMetadata");
+    assert_eq!(one["metadata"]["name"], "a");
+    assert!(one.get("spec").is_none());
+    // kube-rs reads them as it reads the API server's.
+    let names: Vec<String> = widgets
+        .list_metadata(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|m| m.metadata.name.unwrap())
+        .collect();
+    assert_eq!(names, ["a", "b"]);
+    assert_eq!(
+        widgets
+            .get_metadata("b")
+            .await
+            .unwrap()
+            .metadata
+            .name
+            .as_deref(),
+        Some("b")
+    );
+}
+
+#[tokio::test]
 async fn a_list_is_the_objects_as_served() {
     let (_sandbox, client) = cluster_with_widgets().await;
     let widgets: Api<Widget> = Api::default_namespaced(client.clone());
