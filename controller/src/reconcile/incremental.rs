@@ -59,11 +59,29 @@ struct Context {
 }
 
 impl Context {
+    /// Whether the units of the namespace read the same. They read the partners' and the
+    /// applications' names, specs and deletion, never their statuses: the application's
+    /// status changes with every revision it runs, and must not redo 10,000 guilds.
     fn same(&self, other: &Context) -> bool {
-        same(&self.partners, &other.partners)
-            && same(&self.applications, &other.applications)
+        let partners =
+            |a: &KalturaPartner, b: &KalturaPartner| same_object(a, b) && a.spec == b.spec;
+        let applications =
+            |a: &DiscordApplication, b: &DiscordApplication| same_object(a, b) && a.spec == b.spec;
+        same_by(&self.partners, &other.partners, partners)
+            && same_by(&self.applications, &other.applications, applications)
             && self.secrets == other.secrets
     }
+}
+
+/// The same object by name and uid, and as much deleted.
+fn same_object<K: ResourceExt>(a: &K, b: &K) -> bool {
+    let (a, b) = (a.meta(), b.meta());
+    a.name == b.name && a.uid == b.uid && a.deletion_timestamp == b.deletion_timestamp
+}
+
+/// Pairwise the same objects, or equal as `eq` compares them.
+fn same_by<K>(a: &[Arc<K>], b: &[Arc<K>], eq: impl Fn(&K, &K) -> bool) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(a, b)| Arc::ptr_eq(a, b) || eq(a, b))
 }
 
 /// The same objects: the caches hand out a new `Arc` for every new version of an object, and
@@ -360,6 +378,16 @@ impl Incremental {
                 .or_default()
                 .secrets
                 .push(s.clone());
+        }
+        // By name: the caches' order is no order.
+        for context in contexts.values_mut() {
+            context
+                .partners
+                .sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+            context
+                .applications
+                .sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+            context.secrets.sort_by(|a, b| a.name.cmp(&b.name));
         }
         let mut stale: HashSet<String> = self
             .contexts
@@ -1050,6 +1078,15 @@ mod tests {
             ),
             (0, 0, 0),
             "nothing changed, nothing looked at"
+        );
+        // The application's own status changes with every revision: its guilds read its spec.
+        let app = Arc::make_mut(&mut catalog.applications[0]);
+        app.status.get_or_insert_default().running_revision = Some("elsewhere".into());
+        let after_status = pass(&catalog, &mut memo);
+        assert_eq!(
+            after_status.guilds.len(),
+            0,
+            "an application's status is no input of its guilds"
         );
         Arc::make_mut(find(&mut catalog.role_mappings, "g42"))
             .spec
