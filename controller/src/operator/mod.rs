@@ -119,7 +119,7 @@ pub async fn run(
         }
         metrics.set_leader(true);
         let started = Instant::now();
-        let errors = reconcile(
+        let pass = reconcile(
             &client,
             &index,
             &options,
@@ -127,8 +127,13 @@ pub async fn run(
             &mut applier,
             &mut writer,
             &mut memory,
-        )
-        .await;
+        );
+        // A stop cuts a pass short (a cold start's pass writes for many seconds): every write
+        // is idempotent, and the next leader does the rest.
+        let errors = tokio::select! {
+            errors = pass => errors,
+            () = &mut stop => break,
+        };
         metrics.observe(started.elapsed(), &errors);
         ready.send_replace(true);
         let retry = applier.next_retry();
