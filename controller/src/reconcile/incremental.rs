@@ -9,6 +9,7 @@
 //!
 //! [`check`]: kd_crds::references::check
 
+use super::digest::json_sha256;
 use super::finalizer;
 use super::render::{self, Contribution, Rendered};
 use super::status::{Errors, Inputs, Observed, Report, Statuses};
@@ -24,7 +25,6 @@ use kd_crds::{
     NotificationRuleStatus, RoleMapping, RoleMappingStatus,
 };
 use kube::ResourceExt;
-use sha2::{Digest, Sha256};
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -116,25 +116,12 @@ fn status_digest<'s>(
     mappings: impl Iterator<Item = Option<&'s RoleMappingStatus>>,
     rules: impl Iterator<Item = Option<&'s NotificationRuleStatus>>,
 ) -> StatusDigest {
-    /// Feeds what serde writes to the hash.
-    struct HashWriter(Sha256);
-    impl std::io::Write for HashWriter {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.update(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut out = HashWriter(Sha256::new());
     let statuses = (
         guild,
         mappings.collect::<Vec<_>>(),
         rules.collect::<Vec<_>>(),
     );
-    serde_json::to_writer(&mut out, &statuses).expect("statuses serialize");
-    out.0.finalize().into()
+    json_sha256(&statuses)
 }
 
 /// The same object but for its status (and the version a status write gives it).

@@ -2,6 +2,7 @@
 //! the resources to what should run.
 
 pub mod conditions;
+pub mod digest;
 pub mod finalizer;
 pub mod incremental;
 pub mod render;

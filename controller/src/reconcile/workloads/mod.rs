@@ -15,6 +15,7 @@ mod disruption_budget;
 mod service;
 mod volume;
 
+use super::digest::json_sha256;
 use super::render::Rendered;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Service, ServiceAccount};
@@ -26,7 +27,6 @@ use kd_crds::{DiscordApplication, SecretKeyRef};
 use kube::core::ApiResource;
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
 /// Every object this operator creates carries these; pruning looks for them.
@@ -89,26 +89,11 @@ impl Workload {
     /// The digest of what it says: a ConfigMap of the config by its metadata and its text's
     /// digest, the others by their JSON, serialized straight into the hash.
     pub fn digest(&self) -> String {
-        /// Feeds what serde writes to the hash.
-        struct HashWriter(Sha256);
-        impl std::io::Write for HashWriter {
-            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-                self.0.update(bytes);
-                Ok(bytes.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let mut out = HashWriter(Sha256::new());
-        let written = match self {
-            Workload::ConfigMap(o, digest) => {
-                serde_json::to_writer(&mut out, &(&o.metadata, digest))
-            }
-            other => serde_json::to_writer(&mut out, other),
+        let digest = match self {
+            Workload::ConfigMap(o, digest) => json_sha256(&(&o.metadata, digest)),
+            other => json_sha256(other),
         };
-        written.expect("k8s-openapi objects serialize");
-        hex::encode(out.0.finalize())
+        hex::encode(digest)
     }
 }
 
