@@ -56,9 +56,6 @@ enum Clearing {
     Waiting(String),
 }
 
-/// The decision for an object with `meta` at `now`, None when there is nothing to do. `wanted`:
-/// whether it should hold the finalizer while it lives; `what` names what it may leave in
-/// Discord; `clearing` is asked only once it is deleted.
 /// Whether an object that wants the finalizer has anything to decide: it lacks the finalizer or
 /// it is being deleted.
 pub fn undecided(meta: &ObjectMeta) -> bool {
@@ -69,6 +66,9 @@ fn held(meta: &ObjectMeta) -> bool {
     meta.finalizers.iter().flatten().any(|f| f == FINALIZER)
 }
 
+/// The decision for an object with `meta` at `now`, None when there is nothing to do. `wanted`:
+/// whether it should hold the finalizer while it lives; `what` names what it may leave in
+/// Discord; `clearing` is asked only once it is deleted.
 fn decide(
     meta: &ObjectMeta,
     wanted: bool,

@@ -124,13 +124,15 @@ fn status_digest<'s>(
     json_sha256(&statuses)
 }
 
-/// The same object but for its status (and the version a status write gives it).
+/// The same object but for its status (and the version a status write gives it) and its
+/// finalizers: only the finalizer decisions read those, and [`Incremental::file_undecided`]
+/// keeps them up to date (a first start adds the finalizer to 10,000 GuildConfigs just as
+/// their statuses are written).
 fn same_but_status(a: &ObjectMeta, b: &ObjectMeta) -> bool {
     a.name == b.name
         && a.uid == b.uid
         && a.generation == b.generation
         && a.deletion_timestamp == b.deletion_timestamp
-        && a.finalizers == b.finalizers
         && a.labels == b.labels
         && a.annotations == b.annotations
         && a.owner_references == b.owner_references
@@ -283,6 +285,7 @@ impl Incremental {
                 if memo.claims == claims && memo.echoed_by(&unit) {
                     // A cold start's 30,000 status writes come back as 30,000 changes.
                     memo.unit = unit;
+                    self.file_undecided(&unit_key);
                     continue;
                 }
             }
@@ -297,15 +300,6 @@ impl Incremental {
                     (app_key, given)
                 })
             });
-            if unit
-                .guild
-                .as_ref()
-                .is_some_and(|g| finalizer::undecided(&g.metadata))
-            {
-                self.undecided.insert(unit_key.clone());
-            } else {
-                self.undecided.remove(&unit_key);
-            }
             let memo = UnitMemo {
                 unit,
                 claims,
@@ -314,9 +308,25 @@ impl Incremental {
                 computed: None,
             };
             let old = self.units.insert(unit_key.clone(), memo);
+            self.file_undecided(&unit_key);
             self.refile(&unit_key, old, &mut changes);
         }
         self.render(shared, &stale, &broken_apps, changes);
+    }
+
+    /// Files whether the unit's GuildConfig has a finalizer decision to make.
+    fn file_undecided(&mut self, unit_key: &UnitKey) {
+        let undecided = self.units.get(unit_key).is_some_and(|memo| {
+            memo.unit
+                .guild
+                .as_ref()
+                .is_some_and(|g| finalizer::undecided(&g.metadata))
+        });
+        if undecided {
+            self.undecided.insert(unit_key.clone());
+        } else {
+            self.undecided.remove(unit_key);
+        }
     }
 
     /// Files a recomputed (or gone) unit: its claims and its contribution's change, and the
@@ -1167,6 +1177,17 @@ mod tests {
             (echo.guilds.len(), echo.role_mappings.len()),
             (0, 0),
             "the statuses' own echo from the API is nothing to do"
+        );
+        assert_eq!(memo.undecided().count(), 200, "none holds the finalizer");
+        for guild in &mut catalog.guilds {
+            let meta = &mut Arc::make_mut(guild).metadata;
+            meta.finalizers = Some(vec![finalizer::FINALIZER.into()]);
+        }
+        let finalized = pass(&catalog, &mut memo);
+        assert_eq!(
+            (finalized.guilds.len(), memo.undecided().count()),
+            (0, 0),
+            "a finalizer added is a decision made, and nothing to do again"
         );
         let quiet = pass(&catalog, &mut memo);
         assert_eq!(
