@@ -45,6 +45,7 @@ pub struct Metrics {
     pub deferred: Family<CommandLabel, Counter>,
     pub claimed_elsewhere: Counter,
     pub unclaimed: Counter,
+    pub expired: Counter,
     pub registrations: Counter,
     pub settings_fallbacks: Counter,
     pub revision: Family<RevisionLabel, Gauge>,
@@ -82,6 +83,12 @@ impl Default for Metrics {
             "interactions_claimed_elsewhere",
             "Interactions left alone because another replica (on the same shard during a hand-over) claimed them first",
             claimed_elsewhere.clone(),
+        );
+        let expired = Counter::default();
+        registry.register(
+            "interactions_expired",
+            "Interactions that reached this replica after Discord's 3 s to answer had passed (replayed after a shard hand-over that took longer), left unanswered",
+            expired.clone(),
         );
         let unclaimed = Counter::default();
         registry.register(
@@ -126,6 +133,7 @@ impl Default for Metrics {
             deferred,
             claimed_elsewhere,
             unclaimed,
+            expired,
             registrations,
             settings_fallbacks,
             revision,

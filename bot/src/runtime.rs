@@ -6,11 +6,13 @@
 use crate::claim::{self, Claim, Outage};
 use crate::endpoint::RestEndpoint;
 use crate::handle::{Outcome, handle};
+use crate::identify::IdentifyQueue;
 use crate::invocation::{Action, Invocation, NotHandled, from_interaction};
 use crate::metrics::{CommandLabel, CommandLabels, Metrics};
 use crate::notify::{Deliverer, DeliveryOptions};
 use crate::registration::{self, GuildPlan};
 use crate::reply::{Message, Reply, deferral};
+use crate::shards::{self, Keeper, Progress, Running};
 use crate::user_sync::{self, Target, Trigger, UserSync};
 use kd_core::command::{Command, ConfigAction};
 use kd_core::config::RuntimeConfig;
@@ -22,12 +24,15 @@ use kd_core::scope::{GuildScope, Scope};
 use kd_core::secrets::SecretSource;
 use kd_core::services::Services;
 use kd_store::{Backend, GLOBAL_COMMANDS, Store};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use twilight_gateway::error::ReceiveMessageErrorType;
-use twilight_gateway::{ConfigBuilder, Event, EventTypeFlags, Intents, Shard, StreamExt as _};
+use twilight_gateway::{
+    CloseFrame, Config, ConfigBuilder, Event, EventTypeFlags, Intents, Session, Shard, ShardId,
+    StreamExt as _,
+};
 use twilight_http::request::Request;
 use twilight_http::response::marker::EmptyBody;
 use twilight_http::routing::Route;
@@ -49,6 +54,26 @@ const SETTINGS_FALLBACK_NOTE: &str = "-# Settings changed from Discord could not
 
 /// The outcome label of an interaction Discord never got an answer to.
 const UNANSWERED: &str = "unanswered";
+
+/// How long a leaving shard waits for its close to go out (the session stays resumable).
+const CLOSE_BOUND: Duration = Duration::from_secs(2);
+
+/// How long a stopping bot waits for the interactions under way to be answered.
+const DRAIN_BOUND: Duration = Duration::from_secs(10);
+
+/// Milliseconds from the Unix epoch to the Discord epoch, the origin of snowflake times.
+const DISCORD_EPOCH_MS: u64 = 1_420_070_400_000;
+
+/// The gateway events the bot reads.
+const WANTED: EventTypeFlags = EventTypeFlags::READY
+    .union(EventTypeFlags::RESUMED)
+    .union(EventTypeFlags::GUILD_CREATE)
+    .union(EventTypeFlags::GUILD_DELETE)
+    .union(EventTypeFlags::INTERACTION_CREATE)
+    .union(EventTypeFlags::MEMBER_UPDATE)
+    .union(EventTypeFlags::ROLE_CREATE)
+    .union(EventTypeFlags::ROLE_UPDATE)
+    .union(EventTypeFlags::ROLE_DELETE);
 
 /// The gateway intents the DiscordApplication asks for.
 pub fn intents(config: &RuntimeConfig) -> Intents {
@@ -84,6 +109,10 @@ pub struct BotOptions {
     pub user_sync_every: Duration,
     /// Notification delivery from the outbox; none when this process should not deliver.
     pub delivery: Option<DeliveryOptions>,
+    /// This process's name in the shard leases (PostgreSQL) and in status.
+    pub replica: String,
+    /// How the shard leases are kept.
+    pub leases: shards::Timings,
 }
 
 impl Default for BotOptions {
@@ -97,6 +126,8 @@ impl Default for BotOptions {
             shards: None,
             user_sync_every: Duration::from_secs(15 * 60),
             delivery: Some(DeliveryOptions::default()),
+            replica: shards::replica_name(),
+            leases: shards::Timings::default(),
         }
     }
 }
@@ -136,6 +167,10 @@ pub struct Bot {
     deliverer: Deliverer,
     /// Whether the store is failing to take claims (logged once per outage).
     claims_failing: Outage,
+    /// Set to leave: the shards are handed over and `run` returns.
+    leaving: watch::Sender<bool>,
+    /// Interactions being answered, which a leaving bot waits for.
+    in_flight: watch::Sender<usize>,
     pub metrics: Metrics,
 }
 
@@ -147,6 +182,8 @@ pub struct Readiness {
     /// `ok`, or why the store is not answering.
     pub store: String,
     pub shards: u32,
+    /// The shards this replica holds (all of them without leases), and of those connected.
+    pub shards_held: u32,
     pub shards_connected: u32,
 }
 
@@ -212,6 +249,8 @@ impl Bot {
             report_changes,
             deliverer,
             claims_failing: Outage::default(),
+            leaving: watch::channel(false).0,
+            in_flight: watch::channel(0).0,
             metrics: Metrics::default(),
         }))
     }
@@ -271,8 +310,8 @@ impl Bot {
         result
     }
 
-    /// What `/readyz` tells: ready when the store answers (within a second) and every
-    /// gateway shard is connected.
+    /// What `/readyz` tells: ready when the store answers (within a second) and the replica
+    /// holds its share of the shards, all connected (a rolling update moves on only then).
     pub async fn readiness(&self) -> Readiness {
         let store = match tokio::time::timeout(Duration::from_secs(1), self.store.ping()).await {
             Ok(Ok(())) => "ok".to_string(),
@@ -280,10 +319,15 @@ impl Bot {
             Err(_) => "no answer within 1s".to_string(),
         };
         let report = self.report();
+        let (settled, held) = {
+            let tracker = self.tracker.lock().expect("tracker lock");
+            (tracker.settled(), tracker.held())
+        };
         Readiness {
-            ready: store == "ok" && report.shards > 0 && report.shards_connected == report.shards,
+            ready: store == "ok" && settled,
             store,
             shards: report.shards,
+            shards_held: held,
             shards_connected: report.shards_connected,
         }
     }
@@ -311,7 +355,10 @@ impl Bot {
             .map(|r| r.spec.max_per_minute)
     }
 
-    /// Connects every shard and serves until their gateway streams end.
+    /// Connects its shards and serves them until [`Bot::leave`]: every shard on SQLite (one
+    /// process), its share of them through the store's leases on PostgreSQL (see [`shards`]).
+    /// Then it hands its shards over, sessions saved, and waits for the interactions under
+    /// way.
     pub async fn run(self: Arc<Self>) -> Result<(), StartError> {
         let reconfigure = tokio::spawn(self.clone().follow_config());
         let passes = tokio::spawn(self.clone().user_sync_passes());
@@ -324,27 +371,65 @@ impl Bot {
         let workers: Vec<_> = (0..REGISTRATION_WORKERS)
             .map(|_| tokio::spawn(self.clone().registration_worker()))
             .collect();
-        let mut config = ConfigBuilder::new(self.token.clone(), self.options.intents);
+        let (total, limit) = self.gateway_bot().await?;
+        let leased = self.store.backend() == Backend::Postgres;
+        let application_id = self.config.borrow().application.application_id.clone();
+        let queue = IdentifyQueue::new(
+            &limit,
+            leased.then(|| (self.store.clone(), application_id.clone())),
+        );
+        let mut config = ConfigBuilder::new(self.token.clone(), self.options.intents).queue(queue);
         if let Some(url) = &self.options.gateway_url {
             config = config.proxy_url(url.clone());
         }
         let config = config.build();
-        let total = match self.options.shards {
-            Some(total) => total,
-            None => self.recommended_shards().await?,
+        let replica = if leased {
+            self.options.replica.as_str()
+        } else {
+            ""
         };
-        let shards: Vec<Shard> = twilight_gateway::bucket(0, 1, total)
-            .map(|id| Shard::with_config(id, config.clone()))
-            .collect();
-        self.tracker.lock().expect("tracker lock").set_shards(total);
+        self.tracker
+            .lock()
+            .expect("tracker lock")
+            .set_shards(total, replica);
         self.report_changed();
-        tracing::info!(shards = shards.len(), "starting gateway shards");
-        let tasks: Vec<_> = shards
-            .into_iter()
-            .map(|shard| tokio::spawn(self.clone().serve(shard)))
-            .collect();
-        for task in tasks {
-            let _ = task.await;
+        let start = |id: u32, session: Option<kd_store::SavedSession>| {
+            self.start_shard(&config, ShardId::new(id, total), session)
+        };
+        if leased {
+            let on_held = |held: &BTreeSet<u32>, share: u32| self.hold(held, share);
+            Keeper {
+                store: &self.store,
+                application_id: &application_id,
+                total,
+                replica,
+                timings: self.options.leases.clone(),
+                on_held: &on_held,
+            }
+            .run(&start, self.leaving.subscribe())
+            .await;
+        } else {
+            tracing::info!(shards = total, "starting gateway shards");
+            let all: BTreeSet<u32> = (0..total).collect();
+            self.hold(&all, total);
+            let running: Vec<Running> = all.iter().map(|id| start(*id, None)).collect();
+            let _ = self.leaving.subscribe().wait_for(|leaving| *leaving).await;
+            for run in running {
+                let _ = run.stop.send(());
+                let _ = run.done.await;
+            }
+            self.hold(&BTreeSet::new(), total);
+        }
+        let drained = self.in_flight.subscribe();
+        let drained = tokio::time::timeout(DRAIN_BOUND, async move {
+            let mut drained = drained;
+            let _ = drained.wait_for(|n| *n == 0).await;
+        });
+        if drained.await.is_err() {
+            tracing::warn!(
+                interactions = *self.in_flight.borrow(),
+                "stopping with interactions still being answered"
+            );
         }
         reconfigure.abort();
         passes.abort();
@@ -356,34 +441,132 @@ impl Bot {
         Ok(())
     }
 
-    /// Discord's recommended shard count (`GET /gateway/bot`).
-    async fn recommended_shards(&self) -> Result<u32, StartError> {
-        let gateway = self
-            .http
-            .gateway()
-            .authed()
-            .await
-            .map_err(|e| StartError::Gateway(e.to_string()))?;
-        let info = gateway
-            .model()
-            .await
-            .map_err(|e| StartError::Gateway(e.to_string()))?;
-        Ok(info.shards.max(1))
+    /// Stops the bot: [`Bot::run`] hands its shards over and returns.
+    pub fn leave(&self) {
+        self.leaving.send_replace(true);
     }
 
-    async fn serve(self: Arc<Self>, mut shard: Shard) {
-        let wanted = EventTypeFlags::READY
-            | EventTypeFlags::RESUMED
-            | EventTypeFlags::GUILD_CREATE
-            | EventTypeFlags::GUILD_DELETE
-            | EventTypeFlags::INTERACTION_CREATE
-            | EventTypeFlags::MEMBER_UPDATE
-            | EventTypeFlags::ROLE_CREATE
-            | EventTypeFlags::ROLE_UPDATE
-            | EventTypeFlags::ROLE_DELETE;
-        while let Some(item) = shard.next_event(wanted).await {
+    /// This replica now holds `held`, of a share of `share`: the report carries them, and the
+    /// roles of guilds on shards it let go are another replica's to follow now.
+    fn hold(&self, held: &BTreeSet<u32>, share: u32) {
+        let total = {
+            let mut tracker = self.tracker.lock().expect("tracker lock");
+            tracker.hold(held, share);
+            tracker.shards()
+        };
+        self.update_roles(|all| all.retain(|guild, _| serves(held, total, guild)));
+    }
+
+    /// Whether this replica holds the shard of `guild_id`.
+    fn serves_guild(&self, guild_id: &str) -> bool {
+        let tracker = self.tracker.lock().expect("tracker lock");
+        serves(&tracker.held_shards(), tracker.shards(), guild_id)
+    }
+
+    /// The shard count (the option, else Discord's recommendation) and the identify limits,
+    /// from `GET /gateway/bot`. With the shard count given, a failed ask falls back to
+    /// Discord's documented defaults.
+    async fn gateway_bot(
+        &self,
+    ) -> Result<(u32, twilight_model::gateway::SessionStartLimit), StartError> {
+        let asked = async {
+            let response = self
+                .http
+                .gateway()
+                .authed()
+                .await
+                .map_err(|e| e.to_string())?;
+            response.model().await.map_err(|e| e.to_string())
+        };
+        match (asked.await, self.options.shards) {
+            (Ok(info), shards) => {
+                let limit = info.session_start_limit;
+                tracing::info!(
+                    recommended = info.shards,
+                    remaining = limit.remaining,
+                    max_concurrency = limit.max_concurrency,
+                    "asked Discord about the gateway"
+                );
+                Ok((shards.unwrap_or(info.shards).max(1), limit))
+            }
+            (Err(error), Some(shards)) => {
+                tracing::warn!(%error, "asking Discord about the gateway failed; identifying one shard at a time");
+                Ok((
+                    shards.max(1),
+                    twilight_model::gateway::SessionStartLimit {
+                        max_concurrency: 1,
+                        remaining: 1000,
+                        reset_after: twilight_gateway::queue::LIMIT_PERIOD.as_millis() as u64,
+                        total: 1000,
+                    },
+                ))
+            }
+            (Err(error), None) => Err(StartError::Gateway(error)),
+        }
+    }
+
+    /// Starts serving shard `id`, resuming `session` when one is given.
+    fn start_shard(
+        self: &Arc<Self>,
+        config: &Config<IdentifyQueue>,
+        id: ShardId,
+        session: Option<kd_store::SavedSession>,
+    ) -> Running {
+        let config = match session {
+            Some(saved) => {
+                let mut builder = ConfigBuilder::from(config.clone())
+                    .session(Session::new(saved.sequence, saved.session_id));
+                if let Some(url) = saved.resume_url {
+                    builder = builder.resume_url(url);
+                }
+                builder.build()
+            }
+            None => config.clone(),
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let progress = Arc::new(Progress::default());
+        let shard = Shard::with_config(id, config);
+        let done = tokio::spawn(self.clone().serve(shard, stopped, progress.clone()));
+        Running {
+            stop,
+            done,
+            progress,
+        }
+    }
+
+    /// Serves one shard until `stop`; gives its session for the next holder. Its progress is
+    /// noted after every event, so what the keeper saves never runs ahead of what was handled.
+    async fn serve(
+        self: Arc<Self>,
+        mut shard: Shard<IdentifyQueue>,
+        mut stop: tokio::sync::oneshot::Receiver<()>,
+        progress: Arc<Progress>,
+    ) -> Option<kd_store::SavedSession> {
+        let id = shard.id().number();
+        let mut closing: Option<tokio::time::Instant> = None;
+        loop {
+            let next = async {
+                match closing {
+                    Some(deadline) => tokio::time::timeout_at(deadline, shard.next_event(WANTED))
+                        .await
+                        .ok()
+                        .flatten(),
+                    None => shard.next_event(WANTED).await,
+                }
+            };
+            let item = tokio::select! {
+                item = next => item,
+                _ = &mut stop, if closing.is_none() => {
+                    // A resumable close: the next holder resumes the session.
+                    shard.close(CloseFrame::RESUME);
+                    closing = Some(tokio::time::Instant::now() + CLOSE_BOUND);
+                    continue;
+                }
+            };
+            let Some(item) = item else { break };
             match item {
-                Ok(event) => self.on_event(shard.id().number(), event),
+                Ok(Event::GatewayClose(_)) if closing.is_some() => break,
+                Ok(event) => self.on_event(id, event),
                 // twilight reconnects and resumes by itself. The error's text would carry the
                 // whole event, interaction token included, so only its kind is logged.
                 Err(err) => {
@@ -394,10 +577,15 @@ impl Bot {
                         ReceiveMessageErrorType::Reconnect => "reconnecting failed",
                         _ => "other",
                     };
-                    tracing::warn!(kind, shard = shard.id().number(), "gateway receive error");
+                    tracing::warn!(kind, shard = id, "gateway receive error");
                 }
             }
+            if let Some(session) = shard.session() {
+                progress.note(session.id(), session.sequence(), shard.resume_url());
+            }
         }
+        self.shard_connected(id, false);
+        progress.get()
     }
 
     fn on_event(self: &Arc<Self>, shard: u32, event: Event) {
@@ -413,7 +601,10 @@ impl Bot {
                     "connected to the gateway"
                 )
             }
-            Event::Resumed => self.shard_connected(shard, true),
+            Event::Resumed => {
+                self.shard_connected(shard, true);
+                tracing::info!(shard, "resumed the gateway session");
+            }
             Event::GatewayClose(_) => self.shard_connected(shard, false),
             Event::GuildCreate(created) => {
                 if let GuildCreate::Available(guild) = *created {
@@ -521,12 +712,25 @@ impl Bot {
     /// read; a plan that writes is acknowledged before it writes, so a member who got no
     /// answer changed nothing; and work whose deferral Discord did not take is dropped.
     async fn on_interaction(self: Arc<Self>, interaction: Interaction) {
-        let received = Instant::now();
+        let _flight = InFlight::enter(&self.in_flight);
+        // Discord's 3 s run from the interaction's creation (its id's time), which a replay
+        // after a hand-over received late.
+        let age = age_of(interaction.id.get());
+        let received = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
         let id = interaction.id.to_string();
         let parsed = match from_interaction(&interaction) {
             Err(NotHandled::Unsupported) => return,
             parsed => parsed,
         };
+        if age >= CALLBACK_DEADLINE {
+            self.metrics.expired.inc();
+            tracing::warn!(
+                interaction = id,
+                age_ms = age.as_millis() as u64,
+                "an interaction arrived after Discord's 3 s to answer it; left unanswered"
+            );
+            return;
+        }
         if !self.claim(&id).await {
             return;
         }
@@ -755,22 +959,16 @@ impl Bot {
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            let guilds: Vec<String> = self
-                .guild_roles
-                .read()
-                .expect("roles lock")
-                .keys()
-                .cloned()
-                .collect();
-            for guild_id in guilds {
-                let Some(target) = self.sync_target(&guild_id).await else {
+            let config = self.config.borrow().clone();
+            for guild_id in config.guilds.keys().filter(|id| self.serves_guild(id)) {
+                let Some(target) = self.sync_target(guild_id).await else {
                     continue;
                 };
-                let roles = self.roles_of(&guild_id).await;
+                let roles = self.roles_of(guild_id).await;
                 let started = Instant::now();
                 let outcome = match self
                     .user_sync
-                    .reconcile(&self.metrics, &self.http, &guild_id, &target, &roles)
+                    .reconcile(&self.metrics, &self.http, guild_id, &target, &roles)
                     .await
                 {
                     Ok(members) => {
@@ -1101,6 +1299,37 @@ impl Bot {
                 return;
             }
         }
+    }
+}
+
+/// How long ago Discord made the snowflake `id` (zero for one from the future, as clocks
+/// drift).
+fn age_of(id: u64) -> Duration {
+    let made = (id >> 22) + DISCORD_EPOCH_MS;
+    Duration::from_millis((kd_store::now_ms().max(0) as u64).saturating_sub(made))
+}
+
+/// Whether the shards `held` (of `total`) include that of `guild_id`: Discord's
+/// `(guild_id >> 22) % num_shards`.
+fn serves(held: &BTreeSet<u32>, total: u32, guild_id: &str) -> bool {
+    guild_id
+        .parse::<u64>()
+        .is_ok_and(|id| held.contains(&(((id >> 22) % u64::from(total.max(1))) as u32)))
+}
+
+/// Counts an interaction being answered while it lives.
+struct InFlight<'a>(&'a watch::Sender<usize>);
+
+impl<'a> InFlight<'a> {
+    fn enter(count: &'a watch::Sender<usize>) -> Self {
+        count.send_modify(|n| *n += 1);
+        Self(count)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n -= 1);
     }
 }
 

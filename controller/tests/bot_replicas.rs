@@ -1,114 +1,338 @@
-//! Two `kaltura-discord bot` replicas on one PostgreSQL store, both connected to the same
-//! single shard, as during a shard hand-over: the Discord sandbox dispatches every interaction
-//! to both sessions, and each interaction must still be answered exactly once (one callback,
-//! no 40060 refusal), the other replica counting it as claimed elsewhere.
+//! Three `kaltura-discord bot` replicas on one PostgreSQL store share an application's 12
+//! gateway shards through the store's leases, with 24 guilds spread over the shards: each
+//! shard is connected by exactly one replica, and every interaction is answered exactly once.
+//! A rolling restart of all three loses none (a leaving replica hands its shards over and the
+//! next holder resumes them, well inside Discord's 3 s); a replica killed with SIGKILL loses its
+//! shards to the others within 10 s, resumed rather than identified anew, and the interactions
+//! that expired in the gap are counted.
 
 use kd_core::command::Command;
-use kd_sandbox_discord::NewCommandInteraction;
+use kd_core::config::RuntimeConfig;
+use kd_sandbox_discord::{Config, NewCommandInteraction, NewGuild, Sandbox, SessionStartLimit};
 use kd_testing::wait;
 use kd_tests::postgres::PrivatePostgres;
 use kd_tests::process::{Outside, WorkloadProcess};
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::Stdio;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
-const INTERACTIONS: usize = 30;
+const SHARDS: u64 = 12;
+const GUILDS: u64 = 24;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_replicas_on_one_shard_answer_each_interaction_once() {
-    let postgres = PrivatePostgres::start();
-    let outside = Outside::start().await;
-    let (discord, guild) = (&outside.discord, &outside.guild);
-    let config = kd_tests::runtime_config(discord, &outside.kaltura, guild.id);
-    let url = postgres.url();
-    let replica = || {
+/// Discord's shard of a guild.
+fn shard_of(guild: u64) -> u64 {
+    (guild >> 22) % SHARDS
+}
+
+struct World {
+    outside: Outside,
+    config: RuntimeConfig,
+    url: String,
+}
+
+impl World {
+    fn replica(&self) -> WorkloadProcess {
         WorkloadProcess::bot(
             env!("CARGO_BIN_EXE_kaltura-discord"),
-            discord,
-            &outside.kaltura,
-            &config,
-            &["--shards", "1", "--store", &url],
+            &self.outside.discord,
+            &self.outside.kaltura,
+            &self.config,
+            &["--shards", &SHARDS.to_string(), "--store", &self.url],
             Stdio::null(),
         )
-    };
-    let replicas = [replica(), replica()];
-    for bot in &replicas {
-        bot.ready().await;
     }
-    let sessions = discord.gateway_sessions();
-    let live = sessions
-        .iter()
-        .filter(|s| s.connected && s.shard == [0, 1])
-        .count();
-    assert_eq!(
-        live, 2,
-        "both replicas hold a session of shard 0: {sessions:?}"
-    );
 
-    let sent: Vec<u64> = (0..INTERACTIONS)
-        .map(|_| {
-            discord
-                .invoke_command(NewCommandInteraction {
-                    guild_id: guild.id,
-                    channel_id: guild.general_channel_id,
-                    user_id: outside.user,
-                    name: Command::List.name().into(),
-                    ..NewCommandInteraction::default()
-                })
-                .unwrap()
-                .id
-        })
-        .collect();
-    for id in &sent {
-        let answer = discord
-            .wait_interaction_response(*id, Duration::from_secs(10))
-            .await
-            .expect("answered");
-        let callback = answer.callback.expect("a callback");
-        assert_eq!(callback["type"], 4, "{callback}");
+    /// Every shard has exactly one connected session.
+    fn each_shard_connected_once(&self) -> Result<(), String> {
+        let sessions = self.outside.discord.gateway_sessions();
+        let mut connected: BTreeMap<u64, usize> = BTreeMap::new();
+        for s in sessions.iter().filter(|s| s.connected) {
+            assert_eq!(s.shard[1], SHARDS, "{s:?}");
+            *connected.entry(s.shard[0]).or_default() += 1;
+        }
+        let once = (0..SHARDS).all(|shard| connected.get(&shard) == Some(&1));
+        once.then_some(())
+            .ok_or_else(|| format!("connected sessions per shard: {connected:?}"))
     }
-    let sum = |sample: &str| -> f64 {
-        replicas
-            .iter()
-            .map(|bot| bot.metric(sample).unwrap_or(0.0))
-            .sum()
-    };
-    let outcome = |outcome: &str| {
-        sum(&format!(
-            "kaltura_discord_bot_interactions_total{{command=\"{}\",outcome=\"{outcome}\"}}",
-            Command::List.name()
-        ))
-    };
-    let elsewhere = || sum("kaltura_discord_bot_interactions_claimed_elsewhere_total");
-    // Each replica is done with each interaction once it answered it (or failed to) or left
-    // it to the other.
-    wait("both replicas done with every interaction")
-        .timeout(Duration::from_secs(10))
+}
+
+/// Sends one interaction every `every`, round the guilds, until stopped; the ids sent.
+struct Traffic {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<u64>>,
+}
+
+impl Traffic {
+    fn start(discord: Sandbox, guilds: Vec<(u64, u64)>, user: u64, every: Duration) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut sent = Vec::new();
+            for (guild, channel) in guilds.iter().cycle() {
+                if stopped.load(Ordering::Relaxed) {
+                    break;
+                }
+                sent.push(invoke(&discord, *guild, *channel, user));
+                std::thread::sleep(every);
+            }
+            sent
+        });
+        Self { stop, thread }
+    }
+
+    fn stop(self) -> Vec<u64> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap()
+    }
+}
+
+fn invoke(discord: &Sandbox, guild: u64, channel: u64, user: u64) -> u64 {
+    discord
+        .invoke_command(NewCommandInteraction {
+            guild_id: guild,
+            channel_id: channel,
+            user_id: user,
+            name: Command::List.name().into(),
+            ..NewCommandInteraction::default()
+        })
+        .unwrap()
+        .id
+}
+
+/// The statuses of the callbacks Discord got for each interaction.
+fn callbacks(discord: &Sandbox, ids: &[u64]) -> BTreeMap<u64, Vec<u16>> {
+    let requests = discord.requests();
+    ids.iter()
+        .map(|id| {
+            let prefix = format!("/interactions/{id}/");
+            let statuses = requests
+                .iter()
+                .filter(|r| r.method == "POST" && r.path.contains(&prefix))
+                .filter(|r| r.path.ends_with("/callback"))
+                .map(|r| r.status)
+                .collect();
+            (*id, statuses)
+        })
+        .collect()
+}
+
+/// Waits until each of `ids` got its callback, then checks it got exactly one, taken (204:
+/// inside Discord's 3 s, not refused as already acknowledged).
+async fn answered_once(discord: &Sandbox, ids: &[u64], what: &str) {
+    wait(what)
+        .timeout(Duration::from_secs(15))
         .explain(|| {
+            let missing: Vec<_> = callbacks(discord, ids)
+                .into_iter()
+                .filter(|(_, c)| c.is_empty())
+                .map(|(id, _)| id)
+                .collect();
             format!(
-                "answered {}, unanswered {}, claimed elsewhere {}",
-                outcome("ok"),
-                outcome("unanswered"),
-                elsewhere()
+                "{} of {} without a callback: {missing:?}",
+                missing.len(),
+                ids.len()
             )
         })
         .until(async || {
-            let done = outcome("ok") + outcome("unanswered") + elsewhere();
-            (done >= 2.0 * INTERACTIONS as f64).then_some(())
+            callbacks(discord, ids)
+                .values()
+                .all(|c| !c.is_empty())
+                .then_some(())
         })
         .await;
-    // Discord saw one callback per interaction, and none refused as already acknowledged.
-    let requests = discord.requests();
-    for id in &sent {
-        let prefix = format!("/interactions/{id}/");
-        let callbacks: Vec<u16> = requests
-            .iter()
-            .filter(|r| r.method == "POST" && r.path.contains(&prefix))
-            .filter(|r| r.path.ends_with("/callback"))
-            .map(|r| r.status)
-            .collect();
-        assert_eq!(callbacks, [204], "interaction {id}");
+    // Time for a second answer, were one coming.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for (id, statuses) in callbacks(discord, ids) {
+        assert_eq!(statuses, [204], "{what}: interaction {id}");
     }
-    assert_eq!(outcome("ok"), INTERACTIONS as f64);
-    assert_eq!(elsewhere(), INTERACTIONS as f64);
-    assert_eq!(sum("kaltura_discord_bot_interactions_unclaimed_total"), 0.0);
+}
+
+fn sum(replicas: &[WorkloadProcess], sample: &str) -> f64 {
+    replicas
+        .iter()
+        .map(|r| r.metric(sample).unwrap_or(0.0))
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_share_twelve_shards_and_hand_them_over_without_losing_an_interaction() {
+    let postgres = PrivatePostgres::start();
+    // Large bots identify 16 shards at a time; resumes take no identify at all.
+    let outside = Outside::start_with(Config {
+        session_start_limit: SessionStartLimit {
+            max_concurrency: 16,
+            ..SessionStartLimit::default()
+        },
+        ..Config::default()
+    })
+    .await;
+    let discord = &outside.discord;
+    // Guild ids whose times differ by a millisecond fall on consecutive shards.
+    let base = outside.guild.id >> 22;
+    let mut guilds = Vec::new();
+    let mut channels = Vec::new();
+    for n in 1..=GUILDS {
+        let created = discord
+            .create_guild(NewGuild {
+                name: format!("Course {n}"),
+                id: Some((base + 1000 + n) << 22),
+                ..NewGuild::default()
+            })
+            .unwrap();
+        discord
+            .put_member(created.id, outside.user, Default::default())
+            .unwrap();
+        guilds.push(created.id);
+        channels.push(created.general_channel_id);
+    }
+    let spread: BTreeSet<u64> = guilds.iter().map(|g| shard_of(*g)).collect();
+    assert_eq!(spread.len() as u64, SHARDS, "the guilds cover every shard");
+    let template = kd_tests::runtime_config(discord, &outside.kaltura, outside.guild.id);
+    let guild = template.guilds.values().next().unwrap().clone();
+    let config = RuntimeConfig::new(
+        template.application.clone(),
+        template.partners.clone(),
+        guilds
+            .iter()
+            .map(|g| (g.to_string(), guild.clone()))
+            .collect(),
+    );
+    let world = World {
+        outside,
+        config,
+        url: postgres.url(),
+    };
+    let discord: Sandbox = (*world.outside.discord).clone();
+    let user = world.outside.user;
+    let targets: Vec<(u64, u64)> = guilds.iter().copied().zip(channels).collect();
+
+    let mut replicas = vec![world.replica(), world.replica(), world.replica()];
+    for bot in &replicas {
+        bot.ready().await;
+    }
+    wait("every guild's commands registered")
+        .timeout(Duration::from_secs(15))
+        .until(async || {
+            guilds
+                .iter()
+                .all(|g| discord.commands(Some(*g)).is_ok_and(|c| !c.is_empty()))
+                .then_some(())
+        })
+        .await;
+    wait("each shard connected by one replica")
+        .timeout(Duration::from_secs(10))
+        .until(async || world.each_shard_connected_once().ok())
+        .await;
+
+    // Steady: one interaction per guild, each answered once.
+    let steady: Vec<u64> = targets
+        .iter()
+        .map(|(g, c)| invoke(&discord, *g, *c, user))
+        .collect();
+    answered_once(&discord, &steady, "every guild answered").await;
+    assert_eq!(
+        sum(
+            &replicas,
+            "kaltura_discord_bot_interactions_claimed_elsewhere_total"
+        ),
+        0.0,
+        "no interaction reached two replicas"
+    );
+
+    // A rolling restart under traffic: each replica leaves (SIGTERM) and a new one starts.
+    let started = discord.session_start_limit().remaining;
+    let traffic = Traffic::start(
+        discord.clone(),
+        targets.clone(),
+        user,
+        Duration::from_millis(10),
+    );
+    for (slot, bot) in replicas.iter_mut().enumerate() {
+        let exited = bot.process.terminate(Duration::from_secs(25));
+        assert!(
+            exited.is_some_and(|s| s.success()),
+            "replica {slot} left cleanly: {exited:?}"
+        );
+        *bot = world.replica();
+        bot.ready().await;
+    }
+    let rolling = traffic.stop();
+    assert!(
+        rolling.len() > 30,
+        "traffic ran through the restart: {}",
+        rolling.len()
+    );
+    answered_once(
+        &discord,
+        &rolling,
+        "every interaction of the rolling restart",
+    )
+    .await;
+    world
+        .each_shard_connected_once()
+        .expect("every shard served after the restart");
+    assert_eq!(
+        discord.session_start_limit().remaining,
+        started,
+        "every hand-over of the restart resumed its session"
+    );
+
+    // SIGKILL: the dead replica's leases run out and the others resume its shards.
+    let before_kill = discord.session_start_limit().remaining;
+    let mut killed = replicas.remove(0);
+    let dead_at = Instant::now();
+    killed.process.stop();
+    let traffic = Traffic::start(
+        discord.clone(),
+        targets.clone(),
+        user,
+        Duration::from_millis(100),
+    );
+    // The dead replica's sessions stay in Discord until resumed.
+    wait("every shard served again after the kill")
+        .timeout(Duration::from_secs(10))
+        .until(async || world.each_shard_connected_once().ok())
+        .await;
+    let handover = dead_at.elapsed();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let gap = traffic.stop();
+    assert_eq!(
+        discord.session_start_limit().remaining,
+        before_kill,
+        "the shards were resumed, not identified anew"
+    );
+    // Each interaction of the gap was answered once, or expired before a replica had it
+    // again (then counted); those made after the hand-over were all answered.
+    let expired = || sum(&replicas, "kaltura_discord_bot_interactions_expired_total") as usize;
+    wait("every interaction of the gap answered or counted expired")
+        .timeout(Duration::from_secs(15))
+        .explain(|| format!("expired {}", expired()))
+        .until(async || {
+            let calls = callbacks(&discord, &gap);
+            let unanswered = calls.values().filter(|c| c.is_empty()).count();
+            (unanswered == expired()).then_some(())
+        })
+        .await;
+    let calls = callbacks(&discord, &gap);
+    for (id, statuses) in &calls {
+        assert!(
+            statuses.is_empty() || statuses == &[204],
+            "interaction {id}: {statuses:?}"
+        );
+    }
+    let answered = calls.values().filter(|c| !c.is_empty()).count();
+    assert!(
+        answered > 0,
+        "interactions after the hand-over were answered"
+    );
+    assert!(
+        expired() > 0,
+        "the 5 s lease outlasts Discord's 3 s: some expired"
+    );
+    assert!(
+        handover < Duration::from_secs(10),
+        "hand-over took {handover:?}"
+    );
 }

@@ -18,9 +18,15 @@ pub struct BotReport {
     pub revision: String,
     /// The version of the slash-command set this binary registers.
     pub command_set_version: String,
-    /// Gateway shards this process runs, and how many of them are connected (READY received).
+    /// The application's gateway shards, and how many of those this process holds are
+    /// connected (READY or RESUMED received).
     pub shards: u32,
     pub shards_connected: u32,
+    /// Which shards each replica holds, by replica name: this process's own (a merge of
+    /// several replicas' reports has them all). Absent from a process that serves every shard
+    /// alone without leases.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub holders: BTreeMap<String, Vec<u32>>,
     /// Every guild of the running config, by guild id, those it clears included.
     pub guilds: BTreeMap<String, Registration>,
     /// The application's global command set, under the config's
@@ -96,18 +102,64 @@ pub enum Registration {
 pub struct Tracker {
     registrations: BTreeMap<String, Registration>,
     global: Registration,
-    shards: Vec<bool>,
+    shards: u32,
+    /// The shards this process holds.
+    held: std::collections::BTreeSet<u32>,
+    /// Its shards connected: a shard may connect before its holding is filed.
+    connected: std::collections::BTreeSet<u32>,
+    /// How many it should hold (its share among the replicas).
+    share: u32,
+    /// Its name in the shard leases; empty when it holds every shard without them.
+    replica: String,
 }
 
 impl Tracker {
-    pub fn set_shards(&mut self, total: u32) {
-        self.shards = vec![false; total as usize];
+    /// The application runs `total` shards; `replica` names this process in the leases.
+    pub fn set_shards(&mut self, total: u32, replica: &str) {
+        self.shards = total;
+        self.replica = replica.to_string();
+    }
+
+    /// This process now holds `held`, of a share of `share`.
+    pub fn hold(&mut self, held: &std::collections::BTreeSet<u32>, share: u32) {
+        self.held.clone_from(held);
+        self.share = share;
     }
 
     pub fn shard_connected(&mut self, shard: u32, connected: bool) {
-        if let Some(state) = self.shards.get_mut(shard as usize) {
-            *state = connected;
+        if shard >= self.shards {
+            return;
         }
+        if connected {
+            self.connected.insert(shard);
+        } else {
+            self.connected.remove(&shard);
+        }
+    }
+
+    /// How many of the shards it holds are connected.
+    fn held_connected(&self) -> u32 {
+        self.held.intersection(&self.connected).count() as u32
+    }
+
+    pub fn shards(&self) -> u32 {
+        self.shards
+    }
+
+    /// How many shards it holds.
+    pub fn held(&self) -> u32 {
+        self.held.len() as u32
+    }
+
+    pub fn held_shards(&self) -> std::collections::BTreeSet<u32> {
+        self.held.clone()
+    }
+
+    /// Whether it holds its whole share and every shard of it is connected.
+    pub fn settled(&self) -> bool {
+        self.shards > 0
+            && self.held.len() as u32 == self.share
+            && self.held_connected() == self.share
     }
 
     pub fn record(&mut self, guild_id: &str, registration: Registration) {
@@ -131,8 +183,13 @@ impl Tracker {
             application_id: application_id.to_string(),
             revision: revision.to_string(),
             command_set_version: COMMAND_SET_VERSION.to_string(),
-            shards: self.shards.len() as u32,
-            shards_connected: self.shards.iter().filter(|c| **c).count() as u32,
+            shards: self.shards,
+            shards_connected: self.held_connected(),
+            holders: if self.replica.is_empty() {
+                BTreeMap::new()
+            } else {
+                BTreeMap::from([(self.replica.clone(), self.held.iter().copied().collect())])
+            },
             guilds: guilds
                 .map(|id| {
                     let state = self
@@ -157,9 +214,11 @@ mod tests {
     #[test]
     fn the_report_covers_configured_guilds_only_and_counts_connected_shards() {
         let mut tracker = Tracker::default();
-        tracker.set_shards(2);
+        tracker.set_shards(2, "");
+        tracker.hold(&[0, 1].into(), 2);
         tracker.shard_connected(1, true);
         tracker.shard_connected(7, true);
+        assert!(!tracker.settled(), "shard 0 is not connected");
         tracker.record(
             "1",
             Registration::Registered {
@@ -179,6 +238,16 @@ mod tests {
         let configured = ["1".to_string(), "2".to_string()];
         let report = tracker.report("app", "r2", configured.iter());
         assert_eq!((report.shards, report.shards_connected), (2, 1));
+        assert!(report.holders.is_empty(), "no leases, no holders");
+        tracker.shard_connected(0, true);
+        assert!(tracker.settled());
+        tracker.set_shards(12, "bot-a");
+        tracker.hold(&[1, 4].into(), 4);
+        let report = tracker.report("app", "r2", std::iter::empty());
+        assert_eq!((report.shards, report.shards_connected), (12, 1));
+        assert_eq!(report.holders["bot-a"], [1, 4]);
+        assert!(!tracker.settled(), "2 of a share of 4");
+        let report = tracker.report("app", "r2", configured.iter());
         assert_eq!(report.command_set_version, COMMAND_SET_VERSION);
         assert_eq!(report.guilds.len(), 2);
         assert_eq!(report.guilds["2"], Registration::Pending);

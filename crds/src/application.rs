@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
     printcolumn = r#"{"name":"Application","type":"string","jsonPath":".spec.applicationId"}"#,
     printcolumn = r#"{"name":"Guilds","type":"integer","jsonPath":".status.guildCount"}"#,
     printcolumn = r#"{"name":"Revision","type":"string","jsonPath":".status.runningRevision"}"#,
+    printcolumn = r#"{"name":"Shards","type":"string","jsonPath":".status.shards"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
@@ -210,4 +211,50 @@ pub struct DiscordApplicationStatus {
     /// removes them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub global_commands: Option<i32>,
+    /// Gateway shards connected of the application's shards, as `connected/total` (`12/12`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<String>,
+    /// Which bot replica holds which shards, when replicas share them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shard_holders: Vec<ShardHolding>,
+}
+
+/// The shards one bot replica holds.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ShardHolding {
+    /// The replica's name: its pod and process.
+    pub replica: String,
+    /// Its shards, as ranges (`0-3,8`).
+    pub shards: String,
+}
+
+/// `0-3,8,10-11`: shard numbers (sorted) as ranges.
+pub fn shard_ranges(shards: &[u32]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut iter = shards.iter().copied().peekable();
+    while let Some(start) = iter.next() {
+        let mut end = start;
+        while iter.peek() == Some(&(end + 1)) {
+            end = iter.next().unwrap_or(end);
+        }
+        out.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}-{end}")
+        });
+    }
+    out.join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shard_ranges;
+
+    #[test]
+    fn shards_read_as_ranges() {
+        assert_eq!(shard_ranges(&[]), "");
+        assert_eq!(shard_ranges(&[4]), "4");
+        assert_eq!(shard_ranges(&[0, 1, 2, 3, 8, 10, 11]), "0-3,8,10-11");
+    }
 }

@@ -12,6 +12,7 @@ mod overrides;
 mod registrations;
 mod rooms;
 mod schema;
+mod shards;
 mod signals;
 mod watch;
 
@@ -22,6 +23,7 @@ pub use outbox::{
 };
 pub use registrations::GLOBAL_COMMANDS;
 pub use rooms::{RoomRow, RoomWrite};
+pub use shards::{SavedSession, ShardHolder};
 pub use signals::{MAX_PAYLOAD, WatchSignal};
 pub use watch::{NewQueueItem, QueueItem, QueuedVideo};
 

@@ -116,6 +116,30 @@ const STEPS: &[&str] = &[
         replica TEXT NOT NULL,
         claimed_at BIGINT NOT NULL
     )",
+    // 7: which replica connects each gateway shard, and the session it leaves (see shards.rs)
+    "CREATE TABLE bot_replicas (
+        application_id TEXT NOT NULL,
+        replica TEXT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        PRIMARY KEY (application_id, replica)
+    );
+    CREATE TABLE shard_leases (
+        application_id TEXT NOT NULL,
+        shards BIGINT NOT NULL,
+        shard BIGINT NOT NULL,
+        holder TEXT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        session_id TEXT,
+        sequence BIGINT,
+        resume_url TEXT,
+        PRIMARY KEY (application_id, shards, shard)
+    );
+    CREATE TABLE identify_slots (
+        application_id TEXT NOT NULL,
+        bucket BIGINT NOT NULL,
+        next_at BIGINT NOT NULL,
+        PRIMARY KEY (application_id, bucket)
+    )",
 ];
 
 /// The key of the advisory lock PostgreSQL migrations hold (any constant of our own).

@@ -596,6 +596,119 @@ async fn claims_suite(a: &Store, b: &Store) {
     assert!(!a.claim_interaction("new", "a").await.unwrap(), "kept");
 }
 
+/// Two replicas share an application's shards: a shard is taken by one of them however they
+/// race; a lease runs out unless renewed and can then be taken over, with the session its
+/// holder saved; a release leaves the session for the next holder; identify slots of one
+/// bucket are spaced by the interval, across replicas.
+async fn shards_suite(a: &Store, b: &Store) {
+    const TTL: i64 = 60_000;
+    let app = "app";
+    assert_eq!(a.replica_heartbeat(app, "a", TTL).await.unwrap(), ["a"]);
+    assert_eq!(
+        b.replica_heartbeat(app, "b", TTL).await.unwrap(),
+        ["a", "b"]
+    );
+    let mut calls = tokio::task::JoinSet::new();
+    for shard in 0..12 {
+        for (store, replica) in [(a, "a"), (b, "b")] {
+            let store = store.clone();
+            calls.spawn(async move {
+                let taken = store
+                    .take_shard(app, 12, shard, replica, TTL)
+                    .await
+                    .unwrap();
+                (shard, replica, taken)
+            });
+        }
+    }
+    let takes = calls.join_all().await;
+    for shard in 0..12 {
+        let winners: Vec<_> = takes
+            .iter()
+            .filter(|(s, _, taken)| *s == shard && taken.is_some())
+            .collect();
+        assert_eq!(winners.len(), 1, "shard {shard}: {takes:?}");
+        assert_eq!(winners[0].2, Some(None), "a new lease has no session");
+    }
+    let holders = a.shard_holders(app, 12).await.unwrap();
+    assert_eq!(holders.len(), 12);
+    assert!(holders.iter().all(|h| h.live));
+    let of = |replica: &str| -> Vec<u32> {
+        holders
+            .iter()
+            .filter(|h| h.holder == replica)
+            .map(|h| h.shard)
+            .collect()
+    };
+    let (held_a, held_b) = (of("a"), of("b"));
+    assert_eq!(a.renew_shards(app, 12, "a", TTL).await.unwrap(), held_a);
+    // Held by a: b cannot take it, a can again (a restart under the same name).
+    let shard = held_a[0];
+    assert_eq!(b.take_shard(app, 12, shard, "b", TTL).await.unwrap(), None);
+    let session = kd_store::SavedSession {
+        session_id: "s1".into(),
+        sequence: 41,
+        resume_url: Some("wss://gateway.example/resume".into()),
+    };
+    assert!(a.save_session(app, 12, shard, "a", &session).await.unwrap());
+    assert!(
+        !b.save_session(app, 12, shard, "b", &session).await.unwrap(),
+        "only the holder writes its session"
+    );
+    assert_eq!(
+        a.take_shard(app, 12, shard, "a", TTL).await.unwrap(),
+        Some(Some(session.clone()))
+    );
+    // A lease left to run out is taken over, session and all.
+    a.renew_shards(app, 12, "a", -1).await.unwrap();
+    assert!(
+        a.shard_holders(app, 12)
+            .await
+            .unwrap()
+            .iter()
+            .all(|h| h.holder != "a" || !h.live)
+    );
+    assert_eq!(
+        b.take_shard(app, 12, shard, "b", TTL).await.unwrap(),
+        Some(Some(session.clone()))
+    );
+    assert!(
+        !a.renew_shards(app, 12, "a", TTL)
+            .await
+            .unwrap()
+            .contains(&shard),
+        "a lease taken over is no longer renewed by its old holder"
+    );
+    // A release leaves the newer session for the next holder.
+    let later = kd_store::SavedSession {
+        sequence: 57,
+        ..session
+    };
+    b.release_shard(app, 12, shard, "b", Some(&later))
+        .await
+        .unwrap();
+    assert_eq!(
+        a.take_shard(app, 12, shard, "a", TTL).await.unwrap(),
+        Some(Some(later))
+    );
+    // Another layout (a new shard count) is leased afresh.
+    assert_eq!(
+        b.take_shard(app, 16, shard, "b", TTL).await.unwrap(),
+        Some(None)
+    );
+    assert_eq!(b.renew_shards(app, 12, "b", TTL).await.unwrap(), held_b);
+    b.replica_leave(app, "b").await.unwrap();
+    assert_eq!(a.replica_heartbeat(app, "a", TTL).await.unwrap(), ["a"]);
+    // Identify slots: one bucket's are 5 s apart whichever replica reserves them; another
+    // bucket's are its own.
+    let first = a.reserve_identify(app, 0, 5_000).await.unwrap();
+    let second = b.reserve_identify(app, 0, 5_000).await.unwrap();
+    let other = b.reserve_identify(app, 1, 5_000).await.unwrap();
+    assert!(first <= kd_store::now_ms());
+    assert_eq!(second - first, 5_000);
+    assert!(other <= kd_store::now_ms(), "bucket 1 waits for nobody");
+}
+
 /// Concurrent intake on one store (written together, by group commit): each notification once,
 /// however many times and however concurrently it comes; every channel numbered 1, 2, ... in
 /// the order of commit, without gaps. Returns each call's answer by notification id.
@@ -721,6 +834,28 @@ async fn postgres_interaction_claims() {
     let a = Store::open(&db.url()).await.unwrap();
     let b = Store::open(&db.url()).await.unwrap();
     claims_suite(&a, &b).await;
+    a.pool_close().await;
+    b.pool_close().await;
+    db.drop_now().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_shard_leases() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    let (a, b) = (
+        Store::open(&url).await.unwrap(),
+        Store::open(&url).await.unwrap(),
+    );
+    shards_suite(&a, &b).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_shard_leases() {
+    let db = PgDatabase::create("shards").await;
+    let a = Store::open(&db.url()).await.unwrap();
+    let b = Store::open(&db.url()).await.unwrap();
+    shards_suite(&a, &b).await;
     a.pool_close().await;
     b.pool_close().await;
     db.drop_now().await;

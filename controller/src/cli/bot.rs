@@ -22,6 +22,9 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
+/// How long a stopping bot may take to hand its shards over and answer what it has.
+const LEAVE_BOUND: Duration = Duration::from_secs(20);
+
 /// The longest a `/status` poll is held, and never within a second of the request timeout,
 /// which would cut it with 408.
 const MAX_WAIT: Duration = Duration::from_secs(60);
@@ -105,10 +108,19 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         );
     tracing::info!(listen = %args.listen, "serving /metrics, /status, /healthz and /readyz");
     let http = tokio::spawn(kd_server::serve(listener, app, limits));
+    let mut running = tokio::spawn(bot.clone().run());
     tokio::select! {
-        result = bot.run() => result.context("the bot stopped")?,
+        result = &mut running => return result.context("the bot stopped")?.map(|()| ExitCode::SUCCESS).context("the bot stopped"),
         result = http => result.context("the metrics server stopped")?.context("the metrics server failed")?,
-        signal = super::stop_signal()? => tracing::info!(signal, "stopping"),
+        signal = super::stop_signal()? => tracing::info!(signal, "stopping: handing the gateway shards over"),
+    }
+    // Within Kubernetes' 30 s grace: shards handed over, interactions under way answered.
+    bot.leave();
+    match tokio::time::timeout(LEAVE_BOUND, running).await {
+        Ok(result) => result
+            .context("the bot stopped")?
+            .context("the bot stopped")?,
+        Err(_) => tracing::warn!("the bot did not stop within {LEAVE_BOUND:?}; exiting anyway"),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -7,7 +7,7 @@ use super::verification::{self, Outcome, Verification};
 use crate::error::Error;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kd_core::report::{BotReport, Registration};
-use kd_crds::application::CommandScope;
+use kd_crds::application::{CommandScope, ShardHolding, shard_ranges};
 use kd_crds::references::{Catalog, Finding, ObjectKey, Severity, Unit};
 use kd_crds::{
     DiscordApplication, DiscordApplicationStatus, GuildConfig, GuildConfigStatus, KalturaPartner,
@@ -59,8 +59,10 @@ pub fn merge(reports: &[Arc<BotReport>]) -> Option<Arc<BotReport>> {
         for (guild, roles) in report.roles {
             merged.roles.entry(guild).or_insert(roles);
         }
-        merged.shards += report.shards;
+        // Every replica reports the application's shards; each counts those it holds.
+        merged.shards = merged.shards.max(report.shards);
         merged.shards_connected += report.shards_connected;
+        merged.holders.extend(report.holders);
         for (guild, state) in report.guilds {
             let entry = merged.guilds.entry(guild).or_insert(Registration::Pending);
             if rank(&state) > rank(entry) {
@@ -667,11 +669,26 @@ fn application(
             format!("revision {desired} runs"),
         ),
     };
+    let (shards, shard_holders) = match report {
+        Some(Ok(r)) if r.shards > 0 => (
+            Some(format!("{}/{}", r.shards_connected, r.shards)),
+            r.holders
+                .iter()
+                .map(|(replica, shards)| ShardHolding {
+                    replica: replica.clone(),
+                    shards: shard_ranges(shards),
+                })
+                .collect(),
+        ),
+        _ => (None, Vec::new()),
+    };
     let status = DiscordApplicationStatus {
         guild_count: Some(rendered.config.guilds.len() as i32),
         desired_revision: Some(desired),
         running_revision: running,
         global_commands,
+        shards,
+        shard_holders,
         ..DiscordApplicationStatus::default()
     };
     (vec![ready, deployed, connected, activity, commands], status)
@@ -1163,15 +1180,17 @@ mod tests {
     fn replicas_merge_into_the_furthest_behind_view() {
         let pending = BotReport {
             revision: "a".into(),
-            shards: 1,
+            shards: 2,
             shards_connected: 1,
+            holders: BTreeMap::from([("bot-a".into(), vec![0])]),
             guilds: BTreeMap::from([("1".into(), Registration::Pending)]),
             ..BotReport::default()
         };
         let registered = BotReport {
             revision: "b".into(),
-            shards: 1,
+            shards: 2,
             shards_connected: 0,
+            holders: BTreeMap::from([("bot-b".into(), vec![1])]),
             guilds: BTreeMap::from([(
                 "1".into(),
                 Registration::Registered {
@@ -1186,6 +1205,10 @@ mod tests {
         let merged = merge(&[registered.into(), pending.into()]).unwrap();
         assert_eq!(merged.revision, "", "mixed revisions have no single one");
         assert_eq!((merged.shards, merged.shards_connected), (2, 1));
+        assert_eq!(
+            merged.holders,
+            BTreeMap::from([("bot-a".into(), vec![0]), ("bot-b".into(), vec![1])])
+        );
         assert_eq!(merged.guilds["1"], Registration::Pending);
         assert_eq!(merge(&[]), None);
     }

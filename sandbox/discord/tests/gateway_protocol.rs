@@ -397,3 +397,49 @@ async fn a_resume_from_another_connection_takes_the_session_over() {
         "resumes are free"
     );
 }
+
+/// RFC 6455: a close is answered with a close (clients such as twilight wait for it before
+/// they consider a resumable close done), and a 4000 close keeps the session resumable.
+#[tokio::test]
+async fn a_client_close_is_answered_with_a_close_and_4000_keeps_the_session() {
+    let sandbox = start(Config::default()).await;
+    let (mut socket, ready) = identify_shard(&sandbox, &sandbox.bot_token(), [0, 1]).await;
+    let session_id = ready["d"]["session_id"].as_str().unwrap().to_string();
+    socket
+        .send(Message::Close(Some(
+            tokio_tungstenite::tungstenite::protocol::CloseFrame {
+                code: 4000.into(),
+                reason: "handing over".into(),
+            },
+        )))
+        .await
+        .unwrap();
+    assert_eq!(end_of(&mut socket).await, Some(4000), "the close echoed");
+    // The sandbox lets go of the connection just after answering.
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while sandbox
+        .gateway_sessions()
+        .iter()
+        .any(|s| s.session_id == session_id && s.connected)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the session stays attached"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (mut other, _) = connect(&sandbox).await;
+    other
+        .send(Message::text(
+            json!({"op": 6, "d": {"token": sandbox.bot_token(), "session_id": session_id, "seq": 0}})
+                .to_string(),
+        ))
+        .await
+        .unwrap();
+    loop {
+        let event = next_json(&mut other).await;
+        if event["t"] == "RESUMED" {
+            break;
+        }
+    }
+}

@@ -7,6 +7,7 @@ use crate::sandbox::Sandbox;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::Response;
+use futures_util::SinkExt;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -96,7 +97,11 @@ impl Connection {
                     }
                     Some(Ok(Message::Close(frame))) => {
                         // A client closing with 1000/1001 ends its session; other codes keep it resumable.
-                        end_session = frame.is_some_and(|f| f.code == 1000 || f.code == 1001);
+                        end_session = frame.as_ref().is_some_and(|f| f.code == 1000 || f.code == 1001);
+                        // RFC 6455 5.5.1: the close is answered with a close, which is what tells
+                        // the client its close went through (twilight waits for it). The
+                        // websocket queued that answer; flushing sends it.
+                        let _ = socket.flush().await;
                         break;
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}

@@ -1,0 +1,392 @@
+//! Which gateway shards this replica connects. On PostgreSQL several replicas share an
+//! application, and the store decides (`kd_store`'s shard leases): each replica renews a lease
+//! per shard it holds and shares the shards fairly with the replicas alive. A replica that
+//! leaves lets its shards go with their sessions saved, so the next holder resumes them (op 6)
+//! and Discord replays what was dispatched meanwhile; one that dies loses its leases when they
+//! run out. [`plan`] is the decision, as data; [`Keeper`] carries it out.
+
+use kd_store::{SavedSession, ShardHolder, Store};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+
+/// How shard leases are kept.
+#[derive(Clone, Debug)]
+pub struct Timings {
+    /// How long a lease lasts unrenewed: how soon the shards of a replica that died are
+    /// served again (within this and one `look`).
+    pub ttl: Duration,
+    /// How often a replica looks for shards to take or give, and renews its leases: how soon
+    /// a shard let go is taken up.
+    pub look: Duration,
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        Self {
+            ttl: Duration::from_secs(5),
+            look: Duration::from_millis(250),
+        }
+    }
+}
+
+/// What a replica does next.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Shards to try to take, its own earlier leases first (a restart under the same name).
+    pub take: Vec<u32>,
+    /// Shards to let go of: it holds more than its share.
+    pub release: Vec<u32>,
+}
+
+/// This replica's share of `total` shards among the `live` replicas (sorted; it is among
+/// them): `total / n`, one more for the first `total % n`.
+pub fn share(total: u32, me: &str, live: &[String]) -> u32 {
+    let n = live.len().max(1) as u32;
+    let index = live.iter().position(|r| r == me).unwrap_or(live.len()) as u32;
+    total / n + u32::from(index < total % n)
+}
+
+/// What `me`, running `running`, does given the leases `holders` and the replicas `live`.
+pub fn plan(
+    total: u32,
+    me: &str,
+    live: &[String],
+    holders: &[ShardHolder],
+    running: &BTreeSet<u32>,
+) -> Plan {
+    let quota = share(total, me, live) as usize;
+    if running.len() > quota {
+        let release = running.iter().rev().take(running.len() - quota).copied();
+        return Plan {
+            take: Vec::new(),
+            release: release.collect(),
+        };
+    }
+    let lease: BTreeMap<u32, &ShardHolder> = holders.iter().map(|h| (h.shard, h)).collect();
+    let mut free: Vec<(bool, u32)> = (0..total)
+        .filter(|shard| !running.contains(shard))
+        .filter_map(|shard| match lease.get(&shard) {
+            None => Some((false, shard)),
+            Some(h) if h.holder == me => Some((true, shard)),
+            Some(h) if !h.live => Some((false, shard)),
+            Some(_) => None,
+        })
+        .collect();
+    // Its own leases first, then by shard.
+    free.sort_by_key(|(own, shard)| (!own, *shard));
+    Plan {
+        take: free
+            .into_iter()
+            .map(|(_, shard)| shard)
+            .take(quota - running.len())
+            .collect(),
+        release: Vec::new(),
+    }
+}
+
+/// Where a running shard's session stands, for the next holder: updated by its task after
+/// every event, saved by the keeper every look.
+#[derive(Debug, Default)]
+pub struct Progress(Mutex<Option<SavedSession>>);
+
+impl Progress {
+    /// Notes the session after an event; allocates only when the session itself changed.
+    pub fn note(&self, session_id: &str, sequence: u64, resume_url: Option<&str>) {
+        let mut saved = self.0.lock().expect("progress lock");
+        match saved.as_mut() {
+            Some(s) if s.session_id == session_id => {
+                s.sequence = sequence;
+                if s.resume_url.as_deref() != resume_url {
+                    s.resume_url = resume_url.map(str::to_string);
+                }
+            }
+            _ => {
+                *saved = Some(SavedSession {
+                    session_id: session_id.to_string(),
+                    sequence,
+                    resume_url: resume_url.map(str::to_string),
+                })
+            }
+        }
+    }
+
+    pub fn get(&self) -> Option<SavedSession> {
+        self.0.lock().expect("progress lock").clone()
+    }
+}
+
+/// A shard being served: stop it with `stop`, and `done` gives its last session.
+pub struct Running {
+    pub stop: oneshot::Sender<()>,
+    pub done: JoinHandle<Option<SavedSession>>,
+    pub progress: std::sync::Arc<Progress>,
+}
+
+/// What a keeper holds between looks.
+#[derive(Default)]
+struct Held {
+    running: BTreeMap<u32, Running>,
+    /// The sequence saved last, per shard.
+    saved: BTreeMap<u32, u64>,
+    /// The share last told to `on_held`.
+    told: Option<u32>,
+}
+
+/// Starts serving shard `id` (resuming `session` when given).
+pub type Start<'a> = dyn Fn(u32, Option<SavedSession>) -> Running + Send + Sync + 'a;
+
+/// Keeps this replica's share of the shards through the store's leases until `leaving`
+/// turns true, then lets them all go, sessions saved.
+pub struct Keeper<'a> {
+    pub store: &'a Store,
+    pub application_id: &'a str,
+    pub total: u32,
+    pub replica: &'a str,
+    pub timings: Timings,
+    /// Told the shards held and the share whenever they change (the report carries them).
+    pub on_held: &'a (dyn Fn(&BTreeSet<u32>, u32) + Send + Sync),
+}
+
+impl Keeper<'_> {
+    pub async fn run(&self, start: &Start<'_>, mut leaving: watch::Receiver<bool>) {
+        let ttl = self.timings.ttl.as_millis() as i64;
+        let mut held = Held::default();
+        let mut failing = false;
+        let mut ticks = tokio::time::interval(self.timings.look);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tracing::info!(
+            replica = self.replica,
+            shards = self.total,
+            "sharing the gateway shards with the other replicas"
+        );
+        while !*leaving.borrow() {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                _ = leaving.changed() => break,
+            }
+            match self.look(&mut held, start, ttl).await {
+                Ok(()) if failing => {
+                    failing = false;
+                    tracing::info!("shard leases are renewed again");
+                }
+                Ok(()) => {}
+                // Nobody else can take a shard while the store is out either: keep serving.
+                Err(error) if !failing => {
+                    failing = true;
+                    tracing::warn!(%error, "renewing shard leases failed; serving the shards held meanwhile");
+                }
+                Err(_) => {}
+            }
+        }
+        let shards: Vec<u32> = held.running.keys().copied().collect();
+        tracing::info!(?shards, "leaving: handing the shards over");
+        // Every shard at once: the next holders resume them as each is let go.
+        let handovers = held
+            .running
+            .into_iter()
+            .map(|(shard, run)| self.release(shard, run));
+        futures_util::future::join_all(handovers).await;
+        if let Err(error) = self
+            .store
+            .replica_leave(self.application_id, self.replica)
+            .await
+        {
+            tracing::warn!(%error, "leaving the replica list failed; the others notice in a lease's time");
+        }
+        (self.on_held)(&BTreeSet::new(), 0);
+    }
+
+    /// One look: heartbeat, renew, save sessions, then take or give as [`plan`] says.
+    async fn look(&self, state: &mut Held, start: &Start<'_>, ttl: i64) -> kd_store::Result<()> {
+        let (app, total, me) = (self.application_id, self.total, self.replica);
+        let Held {
+            running,
+            saved,
+            told,
+        } = state;
+        let live = self.store.replica_heartbeat(app, me, ttl).await?;
+        let held = self.store.renew_shards(app, total, me, ttl).await?;
+        let lost: Vec<u32> = running
+            .keys()
+            .filter(|s| held.binary_search(s).is_err())
+            .copied()
+            .collect();
+        let changed = !lost.is_empty();
+        for shard in lost {
+            // Another replica took it over (its lease ran out while the store was out of
+            // reach): that one serves it now.
+            tracing::warn!(shard, "the shard's lease was taken over; disconnecting");
+            if let Some(run) = running.remove(&shard) {
+                let _ = run.stop.send(());
+            }
+            saved.remove(&shard);
+        }
+        for (shard, run) in running.iter() {
+            let Some(session) = run.progress.get() else {
+                continue;
+            };
+            if saved.get(shard) != Some(&session.sequence) {
+                self.store
+                    .save_session(app, total, *shard, me, &session)
+                    .await?;
+                saved.insert(*shard, session.sequence);
+            }
+        }
+        let holders = self.store.shard_holders(app, total).await?;
+        let mine: BTreeSet<u32> = running.keys().copied().collect();
+        let next = plan(total, me, &live, &holders, &mine);
+        let releases = next.release.iter().filter_map(|shard| {
+            saved.remove(shard);
+            Some(self.release(*shard, running.remove(shard)?))
+        });
+        futures_util::future::join_all(releases).await;
+        let mut took = false;
+        for shard in next.take {
+            if let Some(session) = self.store.take_shard(app, total, shard, me, ttl).await? {
+                tracing::info!(
+                    shard,
+                    resume = session.is_some(),
+                    "took the shard's lease; connecting"
+                );
+                running.insert(shard, start(shard, session));
+                took = true;
+            }
+        }
+        let share = share(total, me, &live);
+        if changed || took || !next.release.is_empty() || *told != Some(share) {
+            *told = Some(share);
+            (self.on_held)(&running.keys().copied().collect(), share);
+        }
+        Ok(())
+    }
+
+    /// Stops serving `shard` and lets its lease go with its session for the next holder.
+    async fn release(&self, shard: u32, run: Running) {
+        let _ = run.stop.send(());
+        let session = match run.done.await {
+            Ok(session) => session,
+            Err(_) => run.progress.get(),
+        };
+        let released = self
+            .store
+            .release_shard(
+                self.application_id,
+                self.total,
+                shard,
+                self.replica,
+                session.as_ref(),
+            )
+            .await;
+        match released {
+            Ok(()) => tracing::info!(shard, "let the shard go for another replica to resume"),
+            Err(error) => {
+                tracing::warn!(shard, %error, "letting a shard go failed; another replica takes it when its lease runs out")
+            }
+        }
+    }
+}
+
+/// This replica's name in the shard leases and in status: the host (a pod's name) and the
+/// process, so a container restarted in its pod takes its own leases back at once.
+pub fn replica_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "bot".into());
+    format!("{host}-{}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn live(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| n.to_string()).collect()
+    }
+
+    fn held(pairs: &[(u32, &str, bool)]) -> Vec<ShardHolder> {
+        pairs
+            .iter()
+            .map(|(shard, holder, live)| ShardHolder {
+                shard: *shard,
+                holder: holder.to_string(),
+                live: *live,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_shares_add_up_to_every_shard() {
+        for total in [1, 12, 40, 41] {
+            for n in 1..=5 {
+                let names: Vec<String> = (0..n).map(|i| format!("r{i}")).collect();
+                let sum: u32 = names.iter().map(|me| share(total, me, &names)).sum();
+                assert_eq!(sum, total, "{total} shards over {n}");
+            }
+        }
+        assert_eq!(share(12, "b", &live(&["a", "b", "c"])), 4);
+        assert_eq!(share(13, "a", &live(&["a", "b", "c"])), 5);
+        assert_eq!(share(13, "c", &live(&["a", "b", "c"])), 4);
+    }
+
+    #[test]
+    fn a_replica_alone_takes_every_free_shard() {
+        let plan = plan(4, "a", &live(&["a"]), &[], &BTreeSet::new());
+        assert_eq!(plan.take, [0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn a_newcomer_takes_free_and_expired_leases_only_up_to_its_share() {
+        // b holds 0-5 alive; 6-11 were c's, which died (expired).
+        let mut leases: Vec<_> = (0..6).map(|s| (s, "b", true)).collect();
+        leases.extend((6..12).map(|s| (s, "c", false)));
+        let plan = plan(
+            12,
+            "a",
+            &live(&["a", "b"]),
+            &held(&leases),
+            &BTreeSet::new(),
+        );
+        assert_eq!(plan.take, [6, 7, 8, 9, 10, 11]);
+        assert!(plan.release.is_empty());
+    }
+
+    #[test]
+    fn a_replica_over_its_share_lets_the_surplus_go() {
+        let running: BTreeSet<u32> = (0..12).collect();
+        let leases: Vec<_> = (0..12).map(|s| (s, "a", true)).collect();
+        let plan = plan(12, "a", &live(&["a", "b", "c"]), &held(&leases), &running);
+        assert_eq!(plan.release, [11, 10, 9, 8, 7, 6, 5, 4]);
+        assert!(plan.take.is_empty());
+    }
+
+    #[test]
+    fn a_restarted_replica_takes_its_own_leases_back_first() {
+        let leases = held(&[(0, "b", false), (5, "a", true), (6, "a", false)]);
+        let plan = plan(8, "a", &live(&["a", "b"]), &leases, &BTreeSet::new());
+        assert_eq!(plan.take, [5, 6, 0, 1]);
+    }
+
+    #[test]
+    fn progress_keeps_the_latest_session() {
+        let progress = Progress::default();
+        assert_eq!(progress.get(), None);
+        progress.note("s1", 3, Some("wss://r"));
+        progress.note("s1", 9, Some("wss://r"));
+        assert_eq!(
+            progress.get(),
+            Some(SavedSession {
+                session_id: "s1".into(),
+                sequence: 9,
+                resume_url: Some("wss://r".into())
+            })
+        );
+        progress.note("s2", 1, None);
+        assert_eq!(progress.get().unwrap().session_id, "s2");
+    }
+}
