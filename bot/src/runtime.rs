@@ -109,10 +109,29 @@ pub struct BotOptions {
     pub user_sync_every: Duration,
     /// Notification delivery from the outbox; none when this process should not deliver.
     pub delivery: Option<DeliveryOptions>,
-    /// This process's name in the shard leases (PostgreSQL) and in status.
+    /// This process's name in the shard leases and in status.
     pub replica: String,
-    /// How the shard leases are kept.
-    pub leases: shards::Timings,
+    /// Where replicas agree on who connects which shard.
+    pub sharing: Sharing,
+}
+
+/// Where bot replicas agree on who connects which shard.
+#[derive(Clone, Default)]
+pub enum Sharing {
+    /// The store's: lease rows on PostgreSQL; on SQLite one process connects every shard.
+    #[default]
+    Store,
+    /// An outside coordination service (Kubernetes Leases in a cluster).
+    Service(Arc<dyn shards::LeaseService>),
+}
+
+impl std::fmt::Debug for Sharing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Sharing::Store => "Store",
+            Sharing::Service(_) => "Service",
+        })
+    }
 }
 
 impl Default for BotOptions {
@@ -127,7 +146,7 @@ impl Default for BotOptions {
             user_sync_every: Duration::from_secs(15 * 60),
             delivery: Some(DeliveryOptions::default()),
             replica: shards::replica_name(),
-            leases: shards::Timings::default(),
+            sharing: Sharing::Store,
         }
     }
 }
@@ -372,21 +391,34 @@ impl Bot {
             .map(|_| tokio::spawn(self.clone().registration_worker()))
             .collect();
         let (total, limit) = self.gateway_bot().await?;
-        let leased = self.store.backend() == Backend::Postgres;
+        let postgres = self.store.backend() == Backend::Postgres;
         let application_id = self.config.borrow().application.application_id.clone();
+        let leases: Option<(Box<dyn shards::Coordination>, shards::Timings)> =
+            match &self.options.sharing {
+                Sharing::Store if postgres => Some((
+                    Box::new(shards::StoreLeases {
+                        store: self.store.clone(),
+                        application_id: application_id.clone(),
+                        shards: total,
+                    }),
+                    shards::Timings::store(),
+                )),
+                Sharing::Store => None,
+                Sharing::Service(service) => Some((service.leases(total), service.timings())),
+            };
+        // Replicas need PostgreSQL: its identify slots pace them all.
         let queue = IdentifyQueue::new(
             &limit,
-            leased.then(|| (self.store.clone(), application_id.clone())),
+            postgres.then(|| (self.store.clone(), application_id.clone())),
         );
         let mut config = ConfigBuilder::new(self.token.clone(), self.options.intents).queue(queue);
         if let Some(url) = &self.options.gateway_url {
             config = config.proxy_url(url.clone());
         }
         let config = config.build();
-        let replica = if leased {
-            self.options.replica.as_str()
-        } else {
-            ""
+        let replica = match leases {
+            Some(_) => self.options.replica.as_str(),
+            None => "",
         };
         self.tracker
             .lock()
@@ -396,14 +428,13 @@ impl Bot {
         let start = |id: u32, session: Option<kd_store::SavedSession>| {
             self.start_shard(&config, ShardId::new(id, total), session)
         };
-        if leased {
+        if let Some((leases, timings)) = &leases {
             let on_held = |held: &BTreeSet<u32>, share: u32| self.hold(held, share);
             Keeper {
-                store: &self.store,
-                application_id: &application_id,
+                leases: leases.as_ref(),
                 total,
                 replica,
-                timings: self.options.leases.clone(),
+                timings: timings.clone(),
                 on_held: &on_held,
             }
             .run(&start, self.leaving.subscribe())
@@ -722,6 +753,11 @@ impl Bot {
             Err(NotHandled::Unsupported) => return,
             parsed => parsed,
         };
+        // Claimed first: a replay of one its last holder answered is claimed already, and
+        // is no expired interaction.
+        if !self.claim(&id).await {
+            return;
+        }
         if age >= CALLBACK_DEADLINE {
             self.metrics.expired.inc();
             tracing::warn!(
@@ -729,9 +765,6 @@ impl Bot {
                 age_ms = age.as_millis() as u64,
                 "an interaction arrived after Discord's 3 s to answer it; left unanswered"
             );
-            return;
-        }
-        if !self.claim(&id).await {
             return;
         }
         let inv = match parsed {

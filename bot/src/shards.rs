@@ -1,14 +1,17 @@
-//! Which gateway shards this replica connects. On PostgreSQL several replicas share an
-//! application, and the store decides (`kd_store`'s shard leases): each replica renews a lease
-//! per shard it holds and shares the shards fairly with the replicas alive. A replica that
-//! leaves lets its shards go with their sessions saved, so the next holder resumes them (op 6)
-//! and Discord replays what was dispatched meanwhile; one that dies loses its leases when they
-//! run out. [`plan`] is the decision, as data; [`Keeper`] carries it out.
+//! Which gateway shards this replica connects. When several replicas share an application, a
+//! coordination service decides ([`Coordination`]: Kubernetes Leases in a cluster, the
+//! PostgreSQL store's lease rows elsewhere): each replica renews a lease per shard it holds and
+//! shares the shards fairly with the replicas alive. A replica that leaves lets its shards go
+//! with their sessions saved, so the next holder resumes them (op 6) and Discord replays what
+//! was dispatched meanwhile; one that dies loses its leases when they run out. [`plan`] is the
+//! decision, as data; [`Keeper`] carries it out.
 
-use kd_store::{SavedSession, ShardHolder, Store};
+use futures_util::future::BoxFuture;
+use kd_store::Store;
+pub use kd_store::{SavedSession, ShardHolder};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
@@ -18,17 +21,166 @@ pub struct Timings {
     /// How long a lease lasts unrenewed: how soon the shards of a replica that died are
     /// served again (within this and one `look`).
     pub ttl: Duration,
-    /// How often a replica looks for shards to take or give, and renews its leases: how soon
-    /// a shard let go is taken up.
+    /// How often a replica looks for shards to take or give: how soon a shard let go is
+    /// taken up.
     pub look: Duration,
+    /// How often it renews its leases (and saves its shards' sessions with them).
+    pub renew: Duration,
 }
 
-impl Default for Timings {
-    fn default() -> Self {
+impl Timings {
+    /// For the store: a look is two indexed reads, so it looks, renews and saves often.
+    pub fn store() -> Self {
         Self {
             ttl: Duration::from_secs(5),
             look: Duration::from_millis(250),
+            renew: Duration::from_millis(250),
         }
+    }
+
+    /// For Kubernetes Leases: every renewal is a write per shard to the API server (etcd),
+    /// so they go every 2 s, as leader election's do, with a lease of 6 s.
+    pub fn kubernetes() -> Self {
+        Self {
+            ttl: Duration::from_secs(6),
+            look: Duration::from_millis(500),
+            renew: Duration::from_secs(2),
+        }
+    }
+}
+
+/// A coordination service's answer or why it gave none.
+pub type Answer<'a, T> = BoxFuture<'a, Result<T, String>>;
+
+/// Where replicas agree on who holds which shard: every call decides atomically, so two
+/// replicas racing for a shard cannot both win.
+pub trait Coordination: Send + Sync {
+    /// The replicas alive (sorted) and every shard's lease.
+    fn look(&self) -> Answer<'_, (Vec<String>, Vec<ShardHolder>)>;
+    /// Notes `replica` alive for `ttl` more.
+    fn heartbeat<'a>(&'a self, replica: &'a str, ttl: Duration) -> Answer<'a, ()>;
+    /// Renews the leases `replica` holds for `ttl`, saving the sessions given with them;
+    /// the shards it still holds.
+    fn renew<'a>(
+        &'a self,
+        replica: &'a str,
+        ttl: Duration,
+        sessions: &'a [(u32, SavedSession)],
+    ) -> Answer<'a, Vec<u32>>;
+    /// Takes `shard` when its lease is free, run out or already `replica`'s: Some(the session
+    /// its last holder left), None when another holds it.
+    fn take<'a>(
+        &'a self,
+        shard: u32,
+        replica: &'a str,
+        ttl: Duration,
+    ) -> Answer<'a, Option<Option<SavedSession>>>;
+    /// Lets go of `shard`, leaving `session` for the next holder.
+    fn release<'a>(
+        &'a self,
+        shard: u32,
+        replica: &'a str,
+        session: Option<&'a SavedSession>,
+    ) -> Answer<'a, ()>;
+    /// `replica` is leaving the replica list.
+    fn leave<'a>(&'a self, replica: &'a str) -> Answer<'a, ()>;
+}
+
+/// A coordination service outside the store, for an application's shards.
+pub trait LeaseService: Send + Sync {
+    /// The leases of a `shards`-shard layout.
+    fn leases(&self, shards: u32) -> Box<dyn Coordination>;
+    fn timings(&self) -> Timings;
+}
+
+/// The store's lease rows (`kd_store`'s shards), for one application's `shards` shards.
+pub struct StoreLeases {
+    pub store: Store,
+    pub application_id: String,
+    pub shards: u32,
+}
+
+fn ms(d: Duration) -> i64 {
+    d.as_millis() as i64
+}
+
+impl Coordination for StoreLeases {
+    fn look(&self) -> Answer<'_, (Vec<String>, Vec<ShardHolder>)> {
+        Box::pin(async move {
+            let app = &self.application_id;
+            let live = self.store.live_replicas(app).await;
+            let holders = self.store.shard_holders(app, self.shards).await;
+            Ok((
+                live.map_err(|e| e.to_string())?,
+                holders.map_err(|e| e.to_string())?,
+            ))
+        })
+    }
+
+    fn heartbeat<'a>(&'a self, replica: &'a str, ttl: Duration) -> Answer<'a, ()> {
+        Box::pin(async move {
+            let app = &self.application_id;
+            let beat = self.store.replica_heartbeat(app, replica, ms(ttl)).await;
+            beat.map_err(|e| e.to_string())
+        })
+    }
+
+    fn renew<'a>(
+        &'a self,
+        replica: &'a str,
+        ttl: Duration,
+        sessions: &'a [(u32, SavedSession)],
+    ) -> Answer<'a, Vec<u32>> {
+        Box::pin(async move {
+            let (app, shards) = (&self.application_id, self.shards);
+            let held = self.store.renew_shards(app, shards, replica, ms(ttl)).await;
+            let held = held.map_err(|e| e.to_string())?;
+            for (shard, session) in sessions {
+                let saved = self
+                    .store
+                    .save_session(app, shards, *shard, replica, session);
+                saved.await.map_err(|e| e.to_string())?;
+            }
+            Ok(held)
+        })
+    }
+
+    fn take<'a>(
+        &'a self,
+        shard: u32,
+        replica: &'a str,
+        ttl: Duration,
+    ) -> Answer<'a, Option<Option<SavedSession>>> {
+        Box::pin(async move {
+            let (app, shards) = (&self.application_id, self.shards);
+            let taken = self.store.take_shard(app, shards, shard, replica, ms(ttl));
+            taken.await.map_err(|e| e.to_string())
+        })
+    }
+
+    fn release<'a>(
+        &'a self,
+        shard: u32,
+        replica: &'a str,
+        session: Option<&'a SavedSession>,
+    ) -> Answer<'a, ()> {
+        Box::pin(async move {
+            let (app, shards) = (&self.application_id, self.shards);
+            let released = self
+                .store
+                .release_shard(app, shards, shard, replica, session);
+            released.await.map_err(|e| e.to_string())
+        })
+    }
+
+    fn leave<'a>(&'a self, replica: &'a str) -> Answer<'a, ()> {
+        Box::pin(async move {
+            let left = self
+                .store
+                .replica_leave(&self.application_id, replica)
+                .await;
+            left.map_err(|e| e.to_string())
+        })
     }
 }
 
@@ -133,16 +285,17 @@ struct Held {
     saved: BTreeMap<u32, u64>,
     /// The share last told to `on_held`.
     told: Option<u32>,
+    /// When the leases were renewed last.
+    renewed: Option<Instant>,
 }
 
 /// Starts serving shard `id` (resuming `session` when given).
 pub type Start<'a> = dyn Fn(u32, Option<SavedSession>) -> Running + Send + Sync + 'a;
 
-/// Keeps this replica's share of the shards through the store's leases until `leaving`
-/// turns true, then lets them all go, sessions saved.
+/// Keeps this replica's share of the shards through `leases` until `leaving` turns true, then
+/// lets them all go, sessions saved.
 pub struct Keeper<'a> {
-    pub store: &'a Store,
-    pub application_id: &'a str,
+    pub leases: &'a dyn Coordination,
     pub total: u32,
     pub replica: &'a str,
     pub timings: Timings,
@@ -152,7 +305,6 @@ pub struct Keeper<'a> {
 
 impl Keeper<'_> {
     pub async fn run(&self, start: &Start<'_>, mut leaving: watch::Receiver<bool>) {
-        let ttl = self.timings.ttl.as_millis() as i64;
         let mut held = Held::default();
         let mut failing = false;
         let mut ticks = tokio::time::interval(self.timings.look);
@@ -167,7 +319,7 @@ impl Keeper<'_> {
                 _ = ticks.tick() => {}
                 _ = leaving.changed() => break,
             }
-            match self.look(&mut held, start, ttl).await {
+            match self.look(&mut held, start).await {
                 Ok(()) if failing => {
                     failing = false;
                     tracing::info!("shard leases are renewed again");
@@ -189,53 +341,43 @@ impl Keeper<'_> {
             .into_iter()
             .map(|(shard, run)| self.release(shard, run));
         futures_util::future::join_all(handovers).await;
-        if let Err(error) = self
-            .store
-            .replica_leave(self.application_id, self.replica)
-            .await
-        {
+        if let Err(error) = self.leases.leave(self.replica).await {
             tracing::warn!(%error, "leaving the replica list failed; the others notice in a lease's time");
         }
         (self.on_held)(&BTreeSet::new(), 0);
     }
 
     /// One look: heartbeat, renew, save sessions, then take or give as [`plan`] says.
-    async fn look(&self, state: &mut Held, start: &Start<'_>, ttl: i64) -> kd_store::Result<()> {
-        let (app, total, me) = (self.application_id, self.total, self.replica);
+    async fn look(&self, state: &mut Held, start: &Start<'_>) -> Result<(), String> {
+        let (total, me, ttl) = (self.total, self.replica, self.timings.ttl);
         let Held {
             running,
             saved,
             told,
+            renewed,
         } = state;
-        let live = self.store.replica_heartbeat(app, me, ttl).await?;
-        let held = self.store.renew_shards(app, total, me, ttl).await?;
-        let lost: Vec<u32> = running
-            .keys()
-            .filter(|s| held.binary_search(s).is_err())
-            .copied()
+        let mut changed = false;
+        if renewed.is_none_or(|at| at.elapsed() >= self.timings.renew) {
+            self.leases.heartbeat(me, ttl).await?;
+            let sessions: Vec<(u32, SavedSession)> = running
+                .iter()
+                .filter_map(|(shard, run)| Some((*shard, run.progress.get()?)))
+                .filter(|(shard, session)| saved.get(shard) != Some(&session.sequence))
+                .collect();
+            let held = self.leases.renew(me, ttl, &sessions).await?;
+            *renewed = Some(Instant::now());
+            for (shard, session) in sessions {
+                saved.insert(shard, session.sequence);
+            }
+            changed |= self.drop_lost(running, saved, &held);
+        }
+        let (live, holders) = self.leases.look().await?;
+        let held: Vec<u32> = holders
+            .iter()
+            .filter(|h| h.holder == me)
+            .map(|h| h.shard)
             .collect();
-        let changed = !lost.is_empty();
-        for shard in lost {
-            // Another replica took it over (its lease ran out while the store was out of
-            // reach): that one serves it now.
-            tracing::warn!(shard, "the shard's lease was taken over; disconnecting");
-            if let Some(run) = running.remove(&shard) {
-                let _ = run.stop.send(());
-            }
-            saved.remove(&shard);
-        }
-        for (shard, run) in running.iter() {
-            let Some(session) = run.progress.get() else {
-                continue;
-            };
-            if saved.get(shard) != Some(&session.sequence) {
-                self.store
-                    .save_session(app, total, *shard, me, &session)
-                    .await?;
-                saved.insert(*shard, session.sequence);
-            }
-        }
-        let holders = self.store.shard_holders(app, total).await?;
+        changed |= self.drop_lost(running, saved, &held);
         let mine: BTreeSet<u32> = running.keys().copied().collect();
         let next = plan(total, me, &live, &holders, &mine);
         let releases = next.release.iter().filter_map(|shard| {
@@ -245,7 +387,7 @@ impl Keeper<'_> {
         futures_util::future::join_all(releases).await;
         let mut took = false;
         for shard in next.take {
-            if let Some(session) = self.store.take_shard(app, total, shard, me, ttl).await? {
+            if let Some(session) = self.leases.take(shard, me, ttl).await? {
                 tracing::info!(
                     shard,
                     resume = session.is_some(),
@@ -263,6 +405,30 @@ impl Keeper<'_> {
         Ok(())
     }
 
+    /// Disconnects the shards running here that are not among those it `held`; whether any.
+    fn drop_lost(
+        &self,
+        running: &mut BTreeMap<u32, Running>,
+        saved: &mut BTreeMap<u32, u64>,
+        held: &[u32],
+    ) -> bool {
+        let lost: Vec<u32> = running
+            .keys()
+            .filter(|s| !held.contains(s))
+            .copied()
+            .collect();
+        for &shard in &lost {
+            // Another replica took it over (its lease ran out while the coordination service
+            // was out of reach): that one serves it now.
+            tracing::warn!(shard, "the shard's lease was taken over; disconnecting");
+            if let Some(run) = running.remove(&shard) {
+                let _ = run.stop.send(());
+            }
+            saved.remove(&shard);
+        }
+        !lost.is_empty()
+    }
+
     /// Stops serving `shard` and lets its lease go with its session for the next holder.
     async fn release(&self, shard: u32, run: Running) {
         let _ = run.stop.send(());
@@ -271,14 +437,8 @@ impl Keeper<'_> {
             Err(_) => run.progress.get(),
         };
         let released = self
-            .store
-            .release_shard(
-                self.application_id,
-                self.total,
-                shard,
-                self.replica,
-                session.as_ref(),
-            )
+            .leases
+            .release(shard, self.replica, session.as_ref())
             .await;
         match released {
             Ok(()) => tracing::info!(shard, "let the shard go for another replica to resume"),

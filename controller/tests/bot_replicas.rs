@@ -1,5 +1,6 @@
 //! Three `kaltura-discord bot` replicas on one PostgreSQL store share an application's 12
-//! gateway shards through the store's leases, with 24 guilds spread over the shards: each
+//! gateway shards, with 24 guilds spread over the shards, through the store's lease rows and
+//! (as in a cluster) through Kubernetes Leases in the Kubernetes sandbox: each
 //! shard is connected by exactly one replica, and every interaction is answered exactly once.
 //! A rolling restart of all three loses none (a leaving replica hands its shards over and the
 //! next holder resumes them, well inside Discord's 3 s); a replica killed with SIGKILL loses its
@@ -9,10 +10,13 @@
 use kd_core::command::Command;
 use kd_core::config::RuntimeConfig;
 use kd_sandbox_discord::{Config, NewCommandInteraction, NewGuild, Sandbox, SessionStartLimit};
+use kd_sandbox_kubernetes::{Config as KubeConfig, KubernetesSandbox};
+use kd_testing::kubectl::Kubectl;
 use kd_testing::wait;
 use kd_tests::postgres::PrivatePostgres;
-use kd_tests::process::{Outside, WorkloadProcess};
+use kd_tests::process::{Outside, Reach, WorkloadProcess};
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,16 +34,26 @@ struct World {
     outside: Outside,
     config: RuntimeConfig,
     url: String,
+    /// Kubernetes Leases through this kubeconfig; the store's leases when None.
+    kubeconfig: Option<PathBuf>,
 }
 
 impl World {
     fn replica(&self) -> WorkloadProcess {
-        WorkloadProcess::bot(
+        let shards = SHARDS.to_string();
+        let mut args = vec!["--shards", &shards, "--store", &self.url];
+        let mut reach = Reach::default();
+        if let Some(kubeconfig) = &self.kubeconfig {
+            args.extend(["--shard-leases", "kubernetes"]);
+            reach.env.push(("KUBECONFIG", kubeconfig.as_os_str()));
+        }
+        WorkloadProcess::bot_with(
             env!("CARGO_BIN_EXE_kaltura-discord"),
             &self.outside.discord,
             &self.outside.kaltura,
             &self.config,
-            &["--shards", &SHARDS.to_string(), "--store", &self.url],
+            &args,
+            reach,
             Stdio::null(),
         )
     }
@@ -157,7 +171,61 @@ fn sum(replicas: &[WorkloadProcess], sample: &str) -> f64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_replicas_share_twelve_shards_and_hand_them_over_without_losing_an_interaction() {
+async fn three_replicas_share_twelve_shards_through_the_store() {
+    scenario(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_share_twelve_shards_through_kubernetes_leases() {
+    let cluster = KubernetesSandbox::start(KubeConfig::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubectl = Kubectl {
+        kubeconfig: dir.path().join("kubeconfig"),
+    };
+    cluster.write_kubeconfig(&kubectl.kubeconfig).unwrap();
+    scenario(Some(&kubectl.kubeconfig)).await;
+    // One Lease per shard, each naming its holder, and one per replica alive.
+    let leases = kubectl.ok(&[
+        "get",
+        "leases",
+        "-l",
+        "kaltura-discord.io/shard-leases=campus-bot,kaltura-discord.io/lease=shard",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name}={.spec.holderIdentity}{\"\\n\"}{end}",
+    ]);
+    let holders: Vec<&str> = leases.lines().collect();
+    assert_eq!(holders.len(), SHARDS as usize, "{leases}");
+    let names: BTreeSet<&str> = holders
+        .iter()
+        .map(|l| l.split_once('=').expect("name=holder").1)
+        .collect();
+    assert!(
+        holders
+            .iter()
+            .all(|l| l.starts_with("campus-bot-shard-12-")),
+        "{leases}"
+    );
+    assert_eq!(
+        names.len(),
+        2,
+        "the two replicas left hold them all: {leases}"
+    );
+    let replicas = kubectl.ok(&[
+        "get",
+        "leases",
+        "-l",
+        "kaltura-discord.io/lease=replica",
+        "-o",
+        "name",
+    ]);
+    // The two alive, and the one killed (its Lease runs out; nobody deletes it for it).
+    assert_eq!(replicas.lines().count(), 3, "{replicas}");
+}
+
+/// The whole story, with the shards shared through `kubeconfig`'s Leases or the store.
+async fn scenario(kubeconfig: Option<&Path>) {
     let postgres = PrivatePostgres::start();
     // Large bots identify 16 shards at a time; resumes take no identify at all.
     let outside = Outside::start_with(Config {
@@ -203,6 +271,7 @@ async fn three_replicas_share_twelve_shards_and_hand_them_over_without_losing_an
         outside,
         config,
         url: postgres.url(),
+        kubeconfig: kubeconfig.map(Path::to_path_buf),
     };
     let discord: Sandbox = (*world.outside.discord).clone();
     let user = world.outside.user;
@@ -270,9 +339,11 @@ async fn three_replicas_share_twelve_shards_and_hand_them_over_without_losing_an
         "every interaction of the rolling restart",
     )
     .await;
-    world
-        .each_shard_connected_once()
-        .expect("every shard served after the restart");
+    // The last replicas' shares may still be moving over (every move a resume).
+    wait("every shard served after the restart")
+        .timeout(Duration::from_secs(10))
+        .until(async || world.each_shard_connected_once().ok())
+        .await;
     assert_eq!(
         discord.session_start_limit().remaining,
         started,
@@ -308,7 +379,16 @@ async fn three_replicas_share_twelve_shards_and_hand_them_over_without_losing_an
     let expired = || sum(&replicas, "kaltura_discord_bot_interactions_expired_total") as usize;
     wait("every interaction of the gap answered or counted expired")
         .timeout(Duration::from_secs(15))
-        .explain(|| format!("expired {}", expired()))
+        .explain(|| {
+            let calls = callbacks(&discord, &gap);
+            let unanswered = calls.values().filter(|c| c.is_empty()).count();
+            format!(
+                "expired {}, unanswered {unanswered} of {}, identifies left {}",
+                expired(),
+                gap.len(),
+                discord.session_start_limit().remaining
+            )
+        })
         .until(async || {
             let calls = callbacks(&discord, &gap);
             let unanswered = calls.values().filter(|c| c.is_empty()).count();

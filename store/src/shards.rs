@@ -38,29 +38,33 @@ fn session_of((id, sequence, url): SessionColumns) -> Option<SavedSession> {
 }
 
 impl Store {
-    /// Notes `replica` alive for `ttl_ms` more; gives the replicas alive now, sorted.
+    /// Notes `replica` alive for `ttl_ms` more.
     pub async fn replica_heartbeat(
         &self,
         application_id: &str,
         replica: &str,
         ttl_ms: i64,
-    ) -> Result<Vec<String>> {
-        let now = now_ms();
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO bot_replicas (application_id, replica, expires_at) VALUES ($1, $2, $3)
              ON CONFLICT (application_id, replica) DO UPDATE SET expires_at = excluded.expires_at",
         )
         .bind(application_id)
         .bind(replica)
-        .bind(now + ttl_ms)
+        .bind(now_ms() + ttl_ms)
         .execute(self.pool())
         .await?;
+        Ok(())
+    }
+
+    /// The replicas alive now, sorted.
+    pub async fn live_replicas(&self, application_id: &str) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(
             "SELECT replica FROM bot_replicas WHERE application_id = $1 AND expires_at > $2
              ORDER BY replica",
         )
         .bind(application_id)
-        .bind(now)
+        .bind(now_ms())
         .fetch_all(self.pool())
         .await?)
     }
@@ -164,12 +168,13 @@ impl Store {
         replica: &str,
         session: &SavedSession,
     ) -> Result<bool> {
-        self.write_session(application_id, shards, shard, replica, Some(session), None)
+        self.write_session(application_id, shards, shard, replica, Some(session), false)
             .await
     }
 
     /// Lets go of a shard `replica` holds, leaving `session` (when it has one) for the next
-    /// holder to resume.
+    /// holder to resume. The lease names no holder then, so renewals of `replica`'s leases
+    /// cannot bring it back.
     pub async fn release_shard(
         &self,
         application_id: &str,
@@ -178,12 +183,13 @@ impl Store {
         replica: &str,
         session: Option<&SavedSession>,
     ) -> Result<()> {
-        self.write_session(application_id, shards, shard, replica, session, Some(0))
+        self.write_session(application_id, shards, shard, replica, session, true)
             .await
             .map(drop)
     }
 
-    /// Sets the lease's session (when given) and expiry (when given), if `replica` holds it.
+    /// Sets the lease's session (when given), and releases it (when `release`), if `replica`
+    /// holds it.
     async fn write_session(
         &self,
         application_id: &str,
@@ -191,14 +197,15 @@ impl Store {
         shard: u32,
         replica: &str,
         session: Option<&SavedSession>,
-        expires_at: Option<i64>,
+        release: bool,
     ) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE shard_leases SET
                session_id = CASE WHEN $5 THEN $6 ELSE session_id END,
                sequence = CASE WHEN $5 THEN $7 ELSE sequence END,
                resume_url = CASE WHEN $5 THEN $8 ELSE resume_url END,
-               expires_at = COALESCE($9, expires_at)
+               expires_at = CASE WHEN $9 THEN 0 ELSE expires_at END,
+               holder = CASE WHEN $9 THEN '' ELSE holder END
              WHERE application_id = $1 AND shards = $2 AND shard = $3 AND holder = $4",
         )
         .bind(application_id)
@@ -209,7 +216,7 @@ impl Store {
         .bind(session.map(|s| s.session_id.clone()))
         .bind(session.map(|s| s.sequence as i64))
         .bind(session.and_then(|s| s.resume_url.clone()))
-        .bind(expires_at)
+        .bind(release)
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)

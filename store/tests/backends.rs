@@ -603,10 +603,14 @@ async fn claims_suite(a: &Store, b: &Store) {
 async fn shards_suite(a: &Store, b: &Store) {
     const TTL: i64 = 60_000;
     let app = "app";
-    assert_eq!(a.replica_heartbeat(app, "a", TTL).await.unwrap(), ["a"]);
+    a.replica_heartbeat(app, "a", TTL).await.unwrap();
+    assert_eq!(b.live_replicas(app).await.unwrap(), ["a"]);
+    b.replica_heartbeat(app, "b", TTL).await.unwrap();
+    b.replica_heartbeat(app, "c", -1).await.unwrap();
     assert_eq!(
-        b.replica_heartbeat(app, "b", TTL).await.unwrap(),
-        ["a", "b"]
+        a.live_replicas(app).await.unwrap(),
+        ["a", "b"],
+        "c's ran out"
     );
     let mut calls = tokio::task::JoinSet::new();
     for shard in 0..12 {
@@ -640,40 +644,46 @@ async fn shards_suite(a: &Store, b: &Store) {
             .map(|h| h.shard)
             .collect()
     };
-    let (held_a, held_b) = (of("a"), of("b"));
-    assert_eq!(a.renew_shards(app, 12, "a", TTL).await.unwrap(), held_a);
+    // Whichever won shard 0 plays `a` below (on SQLite one may win every race).
+    let (a, b, na, nb) = if of("a").contains(&0) {
+        (a, b, "a", "b")
+    } else {
+        (b, a, "b", "a")
+    };
+    let (held_a, held_b) = (of(na), of(nb));
+    assert_eq!(a.renew_shards(app, 12, na, TTL).await.unwrap(), held_a);
     // Held by a: b cannot take it, a can again (a restart under the same name).
     let shard = held_a[0];
-    assert_eq!(b.take_shard(app, 12, shard, "b", TTL).await.unwrap(), None);
+    assert_eq!(b.take_shard(app, 12, shard, nb, TTL).await.unwrap(), None);
     let session = kd_store::SavedSession {
         session_id: "s1".into(),
         sequence: 41,
         resume_url: Some("wss://gateway.example/resume".into()),
     };
-    assert!(a.save_session(app, 12, shard, "a", &session).await.unwrap());
+    assert!(a.save_session(app, 12, shard, na, &session).await.unwrap());
     assert!(
-        !b.save_session(app, 12, shard, "b", &session).await.unwrap(),
+        !b.save_session(app, 12, shard, nb, &session).await.unwrap(),
         "only the holder writes its session"
     );
     assert_eq!(
-        a.take_shard(app, 12, shard, "a", TTL).await.unwrap(),
+        a.take_shard(app, 12, shard, na, TTL).await.unwrap(),
         Some(Some(session.clone()))
     );
     // A lease left to run out is taken over, session and all.
-    a.renew_shards(app, 12, "a", -1).await.unwrap();
+    a.renew_shards(app, 12, na, -1).await.unwrap();
     assert!(
         a.shard_holders(app, 12)
             .await
             .unwrap()
             .iter()
-            .all(|h| h.holder != "a" || !h.live)
+            .all(|h| h.holder != na || !h.live)
     );
     assert_eq!(
-        b.take_shard(app, 12, shard, "b", TTL).await.unwrap(),
+        b.take_shard(app, 12, shard, nb, TTL).await.unwrap(),
         Some(Some(session.clone()))
     );
     assert!(
-        !a.renew_shards(app, 12, "a", TTL)
+        !a.renew_shards(app, 12, na, TTL)
             .await
             .unwrap()
             .contains(&shard),
@@ -684,21 +694,28 @@ async fn shards_suite(a: &Store, b: &Store) {
         sequence: 57,
         ..session
     };
-    b.release_shard(app, 12, shard, "b", Some(&later))
+    b.release_shard(app, 12, shard, nb, Some(&later))
         .await
         .unwrap();
+    assert!(
+        !b.renew_shards(app, 12, nb, TTL)
+            .await
+            .unwrap()
+            .contains(&shard),
+        "a lease let go is not renewed back"
+    );
     assert_eq!(
-        a.take_shard(app, 12, shard, "a", TTL).await.unwrap(),
+        a.take_shard(app, 12, shard, na, TTL).await.unwrap(),
         Some(Some(later))
     );
     // Another layout (a new shard count) is leased afresh.
     assert_eq!(
-        b.take_shard(app, 16, shard, "b", TTL).await.unwrap(),
+        b.take_shard(app, 16, shard, nb, TTL).await.unwrap(),
         Some(None)
     );
-    assert_eq!(b.renew_shards(app, 12, "b", TTL).await.unwrap(), held_b);
-    b.replica_leave(app, "b").await.unwrap();
-    assert_eq!(a.replica_heartbeat(app, "a", TTL).await.unwrap(), ["a"]);
+    assert_eq!(b.renew_shards(app, 12, nb, TTL).await.unwrap(), held_b);
+    b.replica_leave(app, nb).await.unwrap();
+    assert_eq!(a.live_replicas(app).await.unwrap(), [na]);
     // Identify slots: one bucket's are 5 s apart whichever replica reserves them; another
     // bucket's are its own.
     let first = a.reserve_identify(app, 0, 5_000).await.unwrap();

@@ -107,6 +107,11 @@ The permissions of the operator, least privilege, shared by the ClusterRole and 
 - apiGroups: ["rbac.authorization.k8s.io"]
   resources: ["roles", "rolebindings"]
   verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+# ... and the bot replicas' gateway shard Leases in their namespace (granted to them, so held
+# here; the operator itself writes none) ...
+- apiGroups: ["coordination.k8s.io"]
+  resources: ["leases"]
+  verbs: ["get", "list", "create", "patch", "delete"]
 # ... a PodDisruptionBudget for each that runs several replicas.
 - apiGroups: ["policy"]
   resources: ["poddisruptionbudgets"]

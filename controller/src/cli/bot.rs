@@ -8,6 +8,7 @@
 //! operator follows every bot that way and hears of a new revision within a round trip.
 
 use super::http::HttpArgs;
+use super::shard_leases::KubernetesLeases;
 use super::workload::{Workload, WorkloadArgs};
 use anyhow::Context;
 use axum::extract::Query;
@@ -17,9 +18,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use kd_bot::endpoint::RestEndpoint;
-use kd_bot::runtime::{Bot, BotOptions};
+use kd_bot::runtime::{Bot, BotOptions, Sharing};
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long a stopping bot may take to hand its shards over and answer what it has.
@@ -43,6 +45,11 @@ pub struct Args {
     /// Gateway shards; Discord's recommendation when absent.
     #[arg(long)]
     shards: Option<u32>,
+    /// Where replicas agree on who connects which shard: `store` (lease rows on a PostgreSQL
+    /// store; on SQLite this process connects every shard) or `kubernetes` (Leases in the
+    /// pod's namespace, through its ServiceAccount or KUBECONFIG).
+    #[arg(long, value_enum, default_value_t = ShardLeases::Store)]
+    shard_leases: ShardLeases,
     /// Serve /metrics, /status (what the operator reads), /healthz and /readyz here.
     #[arg(long, default_value = "0.0.0.0:9100")]
     listen: SocketAddr,
@@ -62,11 +69,23 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         store,
         secrets,
     } = args.workload.open().await?;
+    let sharing = match args.shard_leases {
+        ShardLeases::Store => Sharing::Store,
+        ShardLeases::Kubernetes => {
+            let client = kube::Client::try_default()
+                .await
+                .context("connecting to the Kubernetes API for --shard-leases kubernetes")?;
+            let namespace = client.default_namespace().to_string();
+            let app = config.borrow().application.name.clone();
+            Sharing::Service(Arc::new(KubernetesLeases::new(client, &namespace, &app)))
+        }
+    };
     let options = BotOptions {
         http_proxy: args.discord_rest,
         gateway_url: args.discord_gateway,
         shards: args.shards,
         intents: kd_bot::runtime::intents(&config.borrow()),
+        sharing,
         ..BotOptions::default()
     };
     let bot = Bot::new(options, config, store, secrets)?;
@@ -123,6 +142,12 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         Err(_) => tracing::warn!("the bot did not stop within {LEAVE_BOUND:?}; exiting anyway"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum ShardLeases {
+    Store,
+    Kubernetes,
 }
 
 #[derive(serde::Deserialize)]

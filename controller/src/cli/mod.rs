@@ -10,6 +10,7 @@ pub mod render;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod serve;
+mod shard_leases;
 pub mod status;
 #[cfg(feature = "sandbox")]
 pub mod up;

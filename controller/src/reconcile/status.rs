@@ -999,6 +999,44 @@ mod tests {
         );
         assert_eq!(app.guild_count, Some(2));
         assert_eq!(app.running_revision.as_deref(), Some(revision.as_str()));
+        assert_eq!(app.shards.as_deref(), Some("1/1"));
+        assert!(app.shard_holders.is_empty(), "one process, no leases");
+    }
+
+    #[test]
+    fn replicas_sharing_the_shards_show_who_holds_which() {
+        let catalog = examples();
+        let rendered = render(&catalog).remove(0);
+        let revision = rendered.config.revision.clone();
+        let replica = |name: &str, shards: Vec<u32>, connected| {
+            Arc::new(BotReport {
+                shards: 12,
+                shards_connected: connected,
+                holders: BTreeMap::from([(name.to_string(), shards)]),
+                ..report(&rendered, &revision)
+            })
+        };
+        let merged = merge(&[
+            replica("bot-7d9f-1", vec![0, 1, 2, 3, 8], 5),
+            replica("bot-c2a1-1", vec![4, 5, 6, 7], 3),
+        ])
+        .unwrap();
+        let mut observed = running(&catalog, BotReport::default());
+        observed.bots.insert(app_key(&catalog), Ok(merged));
+        let statuses = compute_at(&catalog, &observed, 100);
+        let (_, app) = &statuses.applications[0];
+        assert_eq!(app.shards.as_deref(), Some("8/12"));
+        let holders: Vec<(&str, &str)> = app
+            .shard_holders
+            .iter()
+            .map(|h| (h.replica.as_str(), h.shards.as_str()))
+            .collect();
+        assert_eq!(holders, [("bot-7d9f-1", "0-3,8"), ("bot-c2a1-1", "4-7")]);
+        assert_eq!(
+            condition(&app.conditions, types::BOT_CONNECTED),
+            ("False", reasons::CONNECTING),
+            "shards 9-11 are held by nobody yet"
+        );
     }
 
     #[test]

@@ -200,6 +200,10 @@ fn container(inputs: &Inputs, role: Role) -> Container {
             if let Some(shards) = spec.bot.shards {
                 args.extend(["--shards".into(), shards.to_string()]);
             }
+            // Replicas (PostgreSQL only) share the shards through Leases in the cluster.
+            if spec.storage.postgres_dsn_ref.is_some() {
+                args.extend(["--shard-leases".into(), "kubernetes".into()]);
+            }
             args
         }
         Role::Activity => vec!["serve".to_string()],

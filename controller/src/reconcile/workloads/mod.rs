@@ -436,6 +436,15 @@ mod tests {
             activity["template"]["metadata"]["labels"].get(BOT_LABEL),
             None
         );
+        // Bot replicas share the gateway shards through Leases, which their Role allows.
+        let bot = &objects[5]["spec"]["template"]["spec"]["containers"][0];
+        let args = bot["args"].as_array().unwrap();
+        let at = args.iter().position(|a| a == "--shard-leases").unwrap();
+        assert_eq!(args[at + 1], "kubernetes");
+        let rules = objects[1]["rules"].as_array().unwrap();
+        assert_eq!(rules.len(), 2);
+        assert_eq!(rules[1]["apiGroups"], json!(["coordination.k8s.io"]));
+        assert_eq!(rules[1]["resources"], json!(["leases"]));
     }
 
     #[test]
