@@ -186,6 +186,9 @@ pub struct Bot {
     deliverer: Deliverer,
     /// Whether the store is failing to take claims (logged once per outage).
     claims_failing: Outage,
+    /// Roles changes to record in the store, in order.
+    roles_out: mpsc::UnboundedSender<(String, Option<String>)>,
+    roles_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<(String, Option<String>)>>,
     /// Set to leave: the shards are handed over and `run` returns.
     leaving: watch::Sender<bool>,
     /// Interactions being answered, which a leaving bot waits for.
@@ -245,6 +248,7 @@ impl Bot {
         let (running, _) = watch::channel(String::new());
         let (report_changes, _) = watch::channel(());
         let (queue, queue_rx) = mpsc::unbounded_channel();
+        let (roles_out, roles_rx) = mpsc::unbounded_channel();
         let kaltura = KalturaClients::new(secrets, options.kaltura.clone());
         let deliverer = Deliverer::new(options.delivery.clone().unwrap_or_default());
         Ok(Arc::new(Self {
@@ -268,6 +272,8 @@ impl Bot {
             report_changes,
             deliverer,
             claims_failing: Outage::default(),
+            roles_out,
+            roles_rx: tokio::sync::Mutex::new(roles_rx),
             leaving: watch::channel(false).0,
             in_flight: watch::channel(0).0,
             metrics: Metrics::default(),
@@ -329,6 +335,27 @@ impl Bot {
         result
     }
 
+    /// Changes `guild_id`'s roles and records them in the store, in order, for the next
+    /// holder of its shard (a resume brings no GUILD_CREATE).
+    fn change_roles(&self, guild_id: String, change: impl FnOnce(&mut Vec<GuildRole>)) {
+        let roles = self.update_roles(|all| {
+            let roles = all.entry(guild_id.clone()).or_default();
+            change(roles);
+            serde_json::to_string(roles).expect("roles serialize")
+        });
+        let _ = self.roles_out.send((guild_id, Some(roles)));
+    }
+
+    /// Writes the roles changes to the store one at a time, so the last change is the one kept.
+    async fn record_roles(self: Arc<Self>) {
+        let mut changes = self.roles_rx.lock().await;
+        while let Some((guild, roles)) = changes.recv().await {
+            if let Err(error) = self.store.save_guild_roles(&guild, roles.as_deref()).await {
+                tracing::debug!(%error, guild, "recording guild roles failed");
+            }
+        }
+    }
+
     /// What `/readyz` tells: ready when the store answers (within a second) and the replica
     /// holds its share of the shards, all connected (a rolling update moves on only then).
     pub async fn readiness(&self) -> Readiness {
@@ -382,6 +409,7 @@ impl Bot {
         let reconfigure = tokio::spawn(self.clone().follow_config());
         let passes = tokio::spawn(self.clone().user_sync_passes());
         let pruning = tokio::spawn(self.clone().prune_claims());
+        let roles = tokio::spawn(self.clone().record_roles());
         let delivery = self
             .options
             .delivery
@@ -465,6 +493,7 @@ impl Bot {
         reconfigure.abort();
         passes.abort();
         pruning.abort();
+        roles.abort();
         workers.iter().for_each(|w| w.abort());
         if let Some(delivery) = delivery {
             delivery.abort();
@@ -597,6 +626,16 @@ impl Bot {
             let Some(item) = item else { break };
             match item {
                 Ok(Event::GatewayClose(_)) if closing.is_some() => break,
+                Ok(Event::GatewayClose(Some(frame))) if fatal_close(frame.code) => {
+                    // twilight gives up on these: say what to fix.
+                    tracing::error!(
+                        shard = id,
+                        code = frame.code,
+                        reason = %frame.reason,
+                        "Discord closed the shard for good (4011: too many guilds per shard, raise spec.bot.shards; 4014: an intent not approved; 4004: the token)"
+                    );
+                    self.on_event(id, Event::GatewayClose(Some(frame)));
+                }
                 Ok(event) => self.on_event(id, event),
                 // twilight reconnects and resumes by itself. The error's text would carry the
                 // whole event, interaction token included, so only its kind is logged.
@@ -648,21 +687,21 @@ impl Bot {
                             name: r.name.clone(),
                         })
                         .collect();
-                    self.update_roles(|all| all.insert(id.clone(), roles));
+                    self.change_roles(id.clone(), |all| *all = roles);
                     self.enqueue_registration(id);
                 }
             }
             Event::GuildDelete(gone) => {
-                self.update_roles(|all| all.remove(&gone.id.to_string()));
+                let id = gone.id.to_string();
+                self.update_roles(|all| all.remove(&id));
+                let _ = self.roles_out.send((id, None));
             }
             Event::RoleCreate(e) => self.upsert_role(e.guild_id.to_string(), &e.role),
             Event::RoleUpdate(e) => self.upsert_role(e.guild_id.to_string(), &e.role),
             Event::RoleDelete(e) => {
                 let role = e.role_id.to_string();
-                self.update_roles(|all| {
-                    if let Some(roles) = all.get_mut(&e.guild_id.to_string()) {
-                        roles.retain(|r| r.id != role);
-                    }
+                self.change_roles(e.guild_id.to_string(), |roles| {
+                    roles.retain(|r| r.id != role)
                 });
             }
             Event::MemberUpdate(update) => {
@@ -694,8 +733,7 @@ impl Bot {
     }
 
     fn upsert_role(&self, guild_id: String, role: &twilight_model::guild::Role) {
-        self.update_roles(|all| {
-            let roles = all.entry(guild_id).or_default();
+        self.change_roles(guild_id, |roles| {
             roles.retain(|r| r.id != role.id.to_string());
             roles.push(GuildRole {
                 id: role.id.to_string(),
@@ -708,6 +746,18 @@ impl Bot {
     pub(crate) async fn roles_of(&self, guild_id: &str) -> Vec<GuildRole> {
         if let Some(roles) = self.guild_roles.read().expect("roles lock").get(guild_id) {
             return roles.clone();
+        }
+        // Its shard's last holder left them in the store; bounded like a settings read.
+        let stored = tokio::time::timeout(
+            kd_core::overrides::READ_BOUND,
+            self.store.guild_roles(guild_id),
+        )
+        .await;
+        if let Ok(Ok(Some(json))) = stored
+            && let Ok(roles) = serde_json::from_str::<Vec<GuildRole>>(&json)
+        {
+            self.update_roles(|all| all.insert(guild_id.to_string(), roles.clone()));
+            return roles;
         }
         let Some(id) = snowflake(guild_id) else {
             return Vec::new();
@@ -722,7 +772,7 @@ impl Bot {
                             name: r.name,
                         })
                         .collect();
-                    self.update_roles(|all| all.insert(guild_id.to_string(), roles.clone()));
+                    self.change_roles(guild_id.to_string(), |all| *all = roles.clone());
                     roles
                 }
                 Err(err) => {
@@ -1348,6 +1398,11 @@ fn serves(held: &BTreeSet<u32>, total: u32, guild_id: &str) -> bool {
     guild_id
         .parse::<u64>()
         .is_ok_and(|id| held.contains(&(((id >> 22) % u64::from(total.max(1))) as u32)))
+}
+
+/// The close codes after which Discord accepts no reconnect of the shard as it is.
+fn fatal_close(code: u16) -> bool {
+    matches!(code, 4004 | 4010 | 4011 | 4012 | 4013 | 4014)
 }
 
 /// Counts an interaction being answered while it lives.

@@ -201,25 +201,29 @@ pub fn share(total: u32, me: &str, live: &[String]) -> u32 {
     total / n + u32::from(index < total % n)
 }
 
-/// What `me`, running `running`, does given the leases `holders` and the replicas `live`.
+/// What `me`, running `running` (each shard with whether it has a session to hand over),
+/// does given the leases `holders` and the replicas `live`. It lets go of shards with a session
+/// first: one still waiting to identify would cost its next holder another identify.
 pub fn plan(
     total: u32,
     me: &str,
     live: &[String],
     holders: &[ShardHolder],
-    running: &BTreeSet<u32>,
+    running: &BTreeMap<u32, bool>,
 ) -> Plan {
     let quota = share(total, me, live) as usize;
     if running.len() > quota {
-        let release = running.iter().rev().take(running.len() - quota).copied();
+        let mut surplus: Vec<(bool, u32)> = running.iter().map(|(s, r)| (!r, *s)).collect();
+        surplus.sort_by_key(|(waiting, shard)| (*waiting, std::cmp::Reverse(*shard)));
+        let release = surplus.into_iter().map(|(_, shard)| shard);
         return Plan {
             take: Vec::new(),
-            release: release.collect(),
+            release: release.take(running.len() - quota).collect(),
         };
     }
     let lease: BTreeMap<u32, &ShardHolder> = holders.iter().map(|h| (h.shard, h)).collect();
     let mut free: Vec<(bool, u32)> = (0..total)
-        .filter(|shard| !running.contains(shard))
+        .filter(|shard| !running.contains_key(shard))
         .filter_map(|shard| match lease.get(&shard) {
             None => Some((false, shard)),
             Some(h) if h.holder == me => Some((true, shard)),
@@ -314,6 +318,16 @@ impl Keeper<'_> {
             shards = self.total,
             "sharing the gateway shards with the other replicas"
         );
+        // Replicas started together (a new Deployment) first see each other, so that each
+        // takes its share at once instead of one taking every shard and handing most over
+        // before they could identify.
+        if let Err(error) = self.leases.heartbeat(self.replica, self.timings.ttl).await {
+            tracing::warn!(%error, "announcing this replica failed");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(self.timings.look * 4) => {}
+            _ = leaving.changed() => {}
+        }
         while !*leaving.borrow() {
             tokio::select! {
                 _ = ticks.tick() => {}
@@ -378,7 +392,10 @@ impl Keeper<'_> {
             .map(|h| h.shard)
             .collect();
         changed |= self.drop_lost(running, saved, &held);
-        let mine: BTreeSet<u32> = running.keys().copied().collect();
+        let mine: BTreeMap<u32, bool> = running
+            .iter()
+            .map(|(shard, run)| (*shard, run.progress.get().is_some()))
+            .collect();
         let next = plan(total, me, &live, &holders, &mine);
         let releases = next.release.iter().filter_map(|shard| {
             saved.remove(shard);
@@ -496,7 +513,7 @@ mod tests {
 
     #[test]
     fn a_replica_alone_takes_every_free_shard() {
-        let plan = plan(4, "a", &live(&["a"]), &[], &BTreeSet::new());
+        let plan = plan(4, "a", &live(&["a"]), &[], &BTreeMap::new());
         assert_eq!(plan.take, [0, 1, 2, 3]);
     }
 
@@ -510,7 +527,7 @@ mod tests {
             "a",
             &live(&["a", "b"]),
             &held(&leases),
-            &BTreeSet::new(),
+            &BTreeMap::new(),
         );
         assert_eq!(plan.take, [6, 7, 8, 9, 10, 11]);
         assert!(plan.release.is_empty());
@@ -518,17 +535,22 @@ mod tests {
 
     #[test]
     fn a_replica_over_its_share_lets_the_surplus_go() {
-        let running: BTreeSet<u32> = (0..12).collect();
+        // Shards 0-9 connected, 10 and 11 still waiting to identify.
+        let running: BTreeMap<u32, bool> = (0..12).map(|s| (s, s < 10)).collect();
         let leases: Vec<_> = (0..12).map(|s| (s, "a", true)).collect();
         let plan = plan(12, "a", &live(&["a", "b", "c"]), &held(&leases), &running);
-        assert_eq!(plan.release, [11, 10, 9, 8, 7, 6, 5, 4]);
+        assert_eq!(
+            plan.release,
+            [9, 8, 7, 6, 5, 4, 3, 2],
+            "the resumable ones go, the waiting ones stay"
+        );
         assert!(plan.take.is_empty());
     }
 
     #[test]
     fn a_restarted_replica_takes_its_own_leases_back_first() {
         let leases = held(&[(0, "b", false), (5, "a", true), (6, "a", false)]);
-        let plan = plan(8, "a", &live(&["a", "b"]), &leases, &BTreeSet::new());
+        let plan = plan(8, "a", &live(&["a", "b"]), &leases, &BTreeMap::new());
         assert_eq!(plan.take, [5, 6, 0, 1]);
     }
 

@@ -5,8 +5,10 @@
 //! - `all_shards_ready_s`: from starting the 4 replicas until each is ready (holding its share
 //!   of the shards, all connected) and every shard has exactly one connected session.
 //! - `replica_peak_rss_mib`: each replica's peak RSS (VmHWM) after the load below.
-//! - `ack`: interactions made at 1,000/s for 10 s on guilds drawn across all of them, from the
-//!   sandbox making INTERACTION_CREATE to it receiving the callback.
+//! - `ack_starting`: interactions made at 1,000/s for 10 s on guilds drawn across all of them,
+//!   from the sandbox making INTERACTION_CREATE to it receiving the callback, right after all
+//!   are ready (each replica still checking every guild's command registration);
+//!   `registrations_checked_s` when those checks are done; `ack`: the same load then.
 //! - `handover_s`: one replica killed with SIGKILL until every shard is connected again (the
 //!   others resume its sessions once its 5 s leases run out).
 //! - `single_replica`: the other replicas stopped (their shards handed over), one replica
@@ -14,7 +16,8 @@
 //!   ack p99 stayed within 10 ms.
 //!
 //! PostgreSQL runs with `fsync=off` (as every test server here): commits cost no disk flush.
-//! `cargo bench -p kd-controller --bench shard_scale` (release build).
+//! `cargo bench -p kd-controller --bench shard_scale` (release build); `KD_BENCH_GUILDS=N` for
+//! another size, `KD_BENCH_BOT_LOG=FILE` keeps the replicas' log.
 
 use kd_core::command::Command;
 use kd_core::config::RuntimeConfig;
@@ -63,11 +66,15 @@ async fn run(count: u64) -> Value {
     .await;
     let discord: Sandbox = (*outside.discord).clone();
     let made = Instant::now();
+    // Ids a millisecond apart fall on consecutive shards: 2,500 guilds each, the most Discord
+    // lets one shard hold (more and it closes the session with 4011, sharding required).
+    let base = outside.guild.id >> 22;
     let guilds: Vec<(u64, u64)> = (0..count)
         .map(|n| {
             let guild = discord
                 .create_guild(NewGuild {
                     name: format!("Course {n}"),
+                    id: Some((base + 1 + n) << 22),
                     ..NewGuild::default()
                 })
                 .unwrap();
@@ -115,7 +122,7 @@ async fn run(count: u64) -> Value {
             &outside.kaltura,
             &config,
             &["--shards", &SHARDS.to_string(), "--store", &url],
-            Stdio::null(),
+            log(),
         )
     };
 
@@ -128,16 +135,24 @@ async fn run(count: u64) -> Value {
     let all_ready = started.elapsed();
     eprintln!("all shards ready in {:.1} s", all_ready.as_secs_f64());
 
-    // Warm up (connections, caches), then the measured load.
-    load(&discord, &guilds, outside.user, 200, 2).await;
-    let (mut acks, lost) = load(&discord, &guilds, outside.user, RATE, SECONDS).await;
-    let ack = json!({
-        "rate_per_s": RATE,
-        "seconds": SECONDS,
-        "lost": lost,
-        "latency": summary_ms(&mut acks),
-    });
-    eprintln!("ack at {RATE}/s: {ack}");
+    let measure = async |what: &str| {
+        let (mut acks, lost) = load(&discord, &guilds, outside.user, RATE, SECONDS).await;
+        let ack = json!({
+            "rate_per_s": RATE,
+            "seconds": SECONDS,
+            "lost": lost,
+            "latency": summary_ms(&mut acks),
+        });
+        eprintln!("ack at {RATE}/s, {what}: {ack}");
+        ack
+    };
+    let ack_starting = measure("starting").await;
+    for bot in &replicas {
+        registrations_checked(bot).await;
+    }
+    let checked = started.elapsed();
+    eprintln!("registrations checked at {:.1} s", checked.as_secs_f64());
+    let ack = measure("steady").await;
     let rss: Vec<f64> = replicas
         .iter()
         .map(|r| mib(proc_status(r.process.child.id(), "VmHWM:")))
@@ -180,6 +195,8 @@ async fn run(count: u64) -> Value {
         "config_bytes": config_bytes,
         "all_shards_ready_s": round(all_ready),
         "replica_peak_rss_mib": rss,
+        "ack_starting": ack_starting,
+        "registrations_checked_s": round(checked),
         "ack": ack,
         "handover_s": round(handover),
         "single_replica": {
@@ -188,6 +205,19 @@ async fn run(count: u64) -> Value {
         },
         "targets": {"rss_mib": 256, "ack_p99_ms": 20, "handover_s": 10, "single_replica_rate": 1000},
     })
+}
+
+/// The replicas' log: `KD_BENCH_BOT_LOG=FILE` appends it there (at info), else nowhere.
+fn log() -> Stdio {
+    match std::env::var_os("KD_BENCH_BOT_LOG") {
+        Some(path) => std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .expect("the bot log file opens")
+            .into(),
+        None => Stdio::null(),
+    }
 }
 
 fn round(d: Duration) -> f64 {
@@ -205,6 +235,27 @@ async fn ready(bot: &WorkloadProcess, within: Duration) {
             "a replica was not ready within {within:?}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until the replica's report has no guild pending its registration check.
+async fn registrations_checked(bot: &WorkloadProcess) {
+    loop {
+        let pending = bot
+            .get("/status")
+            .and_then(|r| {
+                let body = kd_testing::http::body(&r)?.to_string();
+                serde_json::from_str::<Value>(&body).ok()
+            })
+            .map(|report| {
+                report["guilds"].as_object().map_or(usize::MAX, |g| {
+                    g.values().filter(|s| s["state"] == "pending").count()
+                })
+            });
+        if pending == Some(0) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 

@@ -107,8 +107,8 @@ pub struct Tracker {
     held: std::collections::BTreeSet<u32>,
     /// Its shards connected: a shard may connect before its holding is filed.
     connected: std::collections::BTreeSet<u32>,
-    /// How many it should hold (its share among the replicas).
-    share: u32,
+    /// How many it should hold (its share among the replicas); None until it knows.
+    share: Option<u32>,
     /// Its name in the shard leases; empty when it holds every shard without them.
     replica: String,
 }
@@ -123,7 +123,7 @@ impl Tracker {
     /// This process now holds `held`, of a share of `share`.
     pub fn hold(&mut self, held: &std::collections::BTreeSet<u32>, share: u32) {
         self.held.clone_from(held);
-        self.share = share;
+        self.share = Some(share);
     }
 
     pub fn shard_connected(&mut self, shard: u32, connected: bool) {
@@ -158,8 +158,9 @@ impl Tracker {
     /// Whether it holds its whole share and every shard of it is connected.
     pub fn settled(&self) -> bool {
         self.shards > 0
-            && self.held.len() as u32 == self.share
-            && self.held_connected() == self.share
+            && self.share.is_some_and(|share| {
+                self.held.len() as u32 == share && self.held_connected() == share
+            })
     }
 
     pub fn record(&mut self, guild_id: &str, registration: Registration) {
@@ -215,6 +216,7 @@ mod tests {
     fn the_report_covers_configured_guilds_only_and_counts_connected_shards() {
         let mut tracker = Tracker::default();
         tracker.set_shards(2, "");
+        assert!(!tracker.settled(), "no share known yet");
         tracker.hold(&[0, 1].into(), 2);
         tracker.shard_connected(1, true);
         tracker.shard_connected(7, true);

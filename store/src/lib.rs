@@ -10,6 +10,7 @@ mod meetings;
 mod outbox;
 mod overrides;
 mod registrations;
+mod roles;
 mod rooms;
 mod schema;
 mod shards;

@@ -140,6 +140,12 @@ const STEPS: &[&str] = &[
         next_at BIGINT NOT NULL,
         PRIMARY KEY (application_id, bucket)
     )",
+    // 8: each guild's roles as the gateway last showed them (see roles.rs)
+    "CREATE TABLE guild_roles (
+        guild_id TEXT PRIMARY KEY,
+        roles TEXT NOT NULL,
+        updated_at BIGINT NOT NULL
+    )",
 ];
 
 /// The key of the advisory lock PostgreSQL migrations hold (any constant of our own).

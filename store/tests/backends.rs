@@ -726,6 +726,23 @@ async fn shards_suite(a: &Store, b: &Store) {
     assert!(other <= kd_store::now_ms(), "bucket 1 waits for nobody");
 }
 
+/// A guild's roles as one replica wrote them are what another reads; forgetting removes them.
+async fn roles_suite(a: &Store, b: &Store) {
+    assert_eq!(b.guild_roles("g1").await.unwrap(), None);
+    a.save_guild_roles("g1", Some(r#"[{"id":"1","name":"Teacher"}]"#))
+        .await
+        .unwrap();
+    a.save_guild_roles("g1", Some(r#"[{"id":"1","name":"Lecturer"}]"#))
+        .await
+        .unwrap();
+    assert_eq!(
+        b.guild_roles("g1").await.unwrap().as_deref(),
+        Some(r#"[{"id":"1","name":"Lecturer"}]"#)
+    );
+    b.save_guild_roles("g1", None).await.unwrap();
+    assert_eq!(a.guild_roles("g1").await.unwrap(), None);
+}
+
 /// Concurrent intake on one store (written together, by group commit): each notification once,
 /// however many times and however concurrently it comes; every channel numbered 1, 2, ... in
 /// the order of commit, without gaps. Returns each call's answer by notification id.
@@ -865,6 +882,7 @@ async fn sqlite_shard_leases() {
         Store::open(&url).await.unwrap(),
     );
     shards_suite(&a, &b).await;
+    roles_suite(&a, &b).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -873,6 +891,7 @@ async fn postgres_shard_leases() {
     let a = Store::open(&db.url()).await.unwrap();
     let b = Store::open(&db.url()).await.unwrap();
     shards_suite(&a, &b).await;
+    roles_suite(&a, &b).await;
     a.pool_close().await;
     b.pool_close().await;
     db.drop_now().await;
