@@ -173,6 +173,8 @@ pub struct Bot {
     registering: tokio::sync::Mutex<HashMap<String, bool>>,
     /// Held through a registration of the global set.
     registering_global: tokio::sync::Mutex<()>,
+    /// What the store recorded as sent, by guild id, once read (see `stored_fingerprint`).
+    fingerprints: tokio::sync::Mutex<Option<HashMap<String, String>>>,
     /// Guilds waiting for a registration check, worked off by a few workers so that thousands
     /// of GUILD_CREATEs at start never hold thousands of command sets in memory at once.
     queue: mpsc::UnboundedSender<String>,
@@ -264,6 +266,7 @@ impl Bot {
             guild_roles: RwLock::new(HashMap::new()),
             registering: tokio::sync::Mutex::new(HashMap::new()),
             registering_global: tokio::sync::Mutex::new(()),
+            fingerprints: tokio::sync::Mutex::new(None),
             queue,
             queue_rx: tokio::sync::Mutex::new(queue_rx),
             queued: Mutex::new(HashSet::new()),
@@ -1311,6 +1314,28 @@ impl Bot {
         self.report_changed();
     }
 
+    /// What the store last recorded as sent for `key`: from every record of the application,
+    /// read once (a start checks every guild: one query, not one per guild on each replica),
+    /// else asked alone. A replica that sends a set records it here too; one another replica
+    /// sent meanwhile is at worst sent again, which Discord takes as the same set.
+    async fn stored_fingerprint(
+        &self,
+        app: &str,
+        key: &str,
+    ) -> Result<Option<String>, kd_store::StoreError> {
+        let mut known = self.fingerprints.lock().await;
+        if known.is_none() {
+            match self.store.registered_fingerprints(app).await {
+                Ok(all) => *known = Some(all),
+                Err(_) => {
+                    drop(known);
+                    return self.store.registered_fingerprint(app, key).await;
+                }
+            }
+        }
+        Ok(known.as_ref().and_then(|k| k.get(key).cloned()))
+    }
+
     /// Sends `target` with `send` unless the store says Discord holds it already (`key` is the
     /// guild id, or [`GLOBAL_COMMANDS`]), records what was sent, and gives the state to report.
     async fn settle_registration(
@@ -1320,19 +1345,26 @@ impl Bot {
         target: registration::Target,
         send: impl AsyncFnOnce(&[TwilightCommand]) -> Result<(), twilight_http::Error>,
     ) -> Registration {
-        let stored = self.store.registered_fingerprint(app, key).await;
+        let stored = self.stored_fingerprint(app, key).await;
         if !target.needs_sending(&stored) {
             return target.done;
         }
         match send(&target.commands).await {
             Ok(()) => {
                 self.metrics.registrations.inc();
-                if let Err(err) = self
+                match self
                     .store
                     .record_registration(app, key, &target.fingerprint)
                     .await
                 {
-                    tracing::error!(error = %err, "recording a command registration failed");
+                    Ok(()) => {
+                        if let Some(known) = self.fingerprints.lock().await.as_mut() {
+                            known.insert(key.to_string(), target.fingerprint.clone());
+                        }
+                    }
+                    Err(err) => {
+                        tracing::error!(error = %err, "recording a command registration failed")
+                    }
                 }
                 tracing::info!(
                     guild = key,

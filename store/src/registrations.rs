@@ -23,6 +23,21 @@ impl Store {
         .await?)
     }
 
+    /// Every record of the application, by guild id (and [`GLOBAL_COMMANDS`]): one read for
+    /// a start that checks thousands of guilds.
+    pub async fn registered_fingerprints(
+        &self,
+        application_id: &str,
+    ) -> Result<std::collections::HashMap<String, String>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT guild_id, fingerprint FROM command_registrations WHERE application_id = $1",
+        )
+        .bind(application_id)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().collect())
+    }
+
     pub async fn record_registration(
         &self,
         application_id: &str,

@@ -328,6 +328,15 @@ async fn registrations_suite(store: &Store) {
         store.registered_fingerprint("other", "g1").await.unwrap(),
         None
     );
+    store.record_registration("app", "g2", "ghi").await.unwrap();
+    store.record_registration("other", "g3", "x").await.unwrap();
+    let all = store.registered_fingerprints("app").await.unwrap();
+    assert_eq!(
+        all,
+        [("g1", "def"), ("g2", "ghi")]
+            .map(|(g, f)| (g.to_string(), f.to_string()))
+            .into()
+    );
     // The global set is a record of its own, beside the guilds'.
     store
         .record_registration("app", GLOBAL_COMMANDS, "all")
