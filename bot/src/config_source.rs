@@ -3,25 +3,32 @@
 //! revision does not match its content is refused with a log line, and the running config stays;
 //! so does a file that cannot be read (deleted, not UTF-8, a ConfigMap symlink left dangling),
 //! with a warning each time the problem starts or changes and a line when it is readable again.
+//!
+//! A bot replica keeps only the guilds of its shards ([`Served`]): when it takes more, the
+//! file is read again for them; when it lets some go, they are dropped from the config held.
 
-use kd_core::config::RuntimeConfig;
+use kd_core::config::{RuntimeConfig, Served};
 use sha2::Digest;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// Reads `path` now and follows its changes (polled: ConfigMap updates swap symlinks, which
-/// file-event watchers often miss).
+/// Reads `path` now, keeping the guilds `served` names, and follows the file's changes
+/// (polled: ConfigMap updates swap symlinks, which file-event watchers often miss) and those
+/// of `served`.
 pub fn watch_file(
     path: &Path,
     every: Duration,
+    served: watch::Receiver<Served>,
 ) -> Result<watch::Receiver<Arc<RuntimeConfig>>, String> {
     let text =
         std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-    let first = RuntimeConfig::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let kept = served.borrow().clone();
+    let first = RuntimeConfig::from_json_served(&text, &kept)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     let (tx, rx) = watch::channel(Arc::new(first));
-    tokio::spawn(follow(path.to_path_buf(), every, digest(&text), tx));
+    tokio::spawn(follow(path.to_path_buf(), every, digest(&text), served, tx));
     Ok(rx)
 }
 
@@ -34,13 +41,35 @@ async fn follow(
     path: PathBuf,
     every: Duration,
     mut last: [u8; 32],
+    mut served: watch::Receiver<Served>,
     tx: watch::Sender<Arc<RuntimeConfig>>,
 ) {
     let mut tick = tokio::time::interval(every);
     // Why the file cannot be read, while it cannot: warned once per problem, not per poll.
     let mut problem: Option<String> = None;
+    // A process that never changes what it keeps drops the sender: nothing to follow.
+    let mut follows_served = true;
+    // Guilds to keep are missing from the config held: read the file even if unchanged.
+    let mut missing = false;
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            changed = served.changed(), if follows_served => {
+                if changed.is_err() {
+                    follows_served = false;
+                    continue;
+                }
+                let wanted = served.borrow_and_update().clone();
+                let narrower = tx.borrow().narrowed(&wanted);
+                match narrower {
+                    Some(config) => {
+                        tx.send_replace(Arc::new(config));
+                        continue;
+                    }
+                    None => missing = true,
+                }
+            }
+        }
         if tx.is_closed() {
             return;
         }
@@ -58,18 +87,30 @@ async fn follow(
             tracing::info!(file = %path.display(), was = %was, "the runtime config file is readable again");
         }
         let seen = digest(&text);
-        if seen == last {
+        if seen == last && !missing {
             continue;
         }
-        match RuntimeConfig::from_json(&text) {
+        let wanted = served.borrow().clone();
+        let started = std::time::Instant::now();
+        match RuntimeConfig::from_json_served(&text, &wanted) {
             Ok(config) => {
-                tracing::info!(revision = %config.revision, "runtime config changed");
+                let (guilds, millis) = (config.guilds.len(), started.elapsed().as_millis() as u64);
+                if config.revision != tx.borrow().revision {
+                    tracing::info!(revision = %config.revision, guilds, millis, "runtime config changed");
+                } else {
+                    tracing::info!(
+                        guilds,
+                        millis,
+                        "runtime config read again for the shards held"
+                    );
+                }
                 tx.send_replace(Arc::new(config));
             }
             Err(err) => {
                 tracing::error!(file = %path.display(), error = %err, "refusing the new runtime config; keeping the running one")
             }
         }
+        missing = false;
         last = seen;
     }
 }
@@ -123,12 +164,17 @@ mod tests {
         )
     }
 
+    /// What a process keeping every guild passes (its sender gone at once).
+    fn whole() -> watch::Receiver<Served> {
+        watch::channel(Served::All).1
+    }
+
     #[tokio::test]
     async fn follows_valid_changes_and_keeps_the_last_good_one() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("runtime.json");
         std::fs::write(&file, config("a").to_json()).unwrap();
-        let mut rx = watch_file(&file, Duration::from_millis(10)).unwrap();
+        let mut rx = watch_file(&file, Duration::from_millis(10), whole()).unwrap();
         assert_eq!(rx.borrow().application.name, "a");
 
         std::fs::write(&file, "{ not json").unwrap();
@@ -145,6 +191,52 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(rx.borrow().application.name, "b");
+    }
+
+    #[tokio::test]
+    async fn keeps_the_guilds_of_the_shards_held_and_reads_again_for_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("runtime.json");
+        let guild: kd_core::config::GuildRuntime = serde_json::from_value(serde_json::json!({
+            "configName": "g", "partner": "p", "features": {}, "permissions": {},
+            "channels": {}, "templates": {}, "overridable": [],
+            "roles": {"rules": [], "default": "viewer"},
+        }))
+        .unwrap();
+        let whole = config("a");
+        // Guilds n << 22 are on shard n % 2 of 2.
+        let guilds = (1..=10u64).map(|n| ((n << 22).to_string(), guild.clone()));
+        let whole = RuntimeConfig::new(whole.application, whole.partners, guilds.collect());
+        std::fs::write(&file, whole.to_json()).unwrap();
+        let shards = |held: &[u32]| Served::Shards {
+            total: 2,
+            held: held.iter().copied().collect(),
+        };
+        let (served, kept) = watch::channel(shards(&[]));
+        let mut rx = watch_file(&file, Duration::from_millis(10), kept).unwrap();
+        assert!(rx.borrow().guilds.is_empty(), "no shards, no guilds");
+        assert_eq!(rx.borrow().revision, whole.revision);
+        let within = Duration::from_secs(2);
+        served.send_replace(shards(&[0]));
+        let got = tokio::time::timeout(within, rx.wait_for(|c| c.served == shards(&[0])));
+        let guilds: Vec<String> = got.await.unwrap().unwrap().guilds.keys().cloned().collect();
+        assert_eq!(guilds.len(), 5);
+        assert!(
+            guilds
+                .iter()
+                .all(|id| (id.parse::<u64>().unwrap() >> 22) % 2 == 0)
+        );
+        served.send_replace(shards(&[0, 1]));
+        let got = tokio::time::timeout(within, rx.wait_for(|c| c.guilds.len() == 10));
+        assert_eq!(
+            **got.await.unwrap().unwrap(),
+            whole.narrowed(&shards(&[0, 1])).unwrap()
+        );
+        // Letting a shard go drops its guilds from what is held: no read needed.
+        std::fs::remove_file(&file).unwrap();
+        served.send_replace(shards(&[1]));
+        let got = tokio::time::timeout(within, rx.wait_for(|c| c.served == shards(&[1])));
+        assert_eq!(got.await.unwrap().unwrap().guilds.len(), 5);
     }
 
     #[tokio::test]
@@ -169,7 +261,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("runtime.json");
         std::fs::write(&file, config("a").to_json().replace("\"ns\"", "\"other\"")).unwrap();
-        let err = watch_file(&file, Duration::from_millis(10)).unwrap_err();
+        let err = watch_file(&file, Duration::from_millis(10), whole()).unwrap_err();
         assert!(err.contains("does not match its content"), "{err}");
     }
 }

@@ -12,10 +12,10 @@ use crate::metrics::{CommandLabel, CommandLabels, Metrics};
 use crate::notify::{Deliverer, DeliveryOptions};
 use crate::registration::{self, GuildPlan};
 use crate::reply::{Message, Reply, deferral};
-use crate::shards::{self, Keeper, Progress, Running};
+use crate::shards::{self, Holding, Keeper, Progress, Running};
 use crate::user_sync::{self, Target, Trigger, UserSync};
 use kd_core::command::{Command, ConfigAction};
-use kd_core::config::RuntimeConfig;
+use kd_core::config::{RuntimeConfig, Served, shard_of};
 use kd_core::join_token::JoinKey;
 use kd_core::kaltura::{KalturaClients, KalturaSettings};
 use kd_core::report::{BotReport, Registration, Tracker};
@@ -60,6 +60,10 @@ const CLOSE_BOUND: Duration = Duration::from_secs(2);
 
 /// How long a stopping bot waits for the interactions under way to be answered.
 const DRAIN_BOUND: Duration = Duration::from_secs(10);
+
+/// How long a replica waits for the config of the shards it takes before it connects them
+/// anyway (their guilds answered as unconfigured until it comes).
+const CONFIG_BOUND: Duration = Duration::from_secs(30);
 
 /// Milliseconds from the Unix epoch to the Discord epoch, the origin of snowflake times.
 const DISCORD_EPOCH_MS: u64 = 1_420_070_400_000;
@@ -113,6 +117,9 @@ pub struct BotOptions {
     pub replica: String,
     /// Where replicas agree on who connects which shard.
     pub sharing: Sharing,
+    /// Tells the config source which guilds to keep as the shards held change; None when
+    /// the config is whole (one process serving every shard).
+    pub served: Option<Arc<watch::Sender<Served>>>,
 }
 
 /// Where bot replicas agree on who connects which shard.
@@ -147,6 +154,7 @@ impl Default for BotOptions {
             delivery: Some(DeliveryOptions::default()),
             replica: shards::replica_name(),
             sharing: Sharing::Store,
+            served: None,
         }
     }
 }
@@ -367,17 +375,14 @@ impl Bot {
             Ok(Err(err)) => err.to_string(),
             Err(_) => "no answer within 1s".to_string(),
         };
-        let report = self.report();
-        let (settled, held) = {
-            let tracker = self.tracker.lock().expect("tracker lock");
-            (tracker.settled(), tracker.held())
-        };
+        // The tracker alone: a report would list every guild, for each probe.
+        let tracker = self.tracker.lock().expect("tracker lock");
         Readiness {
-            ready: store == "ok" && settled,
+            ready: store == "ok" && tracker.settled(),
             store,
-            shards: report.shards,
-            shards_held: held,
-            shards_connected: report.shards_connected,
+            shards: tracker.shards(),
+            shards_held: tracker.held(),
+            shards_connected: tracker.held_connected(),
         }
     }
 
@@ -395,13 +400,7 @@ impl Bot {
 
     /// The `maxPerMinute` of a configured NotificationRule.
     pub(crate) fn rule_rate(&self, rule: &str) -> Option<i32> {
-        let config = self.config.borrow();
-        config
-            .guilds
-            .values()
-            .flat_map(|g| &g.notification_rules)
-            .find(|r| r.name == rule)
-            .map(|r| r.spec.max_per_minute)
+        self.config.borrow().rule_rate(rule)
     }
 
     /// Connects its shards and serves them until [`Bot::leave`]: every shard on SQLite (one
@@ -426,6 +425,7 @@ impl Bot {
         let application_id = self.config.borrow().application.application_id.clone();
         let leases: Option<(Box<dyn shards::Coordination>, shards::Timings)> =
             match &self.options.sharing {
+                Sharing::Service(service) => Some((service.leases(total), service.timings())),
                 Sharing::Store if postgres => Some((
                     Box::new(shards::StoreLeases {
                         store: self.store.clone(),
@@ -435,7 +435,6 @@ impl Bot {
                     shards::Timings::store(),
                 )),
                 Sharing::Store => None,
-                Sharing::Service(service) => Some((service.leases(total), service.timings())),
             };
         // Replicas need PostgreSQL: its identify slots pace them all.
         let queue = IdentifyQueue::new(
@@ -460,13 +459,12 @@ impl Bot {
             self.start_shard(&config, ShardId::new(id, total), session)
         };
         if let Some((leases, timings)) = &leases {
-            let on_held = |held: &BTreeSet<u32>, share: u32| self.hold(held, share);
             Keeper {
                 leases: leases.as_ref(),
                 total,
                 replica,
                 timings: timings.clone(),
-                on_held: &on_held,
+                holding: self.as_ref(),
             }
             .run(&start, self.leaving.subscribe())
             .await;
@@ -518,12 +516,60 @@ impl Bot {
             tracker.shards()
         };
         self.update_roles(|all| all.retain(|guild, _| serves(held, total, guild)));
+        // The config keeps the guilds of the shards still held (a leaving bot keeps its own
+        // until it stops: narrowing it is of no use then).
+        if let Some(served) = &self.options.served
+            && !*self.leaving.borrow()
+        {
+            served.send_if_modified(|kept| {
+                let narrower = Served::Shards {
+                    total,
+                    held: held.clone(),
+                };
+                let changed = *kept != narrower;
+                *kept = narrower;
+                changed
+            });
+        }
     }
 
     /// Whether this replica holds the shard of `guild_id`.
     fn serves_guild(&self, guild_id: &str) -> bool {
         let tracker = self.tracker.lock().expect("tracker lock");
         serves(&tracker.held_shards(), tracker.shards(), guild_id)
+    }
+
+    /// Has the config source keep the guilds of `shards` too, and waits until the config
+    /// holds them (so a shard taken over answers its guilds from its first event).
+    async fn keep_guilds_of(&self, shards: &BTreeSet<u32>) {
+        let Some(served) = &self.options.served else {
+            return;
+        };
+        let total = self.tracker.lock().expect("tracker lock").shards();
+        let wanted = Served::Shards {
+            total,
+            held: shards.clone(),
+        };
+        if self.config.borrow().served.covers(&wanted) {
+            return;
+        }
+        // Another replica may have registered those guilds since they were read.
+        *self.fingerprints.lock().await = None;
+        served.send_replace(wanted.clone());
+        let started = Instant::now();
+        let mut config = self.config.clone();
+        let loaded = config.wait_for(|c| c.served.covers(&wanted));
+        match tokio::time::timeout(CONFIG_BOUND, loaded).await {
+            Ok(Ok(config)) => tracing::info!(
+                guilds = config.guilds.len(),
+                millis = started.elapsed().as_millis() as u64,
+                "the config of the shards taken is loaded"
+            ),
+            _ => tracing::warn!(
+                ?shards,
+                "the config of the shards taken was not loaded within {CONFIG_BOUND:?}; connecting them with the config at hand"
+            ),
+        }
     }
 
     /// The shard count (the option, else Discord's recommendation) and the identify limits,
@@ -1326,7 +1372,12 @@ impl Bot {
         let mut known = self.fingerprints.lock().await;
         if known.is_none() {
             match self.store.registered_fingerprints(app).await {
-                Ok(all) => *known = Some(all),
+                Ok(mut all) => {
+                    // Those of this replica's guilds (and the global set's) alone.
+                    let served = self.config.borrow().served.clone();
+                    all.retain(|key, _| key == GLOBAL_COMMANDS || served.contains(key));
+                    *known = Some(all);
+                }
                 Err(_) => {
                     drop(known);
                     return self.store.registered_fingerprint(app, key).await;
@@ -1405,6 +1456,11 @@ impl Bot {
                     self.enqueue_registration(guild_id.clone());
                 }
             }
+            // Guilds no longer configured here (deleted, or on shards let go) are not reported.
+            self.tracker
+                .lock()
+                .expect("tracker lock")
+                .retain(|id| current.guilds.contains_key(id) || current.clearing.contains(id));
             previous = Some(current.clone());
             self.metrics.set_revision(&current.revision);
             self.running.send_replace(current.revision.clone());
@@ -1424,12 +1480,19 @@ fn age_of(id: u64) -> Duration {
     Duration::from_millis((kd_store::now_ms().max(0) as u64).saturating_sub(made))
 }
 
-/// Whether the shards `held` (of `total`) include that of `guild_id`: Discord's
-/// `(guild_id >> 22) % num_shards`.
+/// Whether the shards `held` (of `total`) include that of `guild_id`.
 fn serves(held: &BTreeSet<u32>, total: u32, guild_id: &str) -> bool {
-    guild_id
-        .parse::<u64>()
-        .is_ok_and(|id| held.contains(&(((id >> 22) % u64::from(total.max(1))) as u32)))
+    shard_of(guild_id, total).is_some_and(|shard| held.contains(&shard))
+}
+
+impl Holding for Bot {
+    fn taking<'a>(&'a self, shards: &'a BTreeSet<u32>) -> futures_util::future::BoxFuture<'a, ()> {
+        Box::pin(self.keep_guilds_of(shards))
+    }
+
+    fn held(&self, held: &BTreeSet<u32>, share: u32) {
+        self.hold(held, share);
+    }
 }
 
 /// The close codes after which Discord accepts no reconnect of the shard as it is.

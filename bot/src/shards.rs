@@ -287,7 +287,7 @@ struct Held {
     running: BTreeMap<u32, Running>,
     /// The sequence saved last, per shard.
     saved: BTreeMap<u32, u64>,
-    /// The share last told to `on_held`.
+    /// The share last told to `holding`.
     told: Option<u32>,
     /// When the leases were renewed last.
     renewed: Option<Instant>,
@@ -296,6 +296,15 @@ struct Held {
 /// Starts serving shard `id` (resuming `session` when given).
 pub type Start<'a> = dyn Fn(u32, Option<SavedSession>) -> Running + Send + Sync + 'a;
 
+/// What a keeper tells the bot as its shards change.
+pub trait Holding: Send + Sync {
+    /// It is about to connect shards and will then hold `shards`: done once the bot can
+    /// serve their guilds (it keeps only the config of the guilds on its shards).
+    fn taking<'a>(&'a self, shards: &'a BTreeSet<u32>) -> BoxFuture<'a, ()>;
+    /// It holds `held`, of a share of `share` (the report carries them).
+    fn held(&self, held: &BTreeSet<u32>, share: u32);
+}
+
 /// Keeps this replica's share of the shards through `leases` until `leaving` turns true, then
 /// lets them all go, sessions saved.
 pub struct Keeper<'a> {
@@ -303,8 +312,7 @@ pub struct Keeper<'a> {
     pub total: u32,
     pub replica: &'a str,
     pub timings: Timings,
-    /// Told the shards held and the share whenever they change (the report carries them).
-    pub on_held: &'a (dyn Fn(&BTreeSet<u32>, u32) + Send + Sync),
+    pub holding: &'a dyn Holding,
 }
 
 impl Keeper<'_> {
@@ -358,7 +366,7 @@ impl Keeper<'_> {
         if let Err(error) = self.leases.leave(self.replica).await {
             tracing::warn!(%error, "leaving the replica list failed; the others notice in a lease's time");
         }
-        (self.on_held)(&BTreeSet::new(), 0);
+        self.holding.held(&BTreeSet::new(), 0);
     }
 
     /// One look: heartbeat, renew, save sessions, then take or give as [`plan`] says.
@@ -402,24 +410,47 @@ impl Keeper<'_> {
             Some(self.release(*shard, running.remove(shard)?))
         });
         futures_util::future::join_all(releases).await;
-        let mut took = false;
+        let mut taken = Vec::new();
         for shard in next.take {
             if let Some(session) = self.leases.take(shard, me, ttl).await? {
-                tracing::info!(
-                    shard,
-                    resume = session.is_some(),
-                    "took the shard's lease; connecting"
-                );
-                running.insert(shard, start(shard, session));
-                took = true;
+                taken.push((shard, session));
             }
+        }
+        if !taken.is_empty() {
+            let shards = running.keys().chain(taken.iter().map(|(s, _)| s)).copied();
+            self.prepare(&shards.collect()).await?;
+            *renewed = Some(Instant::now());
+        }
+        let took = !taken.is_empty();
+        for (shard, session) in taken {
+            tracing::info!(
+                shard,
+                resume = session.is_some(),
+                "took the shard's lease; connecting"
+            );
+            running.insert(shard, start(shard, session));
         }
         let share = share(total, me, &live);
         if changed || took || !next.release.is_empty() || *told != Some(share) {
             *told = Some(share);
-            (self.on_held)(&running.keys().copied().collect(), share);
+            self.holding.held(&running.keys().copied().collect(), share);
         }
         Ok(())
+    }
+
+    /// Has the bot ready the guilds of `shards`, renewing the leases meanwhile (reading their
+    /// config may take longer than a lease lasts).
+    async fn prepare(&self, shards: &BTreeSet<u32>) -> Result<(), String> {
+        let ready = self.holding.taking(shards);
+        tokio::pin!(ready);
+        loop {
+            tokio::select! {
+                () = &mut ready => return Ok(()),
+                () = tokio::time::sleep(self.timings.renew) => {
+                    self.leases.renew(self.replica, self.timings.ttl, &[]).await?;
+                }
+            }
+        }
     }
 
     /// Disconnects the shards running here that are not among those it `held`; whether any.

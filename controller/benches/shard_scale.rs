@@ -4,7 +4,8 @@
 //!
 //! - `all_shards_ready_s`: from starting the 4 replicas until each is ready (holding its share
 //!   of the shards, all connected) and every shard has exactly one connected session.
-//! - `replica_peak_rss_mib`: each replica's peak RSS (VmHWM) after the load below.
+//! - `replica_peak_rss_mib`: each replica's peak RSS (VmHWM) after the load below, and
+//!   `replica_guilds`, how many guilds each keeps (those of its shards).
 //! - `ack_starting`: interactions made at 1,000/s for 10 s on guilds drawn across all of them,
 //!   from the sandbox making INTERACTION_CREATE to it receiving the callback, right after all
 //!   are ready (each replica still checking every guild's command registration);
@@ -26,6 +27,7 @@ use kd_sandbox_discord::{Config, NewCommandInteraction, NewGuild, Sandbox, Sessi
 use kd_testing::bench::{mib, proc_status, summary_ms};
 use kd_tests::postgres::PrivatePostgres;
 use kd_tests::process::{Outside, WorkloadProcess};
+use kd_tests::shards;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::process::Stdio;
@@ -66,11 +68,13 @@ async fn run(count: u64) -> Value {
     .await;
     let discord: Sandbox = (*outside.discord).clone();
     let made = Instant::now();
-    // Ids a millisecond apart fall on consecutive shards: 2,500 guilds each, the most Discord
-    // lets one shard hold (more and it closes the session with 4011, sharding required).
+    // Ids a millisecond apart fall on consecutive shards: with the sandbox's own guild (the
+    // shard before the first), 2,500 guilds each, the most Discord lets one shard hold (more
+    // and it closes the session with 4011, sharding required).
     let base = outside.guild.id >> 22;
-    let guilds: Vec<(u64, u64)> = (0..count)
-        .map(|n| {
+    let own = (outside.guild.id, outside.guild.general_channel_id);
+    let guilds: Vec<(u64, u64)> = std::iter::once(own)
+        .chain((0..count.saturating_sub(1)).map(|n| {
             let guild = discord
                 .create_guild(NewGuild {
                     name: format!("Course {n}"),
@@ -82,7 +86,7 @@ async fn run(count: u64) -> Value {
                 .put_member(guild.id, outside.user, Default::default())
                 .unwrap();
             (guild.id, guild.general_channel_id)
-        })
+        }))
         .collect();
     let mut per_shard: BTreeMap<u64, usize> = BTreeMap::new();
     for (guild, _) in &guilds {
@@ -131,7 +135,7 @@ async fn run(count: u64) -> Value {
     for bot in &replicas {
         ready(bot, Duration::from_secs(300)).await;
     }
-    until_each_shard_connected_once(&discord, Duration::from_secs(60)).await;
+    shards::until_each_connected_once(&discord, SHARDS, Duration::from_secs(60)).await;
     let all_ready = started.elapsed();
     eprintln!("all shards ready in {:.1} s", all_ready.as_secs_f64());
 
@@ -157,11 +161,19 @@ async fn run(count: u64) -> Value {
         .iter()
         .map(|r| mib(proc_status(r.process.child.id(), "VmHWM:")))
         .collect();
+    let kept: Vec<usize> = replicas
+        .iter()
+        .map(|r| {
+            status(r)
+                .and_then(|s| Some(s["guilds"].as_object()?.len()))
+                .unwrap_or(0)
+        })
+        .collect();
 
     let mut killed = replicas.remove(0);
     let dead_at = Instant::now();
     killed.process.stop();
-    until_each_shard_connected_once(&discord, Duration::from_secs(60)).await;
+    shards::until_served_again(&discord, SHARDS, Duration::from_secs(60)).await;
     let handover = dead_at.elapsed();
     eprintln!("hand-over after SIGKILL: {:.2} s", handover.as_secs_f64());
 
@@ -171,7 +183,7 @@ async fn run(count: u64) -> Value {
         leaving.process.terminate(Duration::from_secs(25));
     }
     ready(&replicas[0], Duration::from_secs(60)).await;
-    until_each_shard_connected_once(&discord, Duration::from_secs(60)).await;
+    shards::until_each_connected_once(&discord, SHARDS, Duration::from_secs(60)).await;
     let mut steps = Vec::new();
     let mut max_rate = 0;
     for rate in STEPS {
@@ -195,6 +207,7 @@ async fn run(count: u64) -> Value {
         "config_bytes": config_bytes,
         "all_shards_ready_s": round(all_ready),
         "replica_peak_rss_mib": rss,
+        "replica_guilds": kept,
         "ack_starting": ack_starting,
         "registrations_checked_s": round(checked),
         "ack": ack,
@@ -238,42 +251,24 @@ async fn ready(bot: &WorkloadProcess, within: Duration) {
     }
 }
 
+/// The replica's report.
+fn status(bot: &WorkloadProcess) -> Option<Value> {
+    let response = bot.get("/status")?;
+    serde_json::from_str(kd_testing::http::body(&response)?).ok()
+}
+
 /// Waits until the replica's report has no guild pending its registration check.
 async fn registrations_checked(bot: &WorkloadProcess) {
     loop {
-        let pending = bot
-            .get("/status")
-            .and_then(|r| {
-                let body = kd_testing::http::body(&r)?.to_string();
-                serde_json::from_str::<Value>(&body).ok()
+        let pending = status(bot).map(|report| {
+            report["guilds"].as_object().map_or(usize::MAX, |g| {
+                g.values().filter(|s| s["state"] == "pending").count()
             })
-            .map(|report| {
-                report["guilds"].as_object().map_or(usize::MAX, |g| {
-                    g.values().filter(|s| s["state"] == "pending").count()
-                })
-            });
+        });
         if pending == Some(0) {
             return;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-}
-
-async fn until_each_shard_connected_once(discord: &Sandbox, within: Duration) {
-    let deadline = Instant::now() + within;
-    loop {
-        let mut connected: BTreeMap<u64, usize> = BTreeMap::new();
-        for s in discord.gateway_sessions().iter().filter(|s| s.connected) {
-            *connected.entry(s.shard[0]).or_default() += 1;
-        }
-        if (0..SHARDS).all(|shard| connected.get(&shard) == Some(&1)) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "shards not each connected once within {within:?}: {connected:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -8,12 +8,15 @@
 //! parts. A part of a newer revision than the index it was fetched for (an edit landing while
 //! the reader fetches) is refused by its digest, and the read is tried again shortly: the newer
 //! index is on its way. A config that cannot be read keeps the running one, with a warning.
+//!
+//! A bot replica keeps only the guilds of its shards ([`Served`]): when its shards change,
+//! every part is read again for the new set.
 
 use crate::reconcile::workloads::{INDEX_KEY, PART_KEY, part_name};
 use futures_util::{StreamExt, TryStreamExt, stream};
 use k8s_openapi::api::core::v1::ConfigMap;
-use kd_core::config::RuntimeConfig;
-use kd_core::config::parts::{Index, Part, PartText};
+use kd_core::config::parts::{Index, Kept, PartText};
+use kd_core::config::{RuntimeConfig, Served};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client};
@@ -27,16 +30,20 @@ const FETCHES: usize = 8;
 /// How soon a read that met a part of another revision is tried again.
 const RETRY: Duration = Duration::from_millis(300);
 
-/// Reads the config whose index is the ConfigMap `name` now, and follows it.
+/// Reads the config whose index is the ConfigMap `name` now, keeping the guilds `served`
+/// names, and follows both.
 pub async fn watch(
     client: Client,
     namespace: &str,
     name: &str,
+    served: watch::Receiver<Served>,
 ) -> Result<watch::Receiver<Arc<RuntimeConfig>>, String> {
     let mut reader = Reader {
         api: Api::namespaced(client, namespace),
         name: name.to_string(),
         parts: HashMap::new(),
+        served,
+        kept_for: Served::All,
     };
     let first = reader.read_now().await?;
     tracing::info!(
@@ -54,8 +61,11 @@ pub async fn watch(
 struct Reader {
     api: Api<ConfigMap>,
     name: String,
-    /// The parts read so far, by index, with the digest they were read at.
-    parts: HashMap<usize, (String, Arc<Part>)>,
+    /// What was kept of the parts read so far, by index, with the digest they were read at.
+    parts: HashMap<usize, (String, Arc<Kept>)>,
+    served: watch::Receiver<Served>,
+    /// The guilds `parts` were kept for.
+    kept_for: Served,
 }
 
 impl Reader {
@@ -96,6 +106,11 @@ impl Reader {
                 Problem::Invalid(format!("ConfigMap {} has no {INDEX_KEY}", self.name))
             })?;
         let index = Index::from_json(text).map_err(Problem::Invalid)?;
+        let served = self.served.borrow_and_update().clone();
+        if served != self.kept_for {
+            self.parts.clear();
+            self.kept_for = served.clone();
+        }
         let missing: Vec<usize> = (0..index.parts.len())
             .filter(|k| {
                 self.parts
@@ -103,9 +118,10 @@ impl Reader {
                     .is_none_or(|(digest, _)| *digest != index.parts[*k].digest)
             })
             .collect();
-        let fetched: Vec<(usize, Part)> = stream::iter(missing)
+        let fetched: Vec<(usize, Kept)> = stream::iter(missing)
             .map(|k| {
                 let (api, name, expected) = (&self.api, part_name(&self.name, k), &index.parts[k]);
+                let served = &served;
                 async move {
                     let object = api
                         .get(&name)
@@ -118,7 +134,7 @@ impl Reader {
                         .ok_or_else(|| {
                             Problem::Stale(format!("ConfigMap {name} has no {PART_KEY}"))
                         })?;
-                    let part = PartText::parse(text, expected)
+                    let part = PartText::parse(text, expected, served)
                         .map_err(|e| Problem::Stale(format!("ConfigMap {name}: {e}")))?;
                     Ok((k, part))
                 }
@@ -131,10 +147,10 @@ impl Reader {
                 .insert(k, (index.parts[k].digest.clone(), Arc::new(part)));
         }
         self.parts.retain(|k, _| *k < index.parts.len());
-        let parts: Vec<Arc<Part>> = (0..index.parts.len())
+        let parts: Vec<Arc<Kept>> = (0..index.parts.len())
             .map(|k| self.parts[&k].1.clone())
             .collect();
-        index.assemble(&parts).map_err(Problem::Invalid)
+        index.assemble(&parts, &served).map_err(Problem::Invalid)
     }
 
     async fn follow(mut self, tx: watch::Sender<Arc<RuntimeConfig>>) {
@@ -146,6 +162,9 @@ impl Reader {
         let mut problem: Option<String> = None;
         // Set when a read met a part of another revision: read the index again then.
         let mut again: Option<tokio::time::Instant> = None;
+        let mut served = self.served.clone();
+        // A process that never changes what it keeps drops the sender: nothing to follow.
+        let mut follows_served = true;
         loop {
             let retry = async {
                 match again {
@@ -171,6 +190,14 @@ impl Reader {
                     }
                     None => return,
                 },
+                changed = served.changed(), if follows_served => {
+                    if changed.is_err() {
+                        follows_served = false;
+                        continue;
+                    }
+                    again = Some(tokio::time::Instant::now());
+                    continue;
+                }
                 _ = retry => match self.api.get(&self.name).await {
                     Ok(index) => index,
                     Err(error) => {
@@ -190,13 +217,19 @@ impl Reader {
                     if let Some(was) = problem.take() {
                         tracing::info!(configmap = %self.name, %was, "the runtime config is readable again");
                     }
-                    if config.revision != tx.borrow().revision {
+                    let current = tx.borrow().clone();
+                    let millis = started.elapsed().as_millis() as u64;
+                    let guilds = config.guilds.len();
+                    if config.revision != current.revision {
+                        tracing::info!(revision = %config.revision, guilds, millis, "runtime config changed");
+                    } else if config.served != current.served {
                         tracing::info!(
-                            revision = %config.revision,
-                            guilds = config.guilds.len(),
-                            millis = started.elapsed().as_millis() as u64,
-                            "runtime config changed"
+                            guilds,
+                            millis,
+                            "runtime config read again for the shards held"
                         );
+                    }
+                    if config.revision != current.revision || config.served != current.served {
                         tx.send_replace(Arc::new(config));
                     }
                 }

@@ -5,18 +5,23 @@
 //! A rolling restart of all three loses none (a leaving replica hands its shards over and the
 //! next holder resumes them, well inside Discord's 3 s); a replica killed with SIGKILL loses its
 //! shards to the others within 10 s, resumed rather than identified anew, and the interactions
-//! that expired in the gap are counted.
+//! that expired in the gap are counted. Each replica keeps and reports the guilds of its own
+//! shards alone, read from the config file or (in the cluster case) from its ConfigMaps.
 
+use kd_controller::reconcile::workloads::{INDEX_KEY, PART_KEY, config_map_name, part_name};
 use kd_core::command::Command;
 use kd_core::config::RuntimeConfig;
+use kd_core::config::parts::Pieces;
 use kd_sandbox_discord::{Config, NewCommandInteraction, NewGuild, Sandbox, SessionStartLimit};
 use kd_sandbox_kubernetes::{Config as KubeConfig, KubernetesSandbox};
 use kd_testing::kubectl::Kubectl;
 use kd_testing::wait;
 use kd_tests::postgres::PrivatePostgres;
 use kd_tests::process::{Outside, Reach, WorkloadProcess};
+use kd_tests::shards;
+use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,17 +39,19 @@ struct World {
     outside: Outside,
     config: RuntimeConfig,
     url: String,
-    /// Kubernetes Leases through this kubeconfig; the store's leases when None.
+    /// Kubernetes Leases and the config's ConfigMaps through this kubeconfig; the store's
+    /// leases and a config file when None.
     kubeconfig: Option<PathBuf>,
 }
 
 impl World {
     fn replica(&self) -> WorkloadProcess {
         let shards = SHARDS.to_string();
+        let index = config_map_name(&self.config.application.name);
         let mut args = vec!["--shards", &shards, "--store", &self.url];
         let mut reach = Reach::default();
         if let Some(kubeconfig) = &self.kubeconfig {
-            args.extend(["--shard-leases", "kubernetes"]);
+            args.extend(["--shard-leases", "kubernetes", "--config-map", &index]);
             reach.env.push(("KUBECONFIG", kubeconfig.as_os_str()));
         }
         WorkloadProcess::bot_with(
@@ -58,17 +65,40 @@ impl World {
         )
     }
 
-    /// Every shard has exactly one connected session.
-    fn each_shard_connected_once(&self) -> Result<(), String> {
-        let sessions = self.outside.discord.gateway_sessions();
-        let mut connected: BTreeMap<u64, usize> = BTreeMap::new();
-        for s in sessions.iter().filter(|s| s.connected) {
-            assert_eq!(s.shard[1], SHARDS, "{s:?}");
-            *connected.entry(s.shard[0]).or_default() += 1;
+    /// Each replica reports the guilds of the shards it holds and no other, and together
+    /// they report every guild once.
+    fn each_reports_its_own_guilds(replicas: &[WorkloadProcess]) -> Result<(), String> {
+        let mut reported = BTreeSet::new();
+        for bot in replicas {
+            let response = bot
+                .get("/status")
+                .ok_or("a replica did not answer /status")?;
+            let report: Value = kd_testing::http::body(&response)
+                .and_then(|body| serde_json::from_str(body).ok())
+                .ok_or_else(|| format!("not a report: {response}"))?;
+            let held: BTreeSet<u64> = report["holders"]
+                .as_object()
+                .and_then(|h| h.values().next())
+                .and_then(Value::as_array)
+                .map(|shards| shards.iter().filter_map(Value::as_u64).collect())
+                .unwrap_or_default();
+            for guild in report["guilds"].as_object().ok_or("no guilds")?.keys() {
+                let id: u64 = guild.parse().map_err(|_| format!("guild id {guild}"))?;
+                if !held.contains(&shard_of(id)) {
+                    return Err(format!(
+                        "guild {guild} (shard {}) reported by a replica of {held:?}",
+                        shard_of(id)
+                    ));
+                }
+                if !reported.insert(id) {
+                    return Err(format!("guild {guild} reported twice"));
+                }
+            }
         }
-        let once = (0..SHARDS).all(|shard| connected.get(&shard) == Some(&1));
-        once.then_some(())
-            .ok_or_else(|| format!("connected sessions per shard: {connected:?}"))
+        if reported.len() as u64 != GUILDS {
+            return Err(format!("{} of {GUILDS} guilds reported", reported.len()));
+        }
+        Ok(())
     }
 }
 
@@ -185,7 +215,7 @@ async fn three_replicas_share_twelve_shards_through_kubernetes_leases() {
         kubeconfig: dir.path().join("kubeconfig"),
     };
     cluster.write_kubeconfig(&kubectl.kubeconfig).unwrap();
-    scenario(Some(&kubectl.kubeconfig)).await;
+    scenario(Some(&kubectl)).await;
     // One Lease per shard, each naming its holder, and one per replica alive.
     let leases = kubectl.ok(&[
         "get",
@@ -224,8 +254,33 @@ async fn three_replicas_share_twelve_shards_through_kubernetes_leases() {
     assert_eq!(replicas.lines().count(), 3, "{replicas}");
 }
 
-/// The whole story, with the shards shared through `kubeconfig`'s Leases or the store.
-async fn scenario(kubeconfig: Option<&Path>) {
+/// Waits until each replica reports its own guilds (see [`World::each_reports_its_own_guilds`]).
+async fn own_guilds_reported(replicas: &[WorkloadProcess]) {
+    wait("each replica reporting the guilds of its shards alone")
+        .timeout(Duration::from_secs(10))
+        .explain(|| {
+            World::each_reports_its_own_guilds(replicas)
+                .err()
+                .unwrap_or_default()
+        })
+        .until(async || World::each_reports_its_own_guilds(replicas).ok())
+        .await;
+}
+
+/// The config in ConfigMaps as the operator writes them: the parts, then the index.
+fn write_config_maps(kubectl: &Kubectl, config: &RuntimeConfig) {
+    let index = config_map_name(&config.application.name);
+    let pieces = Pieces::of(config);
+    let map = |name: String, key: &str, text: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {key: text}});
+    for (k, part) in pieces.parts.iter().enumerate() {
+        kubectl.apply(&map(part_name(&index, k), PART_KEY, &part.text).to_string());
+    }
+    kubectl.apply(&map(index, INDEX_KEY, &pieces.index.to_json()).to_string());
+}
+
+/// The whole story, with the shards shared (and the config read) through `kubectl`'s cluster,
+/// or the store (and a file).
+async fn scenario(kubectl: Option<&Kubectl>) {
     let postgres = PrivatePostgres::start();
     // Large bots identify 16 shards at a time; resumes take no identify at all.
     let outside = Outside::start_with(Config {
@@ -267,11 +322,14 @@ async fn scenario(kubeconfig: Option<&Path>) {
             .map(|g| (g.to_string(), guild.clone()))
             .collect(),
     );
+    if let Some(kubectl) = kubectl {
+        write_config_maps(kubectl, &config);
+    }
     let world = World {
         outside,
         config,
         url: postgres.url(),
-        kubeconfig: kubeconfig.map(Path::to_path_buf),
+        kubeconfig: kubectl.map(|k| k.kubeconfig.clone()),
     };
     let discord: Sandbox = (*world.outside.discord).clone();
     let user = world.outside.user;
@@ -290,10 +348,7 @@ async fn scenario(kubeconfig: Option<&Path>) {
                 .then_some(())
         })
         .await;
-    wait("each shard connected by one replica")
-        .timeout(Duration::from_secs(10))
-        .until(async || world.each_shard_connected_once().ok())
-        .await;
+    shards::until_each_connected_once(&discord, SHARDS, Duration::from_secs(10)).await;
 
     // Steady: one interaction per guild, each answered once.
     let steady: Vec<u64> = targets
@@ -301,6 +356,7 @@ async fn scenario(kubeconfig: Option<&Path>) {
         .map(|(g, c)| invoke(&discord, *g, *c, user))
         .collect();
     answered_once(&discord, &steady, "every guild answered").await;
+    own_guilds_reported(&replicas).await;
     assert_eq!(
         sum(
             &replicas,
@@ -340,15 +396,13 @@ async fn scenario(kubeconfig: Option<&Path>) {
     )
     .await;
     // The last replicas' shares may still be moving over (every move a resume).
-    wait("every shard served after the restart")
-        .timeout(Duration::from_secs(10))
-        .until(async || world.each_shard_connected_once().ok())
-        .await;
+    shards::until_each_connected_once(&discord, SHARDS, Duration::from_secs(10)).await;
     assert_eq!(
         discord.session_start_limit().remaining,
         started,
         "every hand-over of the restart resumed its session"
     );
+    own_guilds_reported(&replicas).await;
 
     // SIGKILL: the dead replica's leases run out and the others resume its shards.
     let before_kill = discord.session_start_limit().remaining;
@@ -361,11 +415,8 @@ async fn scenario(kubeconfig: Option<&Path>) {
         user,
         Duration::from_millis(100),
     );
-    // The dead replica's sessions stay in Discord until resumed.
-    wait("every shard served again after the kill")
-        .timeout(Duration::from_secs(10))
-        .until(async || world.each_shard_connected_once().ok())
-        .await;
+    // The dead replica's sessions stay in Discord, closed, until resumed.
+    shards::until_served_again(&discord, SHARDS, Duration::from_secs(10)).await;
     let handover = dead_at.elapsed();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let gap = traffic.stop();

@@ -6,8 +6,8 @@
 use kd_controller::reconcile::conditions::{reasons, types};
 use kd_controller::reconcile::finalizer::FINALIZER;
 use kd_core::command::Command as SlashCommand;
-use kd_core::config::RuntimeConfig;
 use kd_core::config::parts::{Index, PartText};
+use kd_core::config::{RuntimeConfig, Served};
 use kd_crds::LocalRef;
 use kd_sandbox_kubernetes::{Config as KubeConfig, KubernetesSandbox};
 use kd_testing::fixtures::{self, Fixture, NAMESPACE as NS};
@@ -173,9 +173,11 @@ fn rendered_config(kubectl: &Kubectl) -> Option<RuntimeConfig> {
         let name = format!("campus-bot-config-{k}");
         let part = kubectl.json(&["get", "configmap", &name, "-n", NS])?;
         let text = part["data"]["guilds.json"].as_str()?;
-        parts.push(std::sync::Arc::new(PartText::parse(text, expected).ok()?));
+        parts.push(std::sync::Arc::new(
+            PartText::parse(text, expected, &Served::All).ok()?,
+        ));
     }
-    index.assemble(&parts).ok()
+    index.assemble(&parts, &Served::All).ok()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -29,6 +29,65 @@ pub struct RuntimeConfig {
     /// without deletions keeps its revision.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub clearing: BTreeSet<String>,
+    /// Which guilds this copy keeps of those the config holds (`guilds` and `clearing` are
+    /// only those): a bot replica among several keeps the guilds of its shards.
+    #[serde(skip)]
+    pub served: Served,
+    /// Every NotificationRule's `maxPerMinute` by rule name, of all the config's guilds, when
+    /// this copy keeps only some (any replica may deliver any rule's messages, paced by it);
+    /// empty while it keeps them all, whose rules say it themselves.
+    #[serde(skip)]
+    pub(crate) rule_rates: BTreeMap<String, i32>,
+}
+
+/// Which guilds of a config a process keeps. A bot replica among several keeps those on the
+/// gateway shards it serves, so that its memory and its per-guild work grow with its share of
+/// the shards, not with the application's size.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Served {
+    /// Every guild: a process serving every shard, the Activity.
+    #[default]
+    All,
+    /// The guilds on the shards `held` of `total` (none while it holds none).
+    Shards { total: u32, held: BTreeSet<u32> },
+}
+
+impl Served {
+    pub fn contains(&self, guild_id: &str) -> bool {
+        match self {
+            Served::All => true,
+            Served::Shards { total, held } => {
+                shard_of(guild_id, *total).is_some_and(|shard| held.contains(&shard))
+            }
+        }
+    }
+
+    /// Whether this keeps every guild `other` keeps.
+    pub fn covers(&self, other: &Served) -> bool {
+        match (self, other) {
+            (Served::All, _) => true,
+            (Served::Shards { .. }, Served::All) => false,
+            (Served::Shards { total, held }, Served::Shards { total: t, held: h }) => {
+                h.is_empty() || (total == t && h.is_subset(held))
+            }
+        }
+    }
+}
+
+/// The gateway shard of `guild_id` among `total`: Discord's `(guild_id >> 22) % num_shards`.
+/// None for an id that is not a snowflake (no shard receives it).
+pub fn shard_of(guild_id: &str, total: u32) -> Option<u32> {
+    let id: u64 = guild_id.parse().ok()?;
+    Some(((id >> 22) % u64::from(total.max(1))) as u32)
+}
+
+/// The `maxPerMinute` of the NotificationRules of `guilds`, by rule name.
+fn rates_of<'a>(guilds: impl IntoIterator<Item = &'a GuildRuntime>) -> BTreeMap<String, i32> {
+    guilds
+        .into_iter()
+        .flat_map(|g| &g.notification_rules)
+        .map(|r| (r.name.clone(), r.spec.max_per_minute))
+        .collect()
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -149,6 +208,8 @@ impl RuntimeConfig {
             partners,
             guilds,
             clearing,
+            served: Served::All,
+            rule_rates: BTreeMap::new(),
         };
         let pieces = parts::Pieces::of(&config);
         config.revision = pieces.index.revision.clone();
@@ -168,19 +229,59 @@ impl RuntimeConfig {
         parts::Index::of(self).0.revision
     }
 
+    /// This config keeping only the guilds `served` names; None when it does not hold them
+    /// all (they must be read again).
+    pub fn narrowed(&self, served: &Served) -> Option<Self> {
+        if !self.served.covers(served) {
+            return None;
+        }
+        Some(Self {
+            revision: self.revision.clone(),
+            application: self.application.clone(),
+            partners: self.partners.clone(),
+            guilds: self
+                .guilds
+                .iter()
+                .filter(|(id, _)| served.contains(id))
+                .map(|(id, guild)| (id.clone(), guild.clone()))
+                .collect(),
+            clearing: self
+                .clearing
+                .iter()
+                .filter(|id| served.contains(id))
+                .cloned()
+                .collect(),
+            served: served.clone(),
+            rule_rates: match self.served {
+                Served::All => rates_of(self.guilds.values()),
+                Served::Shards { .. } => self.rule_rates.clone(),
+            },
+        })
+    }
+
+    /// The `maxPerMinute` of the NotificationRule named `rule` (`namespace/name`).
+    pub fn rule_rate(&self, rule: &str) -> Option<i32> {
+        match self.served {
+            Served::All => self
+                .guilds
+                .values()
+                .flat_map(|g| &g.notification_rules)
+                .find(|r| r.name == rule)
+                .map(|r| r.spec.max_per_minute),
+            Served::Shards { .. } => self.rule_rates.get(rule).copied(),
+        }
+    }
+
     /// Reads a rendered config, refusing one whose revision does not match its content
     /// (hand-edited or truncated).
     pub fn from_json(text: &str) -> Result<Self, String> {
-        let config: Self =
-            serde_json::from_str(text).map_err(|e| format!("runtime config is not valid: {e}"))?;
-        let expected = config.content_hash();
-        if config.revision != expected {
-            return Err(format!(
-                "runtime config revision {} does not match its content ({expected})",
-                config.revision
-            ));
-        }
-        Ok(config)
+        parts::read(text, &Served::All)
+    }
+
+    /// Reads a rendered config keeping only the guilds `served` names, checked against its
+    /// revision as a whole: what is not kept is read and let go guild by guild.
+    pub fn from_json_served(text: &str, served: &Served) -> Result<Self, String> {
+        parts::read(text, served)
     }
 
     pub fn to_json(&self) -> String {

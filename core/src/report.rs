@@ -138,7 +138,7 @@ impl Tracker {
     }
 
     /// How many of the shards it holds are connected.
-    fn held_connected(&self) -> u32 {
+    pub fn held_connected(&self) -> u32 {
         self.held.intersection(&self.connected).count() as u32
     }
 
@@ -161,6 +161,11 @@ impl Tracker {
             && self.share.is_some_and(|share| {
                 self.held.len() as u32 == share && self.held_connected() == share
             })
+    }
+
+    /// Forgets the registrations of guilds `keep` refuses.
+    pub fn retain(&mut self, keep: impl Fn(&str) -> bool) {
+        self.registrations.retain(|id, _| keep(id));
     }
 
     pub fn record(&mut self, guild_id: &str, registration: Registration) {

@@ -82,6 +82,19 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// The backend a store URL names: `sqlite:...`, or `postgres://` (`postgresql://`).
+    pub fn of_url(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
 impl fmt::Debug for Store {
     // The URL may carry a password: it is never kept, so it cannot be printed.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -95,21 +108,23 @@ impl Store {
     /// Opens (and for SQLite creates) the store at `url` and brings its schema up to date.
     pub async fn open(url: &str) -> Result<Self> {
         install_default_drivers();
-        let (backend, url, connections, file) = if let Some(rest) = url.strip_prefix("sqlite:") {
-            // One writer at a time is SQLite's nature; an in-memory database must share one
-            // connection to be one database.
-            let memory = rest.contains(":memory:");
-            let url = if memory || rest.contains("mode=") {
-                url.to_string()
-            } else {
-                format!("{url}?mode=rwc")
-            };
-            (Backend::Sqlite, url, if memory { 1 } else { 4 }, !memory)
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            (Backend::Postgres, url.to_string(), 10, false)
-        } else {
-            let scheme = url.split(':').next().unwrap_or_default();
-            return Err(StoreError::Url(format!("{scheme}:...")));
+        let (backend, url, connections, file) = match Backend::of_url(url) {
+            Some(Backend::Sqlite) => {
+                // One writer at a time is SQLite's nature; an in-memory database must share
+                // one connection to be one database.
+                let memory = url.contains(":memory:");
+                let url = if memory || url.contains("mode=") {
+                    url.to_string()
+                } else {
+                    format!("{url}?mode=rwc")
+                };
+                (Backend::Sqlite, url, if memory { 1 } else { 4 }, !memory)
+            }
+            Some(Backend::Postgres) => (Backend::Postgres, url.to_string(), 10, false),
+            None => {
+                let scheme = url.split(':').next().unwrap_or_default();
+                return Err(StoreError::Url(format!("{scheme}:...")));
+            }
         };
         let pool = AnyPoolOptions::new()
             .max_connections(connections)

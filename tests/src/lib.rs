@@ -3,6 +3,7 @@
 
 pub mod postgres;
 pub mod process;
+pub mod shards;
 
 use kd_bot::runtime::{Bot, BotOptions};
 use kd_core::command::Command;

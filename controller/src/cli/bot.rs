@@ -19,10 +19,13 @@ use axum::routing::get;
 use axum::{Json, Router};
 use kd_bot::endpoint::RestEndpoint;
 use kd_bot::runtime::{Bot, BotOptions, Sharing};
+use kd_core::config::Served;
+use kd_store::Backend;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// How long a stopping bot may take to hand its shards over and answer what it has.
 const LEAVE_BOUND: Duration = Duration::from_secs(20);
@@ -64,11 +67,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(args: Args) -> anyhow::Result<ExitCode> {
+    // Leases share the shards (as `Bot::run` decides): a replica among several keeps the
+    // config of its shards' guilds alone, none before it holds a shard; a bot alone keeps
+    // every guild.
+    let among_replicas = matches!(args.shard_leases, ShardLeases::Kubernetes)
+        || args.workload.backend() == Some(Backend::Postgres);
+    let (served, kept) = watch::channel(if among_replicas {
+        Served::Shards {
+            total: 0,
+            held: Default::default(),
+        }
+    } else {
+        Served::All
+    });
     let Workload {
         config,
         store,
         secrets,
-    } = args.workload.open().await?;
+    } = args.workload.open(kept).await?;
     let sharing = match args.shard_leases {
         ShardLeases::Store => Sharing::Store,
         ShardLeases::Kubernetes => {
@@ -85,6 +101,7 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         gateway_url: args.discord_gateway,
         shards: args.shards,
         intents: kd_bot::runtime::intents(&config.borrow()),
+        served: among_replicas.then(|| Arc::new(served)),
         sharing,
         ..BotOptions::default()
     };

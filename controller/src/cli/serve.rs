@@ -6,10 +6,12 @@ use super::http::HttpArgs;
 use super::workload::{Workload, WorkloadArgs};
 use anyhow::Context;
 use kd_activity::{Api, ApiOptions};
+use kd_core::config::Served;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use tokio::sync::watch;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -58,7 +60,7 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         config,
         store,
         secrets,
-    } = args.workload.open().await?;
+    } = args.workload.open(watch::channel(Served::All).1).await?;
     let options = ApiOptions {
         discord_api: args.discord_api,
         cors_origins: args.cors_origins,

@@ -4,9 +4,9 @@
 use super::logs::LogArgs;
 use anyhow::Context;
 use kd_bot::config_source;
-use kd_core::config::RuntimeConfig;
+use kd_core::config::{RuntimeConfig, Served};
 use kd_core::secrets::MountedSecrets;
-use kd_store::Store;
+use kd_store::{Backend, Store};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,11 +60,17 @@ impl WorkloadArgs {
         self.logs.init();
     }
 
-    /// Reads the config (and starts following it), opens the store.
-    pub async fn open(self) -> anyhow::Result<Workload> {
+    /// The store's backend, from its URL (None for one `open` refuses).
+    pub fn backend(&self) -> Option<Backend> {
+        Backend::of_url(&self.store)
+    }
+
+    /// Reads the config keeping the guilds `served` names (and starts following both),
+    /// opens the store.
+    pub async fn open(self, served: watch::Receiver<Served>) -> anyhow::Result<Workload> {
         let config = match (&self.config, &self.config_map) {
             (Some(file), _) => {
-                config_source::watch_file(file, self.poll).map_err(anyhow::Error::msg)?
+                config_source::watch_file(file, self.poll, served).map_err(anyhow::Error::msg)?
             }
             (None, Some(name)) => {
                 let client = kube::Client::try_default()
@@ -74,7 +80,7 @@ impl WorkloadArgs {
                     .config_namespace
                     .clone()
                     .unwrap_or_else(|| client.default_namespace().to_string());
-                kd_controller::config_watch::watch(client, &namespace, name)
+                kd_controller::config_watch::watch(client, &namespace, name, served)
                     .await
                     .map_err(anyhow::Error::msg)?
             }

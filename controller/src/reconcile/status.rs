@@ -44,8 +44,9 @@ pub struct Statuses {
     pub notification_rules: Vec<(ObjectKey, NotificationRuleStatus)>,
 }
 
-/// One view of several bot replicas: shards add up, a guild is as far as its furthest-behind
-/// replica, and replicas on different revisions have no single running revision.
+/// One view of several bot replicas: shards add up, a guild is as far as the furthest-behind
+/// replica reporting it (each reports the guilds of its shards; two do while a shard moves),
+/// and replicas on different revisions have no single running revision.
 pub fn merge(reports: &[Arc<BotReport>]) -> Option<Arc<BotReport>> {
     let (first, others) = reports.split_first()?;
     if others.is_empty() {
@@ -64,9 +65,15 @@ pub fn merge(reports: &[Arc<BotReport>]) -> Option<Arc<BotReport>> {
         merged.shards_connected += report.shards_connected;
         merged.holders.extend(report.holders);
         for (guild, state) in report.guilds {
-            let entry = merged.guilds.entry(guild).or_insert(Registration::Pending);
-            if rank(&state) > rank(entry) {
-                *entry = state;
+            match merged.guilds.entry(guild) {
+                std::collections::btree_map::Entry::Vacant(entry) => {
+                    entry.insert(state);
+                }
+                std::collections::btree_map::Entry::Occupied(mut entry) => {
+                    if rank(&state) > rank(entry.get()) {
+                        entry.insert(state);
+                    }
+                }
             }
         }
         if rank(&report.global) > rank(&merged.global) {
@@ -1224,23 +1231,25 @@ mod tests {
             guilds: BTreeMap::from([("1".into(), Registration::Pending)]),
             ..BotReport::default()
         };
+        let done = Registration::Registered {
+            commands: 1,
+            fingerprint: "f".into(),
+            revision: "b".into(),
+            scope: CommandScope::Guild,
+        };
         let registered = BotReport {
             revision: "b".into(),
             shards: 2,
             shards_connected: 0,
             holders: BTreeMap::from([("bot-b".into(), vec![1])]),
-            guilds: BTreeMap::from([(
-                "1".into(),
-                Registration::Registered {
-                    commands: 1,
-                    fingerprint: "f".into(),
-                    revision: "b".into(),
-                    scope: CommandScope::Guild,
-                },
-            )]),
+            guilds: BTreeMap::from([("1".into(), done.clone())]),
             ..BotReport::default()
         };
+        // Guild 2 is on bot-a's shard alone: reported by it, as it stands there.
+        let mut pending = pending;
+        pending.guilds.insert("2".into(), done.clone());
         let merged = merge(&[registered.into(), pending.into()]).unwrap();
+        assert_eq!(merged.guilds["2"], done);
         assert_eq!(merged.revision, "", "mixed revisions have no single one");
         assert_eq!((merged.shards, merged.shards_connected), (2, 1));
         assert_eq!(

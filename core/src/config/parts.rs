@@ -8,9 +8,10 @@
 //! The revision is the hash of the index, which holds every part's digest: the same content
 //! gives the same revision whether it was read from one file or from the parts.
 
-use super::{ApplicationRuntime, GuildRuntime, PartnerRuntime, RuntimeConfig};
+use super::{ApplicationRuntime, GuildRuntime, PartnerRuntime, RuntimeConfig, Served, rates_of};
 use kd_crds::application::CommandScope;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -44,6 +45,14 @@ pub struct PartRef {
 /// The guilds of one part, by guild id.
 pub type Part = BTreeMap<String, GuildRuntime>;
 
+/// What a reader keeps of one part: the guilds it serves, and the rates of every rule the
+/// part's guilds have (see [`RuntimeConfig::rule_rate`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Kept {
+    pub guilds: Part,
+    pub rule_rates: BTreeMap<String, i32>,
+}
+
 /// A part as written: its guilds' JSON text (compact) and that text's digest.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PartText {
@@ -52,8 +61,9 @@ pub struct PartText {
 }
 
 impl PartText {
-    /// Reads a part, refusing one that is not what `expected` names.
-    pub fn parse(text: &str, expected: &PartRef) -> Result<Part, String> {
+    /// Reads a part, keeping the guilds `served` names; refuses one that is not what
+    /// `expected` names.
+    pub fn parse(text: &str, expected: &PartRef, served: &Served) -> Result<Kept, String> {
         let seen = digest(text);
         if seen != expected.digest {
             return Err(format!(
@@ -61,7 +71,11 @@ impl PartText {
                 expected.digest
             ));
         }
-        serde_json::from_str(text).map_err(|e| format!("part is not valid: {e}"))
+        let mut guilds: Part =
+            serde_json::from_str(text).map_err(|e| format!("part is not valid: {e}"))?;
+        let rule_rates = rates_of(guilds.values());
+        guilds.retain(|id, _| served.contains(id));
+        Ok(Kept { guilds, rule_rates })
     }
 }
 
@@ -176,11 +190,7 @@ impl Pieces {
             dirty.insert(k);
             touched.insert(id);
         }
-        let wanted = self
-            .total
-            .div_ceil(PART_TARGET_BYTES)
-            .max(1)
-            .next_power_of_two();
+        let wanted = part_count(self.total);
         if wanted != count {
             // Past a size: every guild moves to its part among the new count.
             let all = std::mem::take(&mut self.entries);
@@ -296,6 +306,102 @@ pub(crate) fn share_revision(
     hex::encode(&hash.finalize()[..6])
 }
 
+/// How many parts hold guilds whose entries add up to `total` bytes: a power of two.
+fn part_count(total: usize) -> usize {
+    total.div_ceil(PART_TARGET_BYTES).max(1).next_power_of_two()
+}
+
+/// The digests of the parts, from the guilds given in id order (as a part's text lists them),
+/// without holding the texts.
+struct Digests(Vec<(Sha256, usize)>);
+
+impl Digests {
+    /// For guilds whose entries add up to `total` bytes.
+    fn new(total: usize) -> Self {
+        Self(
+            (0..part_count(total))
+                .map(|_| (Sha256::new_with_prefix(b"{"), 0))
+                .collect(),
+        )
+    }
+
+    fn add(&mut self, id: &str, entry: &Entry) {
+        let count = self.0.len();
+        let (hash, guilds) = &mut self.0[part_of(id, count)];
+        if *guilds > 0 {
+            hash.update(b",");
+        }
+        hash.update(entry.text.as_bytes());
+        *guilds += 1;
+    }
+
+    fn finish(self) -> Vec<PartRef> {
+        self.0
+            .into_iter()
+            .map(|(mut hash, guilds)| {
+                hash.update(b"}");
+                PartRef {
+                    digest: hex::encode(&hash.finalize()[..8]),
+                    guilds,
+                }
+            })
+            .collect()
+    }
+}
+
+/// Reads a config written as one document ([`RuntimeConfig::to_json`]), keeping the guilds
+/// `served` names. Its revision is checked as the parts would give it: each guild is read once
+/// for the sizes (which set the part count) and once for the digests, and only the guilds kept
+/// stay, so a replica's memory follows its share rather than the config's size.
+pub(super) fn read(text: &str, served: &Served) -> Result<RuntimeConfig, String> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Document<'a> {
+        revision: String,
+        application: ApplicationRuntime,
+        partners: BTreeMap<String, PartnerRuntime>,
+        #[serde(borrow)]
+        guilds: BTreeMap<String, &'a RawValue>,
+        #[serde(default)]
+        clearing: BTreeSet<String>,
+    }
+    let document: Document =
+        serde_json::from_str(text).map_err(|e| format!("runtime config is not valid: {e}"))?;
+    let entry = |id: &str, raw: &RawValue| {
+        serde_json::from_str::<GuildRuntime>(raw.get())
+            .map(|guild| (Entry::new(id, &guild), guild))
+            .map_err(|e| format!("runtime config is not valid: guild {id}: {e}"))
+    };
+    let (mut total, mut guilds, mut rule_rates) = (0, BTreeMap::new(), BTreeMap::new());
+    for (id, raw) in &document.guilds {
+        let (entry, guild) = entry(id, raw)?;
+        total += entry.size();
+        rule_rates.extend(rates_of([&guild]));
+        if served.contains(id) {
+            guilds.insert(id.clone(), guild);
+        }
+    }
+    let mut digests = Digests::new(total);
+    for (id, raw) in &document.guilds {
+        digests.add(id, &entry(id, raw)?.0);
+    }
+    let index = Index {
+        revision: String::new(),
+        application: document.application,
+        partners: document.partners,
+        clearing: document.clearing,
+        parts: digests.finish(),
+    }
+    .seal();
+    if document.revision != index.revision {
+        return Err(format!(
+            "runtime config revision {} does not match its content ({})",
+            document.revision, index.revision
+        ));
+    }
+    Ok(index.config(guilds, served, rule_rates))
+}
+
 /// The part a guild goes to among `count` (a power of two).
 pub fn part_of(guild_id: &str, count: usize) -> usize {
     let hash = Sha256::digest(guild_id.as_bytes());
@@ -343,9 +449,9 @@ impl Index {
         serde_json::to_string_pretty(self).expect("index serializes")
     }
 
-    /// The whole config from this index and its parts (in part order, each checked against
-    /// its digest by [`PartText::parse`]).
-    pub fn assemble(&self, parts: &[Arc<Part>]) -> Result<RuntimeConfig, String> {
+    /// The config from this index and what was kept of its parts (in part order, each
+    /// checked against its digest by [`PartText::parse`] for `served`).
+    pub fn assemble(&self, parts: &[Arc<Kept>], served: &Served) -> Result<RuntimeConfig, String> {
         if parts.len() != self.parts.len() {
             return Err(format!(
                 "{} parts given for an index of {}",
@@ -353,9 +459,9 @@ impl Index {
                 self.parts.len()
             ));
         }
-        let mut guilds = BTreeMap::new();
+        let (mut guilds, mut rule_rates) = (BTreeMap::new(), BTreeMap::new());
         for (k, part) in parts.iter().enumerate() {
-            for (id, guild) in part.iter() {
+            for (id, guild) in &part.guilds {
                 if part_of(id, parts.len()) != k {
                     return Err(format!(
                         "guild {id} is in part {k}, where it does not belong"
@@ -363,21 +469,42 @@ impl Index {
                 }
                 guilds.insert(id.clone(), guild.clone());
             }
+            rule_rates.extend(part.rule_rates.iter().map(|(r, n)| (r.clone(), *n)));
         }
-        Ok(RuntimeConfig {
-            revision: self.revision.clone(),
-            application: self.application.clone(),
-            partners: self.partners.clone(),
+        Ok(self.clone().config(guilds, served, rule_rates))
+    }
+
+    /// The config of this index with `guilds`, those of `served`.
+    fn config(
+        self,
+        guilds: BTreeMap<String, GuildRuntime>,
+        served: &Served,
+        rule_rates: BTreeMap<String, i32>,
+    ) -> RuntimeConfig {
+        RuntimeConfig {
+            revision: self.revision,
+            application: self.application,
+            partners: self.partners,
             guilds,
-            clearing: self.clearing.clone(),
-        })
+            clearing: self
+                .clearing
+                .into_iter()
+                .filter(|id| served.contains(id))
+                .collect(),
+            // A whole config's guilds hold every rule themselves.
+            rule_rates: match served {
+                Served::All => BTreeMap::new(),
+                Served::Shards { .. } => rule_rates,
+            },
+            served: served.clone(),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{ApplicationRuntime, GuildRuntime};
+    use crate::config::{ApplicationRuntime, GuildRuntime, Served};
 
     fn application() -> ApplicationRuntime {
         ApplicationRuntime {
@@ -438,11 +565,11 @@ mod tests {
         )
     }
 
-    fn parse_all(index: &Index, texts: &[PartText]) -> Vec<Arc<Part>> {
+    fn parse_all(index: &Index, texts: &[PartText]) -> Vec<Arc<Kept>> {
         texts
             .iter()
             .zip(&index.parts)
-            .map(|(t, r)| Arc::new(PartText::parse(&t.text, r).unwrap()))
+            .map(|(t, r)| Arc::new(PartText::parse(&t.text, r, &Served::All).unwrap()))
             .collect()
     }
 
@@ -452,11 +579,139 @@ mod tests {
             let config = config(guilds);
             let (index, texts) = Index::of(&config);
             assert_eq!(index.revision, config.revision, "{guilds} guilds");
-            let back = index.assemble(&parse_all(&index, &texts)).unwrap();
+            let back = index
+                .assemble(&parse_all(&index, &texts), &Served::All)
+                .unwrap();
             assert_eq!(back, config);
             let read = Index::from_json(&index.to_json()).unwrap();
             assert_eq!(read, index);
         }
+    }
+
+    /// `guilds` guilds spread over the shards (one per shard in turn, as snowflakes made a
+    /// millisecond apart are), every fifth with a NotificationRule, two being cleared.
+    fn spread(guilds: u64) -> RuntimeConfig {
+        let guilds = (0..guilds).map(|n| {
+            let mut guild = guild(n as usize);
+            if n % 5 == 0 {
+                guild.notification_rules.push(crate::config::RuleRuntime {
+                    name: format!("ns/rule-{n}"),
+                    spec: serde_json::from_value(serde_json::json!({
+                        "guildConfigRef": {"name": "g"},
+                        "events": ["entryReady"],
+                        "channel": "1",
+                        "maxPerMinute": n as i32 + 1,
+                    }))
+                    .unwrap(),
+                });
+            }
+            (((1000 + n) << 22).to_string(), guild)
+        });
+        let partners = BTreeMap::from([("p".to_string(), partner())]);
+        let config = RuntimeConfig::new(application(), partners, guilds.collect());
+        // One cleared guild on shard 1 of 4, one on shard 0.
+        config.with_clearing([(1001u64 << 22).to_string(), "42".to_string()].into())
+    }
+
+    #[test]
+    fn a_config_read_for_some_shards_keeps_their_guilds_and_checks_the_whole() {
+        let config = spread(2_000);
+        let text = config.to_json();
+        let whole = RuntimeConfig::from_json(&text).unwrap();
+        assert!(whole == config);
+        assert_eq!(whole.rule_rate("ns/rule-0"), Some(1));
+        let served = Served::Shards {
+            total: 4,
+            held: [1, 2].into(),
+        };
+        let kept = RuntimeConfig::from_json_served(&text, &served).unwrap();
+        assert_eq!(kept.revision, config.revision);
+        assert_eq!(kept.served, served);
+        let expected: Vec<&String> = config
+            .guilds
+            .keys()
+            .filter(|id| matches!(crate::config::shard_of(id, 4), Some(1 | 2)))
+            .collect();
+        assert_eq!(kept.guilds.keys().collect::<Vec<_>>(), expected);
+        assert_eq!(kept.guilds.len(), 1_000);
+        assert_eq!(kept.clearing.len(), 1, "{:?}", kept.clearing);
+        // Rules of every guild, kept (5 is on shard 1) or not (0 is on shard 0).
+        assert_eq!(kept.rule_rates.len(), 400);
+        assert_eq!(kept.rule_rate("ns/rule-5"), Some(6));
+        assert_eq!(kept.rule_rate("ns/rule-0"), Some(1));
+        assert_eq!(kept.rule_rate("ns/none"), None);
+        let narrower = Served::Shards {
+            total: 4,
+            held: [2].into(),
+        };
+        let narrowed = kept.narrowed(&narrower).unwrap();
+        assert_eq!(narrowed.guilds.len(), 500);
+        assert_eq!(narrowed.rule_rate("ns/rule-5"), Some(6));
+        assert!(narrowed == RuntimeConfig::from_json_served(&text, &narrower).unwrap());
+        assert!(whole.narrowed(&narrower).unwrap() == narrowed);
+        assert!(
+            kept.narrowed(&Served::All).is_none(),
+            "what it did not keep is not there"
+        );
+        let none = Served::Shards {
+            total: 4,
+            held: BTreeSet::new(),
+        };
+        let nothing = RuntimeConfig::from_json_served(&text, &none).unwrap();
+        assert!(nothing.guilds.is_empty() && nothing.clearing.is_empty());
+        // A guild this reader would not keep is still part of what the revision covers.
+        let id = (1000u64 << 22).to_string();
+        assert!(config.guilds.contains_key(&id) && !served.contains(&id));
+        let tampered = text.replacen(
+            &format!("\"{id}\": {{\n      \"configName\": \"guild-0"),
+            &format!("\"{id}\": {{\n      \"configName\": \"guild-X"),
+            1,
+        );
+        assert_ne!(tampered, text);
+        let err = RuntimeConfig::from_json_served(&tampered, &served).unwrap_err();
+        assert!(err.contains("does not match its content"), "{err}");
+    }
+
+    #[test]
+    fn parts_read_for_some_shards_assemble_into_what_the_file_gives() {
+        let config = spread(3_000);
+        let (index, texts) = Index::of(&config);
+        assert!(index.parts.len() > 1);
+        let served = Served::Shards {
+            total: 3,
+            held: [0].into(),
+        };
+        let kept: Vec<Arc<Kept>> = texts
+            .iter()
+            .zip(&index.parts)
+            .map(|(t, r)| Arc::new(PartText::parse(&t.text, r, &served).unwrap()))
+            .collect();
+        let assembled = index.assemble(&kept, &served).unwrap();
+        let read = RuntimeConfig::from_json_served(&config.to_json(), &served).unwrap();
+        assert!(assembled == read);
+        assert_eq!(assembled.guilds.len(), 1_000);
+    }
+
+    #[test]
+    fn served_shards_contain_their_guilds_and_cover_their_subsets() {
+        let shards = |total, held: &[u32]| Served::Shards {
+            total,
+            held: held.iter().copied().collect(),
+        };
+        let id = ((7u64 << 22) | 12345).to_string();
+        assert_eq!(crate::config::shard_of(&id, 4), Some(3));
+        assert!(shards(4, &[3]).contains(&id) && !shards(4, &[0, 1, 2]).contains(&id));
+        assert!(Served::All.contains(&id) && !shards(4, &[3]).contains("not-an-id"));
+        assert!(shards(4, &[1, 2]).covers(&shards(4, &[2])));
+        assert!(!shards(4, &[1]).covers(&shards(4, &[1, 2])));
+        assert!(!shards(4, &[1]).covers(&shards(8, &[1])), "another layout");
+        assert!(
+            shards(4, &[]).covers(&shards(8, &[])),
+            "nothing is covered by anything"
+        );
+        assert!(
+            Served::All.covers(&shards(4, &[1])) && !shards(4, &[0, 1, 2, 3]).covers(&Served::All)
+        );
     }
 
     #[test]
@@ -465,7 +720,7 @@ mod tests {
         let (index, texts) = Index::of(&config);
         assert!(texts.len() > 1, "{} parts", texts.len());
         for (part, text) in parse_all(&index, &texts).iter().zip(&texts) {
-            assert_eq!(serde_json::to_string(&**part).unwrap(), text.text);
+            assert_eq!(serde_json::to_string(&part.guilds).unwrap(), text.text);
         }
         let empty = Index::of(&RuntimeConfig::new(
             application(),
@@ -616,11 +871,11 @@ mod tests {
     fn a_part_of_another_revision_or_out_of_place_is_refused() {
         let (index, texts) = Index::of(&config(3_000));
         assert!(index.parts.len() >= 2);
-        let err = PartText::parse(&texts[1].text, &index.parts[0]).unwrap_err();
+        let err = PartText::parse(&texts[1].text, &index.parts[0], &Served::All).unwrap_err();
         assert!(err.contains("another revision"), "{err}");
         let mut parts = parse_all(&index, &texts);
         parts.swap(0, 1);
-        let err = index.assemble(&parts).unwrap_err();
+        let err = index.assemble(&parts, &Served::All).unwrap_err();
         assert!(err.contains("does not belong"), "{err}");
         let tampered = index.to_json().replace("\"campus\"", "\"other\"");
         assert!(Index::from_json(&tampered).is_err());
