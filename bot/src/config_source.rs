@@ -22,14 +22,52 @@ pub fn watch_file(
     every: Duration,
     served: watch::Receiver<Served>,
 ) -> Result<watch::Receiver<Arc<RuntimeConfig>>, String> {
+    let stamp = std::fs::metadata(path).ok().map(|m| Stamp::of(&m));
     let text =
         std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
     let kept = served.borrow().clone();
     let first = RuntimeConfig::from_json_served(&text, &kept)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     let (tx, rx) = watch::channel(Arc::new(first));
-    tokio::spawn(follow(path.to_path_buf(), every, digest(&text), served, tx));
+    let seen = Seen {
+        stamp,
+        digest: digest(&text),
+    };
+    tokio::spawn(follow(path.to_path_buf(), every, seen, served, tx));
     Ok(rx)
+}
+
+/// However unchanged its metadata looks, the file is read and compared every this many polls.
+const FULL_LOOK_EVERY: u32 = 30;
+
+/// What the file's metadata says of its content: a new file (a ConfigMap's swapped link), a
+/// rewrite or a new length changes it. A poll that finds it unchanged reads nothing: the file
+/// may be tens of megabytes, and hashing it every poll costs a replica a good part of a core.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    modified: (i64, i64),
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Self {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            len: meta.len(),
+            modified: (meta.mtime(), meta.mtime_nsec()),
+        }
+    }
+}
+
+/// What the file held when it was last read.
+struct Seen {
+    /// Its metadata just before that read.
+    stamp: Option<Stamp>,
+    digest: [u8; 32],
 }
 
 /// What the last read file held; a digest rather than the text, which may be megabytes.
@@ -40,7 +78,7 @@ fn digest(text: &str) -> [u8; 32] {
 async fn follow(
     path: PathBuf,
     every: Duration,
-    mut last: [u8; 32],
+    mut last: Seen,
     mut served: watch::Receiver<Served>,
     tx: watch::Sender<Arc<RuntimeConfig>>,
 ) {
@@ -51,6 +89,9 @@ async fn follow(
     let mut follows_served = true;
     // Guilds to keep are missing from the config held: read the file even if unchanged.
     let mut missing = false;
+    // The text of the config held (`last` may be one refused since).
+    let mut held = last.digest;
+    let mut polls = 0u32;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -73,6 +114,14 @@ async fn follow(
         if tx.is_closed() {
             return;
         }
+        polls = polls.wrapping_add(1);
+        let stamp = tokio::fs::metadata(&path).await.ok().map(|m| Stamp::of(&m));
+        // Unchanged by its metadata, and readable when last read (a problem is looked at on
+        // every poll, to tell as soon as it is gone).
+        let unmoved = stamp.is_some() && stamp == last.stamp && problem.is_none();
+        if unmoved && !missing && !polls.is_multiple_of(FULL_LOOK_EVERY) {
+            continue;
+        }
         let text = match read(&path).await {
             Ok(text) => text,
             Err(why) => {
@@ -87,12 +136,23 @@ async fn follow(
             tracing::info!(file = %path.display(), was = %was, "the runtime config file is readable again");
         }
         let seen = digest(&text);
-        if seen == last && !missing {
+        let unchanged = seen == last.digest;
+        last = Seen {
+            stamp,
+            digest: seen,
+        };
+        if unchanged && !missing {
             continue;
         }
         let wanted = served.borrow().clone();
         let started = std::time::Instant::now();
-        match RuntimeConfig::from_json_served(&text, &wanted) {
+        // The very bytes of the config held, checked then.
+        let read = if seen == held {
+            RuntimeConfig::from_json_again(&text, &wanted)
+        } else {
+            RuntimeConfig::from_json_served(&text, &wanted)
+        };
+        match read {
             Ok(config) => {
                 let (guilds, millis) = (config.guilds.len(), started.elapsed().as_millis() as u64);
                 if config.revision != tx.borrow().revision {
@@ -105,13 +165,13 @@ async fn follow(
                     );
                 }
                 tx.send_replace(Arc::new(config));
+                held = seen;
             }
             Err(err) => {
                 tracing::error!(file = %path.display(), error = %err, "refusing the new runtime config; keeping the running one")
             }
         }
         missing = false;
-        last = seen;
     }
 }
 

@@ -419,7 +419,6 @@ impl Keeper<'_> {
         if !taken.is_empty() {
             let shards = running.keys().chain(taken.iter().map(|(s, _)| s)).copied();
             self.prepare(&shards.collect()).await?;
-            *renewed = Some(Instant::now());
         }
         let took = !taken.is_empty();
         for (shard, session) in taken {

@@ -275,13 +275,19 @@ impl RuntimeConfig {
     /// Reads a rendered config, refusing one whose revision does not match its content
     /// (hand-edited or truncated).
     pub fn from_json(text: &str) -> Result<Self, String> {
-        parts::read(text, &Served::All)
+        parts::read(text, &Served::All, false)
     }
 
     /// Reads a rendered config keeping only the guilds `served` names, checked against its
     /// revision as a whole: what is not kept is read and let go guild by guild.
     pub fn from_json_served(text: &str, served: &Served) -> Result<Self, String> {
-        parts::read(text, served)
+        parts::read(text, served, false)
+    }
+
+    /// Reads again, for other guilds, the very text [`Self::from_json_served`] accepted
+    /// before: its revision stands, and the guilds not kept are read for their rules alone.
+    pub fn from_json_again(text: &str, served: &Served) -> Result<Self, String> {
+        parts::read(text, served, true)
     }
 
     pub fn to_json(&self) -> String {

@@ -71,12 +71,42 @@ impl PartText {
                 expected.digest
             ));
         }
-        let mut guilds: Part =
+        let raws: BTreeMap<String, &RawValue> =
             serde_json::from_str(text).map_err(|e| format!("part is not valid: {e}"))?;
-        let rule_rates = rates_of(guilds.values());
-        guilds.retain(|id, _| served.contains(id));
-        Ok(Kept { guilds, rule_rates })
+        keep(&raws, served, |id, e| {
+            format!("part is not valid: guild {id}: {e}")
+        })
     }
+}
+
+/// The guilds of `raws` that `served` names, read whole, and the rates of every guild's
+/// rules, the other guilds read for their rules alone.
+fn keep(
+    raws: &BTreeMap<String, &RawValue>,
+    served: &Served,
+    invalid: impl Fn(&str, serde_json::Error) -> String,
+) -> Result<Kept, String> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Rules {
+        #[serde(default)]
+        notification_rules: Vec<super::RuleRuntime>,
+    }
+    let mut kept = Kept::default();
+    for (id, raw) in raws {
+        if served.contains(id) {
+            let guild: GuildRuntime =
+                serde_json::from_str(raw.get()).map_err(|e| invalid(id, e))?;
+            kept.rule_rates.extend(rates_of([&guild]));
+            kept.guilds.insert(id.clone(), guild);
+        } else {
+            let rules: Rules = serde_json::from_str(raw.get()).map_err(|e| invalid(id, e))?;
+            let rates = rules.notification_rules.into_iter();
+            kept.rule_rates
+                .extend(rates.map(|r| (r.name, r.spec.max_per_minute)));
+        }
+    }
+    Ok(kept)
 }
 
 fn digest(text: &str) -> String {
@@ -350,10 +380,11 @@ impl Digests {
 }
 
 /// Reads a config written as one document ([`RuntimeConfig::to_json`]), keeping the guilds
-/// `served` names. Its revision is checked as the parts would give it: each guild is read once
-/// for the sizes (which set the part count) and once for the digests, and only the guilds kept
-/// stay, so a replica's memory follows its share rather than the config's size.
-pub(super) fn read(text: &str, served: &Served) -> Result<RuntimeConfig, String> {
+/// `served` names. Its revision is checked as the parts would give it, unless `checked` (the
+/// same text was read and checked before): each guild is read once for the sizes (which set
+/// the part count) and once for the digests, and only the guilds kept stay, so a replica's
+/// memory follows its share rather than the config's size.
+pub(super) fn read(text: &str, served: &Served, checked: bool) -> Result<RuntimeConfig, String> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Document<'a> {
@@ -367,6 +398,18 @@ pub(super) fn read(text: &str, served: &Served) -> Result<RuntimeConfig, String>
     }
     let document: Document =
         serde_json::from_str(text).map_err(|e| format!("runtime config is not valid: {e}"))?;
+    if checked {
+        let invalid = |id: &str, e| format!("runtime config is not valid: guild {id}: {e}");
+        let kept = keep(&document.guilds, served, invalid)?;
+        let index = Index {
+            revision: document.revision,
+            application: document.application,
+            partners: document.partners,
+            clearing: document.clearing,
+            parts: Vec::new(),
+        };
+        return Ok(index.config(kept.guilds, served, kept.rule_rates));
+    }
     let entry = |id: &str, raw: &RawValue| {
         serde_json::from_str::<GuildRuntime>(raw.get())
             .map(|guild| (Entry::new(id, &guild), guild))
@@ -648,6 +691,8 @@ mod tests {
         assert_eq!(narrowed.guilds.len(), 500);
         assert_eq!(narrowed.rule_rate("ns/rule-5"), Some(6));
         assert!(narrowed == RuntimeConfig::from_json_served(&text, &narrower).unwrap());
+        let again = RuntimeConfig::from_json_again(&text, &served).unwrap();
+        assert!(again == kept, "read again unchecked, the same");
         assert!(whole.narrowed(&narrower).unwrap() == narrowed);
         assert!(
             kept.narrowed(&Served::All).is_none(),

@@ -346,8 +346,11 @@ impl Sandbox {
         id: u64,
         timeout: Duration,
     ) -> Option<InteractionView> {
+        // Every change wakes every waiter: each looks cheaply before building its view.
         self.wait_for(timeout, |w| {
-            w.interaction_view(id).ok().filter(|v| v.callback.is_some())
+            w.answered(id)
+                .then(|| w.interaction_view(id).ok())
+                .flatten()
         })
         .await
     }

@@ -380,6 +380,13 @@ impl World {
             .collect()
     }
 
+    /// Whether the app has answered interaction `id` (a look that builds no view).
+    pub fn answered(&self, id: u64) -> bool {
+        self.interactions
+            .get(&id)
+            .is_some_and(|i| i.callback.is_some())
+    }
+
     pub fn interaction_view(&self, id: u64) -> ApiResult<InteractionView> {
         let interaction = self
             .interactions
