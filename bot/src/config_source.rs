@@ -37,9 +37,6 @@ pub fn watch_file(
     Ok(rx)
 }
 
-/// However unchanged its metadata looks, the file is read and compared every this many polls.
-const FULL_LOOK_EVERY: u32 = 30;
-
 /// What the file's metadata says of its content: a new file (a ConfigMap's swapped link), a
 /// rewrite or a new length changes it. A poll that finds it unchanged reads nothing: the file
 /// may be tens of megabytes, and hashing it every poll costs a replica a good part of a core.
@@ -91,7 +88,6 @@ async fn follow(
     let mut missing = false;
     // The text of the config held (`last` may be one refused since).
     let mut held = last.digest;
-    let mut polls = 0u32;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -114,12 +110,11 @@ async fn follow(
         if tx.is_closed() {
             return;
         }
-        polls = polls.wrapping_add(1);
         let stamp = tokio::fs::metadata(&path).await.ok().map(|m| Stamp::of(&m));
         // Unchanged by its metadata, and readable when last read (a problem is looked at on
         // every poll, to tell as soon as it is gone).
         let unmoved = stamp.is_some() && stamp == last.stamp && problem.is_none();
-        if unmoved && !missing && !polls.is_multiple_of(FULL_LOOK_EVERY) {
+        if unmoved && !missing {
             continue;
         }
         let text = match read(&path).await {

@@ -49,6 +49,9 @@ const REGISTRATION_WORKERS: usize = 8;
 /// Discord refuses an interaction's first answer after this long.
 const CALLBACK_DEADLINE: Duration = Duration::from_secs(3);
 
+/// Guilds whose roles go to the store in one write, at most.
+const ROLES_BATCH: usize = 2_000;
+
 /// Said below an answer given without the stored settings.
 const SETTINGS_FALLBACK_NOTE: &str = "-# Settings changed from Discord could not be read just now, so this answer follows the server's GuildConfig alone.";
 
@@ -357,12 +360,20 @@ impl Bot {
         let _ = self.roles_out.send((guild_id, Some(roles)));
     }
 
-    /// Writes the roles changes to the store one at a time, so the last change is the one kept.
+    /// Writes the roles changes to the store in order, those waiting together (each guild's
+    /// last change), so the last change is the one kept.
     async fn record_roles(self: Arc<Self>) {
         let mut changes = self.roles_rx.lock().await;
         while let Some((guild, roles)) = changes.recv().await {
-            if let Err(error) = self.store.save_guild_roles(&guild, roles.as_deref()).await {
-                tracing::debug!(%error, guild, "recording guild roles failed");
+            let mut batch = std::collections::BTreeMap::from([(guild, roles)]);
+            while batch.len() < ROLES_BATCH {
+                match changes.try_recv() {
+                    Ok((guild, roles)) => batch.insert(guild, roles),
+                    Err(_) => break,
+                };
+            }
+            if let Err(error) = self.store.save_guild_roles(&batch).await {
+                tracing::debug!(%error, guilds = batch.len(), "recording guild roles failed");
             }
         }
     }

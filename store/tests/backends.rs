@@ -6,6 +6,7 @@ use kd_store::{
     NewQueueItem, Outcome, RoomRow, RoomWrite, Store, WatchSignal,
 };
 use sqlx::Connection;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
@@ -737,19 +738,32 @@ async fn shards_suite(a: &Store, b: &Store) {
 
 /// A guild's roles as one replica wrote them are what another reads; forgetting removes them.
 async fn roles_suite(a: &Store, b: &Store) {
+    let roles = |name: &str| Some(format!(r#"[{{"id":"1","name":"{name}"}}]"#));
     assert_eq!(b.guild_roles("g1").await.unwrap(), None);
-    a.save_guild_roles("g1", Some(r#"[{"id":"1","name":"Teacher"}]"#))
+    a.save_guild_roles(&BTreeMap::from([("g1".into(), roles("Teacher"))]))
         .await
         .unwrap();
-    a.save_guild_roles("g1", Some(r#"[{"id":"1","name":"Lecturer"}]"#))
+    a.save_guild_roles(&BTreeMap::from([("g1".into(), roles("Lecturer"))]))
         .await
         .unwrap();
-    assert_eq!(
-        b.guild_roles("g1").await.unwrap().as_deref(),
-        Some(r#"[{"id":"1","name":"Lecturer"}]"#)
-    );
-    b.save_guild_roles("g1", None).await.unwrap();
+    assert_eq!(b.guild_roles("g1").await.unwrap(), roles("Lecturer"));
+    b.save_guild_roles(&BTreeMap::from([("g1".into(), None)]))
+        .await
+        .unwrap();
     assert_eq!(a.guild_roles("g1").await.unwrap(), None);
+    // A start's worth at once, past one statement's rows: written and forgotten together.
+    let many: BTreeMap<String, Option<String>> = (0..1_200)
+        .map(|n| (format!("g{n}"), roles(&format!("Role {n}"))))
+        .collect();
+    a.save_guild_roles(&many).await.unwrap();
+    assert_eq!(b.guild_roles("g1199").await.unwrap(), roles("Role 1199"));
+    let mut changes: BTreeMap<String, Option<String>> =
+        (0..600).map(|n| (format!("g{n}"), None)).collect();
+    changes.insert("g700".into(), roles("Renamed"));
+    b.save_guild_roles(&changes).await.unwrap();
+    assert_eq!(a.guild_roles("g599").await.unwrap(), None);
+    assert_eq!(a.guild_roles("g600").await.unwrap(), roles("Role 600"));
+    assert_eq!(a.guild_roles("g700").await.unwrap(), roles("Renamed"));
 }
 
 /// Concurrent intake on one store (written together, by group commit): each notification once,
